@@ -1,0 +1,326 @@
+"""Loading: bytes on disk -> plain data + a source map, with a diagnostic for every way input goes wrong.
+
+The YAML is composed by libyaml (C) into a node tree, then turned into plain data by a small walker
+that also rejects what PyYAML silently accepts: duplicate keys, alias bombs, and several documents
+in one file. Nothing here raises anything but `SpecError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, SpecError
+from .source import SourceFile, SourceMap
+
+MAX_BYTES = 64 * 1024 * 1024
+"""Specs beyond this are refused: a 10,000-service mesh is about 6 MiB."""
+ALIAS_SLACK = 100_000
+"""Extra nodes that aliases may add beyond one node per byte of input before we call it a bomb."""
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpec:
+    data: dict[str, Any]
+    source: SourceMap
+
+
+def _diag(file: str, line: int, column: int, code: str, message: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(file, line, column, "error", code, message, hint)
+
+
+def spec_files(path: Path, display: str) -> list[tuple[Path, str]]:
+    """The files that make up a spec: the file itself, or every *.yaml/*.yml below a directory."""
+    if not path.exists():
+        raise SpecError(
+            [_diag(display, 1, 1, "MC001", "no such file or directory", "check the path of the spec")],
+            usage=True,
+        )
+    if path.is_dir():
+        found = sorted(
+            p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file() and not _hidden(p, path)
+        )
+        if not found:
+            raise SpecError(
+                [_diag(display, 1, 1, "MC001", "directory contains no *.yaml or *.yml spec files")], usage=True
+            )
+        return [(p, os.path.join(display, str(p.relative_to(path)))) for p in found]
+    if not path.is_file():
+        raise SpecError([_diag(display, 1, 1, "MC001", "not a regular file")], usage=True)
+    return [(path, display)]
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in p.relative_to(root).parts)
+
+
+def read_text(raw: bytes, display: str) -> str:
+    if len(raw) > MAX_BYTES:
+        raise SpecError(
+            [
+                _diag(
+                    display,
+                    1,
+                    1,
+                    "MC008",
+                    f"file is {len(raw) / 1048576:.1f} MiB; specs are limited to {MAX_BYTES // 1048576} MiB",
+                    "split the spec into several files in a directory",
+                )
+            ]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise SpecError(
+            [
+                _diag(
+                    display,
+                    line,
+                    column,
+                    "MC002",
+                    f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                    "save the file as UTF-8",
+                )
+            ]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_yaml(text: str, display: str) -> tuple[Any, yaml.Node]:
+    """Compose one YAML document and build plain data from it."""
+    if not text.strip() or _only_comments(text):
+        raise SpecError([_diag(display, 1, 1, "MC006", "file is empty", "a spec starts with `apiVersion:`")])
+    loader = _Loader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.composer.ComposerError as exc:
+            if exc.problem and "expected a single document" in exc.problem:
+                mark = exc.problem_mark
+                raise SpecError(
+                    [
+                        _diag(
+                            display,
+                            (mark.line + 1) if mark else 1,
+                            (mark.column + 1) if mark else 1,
+                            "MC005",
+                            "several YAML documents in one file; a spec file holds one document",
+                            "split the documents into separate files of a spec directory",
+                        )
+                    ]
+                ) from None
+            raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.problem} ({exc.context})"
+        raise SpecError(
+            [
+                _diag(
+                    display,
+                    (mark.line + 1) if mark else 1,
+                    (mark.column + 1) if mark else 1,
+                    "MC003",
+                    f"invalid YAML: {problem}",
+                )
+            ]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([_diag(display, 1, 1, "MC003", f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise SpecError([_diag(display, 1, 1, "MC006", "file is empty", "a spec starts with `apiVersion:`")])
+    builder = _Builder(display, budget=len(text) + ALIAS_SLACK)
+    return builder.build(node), node
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
+_SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
+    "tag:yaml.org,2002:null": lambda n: None,
+    "tag:yaml.org,2002:bool": _constructor.construct_yaml_bool,
+    "tag:yaml.org,2002:int": _constructor.construct_yaml_int,
+    "tag:yaml.org,2002:float": _constructor.construct_yaml_float,
+    # Dates stay text: the spec has no date fields, and text round-trips byte for byte.
+    "tag:yaml.org,2002:timestamp": lambda n: n.value,
+}
+
+
+class _Builder:
+    """Node tree -> plain data, rejecting duplicate keys, non-scalar keys and alias explosions."""
+
+    def __init__(self, display: str, budget: int) -> None:
+        self.display = display
+        self.budget = budget
+        self.visited = 0
+        self.active: set[int] = set()
+
+    def fail(self, node: yaml.Node, code: str, message: str, hint: str | None = None) -> SpecError:
+        mark = node.start_mark
+        return SpecError([_diag(self.display, mark.line + 1, mark.column + 1, code, message, hint)])
+
+    def build(self, node: yaml.Node) -> Any:
+        self.visited += 1
+        if self.visited > self.budget:
+            raise self.fail(
+                node,
+                "MC007",
+                "YAML aliases expand to far more data than the file holds (an alias bomb?)",
+                "write the repeated parts out or share them with fewer nested aliases",
+            )
+        if isinstance(node, yaml.ScalarNode):
+            make = _SCALARS.get(node.tag)
+            if make is not None:
+                value = make(node)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise self.fail(node, "MC003", f"'{node.value}' is not a finite number")
+                return value
+            if node.tag == "tag:yaml.org,2002:str":
+                return node.value
+            raise self.fail(node, "MC003", f"unsupported YAML tag {node.tag}", "remove the explicit tag")
+        key = id(node)
+        if key in self.active:
+            raise self.fail(node, "MC007", "recursive YAML alias: a node contains itself")
+        self.active.add(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item) for item in node.value]
+            if isinstance(node, yaml.MappingNode):
+                return self.build_mapping(node)
+        finally:
+            self.active.discard(key)
+        raise self.fail(node, "MC003", "unsupported YAML node")
+
+    def build_mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.fail(
+                    key_node, "MC003", "YAML merge keys (`<<`) are not supported", "write the keys out"
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, "MC003", "mapping keys must be plain scalars")
+            k = self.build(key_node)
+            if k in result:
+                raise self.fail(
+                    key_node,
+                    "MC004",
+                    f"duplicate key '{key_node.value}'",
+                    "YAML keeps only the last value of a repeated key; remove one of them",
+                )
+            result[k] = self.build(value_node)
+        return result
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read a spec file or directory into plain data and a source map, or raise SpecError."""
+    display = str(path)
+    files = spec_files(Path(path), display)
+    documents: list[tuple[SourceFile, Any]] = []
+    errors: list[Diagnostic] = []
+    for file_path, name in files:
+        try:
+            raw = file_path.read_bytes()
+        except OSError as exc:
+            raise SpecError([_diag(name, 1, 1, "MC001", f"cannot read file: {exc.strerror}")], usage=True) from None
+        try:
+            data, node = parse_yaml(read_text(raw, name), name)
+        except SpecError as exc:
+            errors.extend(exc.diagnostics)
+            continue
+        documents.append((SourceFile(name, node), data))
+    if errors:
+        raise SpecError(errors)
+    return merge_documents(documents)
+
+
+def merge_documents(documents: list[tuple[SourceFile, Any]]) -> LoadedSpec:
+    """One document, or several merged: lists under `spec` concatenate, other sections appear once."""
+    if len(documents) == 1:
+        source, data = documents[0]
+        if not isinstance(data, dict):
+            raise SpecError([_not_a_mapping(source)])
+        return LoadedSpec(data, SourceMap([source]))
+    errors: list[Diagnostic] = []
+    merged: dict[str, Any] = {}
+    spec: dict[str, Any] = {}
+    source_map = SourceMap([source for source, _ in documents])
+    for index, (source, data) in enumerate(documents):
+        if not isinstance(data, dict):
+            errors.append(_not_a_mapping(source))
+            continue
+        for key, value in data.items():
+            if key == "spec":
+                continue
+            if key not in merged:
+                merged[key] = value
+            elif merged[key] != value:
+                line, column = source.locate((key,))
+                errors.append(
+                    _diag(
+                        source.name,
+                        line,
+                        column,
+                        "MC012",
+                        f"'{key}' differs from the first file of the spec ({documents[0][0].name})",
+                        "every file of a spec directory must declare the same apiVersion, kind and metadata",
+                    )
+                )
+        part = data.get("spec")
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            line, column = source.locate(("spec",))
+            errors.append(_diag(source.name, line, column, "MC009", "'spec' must be a mapping"))
+            continue
+        for key, value in part.items():
+            if isinstance(value, list):
+                if key in spec and not isinstance(spec[key], list):
+                    errors.append(_conflict(source, key, documents, source_map.section_owner.get(key, 0)))
+                    continue
+                spec.setdefault(key, []).extend(value)
+                source_map.list_origins.setdefault(key, []).append((index, len(value)))
+            elif key in spec:
+                errors.append(_conflict(source, key, documents, source_map.section_owner.get(key, 0)))
+            else:
+                spec[key] = value
+                source_map.section_owner[key] = index
+    if errors:
+        raise SpecError(errors)
+    merged["spec"] = spec
+    return LoadedSpec(merged, source_map)
+
+
+def _not_a_mapping(source: SourceFile) -> Diagnostic:
+    return _diag(
+        source.name, 1, 1, "MC009", "a spec must be a mapping with apiVersion, kind, metadata and spec"
+    )
+
+
+def _conflict(source: SourceFile, key: str, documents: list[tuple[SourceFile, Any]], owner: int) -> Diagnostic:
+    line, column = source.locate(("spec", key))
+    return _diag(
+        source.name,
+        line,
+        column,
+        "MC012",
+        f"'spec.{key}' is also defined in {documents[owner][0].name}",
+        "a section other than a list may appear in only one file of a spec directory",
+    )

@@ -1,0 +1,69 @@
+"""Shared building blocks of the spec models.
+
+Every model is frozen (the spec is parsed once at the edge and then only read), forbids unknown
+fields (a typo must be an error, not a silently ignored setting) and uses camelCase aliases so the
+YAML reads like the Istio resources it compiles to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        hide_input_in_errors=True,
+        # Strict: YAML `port: "80"` or `timeout: 10` is a mistake to report, not to coerce.
+        strict=True,
+    )
+
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Duration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        description="A duration such as `500ms`, `2s`, `1m30s` or `1h`.",
+        examples=["2s", "500ms"],
+    ),
+]
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds in a validated duration string (`1m30s` -> 90.0)."""
+    return sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _DURATION_PART.findall(value))
+
+
+Percent = Annotated[float, Field(ge=0, le=100, description="A percentage from 0 to 100.")]
+
+# Names used as Kubernetes object names and label values. The format is checked by rule MC103
+# rather than by the schema so that a bad name gets a diagnostic with a hint, not a regex dump.
+Name = Annotated[str, Field(min_length=1, description="A DNS-1123 label: lower case letters, digits, '-'.")]
+
+Protocol = Literal["http", "http2", "grpc", "grpc-web", "https", "tcp", "tls", "mongo", "mysql", "redis"]
+"""Application protocols, as Istio names them (lower case)."""
+
+HTTP_PROTOCOLS: frozenset[str] = frozenset({"http", "http2", "grpc", "grpc-web"})
+"""Protocols whose traffic the sidecar parses as HTTP (routing, retries, faults apply)."""
+
+MtlsMode = Literal["STRICT", "PERMISSIVE", "DISABLE"]
+
+
+class StringMatch(SpecModel):
+    """Exactly one of `exact`, `prefix` or `regex` (RE2 syntax), as in Istio's StringMatch."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None

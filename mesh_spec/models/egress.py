@@ -1,0 +1,37 @@
+"""Egress: the external hosts that may be called, and by whom."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Name, SpecModel
+
+
+class EgressPort(SpecModel):
+    port: Annotated[int, Field(ge=1, le=65535)]
+    protocol: Literal["http", "https", "tls", "tcp", "grpc", "http2"] = "tls"
+
+
+class EgressGateway(SpecModel):
+    """Send this egress through a dedicated egress gateway instead of straight from the sidecar."""
+
+    selector: dict[str, str] = Field(default_factory=lambda: {"istio": "egressgateway"})
+    namespace: Name = "istio-system"
+    """Namespace of the egress gateway workload and its Service."""
+    service: Name = "istio-egressgateway"
+    """Kubernetes Service of the egress gateway."""
+
+
+class Egress(SpecModel):
+    name: Name
+    hosts: list[str]
+    """External DNS names. Wildcards (`*.example.com`) are allowed but flagged (MC118)."""
+    ports: list[EgressPort] = Field(default_factory=lambda: [EgressPort(port=443)])
+    callers: list[str] = Field(default_factory=list)
+    """Services allowed to call these hosts."""
+    resolution: Literal["DNS", "NONE"] = "DNS"
+    namespace: Name | None = None
+    """Namespace of the ServiceEntry; defaults to the control-plane namespace."""
+    gateway: EgressGateway | None = None

@@ -1,0 +1,88 @@
+"""Ingress gateways: what is exposed to the outside, on which hosts and ports, and how it is routed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Duration, Name, SpecModel
+from .traffic import Match
+
+
+class ServerTls(SpecModel):
+    mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
+    """SIMPLE: server certificate only; MUTUAL: clients must present certificates too."""
+    credential_name: str
+    """Kubernetes Secret (in the gateway workload's namespace) holding the certificate."""
+
+
+class Server(SpecModel):
+    port: Annotated[int, Field(ge=1, le=65535)]
+    protocol: Literal["http", "https", "http2", "grpc", "tcp", "tls"] = "http"
+    hosts: list[str] = Field(default_factory=list)
+    """Hosts served on this port; defaults to the gateway's `hosts`."""
+    tls: ServerTls | None = None
+    https_redirect: bool = False
+    """On a plain HTTP server: answer every request with a redirect to HTTPS."""
+    name: str | None = None
+
+
+class RouteTarget(SpecModel):
+    service: str
+    """The service that receives the traffic."""
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Service port; required when the service has several ports."""
+
+
+class Rewrite(SpecModel):
+    uri: str | None = None
+    """Replace the matched path prefix (or exact path) with this."""
+    authority: str | None = None
+    """Replace the Host/Authority header."""
+
+
+class GatewayRoute(SpecModel):
+    """An ordered rule: requests that match are sent to `to`."""
+
+    name: str | None = None
+    match: list[Match] = Field(default_factory=list)
+    """Alternatives (OR); empty means every request on this gateway."""
+    to: RouteTarget
+    rewrite: Rewrite | None = None
+    timeout: Duration | None = None
+    require_jwt: bool | None = None
+    """Require a valid JWT for this route; defaults to true when the gateway has `jwt`."""
+    hosts: list[str] = Field(default_factory=list)
+    """Restrict the route to some of the gateway's hosts."""
+
+
+class Jwt(SpecModel):
+    """Validate JWTs at the gateway (RequestAuthentication) and, per route, require one."""
+
+    issuer: str
+    jwks_uri: str
+    audiences: list[str] = Field(default_factory=list)
+    forward_original_token: bool = False
+    from_headers: list[str] = Field(default_factory=list)
+    """Headers carrying the token, instead of `Authorization: Bearer`."""
+
+
+class GatewayWorkload(SpecModel):
+    """Where the gateway's Envoy pods run: their namespace and identity (for authorization)."""
+
+    namespace: Name = "istio-system"
+    account: Name = "istio-ingressgateway-service-account"
+
+
+class Gateway(SpecModel):
+    name: Name
+    namespace: Name | None = None
+    """Namespace of the Gateway resource; defaults to `spec.defaults.namespace`."""
+    selector: dict[str, str] = Field(default_factory=lambda: {"istio": "ingressgateway"})
+    """Labels of the gateway pods."""
+    workload: GatewayWorkload = Field(default_factory=GatewayWorkload)
+    hosts: list[str] = Field(default_factory=lambda: ["*"])
+    servers: list[Server] = Field(default_factory=list)
+    routes: list[GatewayRoute] = Field(default_factory=list)
+    jwt: Jwt | None = None

@@ -1,0 +1,81 @@
+"""The top-level document: `apiVersion`, `kind: Mesh`, `metadata`, `spec`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import MtlsMode, Name, SpecModel
+from .egress import Egress
+from .gateway import Gateway
+from .observability import Telemetry
+from .service import Service
+from .traffic import Traffic
+from .workload import Injection, Proxy
+
+API_VERSION = "meshc.dev/v1alpha1"
+
+
+class Metadata(SpecModel):
+    name: Name
+    """Mesh name; every resource is labelled `app.kubernetes.io/part-of: <name>`."""
+
+
+class ControlPlane(SpecModel):
+    namespace: Name = "istio-system"
+    """Namespace of istiod (every Sidecar keeps it reachable)."""
+    root_namespace: Name = "istio-system"
+    """Istio's root namespace: mesh-wide PeerAuthentication and Telemetry live here."""
+    trust_domain: str = "cluster.local"
+    """SPIFFE trust domain of workload identities (`<trustDomain>/ns/<ns>/sa/<sa>`)."""
+    cluster_domain: str = "cluster.local"
+    """DNS suffix of Kubernetes services (`<svc>.<ns>.svc.<clusterDomain>`)."""
+
+
+class Namespace(SpecModel):
+    name: Name
+    injection: Injection | None = None
+    """Namespace-wide sidecar injection; defaults to `spec.defaults.injection`."""
+    mtls: MtlsMode | None = None
+    """Namespace-wide mTLS mode, overriding the mesh mode."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Authorization(SpecModel):
+    default_deny: bool = True
+    """Deny every call that is not a declared edge (a deny-all policy per namespace)."""
+
+
+class Security(SpecModel):
+    mtls: MtlsMode = "STRICT"
+    authorization: Authorization = Field(default_factory=Authorization)
+
+
+class Defaults(SpecModel):
+    """Applied to every service; a service's own settings win, field by field."""
+
+    namespace: Name = "default"
+    injection: Injection = Field(default_factory=Injection)
+    traffic: Traffic | None = None
+    proxy: Proxy | None = None
+
+
+class MeshSpec(SpecModel):
+    control_plane: ControlPlane = Field(default_factory=ControlPlane)
+    defaults: Defaults = Field(default_factory=Defaults)
+    security: Security = Field(default_factory=Security)
+    telemetry: Telemetry | None = None
+    namespaces: list[Namespace] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    gateways: list[Gateway] = Field(default_factory=list)
+    egress: list[Egress] = Field(default_factory=list)
+
+
+class Mesh(SpecModel):
+    """A service mesh described as a graph of services, compiled by meshc to Istio resources."""
+
+    api_version: Literal["meshc.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Mesh"]
+    metadata: Metadata
+    spec: MeshSpec

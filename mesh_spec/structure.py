@@ -1,0 +1,158 @@
+"""Layer 1, structure: plain data -> typed `Mesh`, every pydantic error turned into a diagnostic.
+
+Unknown fields get a "did you mean" from the JSON Schema of the place they were found in, so the
+suggestion always names a field that is valid right there.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from .diagnostics import Diagnostic, SpecError
+from .loader import LoadedSpec
+from .models import Mesh
+from .schema import mesh_schema
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "string": "a string",
+    "bool": "true or false",
+    "list": "a list",
+    "dict": "a mapping",
+    "model": "a mapping",
+}
+
+
+def parse_mesh(loaded: LoadedSpec) -> Mesh:
+    try:
+        return Mesh.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise SpecError(structure_diagnostics(exc, loaded)) from None
+
+
+def structure_diagnostics(exc: ValidationError, loaded: LoadedSpec) -> list[Diagnostic]:
+    seen: set[tuple[tuple[Any, ...], str]] = set()
+    result: list[Diagnostic] = []
+    for error in exc.errors(include_url=False, include_input=True):
+        loc = _data_path(loaded.data, error["loc"])
+        kind = error["type"]
+        code, message, hint = _describe(kind, error, loc)
+        if (loc, code) in seen:
+            continue
+        seen.add((loc, code))
+        file, line, column = loaded.source.position(loc)
+        result.append(Diagnostic(file, line, column, "error", code, message, hint))
+    return sorted(result, key=lambda d: d.sort_key)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union-member tags from a location, keeping the parts present in the data."""
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node and _is_field_name(part):
+            path.append(part)  # a missing field: keep it so the message can name it
+            node = None
+        else:
+            continue
+    return tuple(path)
+
+
+def _is_field_name(part: str) -> bool:
+    return bool(part) and not part.startswith(("function-", "[")) and part[0].islower() or part == "apiVersion"
+
+
+def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, str | None]:
+    where = _dotted(loc)
+    if kind == "extra_forbidden":
+        name = str(loc[-1]) if loc else "?"
+        allowed = sorted(_allowed_fields(loc[:-1]))
+        guess = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{guess[0]}'?" if guess else ("allowed here: " + ", ".join(allowed) if allowed else None)
+        return ("MC010", f"unknown field '{name}' in {_dotted(loc[:-1]) or 'the document'}", hint)
+    if kind == "missing":
+        return ("MC011", f"missing required field '{loc[-1] if loc else '?'}' in {_dotted(loc[:-1]) or 'the document'}", None)
+    if kind in ("literal_error", "enum"):
+        expected = error.get("ctx", {}).get("expected", "")
+        return ("MC013", f"{where}: invalid value {_shown(error)}; expected {expected}", None)
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_attributes_type", "dict_type"):
+        base = kind.split("_")[0]
+        expected = _TYPE_WORDS.get(base, base)
+        return ("MC009", f"{where}: expected {expected}, got {_type_name(error.get('input'))}", None)
+    return ("MC013", f"{where}: {error['msg'].lower()}", None)
+
+
+def _shown(error: Any) -> str:
+    value = error.get("input")
+    return repr(value) if isinstance(value, str | int | float | bool) else f"of type {_type_name(value)}"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return mesh_schema()
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> set[str]:
+    schema = _schema()
+    defs = schema.get("$defs", {})
+    nodes = [schema]
+    for part in loc:
+        nxt: list[dict[str, Any]] = []
+        for node in _expand(nodes, defs):
+            if isinstance(part, int) and "items" in node:
+                nxt.append(node["items"])
+            elif isinstance(part, str) and part in node.get("properties", {}):
+                nxt.append(node["properties"][part])
+            elif isinstance(part, str) and isinstance(node.get("additionalProperties"), dict):
+                nxt.append(node["additionalProperties"])
+        nodes = nxt
+    return {name for node in _expand(nodes, defs) for name in node.get("properties", {})}
+
+
+def _expand(nodes: list[dict[str, Any]], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if "$ref" in node:
+            stack.append(defs[node["$ref"].rsplit("/", 1)[-1]])
+            continue
+        for key in ("anyOf", "oneOf", "allOf"):
+            stack.extend(node.get(key, []))
+        out.append(node)
+    return out
