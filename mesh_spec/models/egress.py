@@ -27,11 +27,12 @@ class EgressGateway(SpecModel):
 class Egress(SpecModel):
     name: Name
     hosts: list[str]
-    """External DNS names. Wildcards (`*.example.com`) are allowed but flagged (MC118)."""
+    """External DNS names. Wildcards (`*.example.com`) are allowed but flagged (MC113)."""
     ports: list[EgressPort] = Field(default_factory=lambda: [EgressPort(port=443)])
     callers: list[str] = Field(default_factory=list)
     """Services allowed to call these hosts."""
-    resolution: Literal["DNS", "NONE"] = "DNS"
+    resolution: Literal["DNS", "NONE"] | None = None
+    """How the sidecar resolves the hosts; defaults to DNS, or NONE for wildcard hosts."""
     namespace: Name | None = None
     """Namespace of the ServiceEntry; defaults to the control-plane namespace."""
     gateway: EgressGateway | None = None

@@ -1,0 +1,260 @@
+"""`meshc`: a thin command line over the library. Exit codes are part of the interface:
+
+0  the spec is valid (warnings allowed) / the command succeeded
+1  the spec has errors (or warnings under --strict)
+2  usage or environment problem (bad arguments, missing file, unwritable output, missing tool)
+3  internal error: meshc produced output that failed its own self-check, or crashed (a meshc bug)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from mesh_spec.diagnostics import Diagnostic, SpecError
+
+from .emit import OutputError, dump_stream, write_tree
+from .pipeline import STAGES, Compilation, CompilerBug, run
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+
+EPILOG = """\
+examples:
+  meshc validate examples/bookinfo/mesh.yaml
+  meshc validate mesh.yaml --format json --strict     # for CI bots: warnings fail too
+  meshc compile examples/bookinfo/mesh.yaml -o out/   # one file per resource: out/<ns>/<kind>-<name>.yaml
+  meshc compile mesh.yaml -o - | kubectl apply --dry-run=server -f -
+  meshc rules                                         # the rule catalogue
+  meshc schema > mesh.schema.json                     # JSON Schema for editors
+
+exit codes: 0 valid, 1 spec has errors, 2 usage/environment problem, 3 meshc bug
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics as text (default) or JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="meshc",
+        description="meshc compiles a service-graph spec into the Istio and Kubernetes resources that make it real.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check a spec: structure, semantic rules and the compiled output",
+                       description="Check a spec file (or a directory of spec files) and report every problem as "
+                       "file:LINE:COL: severity CODE: message.")
+    v.add_argument("spec", help="spec file or directory")
+    v.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    _add_format(v)
+
+    c = sub.add_parser("compile", help="compile a spec into Kubernetes/Istio YAML",
+                       description="Compile a spec. Writes one YAML file per resource under DIR "
+                       "(<namespace>/<kind>-<name>.yaml), replacing DIR only when everything succeeded; "
+                       "`-o -` prints one YAML stream. A summary goes to stderr.")
+    c.add_argument("spec", help="spec file or directory")
+    c.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory, or - for stdout")
+    c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
+    _add_format(c)
+
+    s = sub.add_parser("schema", help="print the spec's JSON Schema")
+    s.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from the generated schema")
+
+    r = sub.add_parser("rules", help="list the semantic rules")
+    r.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    sub.add_parser("version", help="print versions of meshc and the tools it uses")
+    return parser
+
+
+def _emit_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, out: TextIO, extra: dict[str, Any] | None = None) -> None:
+    if fmt == "json":
+        errors = sum(1 for d in diagnostics if d.severity == "error")
+        payload = {
+            "diagnostics": [d.to_json() for d in diagnostics],
+            "errors": errors,
+            "warnings": len(diagnostics) - errors,
+            **(extra or {}),
+        }
+        out.write(json.dumps(payload, indent=2) + "\n")
+        return
+    for d in diagnostics:
+        out.write(d.format() + "\n")
+
+
+def _progress(enabled: bool) -> Callable[[str], None] | None:
+    if not enabled:
+        return None
+    labels = {"load": "loading", "check_structure": "checking structure", "check_semantics": "checking rules",
+              "lower_resources": "compiling", "self_check": "self-checking output"}
+
+    def show(stage: str) -> None:
+        sys.stderr.write(f"\r\033[Kmeshc: {labels.get(stage, stage)}…")
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress(enabled: bool) -> None:
+    if enabled:
+        sys.stderr.write("\r\033[K")
+
+
+def _run(spec: str, strict: bool) -> Compilation:
+    interactive = sys.stderr.isatty()
+    try:
+        return run(spec, strict=strict, stages=STAGES, progress=_progress(interactive))
+    finally:
+        _clear_progress(interactive)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        c = _run(args.spec, args.strict)
+    except SpecError as exc:
+        _emit_diagnostics(exc.diagnostics, args.format, sys.stdout if args.format == "json" else sys.stderr,
+                          {"valid": False})
+        return EXIT_USAGE if exc.usage else EXIT_INVALID
+    if args.format == "json":
+        _emit_diagnostics(c.diagnostics, "json", sys.stdout, {"valid": True, "resources": c.counts()})
+    else:
+        _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+        warnings = len(c.diagnostics)
+        note = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+        print(f"{args.spec}: valid{note}; compiles to {len(c.manifests)} resources", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    try:
+        c = _run(args.spec, args.strict)
+    except SpecError as exc:
+        _emit_diagnostics(exc.diagnostics, args.format, sys.stderr if args.format == "text" or args.output == "-" else sys.stdout,
+                          {"written": 0})
+        return EXIT_USAGE if exc.usage else EXIT_INVALID
+    _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+    try:
+        if args.output == "-":
+            sys.stdout.write(dump_stream(c.manifests))
+            sys.stdout.flush()
+        else:
+            write_tree(c.manifests, Path(args.output))
+    except OutputError as exc:
+        print(f"meshc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    counts = c.counts()
+    where = "stdout" if args.output == "-" else args.output
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
+    if args.timings:
+        for stage, seconds in c.timings.items():
+            print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
+    if args.format == "json" and args.output != "-":
+        _emit_diagnostics(c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts})
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from mesh_spec.schema import schema_text
+
+    text = schema_text()
+    if args.check:
+        try:
+            current = Path(args.check).read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"meshc: error: {args.check}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        if current != text:
+            print(f"{args.check}: out of date; regenerate with `meshc schema > {args.check}`", file=sys.stderr)
+            return EXIT_INVALID
+        return EXIT_OK
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from .rules import RULES
+    from .rules.docs import rules_markdown
+
+    if args.format == "json":
+        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary, "doc": r.doc}
+                          for r in RULES], indent=2))
+    elif args.format == "markdown":
+        sys.stdout.write(rules_markdown())
+    else:
+        for r in RULES:
+            print(f"{r.code}  {r.severity:<7}  {r.name:<32} {r.summary}")
+    return EXIT_OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    print(f"meshc {ver('meshc')}")
+    print("istio CRD schemas 1.30.3")
+    for pkg in ("pydantic", "PyYAML", "jsonschema-rs", "cel-python", "kubernetes-validate"):
+        print(f"{pkg} {ver(pkg)}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "compile": cmd_compile,
+    "schema": cmd_schema,
+    "rules": cmd_rules,
+    "version": cmd_version,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except CompilerBug as bug:
+        print("meshc: internal error: the compiled output failed its self-check; nothing was written.", file=sys.stderr)
+        print("This is a bug in meshc, not in your spec. Please report it with the spec attached.", file=sys.stderr)
+        for line in bug.problems:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_BUG
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception:  # a crash is a meshc bug: say so, keep the details for the report
+        print("meshc: internal error (a bug in meshc); nothing was written.", file=sys.stderr)
+        if os.environ.get("MESHC_DEBUG"):
+            traceback.print_exc()
+        else:
+            print("  rerun with MESHC_DEBUG=1 for the traceback to attach to a report", file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

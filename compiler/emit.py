@@ -1,0 +1,179 @@
+"""Deterministic output: canonical YAML text and an all-or-nothing directory write.
+
+The emitter is a small hand-written block-style YAML writer for JSON-like data: keys sorted,
+2-space indent, strings quoted whenever a YAML 1.1 or 1.2 reader could take them for anything but
+a string. It is several times faster than PyYAML's C dumper (whose representer runs in Python) and,
+unlike a general dumper, has no settings that could make two machines disagree. A property test
+checks that `yaml.safe_load(dump(x)) == x`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .lower.common import Manifest
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$|^/[A-Za-z0-9_./-]*$")
+_RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
+_scalar_cache: dict[str, str] = {}
+
+MARKER = ".meshc-output"
+"""Written into every output directory; meshc only ever replaces a directory that carries it."""
+
+
+def _string(value: str) -> str:
+    cached = _scalar_cache.get(value)
+    if cached is not None:
+        return cached
+    if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        out = value
+    elif value.isascii() and value.isprintable():
+        out = json.dumps(value)
+    else:
+        out = yaml.safe_dump(value, allow_unicode=True, width=1 << 30, default_style='"').removesuffix("\n")
+    if len(_scalar_cache) < 200_000:
+        _scalar_cache[value] = out
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return _string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text and "." not in text:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent}"
+        return text
+    raise TypeError(f"cannot emit {type(value).__name__}")
+
+
+def _block(value: Any, indent: str, out: list[str]) -> None:
+    """Append the lines of a mapping or sequence at `indent`."""
+    if isinstance(value, dict):
+        for key in sorted(value):
+            item = value[key]
+            k = _string(str(key))
+            if isinstance(item, dict | list) and item:
+                out.append(f"{indent}{k}:\n")
+                _block(item, indent + "  ", out)
+            else:
+                out.append(f"{indent}{k}: {_inline(item)}\n")
+    else:
+        for item in value:
+            if isinstance(item, dict) and item:
+                inner: list[str] = []
+                _block(item, indent + "  ", inner)
+                inner[0] = f"{indent}- {inner[0][len(indent) + 2 :]}"
+                out.extend(inner)
+            elif isinstance(item, list) and item:
+                inner = []
+                _block(item, indent + "  ", inner)
+                inner[0] = f"{indent}- {inner[0][len(indent) + 2 :]}"
+                out.extend(inner)
+            else:
+                out.append(f"{indent}- {_inline(item)}\n")
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
+
+
+def dump(value: dict[str, Any]) -> str:
+    out: list[str] = []
+    _block(value, "", out)
+    return "".join(out) if out else "{}\n"
+
+
+def dump_stream(manifests: Sequence[Manifest]) -> str:
+    return "".join(("---\n" if i else "") + dump(m.body) for i, m in enumerate(manifests))
+
+
+def relative_path(manifest: Manifest) -> str:
+    """Stable layout: `[<cluster>/]<namespace>/<kind>-<name>.yaml` (a Namespace lives in its own folder)."""
+    folder = manifest.namespace or manifest.name
+    name = f"{folder}/{manifest.kind.lower()}-{manifest.name}.yaml"
+    return f"{manifest.cluster}/{name}" if manifest.cluster else name
+
+
+class OutputError(Exception):
+    """The output directory cannot be written or replaced (a usage problem, exit 2)."""
+
+
+def write_tree(manifests: Iterable[Manifest], target: Path) -> int:
+    """Write every manifest under a temporary sibling of `target`, then swap it in.
+
+    A failure at any point leaves the previous `target` exactly as it was. A directory that was not
+    written by meshc (no marker file) is never replaced.
+    """
+    target = target.absolute()
+    if target.exists() and not _replaceable(target):
+        raise OutputError(f"{target}: exists and was not written by meshc (no {MARKER}); refusing to replace it")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot create output directory: {exc.strerror}") from None
+    try:
+        count = 0
+        made: set[str] = set()
+        for manifest in manifests:
+            rel = relative_path(manifest)
+            folder = rel.rpartition("/")[0]
+            if folder not in made:
+                os.makedirs(staging / folder, exist_ok=True)
+                made.add(folder)
+            with open(staging / rel, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(dump(manifest.body))
+            count += 1
+        (staging / MARKER).write_text("Generated by meshc; this directory is replaced on every compile.\n")
+        _swap(staging, target)
+        return count
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"{target}: cannot write output: {exc.strerror}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _replaceable(target: Path) -> bool:
+    if not target.is_dir():
+        return False
+    return (target / MARKER).is_file() or not any(target.iterdir())
+
+
+def _swap(staging: Path, target: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, retired / "previous")
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(retired / "previous", target)  # put the previous output back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,215 @@
+"""Derived facts about a parsed mesh, computed once and shared by the rules and the lowering.
+
+Everything that is *derived* (effective namespace, merged traffic defaults, port protocols, who
+calls whom) lives here so that a rule and the code that emits a resource can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from mesh_spec.models import (
+    HTTP_PROTOCOLS,
+    Call,
+    Egress,
+    Gateway,
+    GatewayRoute,
+    Injection,
+    Mesh,
+    Namespace,
+    Port,
+    Proxy,
+    Service,
+    Traffic,
+    Version,
+)
+
+KNOWN_PROTOCOLS = ("http", "http2", "grpc", "grpc-web", "https", "tcp", "tls", "mongo", "mysql", "redis")
+
+
+def port_protocol(port: Port) -> str | None:
+    """The port's protocol, explicit or from an Istio-style name prefix (`http-web` -> http)."""
+    if port.protocol:
+        return port.protocol
+    if port.name:
+        prefix = port.name.split("-", 1)[0].lower()
+        if port.name.lower().startswith("grpc-web"):
+            return "grpc-web"
+        if prefix in KNOWN_PROTOCOLS:
+            return prefix
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPort:
+    number: int
+    name: str
+    protocol: str | None
+    target: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    caller: ServiceInfo
+    call: Call
+    call_index: int
+
+
+@dataclass(eq=False, slots=True)
+class ServiceInfo:
+    model: Service
+    index: int
+    namespace: str
+    account: str
+    fqdn: str
+    ports: list[ResolvedPort]
+    traffic: Traffic
+    proxy: Proxy | None
+    callers: list[Edge] = field(default_factory=list)
+    """Declared edges into this service, in spec order."""
+    gateway_routes: list[tuple[Gateway, int, GatewayRoute]] = field(default_factory=list)
+    egress: list[Egress] = field(default_factory=list)
+    """Egress entries this service may call."""
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        return ("spec", "services", self.index)
+
+    @property
+    def versions(self) -> list[Version]:
+        return self.model.versions
+
+    def version_labels(self, version: Version) -> dict[str, str]:
+        return dict(version.labels) if version.labels else {"version": version.name}
+
+    def port(self, number: int) -> ResolvedPort | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+    @property
+    def http_ports(self) -> list[ResolvedPort]:
+        return [p for p in self.ports if p.protocol in HTTP_PROTOCOLS]
+
+    @property
+    def is_http(self) -> bool:
+        """True when routing is HTTP routing (all known ports speak an HTTP protocol)."""
+        known = [p for p in self.ports if p.protocol]
+        return bool(known) and all(p.protocol in HTTP_PROTOCOLS for p in known)
+
+
+def _merge_traffic(default: Traffic | None, own: Traffic | None) -> Traffic:
+    if default is None:
+        return own or Traffic()
+    if own is None:
+        return default
+    return default.model_copy(update={name: getattr(own, name) for name in own.model_fields_set})
+
+
+def _merge_proxy(default: Proxy | None, own: Proxy | None) -> Proxy | None:
+    if default is None or own is None:
+        return own or default
+    return default.model_copy(update={name: getattr(own, name) for name in own.model_fields_set})
+
+
+def _resolve_ports(ports: list[Port]) -> list[ResolvedPort]:
+    protocols = [port_protocol(p) for p in ports]
+    counts: dict[str, int] = defaultdict(int)
+    for proto in protocols:
+        counts[proto or "tcp"] += 1
+    result = []
+    for i, (port, proto) in enumerate(zip(ports, protocols, strict=True)):
+        name = port.name
+        if not name:
+            base = proto or "tcp"
+            name = base if counts[base] == 1 else f"{base}-{port.port}"
+        result.append(ResolvedPort(port.port, name, proto, port.target_port or port.port, i))
+    return result
+
+
+class MeshIndex:
+    def __init__(self, mesh: Mesh) -> None:
+        self.mesh = mesh
+        spec = mesh.spec
+        self.name = mesh.metadata.name
+        self.trust_domain = spec.control_plane.trust_domain
+        self.cluster_domain = spec.control_plane.cluster_domain
+        self.services: dict[str, ServiceInfo] = {}
+        for i, svc in enumerate(spec.services):
+            if svc.name in self.services:
+                continue  # duplicates are reported by MC102; the first one wins here
+            ns = svc.namespace or spec.defaults.namespace
+            self.services[svc.name] = ServiceInfo(
+                model=svc,
+                index=i,
+                namespace=ns,
+                account=svc.account or svc.name,
+                fqdn=f"{svc.name}.{ns}.svc.{self.cluster_domain}",
+                ports=_resolve_ports(svc.ports),
+                traffic=_merge_traffic(spec.defaults.traffic, svc.traffic),
+                proxy=_merge_proxy(spec.defaults.proxy, svc.proxy),
+            )
+        for caller in self.services.values():
+            for j, call in enumerate(caller.model.calls):
+                callee = self.services.get(call.service)
+                if callee is not None:
+                    callee.callers.append(Edge(caller, call, j))
+        self.gateways: dict[str, tuple[int, Gateway]] = {}
+        for i, gw in enumerate(spec.gateways):
+            self.gateways.setdefault(gw.name, (i, gw))
+            for k, route in enumerate(gw.routes):
+                target = self.services.get(route.to.service)
+                if target is not None:
+                    target.gateway_routes.append((gw, k, route))
+        self.egress: dict[str, tuple[int, Egress]] = {}
+        for i, eg in enumerate(spec.egress):
+            self.egress.setdefault(eg.name, (i, eg))
+            for caller_name in eg.callers:
+                info = self.services.get(caller_name)
+                if info is not None and eg not in info.egress:
+                    info.egress.append(eg)
+        self.namespace_settings: dict[str, Namespace] = {}
+        for ns in spec.namespaces:
+            self.namespace_settings.setdefault(ns.name, ns)
+
+    def principal(self, namespace: str, account: str) -> str:
+        return f"{self.trust_domain}/ns/{namespace}/sa/{account}"
+
+    def gateway_namespace(self, gateway: Gateway) -> str:
+        return gateway.namespace or self.mesh.spec.defaults.namespace
+
+    def egress_namespace(self, egress: Egress) -> str:
+        return egress.namespace or self.mesh.spec.control_plane.namespace
+
+    @cached_property
+    def app_namespaces(self) -> list[str]:
+        """Namespaces the mesh owns (declared or holding services), sorted."""
+        names = {s.namespace for s in self.services.values()} | set(self.namespace_settings)
+        return sorted(names)
+
+    def namespace_injection(self, namespace: str) -> Injection:
+        settings = self.namespace_settings.get(namespace)
+        if settings is not None and settings.injection is not None:
+            return settings.injection
+        return self.mesh.spec.defaults.injection
+
+    def namespace_of_services(self) -> dict[str, list[ServiceInfo]]:
+        result: dict[str, list[ServiceInfo]] = defaultdict(list)
+        for info in self.services.values():
+            result[info.namespace].append(info)
+        return result
+
+    def mtls_mode(self, info: ServiceInfo) -> str:
+        """Effective mTLS of a workload: its own setting, else its namespace's, else the mesh's."""
+        security = info.model.security
+        if security is not None and security.mtls is not None:
+            return security.mtls
+        settings = self.namespace_settings.get(info.namespace)
+        if settings is not None and settings.mtls is not None:
+            return settings.mtls
+        return self.mesh.spec.security.mtls

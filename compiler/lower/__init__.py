@@ -1,0 +1,43 @@
+"""Lowering: a validated mesh -> Kubernetes and Istio resources.
+
+Each step is a named function from the mesh index to manifests, listed once in `LOWERINGS`; the
+result is sorted canonically (namespace, kind order, name), so output never depends on spec order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ..index import MeshIndex
+from .common import KIND_ORDER, Manifest
+from .core import deployments, namespaces, service_accounts, services
+from .egress import service_entries
+from .ingress import gateways
+from .security import authorization_policies, peer_authentications
+from .sidecar import sidecars
+from .telemetry import telemetries
+from .traffic import destination_rules, virtual_services
+
+LOWERINGS: tuple[Callable[[MeshIndex], Iterable[Manifest]], ...] = (
+    namespaces,
+    service_accounts,
+    services,
+    deployments,
+    service_entries,
+    destination_rules,
+    virtual_services,
+    gateways,
+    sidecars,
+    peer_authentications,
+    authorization_policies,
+    telemetries,
+)
+
+
+def lower(index: MeshIndex) -> list[Manifest]:
+    manifests = [m for step in LOWERINGS for m in step(index)]
+    manifests.sort(key=lambda m: m.sort_key)
+    return manifests
+
+
+__all__ = ["KIND_ORDER", "LOWERINGS", "Manifest", "lower"]

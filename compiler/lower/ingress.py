@@ -1,0 +1,179 @@
+"""Ingress: a Gateway per declared gateway, the VirtualService bound to it, and JWT enforcement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mesh_spec.models import HTTP_PROTOCOLS, Gateway, GatewayRoute
+
+from ..index import MeshIndex, ServiceInfo
+from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
+from .traffic import destination, http_match, weighted
+
+
+def server_hosts(gateway: Gateway, hosts: list[str]) -> list[str]:
+    return list(hosts or gateway.hosts)
+
+
+def gateway_hosts(gateway: Gateway) -> list[str]:
+    seen: dict[str, None] = {}
+    for server in gateway.servers:
+        for host in server_hosts(gateway, server.hosts):
+            seen.setdefault(host, None)
+    if not gateway.servers:
+        for host in gateway.hosts:
+            seen.setdefault(host, None)
+    return list(seen)
+
+
+def _server(gateway: Gateway, server: Any) -> dict[str, Any]:
+    protocol = server.protocol.upper()
+    out: dict[str, Any] = {
+        "port": {"number": server.port, "name": server.name or f"{server.protocol}-{server.port}", "protocol": protocol},
+        "hosts": server_hosts(gateway, server.hosts),
+    }
+    if server.tls is not None:
+        out["tls"] = {"mode": server.tls.mode, "credentialName": server.tls.credential_name}
+    elif server.https_redirect:
+        out["tls"] = {"httpsRedirect": True}
+    return out
+
+
+def route_is_http(index: MeshIndex, route: GatewayRoute) -> bool:
+    info = index.services.get(route.to.service)
+    if info is None:
+        return True
+    if route.to.port is not None:
+        port = info.port(route.to.port)
+        return port is not None and port.protocol in HTTP_PROTOCOLS
+    return info.is_http
+
+
+def gateway_destinations(info: ServiceInfo, port: int | None) -> list[dict[str, Any]]:
+    """Gateway traffic bypasses the mesh VirtualService, so the service's split is repeated here."""
+    if port is None and len(info.ports) == 1:
+        port = info.ports[0].number
+    if info.traffic.split:
+        return weighted(info, info.traffic.split, port)
+    return [{"destination": destination(info, None, port)}]
+
+
+def _http_route(index: MeshIndex, route: GatewayRoute) -> dict[str, Any]:
+    info = index.services[route.to.service]
+    rule: dict[str, Any] = {}
+    if route.name:
+        rule["name"] = route.name
+    matches = [http_match(m) for m in route.match]
+    if matches:
+        rule["match"] = matches
+    if route.rewrite is not None:
+        rewrite = {k: v for k, v in (("uri", route.rewrite.uri), ("authority", route.rewrite.authority)) if v}
+        if rewrite:
+            rule["rewrite"] = rewrite
+    rule["route"] = gateway_destinations(info, route.to.port)
+    if route.timeout:
+        rule["timeout"] = route.timeout
+    return rule
+
+
+def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[str, Any]:
+    info = index.services[route.to.service]
+    ports = [m.port for m in route.match if m.port is not None]
+    if not ports:
+        ports = [s.port for s in gateway.servers if s.protocol in ("tcp", "tls")]
+    rule: dict[str, Any] = {}
+    if ports:
+        rule["match"] = [{"port": p} for p in ports]
+    rule["route"] = gateway_destinations(info, route.to.port)
+    return rule
+
+
+def gateways(index: MeshIndex) -> Iterator[Manifest]:
+    for gateway in (gw for _, gw in index.gateways.values()):
+        ns = index.gateway_namespace(gateway)
+        spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
+        yield manifest(index, NETWORKING, "Gateway", gateway.name, ns, spec)
+        routes = [r for r in gateway.routes if r.to.service in index.services]
+        if routes:
+            vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [gateway.name]}
+            http = [_http_route(index, r) for r in routes if route_is_http(index, r)]
+            tcp = [_tcp_route(index, gateway, r) for r in routes if not route_is_http(index, r)]
+            if http:
+                vs["http"] = http
+            if tcp:
+                vs["tcp"] = tcp
+            yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs)
+        yield from _jwt(index, gateway)
+
+
+def _requires_jwt(gateway: Gateway, route: GatewayRoute) -> bool:
+    return gateway.jwt is not None and (route.require_jwt if route.require_jwt is not None else True)
+
+
+def _protected_paths(route: GatewayRoute) -> list[str] | None:
+    """AuthorizationPolicy paths covering the route, or None when only "every path" is safe."""
+    if not route.match:
+        return None
+    paths: list[str] = []
+    for m in route.match:
+        if m.path is None or m.path.regex is not None:
+            return None  # a regex cannot be expressed in an AuthorizationPolicy: protect everything
+        sm = string_match(m.path)
+        paths.append(sm["exact"] if "exact" in sm else sm["prefix"] + "*")
+    return sorted(set(paths))
+
+
+def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
+    jwt = gateway.jwt
+    if jwt is None:
+        return
+    workload_ns = gateway.workload.namespace
+    selector = {"matchLabels": dict(gateway.selector)}
+    rule: dict[str, Any] = {"issuer": jwt.issuer, "jwksUri": jwt.jwks_uri}
+    if jwt.audiences:
+        rule["audiences"] = list(jwt.audiences)
+    if jwt.forward_original_token:
+        rule["forwardOriginalToken"] = True
+    if jwt.from_headers:
+        rule["fromHeaders"] = [{"name": h} for h in jwt.from_headers]
+    yield manifest(
+        index,
+        SECURITY,
+        "RequestAuthentication",
+        f"{gateway.name}-jwt",
+        workload_ns,
+        {"selector": selector, "jwtRules": [rule]},
+    )
+    # A RequestAuthentication alone lets requests *without* a token through; denying requests that
+    # have no request principal on the protected routes is what makes the token mandatory.
+    to: list[dict[str, Any]] = []
+    hosts = [h for h in gateway_hosts(gateway) if h != "*"]
+    whole = False
+    for route in gateway.routes:
+        if not _requires_jwt(gateway, route):
+            continue
+        paths = _protected_paths(route)
+        if paths is None:
+            whole = True
+            break
+        op: dict[str, Any] = {"paths": paths}
+        if hosts:
+            op["hosts"] = hosts
+        to.append({"operation": op})
+    if not whole and not to:
+        return
+    deny: dict[str, Any] = {"from": [{"source": {"notRequestPrincipals": ["*"]}}]}
+    if whole:
+        if hosts:
+            deny["to"] = [{"operation": {"hosts": hosts}}]
+    else:
+        deny["to"] = to
+    yield manifest(
+        index,
+        SECURITY,
+        "AuthorizationPolicy",
+        f"{gateway.name}-require-jwt",
+        workload_ns,
+        {"selector": selector, "action": "DENY", "rules": [deny]},
+    )

@@ -1,0 +1,37 @@
+"""Sidecar resources: each proxy receives config only for what its workload declares it calls.
+
+Without them istiod pushes every service in the mesh to every proxy; with them a proxy's config
+and memory scale with its own dependencies. REGISTRY_ONLY makes undeclared external calls fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..index import MeshIndex, ServiceInfo
+from .common import NETWORKING, Manifest, manifest
+
+
+def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
+    hosts = {f"{index.mesh.spec.control_plane.namespace}/*"}
+    for call in info.model.calls:
+        callee = index.services.get(call.service)
+        if callee is not None:
+            hosts.add(f"{callee.namespace}/{callee.fqdn}")
+    for egress in info.egress:
+        ns = index.egress_namespace(egress)
+        hosts.update(f"{ns}/{host}" for host in egress.hosts)
+        if egress.gateway is not None:
+            gw = egress.gateway
+            hosts.add(f"{gw.namespace}/{gw.service}.{gw.namespace}.svc.{index.cluster_domain}")
+    return sorted(hosts)
+
+
+def sidecars(index: MeshIndex) -> Iterator[Manifest]:
+    for info in index.services.values():
+        spec = {
+            "workloadSelector": {"labels": {"app": info.name}},
+            "egress": [{"hosts": egress_hosts(index, info)}],
+            "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+        }
+        yield manifest(index, NETWORKING, "Sidecar", info.name, info.namespace, spec)

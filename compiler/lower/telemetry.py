@@ -1,0 +1,57 @@
+"""Telemetry: the mesh-wide defaults in the root namespace, and per-service overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mesh_spec.models import Telemetry
+
+from ..index import MeshIndex
+from .common import TELEMETRY, Manifest, manifest
+
+
+def telemetry_spec(t: Telemetry) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if t.tracing is not None:
+        tracing: dict[str, Any] = {"providers": [{"name": t.tracing.provider}]}
+        if t.tracing.disabled:
+            tracing["disableSpanReporting"] = True
+        else:
+            tracing["randomSamplingPercentage"] = float(t.tracing.sampling)
+        spec["tracing"] = [tracing]
+    if t.access_logging is not None:
+        log: dict[str, Any] = {"providers": [{"name": t.access_logging.provider}]}
+        if t.access_logging.filter:
+            log["filter"] = {"expression": t.access_logging.filter}
+        if t.access_logging.disabled:
+            log["disabled"] = True
+        spec["accessLogging"] = [log]
+    if t.metrics is not None:
+        metrics: dict[str, Any] = {"providers": [{"name": t.metrics.provider}]}
+        overrides = []
+        for o in t.metrics.overrides:
+            entry: dict[str, Any] = {"match": {"metric": o.metric, "mode": o.mode}}
+            if o.disabled:
+                entry["disabled"] = True
+            tags: dict[str, Any] = {k: {"operation": "UPSERT", "value": v} for k, v in sorted(o.tags.items())}
+            tags.update({k: {"operation": "REMOVE"} for k in sorted(o.remove_tags)})
+            if tags:
+                entry["tagOverrides"] = tags
+            overrides.append(entry)
+        if overrides:
+            metrics["overrides"] = overrides
+        spec["metrics"] = [metrics]
+    return spec
+
+
+def telemetries(index: MeshIndex) -> Iterator[Manifest]:
+    spec = index.mesh.spec
+    if spec.telemetry is not None:
+        root = spec.control_plane.root_namespace
+        yield manifest(index, TELEMETRY, "Telemetry", "mesh-default", root, telemetry_spec(spec.telemetry))
+    for info in index.services.values():
+        if info.model.telemetry is None:
+            continue
+        body = {"selector": {"matchLabels": {"app": info.name}}, **telemetry_spec(info.model.telemetry)}
+        yield manifest(index, TELEMETRY, "Telemetry", info.name, info.namespace, body)

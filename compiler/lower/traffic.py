@@ -1,0 +1,246 @@
+"""DestinationRules (subsets, TLS, circuit breaking) and mesh VirtualServices (routing) per service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mesh_spec.models import (
+    ConnectionPool,
+    Fault,
+    LoadBalancer,
+    Match,
+    Mirror,
+    OutlierDetection,
+    Retries,
+    Route,
+    Traffic,
+)
+
+from ..index import MeshIndex, ServiceInfo
+from .common import NETWORKING, Manifest, drop_none, manifest, string_match
+
+
+def connection_pool(pool: ConnectionPool) -> dict[str, Any]:
+    tcp = drop_none(
+        {
+            "maxConnections": pool.max_connections,
+            "connectTimeout": pool.connect_timeout,
+            "idleTimeout": None,
+        }
+    )
+    http = drop_none(
+        {
+            "http1MaxPendingRequests": pool.http1_max_pending_requests,
+            "http2MaxRequests": pool.http2_max_requests,
+            "maxRequestsPerConnection": pool.max_requests_per_connection,
+            "maxRetries": pool.max_retries,
+            "idleTimeout": pool.idle_timeout,
+        }
+    )
+    return drop_none({"tcp": tcp, "http": http})
+
+
+def outlier_detection(od: OutlierDetection) -> dict[str, Any]:
+    return drop_none(
+        {
+            "consecutive5xxErrors": od.consecutive_5xx_errors,
+            "consecutiveGatewayErrors": od.consecutive_gateway_errors,
+            "interval": od.interval,
+            "baseEjectionTime": od.base_ejection_time,
+            "maxEjectionPercent": od.max_ejection_percent,
+        }
+    )
+
+
+def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
+    if lb.consistent_hash is not None:
+        ch = lb.consistent_hash
+        if ch.header:
+            return {"consistentHash": {"httpHeaderName": ch.header}}
+        if ch.cookie:
+            return {"consistentHash": {"httpCookie": {"name": ch.cookie, "ttl": "0s"}}}
+        if ch.query_parameter:
+            return {"consistentHash": {"httpQueryParameterName": ch.query_parameter}}
+        if ch.source_ip:
+            return {"consistentHash": {"useSourceIp": True}}
+    return {"simple": lb.simple} if lb.simple else {}
+
+
+def traffic_policy(index: MeshIndex, info: ServiceInfo) -> dict[str, Any]:
+    traffic = info.traffic
+    # ISTIO_MUTUAL unless the callee's sidecar does not take mTLS at all.
+    mode = "DISABLE" if index.mtls_mode(info) == "DISABLE" else "ISTIO_MUTUAL"
+    policy: dict[str, Any] = {"tls": {"mode": mode}}
+    if traffic.connection_pool is not None:
+        policy["connectionPool"] = connection_pool(traffic.connection_pool)
+    if traffic.outlier_detection is not None:
+        policy["outlierDetection"] = outlier_detection(traffic.outlier_detection)
+    if traffic.load_balancer is not None:
+        policy["loadBalancer"] = load_balancer(traffic.load_balancer)
+    disabled = _disabled_ports(info) if mode != "DISABLE" else []
+    if disabled:
+        policy["portLevelSettings"] = [{"port": {"number": n}, "tls": {"mode": "DISABLE"}} for n in disabled]
+    return drop_none(policy)
+
+
+def _disabled_ports(info: ServiceInfo) -> list[int]:
+    """Service ports whose workload port has mTLS disabled: clients must not originate mTLS there."""
+    security = info.model.security
+    if security is None:
+        return []
+    by_target = {p.target: p.number for p in info.ports}
+    by_number = {p.number for p in info.ports}
+    out = set()
+    for entry in security.port_mtls:
+        if entry.mode == "DISABLE":
+            out.add(entry.port if entry.port in by_number else by_target.get(entry.port, entry.port))
+    return sorted(out)
+
+
+def destination_rules(index: MeshIndex) -> Iterator[Manifest]:
+    for info in index.services.values():
+        spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": traffic_policy(index, info)}
+        if info.versions:
+            spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
+        yield manifest(index, NETWORKING, "DestinationRule", info.name, info.namespace, spec)
+
+
+def destination(info: ServiceInfo, subset: str | None, port: int | None = None) -> dict[str, Any]:
+    dest: dict[str, Any] = {"host": info.fqdn}
+    if subset:
+        dest["subset"] = subset
+    if port is not None:
+        dest["port"] = {"number": port}
+    return dest
+
+
+def weighted(info: ServiceInfo, split: dict[str, int], port: int | None = None) -> list[dict[str, Any]]:
+    """Destinations of a split; zero weights are left out, a lone destination carries no weight."""
+    entries = [(version, weight) for version, weight in split.items() if weight > 0]
+    if len(entries) == 1:
+        return [{"destination": destination(info, entries[0][0], port)}]
+    return [{"destination": destination(info, v, port), "weight": w} for v, w in entries]
+
+
+def default_destinations(info: ServiceInfo, port: int | None = None) -> list[dict[str, Any]]:
+    """Where requests that no route matches go: the split, the only version, or the plain service."""
+    split = info.traffic.split
+    if split:
+        return weighted(info, split, port)
+    if len(info.versions) == 1 and (info.traffic.routes or info.traffic.mirror):
+        return [{"destination": destination(info, info.versions[0].name, port)}]
+    return [{"destination": destination(info, None, port)}]
+
+
+def http_match(match: Match) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if match.path is not None:
+        out["uri"] = string_match(match.path)
+    if match.method is not None:
+        out["method"] = string_match(match.method)
+    headers = {name: string_match(m) for name, m in match.headers.items()}
+    # Istio matches JWT claims (validated by a RequestAuthentication) through this pseudo-header.
+    headers.update({f"@request.auth.claims.{name}": string_match(m) for name, m in match.claims.items()})
+    if headers:
+        out["headers"] = headers
+    if match.query:
+        out["queryParams"] = {name: string_match(m) for name, m in match.query.items()}
+    if match.port is not None:
+        out["port"] = match.port
+    return out
+
+
+def retries(r: Retries) -> dict[str, Any]:
+    out: dict[str, Any] = {"attempts": r.attempts}
+    if r.attempts > 0:
+        if r.per_try_timeout:
+            out["perTryTimeout"] = r.per_try_timeout
+        if r.retry_on:
+            out["retryOn"] = ",".join(r.retry_on)
+    return out
+
+
+def fault(f: Fault) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if f.delay is not None:
+        out["delay"] = {"fixedDelay": f.delay.fixed, "percentage": {"value": float(f.delay.percent)}}
+    if f.abort is not None:
+        out["abort"] = {"httpStatus": f.abort.status, "percentage": {"value": float(f.abort.percent)}}
+    return out
+
+
+def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> dict[str, Any]:
+    """Timeout, retries, fault and mirror: a route's own, else the service's."""
+    timeout = (route.timeout if route else None) or traffic.timeout
+    r = (route.retries if route else None) or traffic.retries
+    f = (route.fault if route else None) or traffic.fault
+    m: Mirror | None = (route.mirror if route else None) or traffic.mirror
+    out: dict[str, Any] = {}
+    if timeout:
+        out["timeout"] = timeout
+    if r is not None:
+        out["retries"] = retries(r)
+    if f is not None and (f.delay or f.abort):
+        out["fault"] = fault(f)
+    if m is not None:
+        out["mirror"] = destination(info, m.version)
+        out["mirrorPercentage"] = {"value": float(m.percent)}
+    return out
+
+
+def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
+    traffic = info.traffic
+    rules: list[dict[str, Any]] = []
+    for route in traffic.routes:
+        rule: dict[str, Any] = {}
+        if route.name:
+            rule["name"] = route.name
+        matches = [http_match(m) for m in route.match]
+        if matches:
+            rule["match"] = matches
+        if route.split:
+            rule["route"] = weighted(info, route.split)
+        elif route.to:
+            rule["route"] = [{"destination": destination(info, route.to)}]
+        else:
+            rule["route"] = default_destinations(info)
+        rule.update(_rule_extras(info, traffic, route))
+        rules.append(rule)
+    default: dict[str, Any] = {"route": default_destinations(info)}
+    default.update(_rule_extras(info, traffic, None))
+    rules.append(default)
+    return rules
+
+
+def tcp_rules(info: ServiceInfo) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for route in info.traffic.routes:
+        ports = [m.port for m in route.match if m.port is not None]
+        if not ports:
+            continue
+        target = weighted(info, route.split) if route.split else None
+        if target is None:
+            target = [{"destination": destination(info, route.to)}] if route.to else default_destinations(info)
+        rules.append({"match": [{"port": p} for p in ports], "route": target})
+    rules.append({"route": default_destinations(info)})
+    return rules
+
+
+def needs_virtual_service(info: ServiceInfo) -> bool:
+    t = info.traffic
+    return bool(
+        len(info.versions) > 1 or t.split or t.routes or t.timeout or t.retries or t.fault or t.mirror
+    )
+
+
+def virtual_services(index: MeshIndex) -> Iterator[Manifest]:
+    for info in index.services.values():
+        if not needs_virtual_service(info) or not info.ports:
+            continue
+        spec: dict[str, Any] = {"hosts": [info.fqdn]}
+        if info.http_ports:
+            spec["http"] = http_rules(info)
+        if any(p.protocol not in {"http", "http2", "grpc", "grpc-web"} for p in info.ports):
+            spec["tcp"] = tcp_rules(info)
+        yield manifest(index, NETWORKING, "VirtualService", info.name, info.namespace, spec)

@@ -1,0 +1,115 @@
+"""The pipeline: named stages, listed once in `STAGES`, each taking and filling a `Compilation`.
+
+load -> check_structure -> check_semantics -> lower_resources -> self_check. Parsing happens once at
+the edge (load + structure); everything after works on typed, immutable data. A stage stops the
+pipeline by raising `SpecError` (the user's input is wrong) or `CompilerBug` (meshc is wrong).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesh_spec.diagnostics import Diagnostic, SpecError, has_errors
+from mesh_spec.loader import LoadedSpec, load_spec
+from mesh_spec.models import Mesh
+from mesh_spec.structure import parse_mesh
+
+from .index import MeshIndex
+from .lower import Manifest, lower
+from .rules import RuleContext, run_rules
+
+
+class CompilerBug(Exception):
+    """The compiled output failed its self-check: a bug in meshc, never the user's fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Compilation:
+    path: str | Path
+    strict: bool = False
+    loaded: LoadedSpec | None = None
+    mesh: Mesh | None = None
+    index: MeshIndex | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    manifests: list[Manifest] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return has_errors(self.diagnostics, strict=self.strict)
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(m.kind for m in self.manifests).items()))
+
+
+def load(c: Compilation) -> None:
+    c.loaded = load_spec(c.path)
+
+
+def check_structure(c: Compilation) -> None:
+    assert c.loaded is not None
+    c.mesh = parse_mesh(c.loaded)
+    c.index = MeshIndex(c.mesh)
+
+
+def check_semantics(c: Compilation) -> None:
+    assert c.mesh is not None and c.index is not None and c.loaded is not None
+    c.diagnostics.extend(run_rules(RuleContext(c.mesh, c.index), c.loaded.source))
+    if c.failed:
+        raise SpecError(c.diagnostics)
+
+
+def lower_resources(c: Compilation) -> None:
+    assert c.index is not None
+    c.manifests = lower(c.index)
+
+
+def self_check(c: Compilation) -> None:
+    from .selfcheck import check_resources  # imported here: loading CRD schemas is not free
+
+    problems = check_resources([m.body for m in c.manifests])
+    if problems:
+        raise CompilerBug(
+            [f"{c.manifests[p.index].ref}: {p.path}: {p.message}" for p in problems[:50]]
+            + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])
+        )
+
+
+Stage = Callable[[Compilation], None]
+STAGES: tuple[Stage, ...] = (load, check_structure, check_semantics, lower_resources, self_check)
+
+
+def run(
+    path: str | Path,
+    *,
+    strict: bool = False,
+    stages: tuple[Stage, ...] = STAGES,
+    progress: Callable[[str], None] | None = None,
+) -> Compilation:
+    """Run `stages` in order. Raises SpecError (with every diagnostic so far) or CompilerBug."""
+    c = Compilation(path, strict=strict)
+    for stage in stages:
+        if progress is not None:
+            progress(stage.__name__)
+        start = time.perf_counter()
+        try:
+            stage(c)
+        except SpecError as exc:
+            merged = {d: None for d in (*c.diagnostics, *exc.diagnostics)}
+            raise SpecError(sorted(merged, key=lambda d: d.sort_key), usage=exc.usage) from None
+        finally:
+            c.timings[stage.__name__] = time.perf_counter() - start
+    return c
+
+
+def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:
+    """Library entry point: the manifests of a valid spec (raises SpecError / CompilerBug)."""
+    return run(path, strict=strict).manifests

@@ -1,0 +1,46 @@
+"""The rule contract: a module with CODE, NAME, SEVERITY, a docstring, and `check(ctx)`.
+
+Codes are append-only: a retired rule keeps its code forever so that suppressions and CI logs
+never change meaning.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+
+from mesh_spec.models import Mesh
+from mesh_spec.source import PathItem
+
+from ..index import MeshIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    path: tuple[PathItem, ...]
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    mesh: Mesh
+    index: MeshIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    summary: str
+    doc: str
+    check: Callable[[RuleContext], Iterable[Finding]]
+
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Rule:
+        doc = inspect.cleandoc(module.__doc__ or "")
+        summary = doc.splitlines()[0] if doc else ""
+        return cls(module.CODE, module.NAME, module.SEVERITY, summary, doc, module.check)

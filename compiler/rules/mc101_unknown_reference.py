@@ -1,0 +1,117 @@
+"""A reference names a service, version, port or gateway that the spec does not declare.
+
+Why: Istio accepts dangling names silently. A VirtualService routing to a subset that no
+DestinationRule defines answers 503 at run time; an AuthorizationPolicy or Sidecar naming a
+service that does not exist allows nothing useful. Catching the typo at review time is cheaper.
+
+Example:
+    calls:
+      - service: detail        # the service is called `details`
+
+Fix: correct the name, or declare the missing service, version or port.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+
+from ..index import ServiceInfo
+from .base import Finding, RuleContext
+
+CODE = "MC101"
+NAME = "unknown-reference"
+SEVERITY = "error"
+
+
+def _suggest(name: str, known: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else None
+
+
+def _versions(info: ServiceInfo) -> set[str]:
+    return {v.name for v in info.versions}
+
+
+def _version_refs(info: ServiceInfo) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every version name the service's own traffic block refers to, with its path."""
+    base = (*info.path, "traffic")
+    traffic = info.model.traffic
+    if traffic is None:
+        return
+    for version in traffic.split or {}:
+        yield ((*base, "split", version), version)
+    if traffic.mirror is not None:
+        yield ((*base, "mirror", "version"), traffic.mirror.version)
+    for i, route in enumerate(traffic.routes):
+        if route.to is not None:
+            yield ((*base, "routes", i, "to"), route.to)
+        for version in route.split or {}:
+            yield ((*base, "routes", i, "split", version), version)
+        if route.mirror is not None:
+            yield ((*base, "routes", i, "mirror", "version"), route.mirror.version)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    index = ctx.index
+    services = index.services
+    for info in services.values():
+        for j, call in enumerate(info.model.calls):
+            path = (*info.path, "calls", j)
+            callee = services.get(call.service)
+            if callee is None:
+                yield Finding(
+                    (*path, "service"),
+                    f"service '{info.name}' calls unknown service '{call.service}'",
+                    _suggest(call.service, services),
+                )
+                continue
+            known_ports = {p.number for p in callee.ports}
+            for k, port in enumerate(call.ports):
+                if port not in known_ports:
+                    yield Finding(
+                        (*path, "ports", k),
+                        f"service '{callee.name}' has no port {port}",
+                        f"its ports are {sorted(known_ports)}" if known_ports else None,
+                    )
+        versions = _versions(info)
+        for path, version in _version_refs(info):
+            if version not in versions:
+                yield Finding(
+                    path,
+                    f"service '{info.name}' has no version '{version}'",
+                    _suggest(version, versions) or (f"declared versions: {sorted(versions)}" if versions else "declare it under versions"),
+                )
+        security = info.model.security
+        if security is not None:
+            known_ports = {p.number for p in info.ports}
+            for k, entry in enumerate(security.port_mtls):
+                if entry.port not in known_ports:
+                    yield Finding(
+                        (*info.path, "security", "portMtls", k, "port"),
+                        f"service '{info.name}' has no port {entry.port}",
+                    )
+    for gi, gateway in enumerate(ctx.mesh.spec.gateways):
+        for ri, route in enumerate(gateway.routes):
+            path = ("spec", "gateways", gi, "routes", ri, "to")
+            target = services.get(route.to.service)
+            if target is None:
+                yield Finding(
+                    (*path, "service"),
+                    f"gateway '{gateway.name}' routes to unknown service '{route.to.service}'",
+                    _suggest(route.to.service, services),
+                )
+            elif route.to.port is not None and target.port(route.to.port) is None:
+                yield Finding(
+                    (*path, "port"),
+                    f"service '{target.name}' has no port {route.to.port}",
+                    f"its ports are {sorted(p.number for p in target.ports)}",
+                )
+    for ei, egress in enumerate(ctx.mesh.spec.egress):
+        for ci, caller in enumerate(egress.callers):
+            if caller not in services:
+                yield Finding(
+                    ("spec", "egress", ei, "callers", ci),
+                    f"egress '{egress.name}' allows unknown service '{caller}'",
+                    _suggest(caller, services),
+                )

@@ -1,0 +1,56 @@
+"""Two services, versions, ports, gateways, egress entries or namespaces share a name.
+
+Why: names become Kubernetes object names and subset names. Two services named `cart` would
+compile to one Service overwriting the other; two versions `v2` give a DestinationRule with a
+duplicated subset, which Istio rejects.
+
+Example:
+    services:
+      - name: cart
+      - name: cart             # second declaration
+
+Fix: rename or merge the duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .base import Finding, RuleContext
+
+CODE = "MC102"
+NAME = "duplicate-name"
+SEVERITY = "error"
+
+
+def _dupes(
+    items: Iterable[tuple[tuple[str | int, ...], str]], what: str
+) -> Iterator[Finding]:
+    first: dict[str, tuple[str | int, ...]] = {}
+    for path, name in items:
+        if name in first:
+            yield Finding(path, f"duplicate {what} '{name}'", "each name may be declared once")
+        else:
+            first[name] = path
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    spec = ctx.mesh.spec
+    yield from _dupes(((("spec", "services", i, "name"), s.name) for i, s in enumerate(spec.services)), "service")
+    yield from _dupes(((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway")
+    yield from _dupes(((("spec", "egress", i, "name"), e.name) for i, e in enumerate(spec.egress)), "egress")
+    yield from _dupes(
+        ((("spec", "namespaces", i, "name"), n.name) for i, n in enumerate(spec.namespaces)), "namespace"
+    )
+    for i, svc in enumerate(spec.services):
+        base = ("spec", "services", i)
+        yield from _dupes(
+            (((*base, "versions", j, "name"), v.name) for j, v in enumerate(svc.versions)),
+            f"version of service '{svc.name}':",
+        )
+        yield from _dupes(
+            (((*base, "ports", j, "port"), str(p.port)) for j, p in enumerate(svc.ports)),
+            f"port of service '{svc.name}':",
+        )
+        named = [((*base, "ports", j, "name"), p.name) for j, p in enumerate(svc.ports) if p.name]
+        yield from _dupes(named, f"port name of service '{svc.name}':")
