@@ -22,7 +22,11 @@ import yaml
 
 from .lower.common import Manifest
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$|^/[A-Za-z0-9_./-]*$")
+_PLAIN = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_./-]*$"  # names, hosts, label keys
+    r"|^/[A-Za-z0-9_./-]*$"  # paths
+    r"|^[0-9]+(\.[0-9]+)?(ms|us|ns|s|m|h|Ki|Mi|Gi|Ti|k|M|G)$"  # durations and quantities: never numbers
+)
 _RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
 _scalar_cache: dict[str, str] = {}
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 PathItem = str | int
 Path = tuple[PathItem, ...]
 
@@ -22,13 +24,27 @@ class SourceFile:
     name: str
     """The path as the user gave it (diagnostics repeat it verbatim)."""
     root: yaml.Node | None = None
+    text: str | None = None
+    """The file's text, kept so that `root` can be composed on demand."""
+
+    def _root(self) -> yaml.Node | None:
+        if self.root is None and self.text is not None:
+            # Composed only when a diagnostic needs a position: a valid spec never pays for it.
+            loader = _Loader(self.text)
+            try:
+                self.root = loader.get_single_node()
+            except yaml.YAMLError:
+                self.text = None
+            finally:
+                loader.dispose()
+        return self.root
 
     def locate(self, path: Sequence[PathItem]) -> tuple[int, int]:
         """1-based (line, column) of the deepest node on `path` that exists.
 
         A mapping entry resolves to its key (the line starts there); a sequence item to the item.
         """
-        node = self.root
+        node = self._root()
         if node is None:
             return (1, 1)
         mark = node.start_mark

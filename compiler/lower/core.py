@@ -105,6 +105,10 @@ def deployments(index: MeshIndex) -> Iterator[Manifest]:
             if annotations:
                 template_meta["annotations"] = annotations
             container: dict[str, Any] = {"name": info.name, "image": version.image}
+            if version.args:
+                container["args"] = list(version.args)
+            if version.env:
+                container["env"] = [{"name": k, "value": v} for k, v in sorted(version.env.items())]
             container_ports = sorted({p.target for p in info.ports})
             if container_ports:
                 container["ports"] = [{"containerPort": p} for p in container_ports]

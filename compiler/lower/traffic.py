@@ -228,10 +228,11 @@ def tcp_rules(info: ServiceInfo) -> list[dict[str, Any]]:
 
 
 def needs_virtual_service(info: ServiceInfo) -> bool:
+    """Only when it changes something: several versions, routing, or HTTP policies on HTTP ports."""
     t = info.traffic
-    return bool(
-        len(info.versions) > 1 or t.split or t.routes or t.timeout or t.retries or t.fault or t.mirror
-    )
+    if len(info.versions) > 1 or t.split or t.routes:
+        return True
+    return bool(info.http_ports and (t.timeout or t.retries or t.fault or t.mirror))
 
 
 def virtual_services(index: MeshIndex) -> Iterator[Manifest]:

@@ -33,6 +33,10 @@ class Version(SpecModel):
     """Container image. When set, the mesh owns the workload and meshc emits its Deployment."""
     replicas: Annotated[int, Field(ge=0)] = 1
     """Replicas of the Deployment (only with `image`)."""
+    args: list[str] = Field(default_factory=list)
+    """Container arguments (only with `image`)."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Container environment variables (only with `image`)."""
 
 
 class Call(SpecModel):

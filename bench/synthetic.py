@@ -1,0 +1,88 @@
+"""A synthetic mesh of N services for benchmarks: 2-3 versions, several calls and routes each,
+spread over namespaces, with gateways and egress. Deterministic for a given N (no randomness),
+and acyclic (service i only calls services with a higher index) so budget rules stay quiet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVICES_PER_NAMESPACE = 50
+
+
+def make_spec(n: int) -> dict[str, Any]:
+    services = []
+    for i in range(n):
+        name = f"svc-{i:05d}"
+        versions = [{"name": f"v{k}", "image": f"registry.example.com/{name}:{k}.0.0"} for k in range(1, 2 + (i % 2) + 1)]
+        calls = []
+        for step in (1, 7, 31):
+            j = i + step
+            if j < n:
+                call: dict[str, Any] = {"service": f"svc-{j:05d}"}
+                if step == 1:
+                    call["methods"] = ["GET", "POST"]
+                    call["paths"] = ["/api/*"]
+                calls.append(call)
+        traffic: dict[str, Any] = {
+            "retries": {"attempts": 1, "perTryTimeout": "2s", "retryOn": ["5xx", "reset"]},
+            "routes": [
+                {"name": "beta-users", "match": [{"headers": {"x-beta": {"exact": "true"}}}], "to": versions[-1]["name"]},
+                {"name": "admin", "match": [{"path": {"prefix": "/admin/"}}], "to": "v1", "timeout": "3s"},
+            ],
+        }
+        if len(versions) == 3:
+            traffic["split"] = {"v1": 80, "v2": 15, "v3": 5}
+        else:
+            traffic["split"] = {"v1": 90, "v2": 10}
+        if i % 10 == 0:
+            traffic["outlierDetection"] = {"consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s"}
+            traffic["connectionPool"] = {"maxConnections": 100, "http1MaxPendingRequests": 10}
+        services.append(
+            {
+                "name": name,
+                "namespace": f"ns-{i // SERVICES_PER_NAMESPACE:03d}",
+                "ports": [{"port": 8080, "protocol": "http"}, {"port": 9090, "protocol": "grpc"}],
+                "versions": versions,
+                "calls": calls,
+                "traffic": traffic,
+            }
+        )
+    gateways = []
+    for g in range(max(1, n // 500)):
+        routes = [
+            {"match": [{"path": {"prefix": f"/s{i:05d}/"}}], "to": {"service": f"svc-{i:05d}", "port": 8080}}
+            for i in range(g, n, max(1, n // 500) * 5)
+        ][:100]
+        gateways.append(
+            {
+                "name": f"gw-{g:03d}",
+                "namespace": "ingress",
+                "selector": {"istio": "ingressgateway"},
+                "hosts": [f"app{g}.example.com"],
+                "servers": [{"port": 80, "protocol": "http"}],
+                "routes": routes,
+            }
+        )
+    egress = [
+        {"name": "payments-api", "hosts": ["api.payments.example.net"], "callers": [f"svc-{i:05d}" for i in range(0, n, 97)]}
+    ]
+    return {
+        "apiVersion": "meshc.dev/v1alpha1",
+        "kind": "Mesh",
+        "metadata": {"name": "synthetic"},
+        "spec": {
+            "defaults": {"traffic": {"timeout": "30s"}},
+            "telemetry": {"tracing": {"provider": "zipkin", "sampling": 1.0}},
+            "services": services,
+            "gateways": gateways,
+            "egress": egress,
+        },
+    }
+
+
+def write_spec(n: int, path: Path) -> Path:
+    path.write_text(yaml.dump(make_spec(n), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False))
+    return path
