@@ -155,7 +155,7 @@ def parse_yaml(text: str, display: str) -> tuple[Any, yaml.Node]:
         try:
             node = loader.get_single_node()
         except yaml.composer.ComposerError as exc:
-            if exc.problem and "expected a single document" in exc.problem:
+            if "expected a single document" in f"{exc.context} {exc.problem}":
                 mark = exc.problem_mark
                 raise SpecError(
                     [
@@ -193,7 +193,10 @@ def parse_yaml(text: str, display: str) -> tuple[Any, yaml.Node]:
     if node is None:
         raise SpecError([_diag(display, 1, 1, "MC006", "file is empty", "a spec starts with `apiVersion:`")])
     builder = _Builder(display, budget=len(text) + ALIAS_SLACK)
-    return builder.build(node), node
+    data = builder.build(node)
+    if data is None:  # a document with only `---` or `~`
+        raise SpecError([_diag(display, 1, 1, "MC006", "file is empty", "a spec starts with `apiVersion:`")])
+    return data, node
 
 
 def _only_comments(text: str) -> bool:

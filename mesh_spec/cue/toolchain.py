@@ -312,13 +312,12 @@ def export(
     Raises CueError (with every error CUE printed) or CueUnavailable.
     """
     tc = toolchain or find_toolchain()
-    run_cwd = Path(cwd) if cwd is not None else Path.cwd()
-    inputs = _Inputs(paths, run_cwd)
+    inputs = _Inputs(paths, Path(cwd) if cwd is not None else Path.cwd())
     args = ["export", "--out", "json", "-E"]
     if expression is not None:
         args += ["-e", expression]
     args += inputs.args
-    result = run(args, toolchain=tc, cwd=run_cwd, timeout=timeout)
+    result = run(args, toolchain=tc, cwd=inputs.run_cwd, timeout=timeout)
     if result.exit_code != 0:
         raise _error(result, inputs, tc, prefer)
     try:
@@ -375,27 +374,40 @@ def vet(
 
 
 class _Inputs:
-    def __init__(self, paths: Iterable[Path | str], run_cwd: Path) -> None:
-        self.run_cwd = run_cwd
-        self.args: list[str] = []
+    """The caller's paths; where CUE runs; how CUE's file names map back to the caller's spelling.
+
+    A package directory is evaluated by running CUE inside it with the argument "." (relative
+    `../dir` arguments fail with "module root not defined" in v0.4 once they climb above the
+    module search, and absolute ones are read as import paths), so module roots (`cue.mod`) are
+    found from the package upwards, as `cue export` run in that directory would.
+    """
+
+    def __init__(self, paths: Iterable[Path | str], base: Path) -> None:
         self.given: list[tuple[str, Path, bool]] = []  # (spelling, absolute, is_dir)
-        missing: list[CueMessage] = []
+        problems: list[CueMessage] = []
         for p in paths:
             spelling = str(p)
-            absolute = Path(os.path.normpath(run_cwd / p))
+            absolute = Path(os.path.normpath(base / p))
             if ":" in absolute.name:
-                missing.append(CueMessage(spelling, None, None, "cue does not accept ':' in file names"))
-                continue
-            if absolute.is_dir():
+                problems.append(CueMessage(spelling, None, None, "cue does not accept ':' in file names"))
+            elif absolute.is_dir():
                 self.given.append((spelling, absolute, True))
-                self.args.append(_package_arg(absolute, run_cwd))
             elif absolute.is_file():
                 self.given.append((spelling, absolute, False))
-                self.args.append(_file_arg(absolute, run_cwd))
             else:
-                missing.append(CueMessage(spelling, None, None, "no such file or directory"))
-        if missing:
-            raise CueError(missing)
+                problems.append(CueMessage(spelling, None, None, "no such file or directory"))
+        dirs = [g for g in self.given if g[2]]
+        if len(dirs) > 1:
+            problems.append(
+                CueMessage(dirs[1][0], None, None, "only one package directory can be evaluated at a time")
+            )
+        if problems:
+            raise CueError(problems)
+        self.base = base
+        self.run_cwd = dirs[0][1] if dirs else base
+        self.args = [
+            "." if is_dir else _file_arg(absolute, self.run_cwd) for _, absolute, is_dir in self.given
+        ]
 
     def spell(self, reported: str) -> str | None:
         """Map a file name CUE printed (relative to the run cwd) to the caller's spelling."""
@@ -407,13 +419,16 @@ class _Inputs:
                 return spelling
             if is_dir and absolute.is_relative_to(given):
                 return str(Path(spelling) / absolute.relative_to(given))
-        try:
-            return str(absolute.relative_to(self.run_cwd))
-        except ValueError:
-            return str(absolute)
+        if absolute.is_relative_to(self.base):  # e.g. an imported package's file
+            return str(absolute.relative_to(self.base))
+        return str(absolute)
 
     def absolute(self, spelled: str) -> Path:
-        return Path(os.path.normpath(self.run_cwd / spelled))
+        """The file behind a name the caller spelled (or that spell() produced)."""
+        for spelling, given, _ in self.given:
+            if spelled == spelling:
+                return given
+        return Path(os.path.normpath(self.base / spelled))
 
     def source_files(self) -> list[tuple[str, Path]]:
         """Files that may declare values: the given files and the .cue files of given directories."""
@@ -432,15 +447,6 @@ def _file_arg(absolute: Path, run_cwd: Path) -> str:
         return "./" + absolute.relative_to(run_cwd).as_posix()
     except ValueError:
         return str(absolute)
-
-
-def _package_arg(absolute: Path, run_cwd: Path) -> str:
-    # CUE takes directories as package patterns: they must start with ./ or ../ (an absolute
-    # directory is read as an import path and fails outside a module).
-    rel = os.path.relpath(absolute, run_cwd)
-    if rel == ".":
-        return "."
-    return rel if rel.startswith("..") else "./" + rel
 
 
 # ---------------------------------------------------------------------------------------------
