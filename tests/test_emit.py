@@ -1,0 +1,102 @@
+"""The emitter writes YAML that reads back to exactly the data, and writes directories atomically."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.emit import MARKER, OutputError, dump, dump_stream, write_tree
+from compiler.lower.common import Manifest
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: math.isfinite(f))
+    | st.text(max_size=20)
+    | st.sampled_from(["true", "no", "on", "null", "~", "1e3", "0x1F", "1_000", "12s", "1:30", "*", "&a", "- x",
+                       "a: b", "#c", "", " lead", "trail ", "@x", "!tag", "%p", "'q'", '"d"', "2024-01-01", "0o17",
+                       ".inf", "-.5", "+1", "y", "N", "\u0085", "é", "\t", "line\nbreak", "{}", "[]"])
+)
+keys = st.text(min_size=1, max_size=12) | st.sampled_from(["on", "y", "1", "a.b/c", "@request.auth.claims.x"])
+data = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(keys, data, max_size=5))
+def test_round_trip(value):
+    assert yaml.safe_load(dump(value)) == (value or {})
+
+
+def test_canonical_key_order_and_style():
+    text = dump({"spec": {"b": 1, "a": [{"y": "2", "x": "*"}]}, "kind": "X", "apiVersion": "v1"})
+    assert text == 'apiVersion: v1\nkind: X\nspec:\n  a:\n    - x: "*"\n      "y": "2"\n  b: 1\n'
+
+
+def manifests(n: int) -> list[Manifest]:
+    return [
+        Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"}})
+        for i in range(n)
+    ]
+
+
+def test_stream_has_document_separators():
+    text = dump_stream(manifests(3))
+    assert [d["metadata"]["name"] for d in yaml.safe_load_all(text)] == ["cm-0", "cm-1", "cm-2"]
+
+
+def test_write_tree_replaces_previous_output(tmp_path):
+    out = tmp_path / "out"
+    write_tree(manifests(3), out)
+    write_tree(manifests(1), out)
+    assert sorted(p.name for p in out.rglob("*.yaml")) == ["configmap-cm-0.yaml"]
+    assert (out / MARKER).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging leftovers
+
+
+def test_failed_write_leaves_previous_output_untouched(tmp_path):
+    out = tmp_path / "out"
+    write_tree(manifests(2), out)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def exploding():
+        yield from manifests(1)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_tree(exploding(), out)
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path):
+    precious = tmp_path / "src"
+    precious.mkdir()
+    (precious / "main.py").write_text("print('hi')\n")
+    with pytest.raises(OutputError, match="not written by meshc"):
+        write_tree(manifests(1), precious)
+    assert (precious / "main.py").exists()
+
+
+def test_unwritable_parent_is_an_output_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError):
+        write_tree(manifests(1), blocker / "out")
+
+
+def test_layout_for_cluster_scoped_and_clustered(tmp_path: Path):
+    ns = Manifest("Namespace", None, "shop", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    clustered = Manifest("Service", "shop", "a", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}, "east")
+    write_tree([ns, clustered], tmp_path / "o")
+    assert (tmp_path / "o" / "shop" / "namespace-shop.yaml").is_file()
+    assert (tmp_path / "o" / "east" / "shop" / "service-a.yaml").is_file()
