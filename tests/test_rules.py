@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from compiler.index import MeshIndex
 from compiler.pipeline import STAGES, run
-from compiler.rules import RULES, RULES_BY_CODE, RuleContext, run_rules
+from compiler.rules import RULES, RULES_BY_CODE, Rule, RuleContext, run_rules
 from compiler.rules.docs import rules_markdown
 from mesh_spec.diagnostics import Diagnostic
 from mesh_spec.models import Mesh
@@ -92,7 +93,7 @@ def test_names_and_severities() -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
-def test_docstring_sections(rule) -> None:  # type: ignore[no-untyped-def]
+def test_docstring_sections(rule: Rule) -> None:
     lines = rule.doc.splitlines()
     assert rule.summary and rule.summary == lines[0] and rule.summary.endswith("."), rule.summary
     assert len(lines) > 1 and lines[1] == "", "a blank line after the summary"
@@ -100,10 +101,12 @@ def test_docstring_sections(rule) -> None:  # type: ignore[no-untyped-def]
     assert [lines[i].split(":")[0] for i in starts] == ["Why", "Example", "Fix"], rule.code
     example = starts[1]
     assert lines[example] == "Example:" and lines[example + 1].startswith("    "), "an indented YAML example"
+    block = "\n".join(line[4:] for line in lines[example + 1 : starts[2]])
+    assert yaml.safe_load(block) is not None, "the example is YAML"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
-def test_every_rule_has_pass_and_fail_fixtures(rule) -> None:  # type: ignore[no-untyped-def]
+def test_every_rule_has_pass_and_fail_fixtures(rule: Rule) -> None:
     names = [p.name for p in (FIXTURES / rule.code).glob("*.yaml")]
     assert any(n.startswith("pass-") for n in names), f"{rule.code}: no pass-*.yaml fixture"
     assert any(n.startswith("fail-") for n in names), f"{rule.code}: no fail-*.yaml fixture"
@@ -197,7 +200,7 @@ def test_ten_thousand_services_all_rules_fast() -> None:
                 ],
             }
         services.append(_service(f"s{i}", calls, **extra))
-    gateway = {
+    gateway: dict[str, object] = {
         "name": "public",
         "hosts": [f"h{i}.example.com" for i in range(1000)] + ["*.apps.example.com"],
         "servers": [{"port": 80, "protocol": "http"}],

@@ -14,6 +14,23 @@ from mesh_spec.source import SourceMap
 from . import (
     mc101_unknown_reference,
     mc102_duplicate_name,
+    mc103_invalid_name,
+    mc104_unknown_protocol,
+    mc105_invalid_split,
+    mc106_gateway_host_conflict,
+    mc107_shadowed_route,
+    mc108_ambiguous_route_port,
+    mc109_retries_exceed_timeout,
+    mc110_timeout_budget,
+    mc111_retry_amplification,
+    mc112_claims_without_jwt,
+    mc113_wildcard_egress,
+    mc114_protocol_mismatch,
+    mc115_http_policy_on_tcp,
+    mc116_gateway_tls,
+    mc117_gateway_without_servers,
+    mc118_route_target,
+    mc119_unreachable_service,
 )
 from .base import Finding, Rule, RuleContext
 
@@ -22,6 +39,23 @@ RULES: tuple[Rule, ...] = tuple(
     for m in (
         mc101_unknown_reference,
         mc102_duplicate_name,
+        mc103_invalid_name,
+        mc104_unknown_protocol,
+        mc105_invalid_split,
+        mc106_gateway_host_conflict,
+        mc107_shadowed_route,
+        mc108_ambiguous_route_port,
+        mc109_retries_exceed_timeout,
+        mc110_timeout_budget,
+        mc111_retry_amplification,
+        mc112_claims_without_jwt,
+        mc113_wildcard_egress,
+        mc114_protocol_mismatch,
+        mc115_http_policy_on_tcp,
+        mc116_gateway_tls,
+        mc117_gateway_without_servers,
+        mc118_route_target,
+        mc119_unreachable_service,
     )
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
@@ -32,7 +66,8 @@ def run_rules(ctx: RuleContext, source: SourceMap, rules: tuple[Rule, ...] = RUL
     for rule in rules:
         for finding in rule.check(ctx):
             file, line, column = source.position(finding.path)
-            out.append(Diagnostic(file, line, column, rule.severity, rule.code, finding.message, finding.hint))  # type: ignore[arg-type]
+            severity = finding.severity or rule.severity
+            out.append(Diagnostic(file, line, column, severity, rule.code, finding.message, finding.hint))
     return sorted(set(out), key=lambda d: d.sort_key)
 
 

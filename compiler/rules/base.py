@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
+from mesh_spec.diagnostics import Severity
 from mesh_spec.models import Mesh
 from mesh_spec.source import PathItem
 
@@ -20,8 +21,11 @@ from ..index import MeshIndex
 @dataclass(frozen=True, slots=True)
 class Finding:
     path: tuple[PathItem, ...]
+    """Where the problem is in the user's document, with the YAML's camelCase keys."""
     message: str
     hint: str | None = None
+    severity: Severity | None = None
+    """Overrides the rule's SEVERITY for this finding (e.g. MC113: a bare `*` host is an error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ class RuleContext:
 class Rule:
     code: str
     name: str
-    severity: str
+    severity: Severity
     summary: str
     doc: str
     check: Callable[[RuleContext], Iterable[Finding]]
@@ -43,4 +47,6 @@ class Rule:
     def from_module(cls, module: ModuleType) -> Rule:
         doc = inspect.cleandoc(module.__doc__ or "")
         summary = doc.splitlines()[0] if doc else ""
+        if module.SEVERITY not in ("error", "warning"):
+            raise ValueError(f"{module.__name__}: SEVERITY must be 'error' or 'warning'")
         return cls(module.CODE, module.NAME, module.SEVERITY, summary, doc, module.check)

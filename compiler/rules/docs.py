@@ -5,7 +5,11 @@ from __future__ import annotations
 from . import RULES
 
 LOAD_CODES = (
-    ("MC001", "error", "The spec path is missing, is not a file, or a directory holds no spec files (exit 2)."),
+    (
+        "MC001",
+        "error",
+        "The spec path is missing, is not a file, or a directory holds no spec files (exit 2).",
+    ),
     ("MC002", "error", "The file is not valid UTF-8."),
     ("MC003", "error", "The file is not valid YAML (or uses tags/merge keys meshc does not accept)."),
     ("MC004", "error", "A mapping repeats a key (YAML would silently keep the last one)."),
@@ -36,7 +40,13 @@ def rules_markdown() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {code} | {sev} | {text} |" for code, sev, text in LOAD_CODES]
-    lines += ["", "## Semantic rules (MC1xx)", "", "| code | name | severity | summary |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## Semantic rules (MC1xx)",
+        "",
+        "| code | name | severity | summary |",
+        "| --- | --- | --- | --- |",
+    ]
     lines += [f"| [{r.code}](#{r.code.lower()}) | {r.name} | {r.severity} | {r.summary} |" for r in RULES]
     for r in RULES:
         body = r.doc.split("\n", 1)[1].strip() if "\n" in r.doc else ""
@@ -65,9 +75,19 @@ def _markdown_body(body: str) -> str:
             out.append(line[4:])
             continue
         if in_code and line.strip():
-            out.append("```")
+            _close(out)
             in_code = False
         out.append(line)
     if in_code:
-        out.append("```")
+        _close(out)
     return "\n".join(out).strip()
+
+
+def _close(out: list[str]) -> None:
+    """End a code block: blank lines before the next paragraph belong outside the fence."""
+    blanks = 0
+    while out and not out[-1].strip():
+        out.pop()
+        blanks += 1
+    out.append("```")
+    out.extend([""] * blanks)

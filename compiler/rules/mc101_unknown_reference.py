@@ -3,6 +3,7 @@
 Why: Istio accepts dangling names silently. A VirtualService routing to a subset that no
 DestinationRule defines answers 503 at run time; an AuthorizationPolicy or Sidecar naming a
 service that does not exist allows nothing useful. Catching the typo at review time is cheaper.
+Versions named in `spec.defaults.traffic` must exist in every service that inherits them.
 
 Example:
     calls:
@@ -18,15 +19,16 @@ from collections.abc import Iterable, Iterator
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext
+from .walk import DEFAULTS_TRAFFIC
 
 CODE = "MC101"
 NAME = "unknown-reference"
 SEVERITY = "error"
 
 
-def _suggest(name: str, known: Iterable[str]) -> str | None:
+def _suggest(name: str, known: Iterable[str], otherwise: str = "declare it, or correct the name") -> str:
     match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else None
+    return f"did you mean '{match[0]}'?" if match else otherwise
 
 
 def _versions(info: ServiceInfo) -> set[str]:
@@ -34,27 +36,50 @@ def _versions(info: ServiceInfo) -> set[str]:
 
 
 def _version_refs(info: ServiceInfo) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every version name the service's own traffic block refers to, with its path."""
-    base = (*info.path, "traffic")
-    traffic = info.model.traffic
-    if traffic is None:
-        return
+    """Every version name the service's effective traffic refers to, with the path where it is
+    written: the service's own traffic block, or `spec.defaults.traffic` for inherited fields."""
+    traffic = info.traffic
+    own = info.model.traffic
+    mine = own.model_fields_set if own is not None else set()
+
+    def base(name: str) -> tuple[str | int, ...]:
+        return (*info.path, "traffic", name) if name in mine else (*DEFAULTS_TRAFFIC, name)
+
     for version in traffic.split or {}:
-        yield ((*base, "split", version), version)
+        yield ((*base("split"), version), version)
     if traffic.mirror is not None:
-        yield ((*base, "mirror", "version"), traffic.mirror.version)
+        yield ((*base("mirror"), "version"), traffic.mirror.version)
     for i, route in enumerate(traffic.routes):
         if route.to is not None:
-            yield ((*base, "routes", i, "to"), route.to)
+            yield ((*base("routes"), i, "to"), route.to)
         for version in route.split or {}:
-            yield ((*base, "routes", i, "split", version), version)
+            yield ((*base("routes"), i, "split", version), version)
         if route.mirror is not None:
-            yield ((*base, "routes", i, "mirror", "version"), route.mirror.version)
+            yield ((*base("routes"), i, "mirror", "version"), route.mirror.version)
+
+
+def _inherited(missing: dict[tuple[tuple[str | int, ...], str], list[str]]) -> Iterator[Finding]:
+    """One finding per version named in `spec.defaults.traffic` that some services do not declare."""
+    for (path, version), names in missing.items():
+        shown = ", ".join(f"'{n}'" for n in names[:5]) + (
+            f" and {len(names) - 5} more" if len(names) > 5 else ""
+        )
+        what = (
+            f"service {shown}, which inherits"
+            if len(names) == 1
+            else f"{len(names)} services ({shown}), which inherit"
+        )
+        yield Finding(
+            path,
+            f"version '{version}' from spec.defaults.traffic is not declared by {what} it",
+            "declare the version in those services, or set their own `traffic` to override the default",
+        )
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     services = index.services
+    missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     for info in services.values():
         for j, call in enumerate(info.model.calls):
             path = (*info.path, "calls", j)
@@ -72,15 +97,23 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     yield Finding(
                         (*path, "ports", k),
                         f"service '{callee.name}' has no port {port}",
-                        f"its ports are {sorted(known_ports)}" if known_ports else None,
+                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
         versions = _versions(info)
         for path, version in _version_refs(info):
-            if version not in versions:
+            if version in versions:
+                continue
+            if path[:3] == DEFAULTS_TRAFFIC:
+                missing.setdefault((path, version), []).append(info.name)
+            else:
                 yield Finding(
                     path,
                     f"service '{info.name}' has no version '{version}'",
-                    _suggest(version, versions) or (f"declared versions: {sorted(versions)}" if versions else "declare it under versions"),
+                    _suggest(
+                        version,
+                        versions,
+                        f"declared versions: {sorted(versions)}" if versions else "declare it under versions",
+                    ),
                 )
         security = info.model.security
         if security is not None:
@@ -90,7 +123,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     yield Finding(
                         (*info.path, "security", "portMtls", k, "port"),
                         f"service '{info.name}' has no port {entry.port}",
+                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
+    yield from _inherited(missing)
     for gi, gateway in enumerate(ctx.mesh.spec.gateways):
         for ri, route in enumerate(gateway.routes):
             path = ("spec", "gateways", gi, "routes", ri, "to")

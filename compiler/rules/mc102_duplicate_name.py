@@ -23,9 +23,7 @@ NAME = "duplicate-name"
 SEVERITY = "error"
 
 
-def _dupes(
-    items: Iterable[tuple[tuple[str | int, ...], str]], what: str
-) -> Iterator[Finding]:
+def _dupes(items: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> Iterator[Finding]:
     first: dict[str, tuple[str | int, ...]] = {}
     for path, name in items:
         if name in first:
@@ -36,8 +34,12 @@ def _dupes(
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     spec = ctx.mesh.spec
-    yield from _dupes(((("spec", "services", i, "name"), s.name) for i, s in enumerate(spec.services)), "service")
-    yield from _dupes(((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway")
+    yield from _dupes(
+        ((("spec", "services", i, "name"), s.name) for i, s in enumerate(spec.services)), "service"
+    )
+    yield from _dupes(
+        ((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway"
+    )
     yield from _dupes(((("spec", "egress", i, "name"), e.name) for i, e in enumerate(spec.egress)), "egress")
     yield from _dupes(
         ((("spec", "namespaces", i, "name"), n.name) for i, n in enumerate(spec.namespaces)), "namespace"
