@@ -80,7 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
     sub.add_parser("version", help="print versions of meshc and the tools it uses")
+    for name, handler in COMMANDS.items():
+        sub.choices[name].set_defaults(handler=handler)
+    for extension in _extensions():
+        extension.register(sub)
     return parser
+
+
+EXTENSION_MODULES = ("compiler.review.cli", "compiler.deploy.cli")
+"""Command groups that live in their own packages; each module has `register(subparsers)`, which
+adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""
+
+
+def _extensions() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in EXTENSION_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+    return found
 
 
 def _emit_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, out: TextIO, extra: dict[str, Any] | None = None) -> None:
@@ -235,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        return int(args.handler(args))
     except CompilerBug as bug:
         print("meshc: internal error: the compiled output failed its self-check; nothing was written.", file=sys.stderr)
         print("This is a bug in meshc, not in your spec. Please report it with the spec attached.", file=sys.stderr)

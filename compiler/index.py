@@ -103,7 +103,15 @@ class ServiceInfo:
         return bool(known) and all(p.protocol in HTTP_PROTOCOLS for p in known)
 
 
-def _merge_traffic(default: Traffic | None, own: Traffic | None) -> Traffic:
+HTTP_ONLY_POLICIES = ("timeout", "retries", "fault", "mirror")
+"""Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them)."""
+
+
+def _merge_traffic(default: Traffic | None, own: Traffic | None, *, http: bool) -> Traffic:
+    """The service's traffic: its own fields over the defaults. Defaults for HTTP-only policies do
+    not reach a service without HTTP ports (a service's own such settings stay, and MC115 flags them)."""
+    if default is not None and not http:
+        default = default.model_copy(update={name: None for name in HTTP_ONLY_POLICIES})
     if default is None:
         return own or Traffic()
     if own is None:
@@ -144,14 +152,17 @@ class MeshIndex:
             if svc.name in self.services:
                 continue  # duplicates are reported by MC102; the first one wins here
             ns = svc.namespace or spec.defaults.namespace
+            ports = _resolve_ports(svc.ports)
             self.services[svc.name] = ServiceInfo(
                 model=svc,
                 index=i,
                 namespace=ns,
                 account=svc.account or svc.name,
                 fqdn=f"{svc.name}.{ns}.svc.{self.cluster_domain}",
-                ports=_resolve_ports(svc.ports),
-                traffic=_merge_traffic(spec.defaults.traffic, svc.traffic),
+                ports=ports,
+                traffic=_merge_traffic(
+                    spec.defaults.traffic, svc.traffic, http=any(p.protocol in HTTP_PROTOCOLS for p in ports)
+                ),
                 proxy=_merge_proxy(spec.defaults.proxy, svc.proxy),
             )
         for caller in self.services.values():

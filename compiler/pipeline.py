@@ -51,7 +51,8 @@ class Compilation:
 
 
 def load(c: Compilation) -> None:
-    c.loaded = load_spec(c.path)
+    if c.loaded is None:  # callers reading from git hand in sources they already loaded
+        c.loaded = load_spec(c.path)
 
 
 def check_structure(c: Compilation) -> None:
@@ -93,9 +94,10 @@ def run(
     strict: bool = False,
     stages: tuple[Stage, ...] = STAGES,
     progress: Callable[[str], None] | None = None,
+    loaded: LoadedSpec | None = None,
 ) -> Compilation:
     """Run `stages` in order. Raises SpecError (with every diagnostic so far) or CompilerBug."""
-    c = Compilation(path, strict=strict)
+    c = Compilation(path, strict=strict, loaded=loaded)
     for stage in stages:
         if progress is not None:
             progress(stage.__name__)

@@ -284,14 +284,22 @@ class _Builder:
 def load_spec(path: str | Path) -> LoadedSpec:
     """Read a spec file or directory into plain data and a source map, or raise SpecError."""
     display = str(path)
-    files = spec_files(Path(path), display)
-    documents: list[tuple[SourceFile, Any]] = []
-    errors: list[Diagnostic] = []
-    for file_path, name in files:
+    sources: list[tuple[str, bytes]] = []
+    for file_path, name in spec_files(Path(path), display):
         try:
-            raw = file_path.read_bytes()
+            sources.append((name, file_path.read_bytes()))
         except OSError as exc:
             raise SpecError([_diag(name, 1, 1, "MC001", f"cannot read file: {exc.strerror}")], usage=True) from None
+    return load_sources(sources)
+
+
+def load_sources(sources: list[tuple[str, bytes]]) -> LoadedSpec:
+    """Load a spec from (display name, bytes) pairs: files on disk, or blobs read from git."""
+    if not sources:
+        raise SpecError([_diag("<input>", 1, 1, "MC001", "no spec files")], usage=True)
+    documents: list[tuple[SourceFile, Any]] = []
+    errors: list[Diagnostic] = []
+    for name, raw in sources:
         try:
             text = read_text(raw, name)
             data = parse_fast(text)
