@@ -111,7 +111,11 @@ def dump(value: dict[str, Any]) -> str:
 
 
 def dump_stream(manifests: Sequence[Manifest]) -> str:
-    return "".join(("---\n" if i else "") + dump(m.body) for i, m in enumerate(manifests))
+    """One YAML stream; in a multi-cluster mesh each document is preceded by `# cluster: NAME`."""
+    return "".join(
+        ("---\n" if i else "") + (f"# cluster: {m.cluster}\n" if m.cluster else "") + dump(m.body)
+        for i, m in enumerate(manifests)
+    )
 
 
 def relative_path(manifest: Manifest) -> str:

@@ -13,6 +13,7 @@ from functools import cached_property
 from mesh_spec.models import (
     HTTP_PROTOCOLS,
     Call,
+    Cluster,
     Egress,
     Gateway,
     GatewayRoute,
@@ -224,3 +225,100 @@ class MeshIndex:
         if settings is not None and settings.mtls is not None:
             return settings.mtls
         return self.mesh.spec.security.mtls
+
+    def placed(self, scope: Scope) -> list[ServiceInfo]:
+        """Services whose workloads run in the scope, in spec order."""
+        if scope.cluster is None:
+            return list(self.services.values())
+        return [s for s in self.services.values() if s.name in scope.placed]
+
+    def visible(self, scope: Scope) -> list[ServiceInfo]:
+        """Services that need client-side config in the scope, in spec order."""
+        if scope.cluster is None:
+            return list(self.services.values())
+        return [s for s in self.services.values() if s.name in scope.visible]
+
+    def scope_namespaces(self, scope: Scope) -> list[str]:
+        """Namespaces that exist in the scope: those of its visible services, plus declared
+        namespaces that hold no service anywhere (created everywhere)."""
+        if scope.cluster is None:
+            return self.app_namespaces
+        names = {self.services[s].namespace for s in scope.visible}
+        used = {s.namespace for s in self.services.values()}
+        names.update(n for n in self.namespace_settings if n not in used)
+        return sorted(names)
+
+    # --- clusters ------------------------------------------------------------------------------
+
+    @cached_property
+    def clusters(self) -> dict[str, Cluster]:
+        found: dict[str, Cluster] = {}
+        for cluster in self.mesh.spec.clusters:
+            found.setdefault(cluster.name, cluster)
+        return found
+
+    def placement(self, info: ServiceInfo) -> list[str]:
+        """Clusters a service runs on (declared ones only; MC120 reports the others)."""
+        chosen = info.model.placement
+        if chosen is None:
+            chosen = self.mesh.spec.defaults.placement
+        if chosen is None:
+            return list(self.clusters)
+        return [name for name in chosen if name in self.clusters]
+
+    def gateway_placement(self, gateway: Gateway) -> list[str]:
+        if gateway.placement is None:
+            return list(self.clusters)
+        return [name for name in gateway.placement if name in self.clusters]
+
+    def regions(self, info: ServiceInfo) -> list[str]:
+        return sorted({self.clusters[c].region for c in self.placement(info)})
+
+    @cached_property
+    def scopes(self) -> list[Scope]:
+        """What each cluster receives. A single-cluster mesh has one scope with no cluster name."""
+        gateways = [gw for _, gw in self.gateways.values()]
+        if not self.clusters:
+            every = frozenset(self.services)
+            return [Scope(None, every, every, tuple(gateways), False)]
+        placed_on: dict[str, set[str]] = {c: set() for c in self.clusters}
+        for info in self.services.values():
+            for cluster in self.placement(info):
+                placed_on[cluster].add(info.name)
+        networks = {c.network for c in self.clusters.values()}
+        scopes = []
+        for name, cluster in self.clusters.items():
+            placed = placed_on[name]
+            local_gateways = tuple(gw for gw in gateways if name in self.gateway_placement(gw))
+            visible = set(placed)
+            for caller in placed:
+                visible.update(c.service for c in self.services[caller].model.calls if c.service in self.services)
+            for gw in local_gateways:
+                visible.update(r.to.service for r in gw.routes if r.to.service in self.services)
+            serves_other_networks = len(networks) > 1 and cluster.expose_services and any(
+                edge.caller.name in placed_on[other]
+                for other, other_cluster in self.clusters.items()
+                if other_cluster.network != cluster.network
+                for callee in placed
+                for edge in self.services[callee].callers
+            )
+            scopes.append(Scope(name, frozenset(placed), frozenset(visible), local_gateways, serves_other_networks))
+        return scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The part of the mesh one cluster receives.
+
+    `placed` services run there: they get workloads and server-side policy (Deployment,
+    AuthorizationPolicy, PeerAuthentication, Sidecar). `visible` services are placed or called from
+    there: Istio applies routing on the client side and each primary reads only its own cluster,
+    so they get their Service, DestinationRule and VirtualService in this cluster too.
+    """
+
+    cluster: str | None
+    placed: frozenset[str]
+    visible: frozenset[str]
+    gateways: tuple[Gateway, ...]
+    east_west: bool
+    """This cluster serves callers on other networks: it needs an east-west gateway."""

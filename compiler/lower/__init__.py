@@ -6,20 +6,23 @@ result is sorted canonically (namespace, kind order, name), so output never depe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
-from ..index import MeshIndex
+from ..index import MeshIndex, Scope
 from .common import KIND_ORDER, Manifest
 from .core import deployments, namespaces, service_accounts, services
 from .egress import service_entries
 from .ingress import gateways
+from .multicluster import east_west_gateways, network_labels
 from .security import authorization_policies, peer_authentications
 from .sidecar import sidecars
 from .telemetry import telemetries
 from .traffic import destination_rules, virtual_services
 
-LOWERINGS: tuple[Callable[[MeshIndex], Iterable[Manifest]], ...] = (
+LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
     namespaces,
+    network_labels,
     service_accounts,
     services,
     deployments,
@@ -27,6 +30,7 @@ LOWERINGS: tuple[Callable[[MeshIndex], Iterable[Manifest]], ...] = (
     destination_rules,
     virtual_services,
     gateways,
+    east_west_gateways,
     sidecars,
     peer_authentications,
     authorization_policies,
@@ -35,7 +39,13 @@ LOWERINGS: tuple[Callable[[MeshIndex], Iterable[Manifest]], ...] = (
 
 
 def lower(index: MeshIndex) -> list[Manifest]:
-    manifests = [m for step in LOWERINGS for m in step(index)]
+    """Every cluster's manifests (one unnamed scope for a single-cluster mesh), canonically sorted."""
+    manifests: list[Manifest] = []
+    for scope in index.scopes:
+        produced = [m for step in LOWERINGS for m in step(index, scope)]
+        if scope.cluster is not None:
+            produced = [dataclasses.replace(m, cluster=scope.cluster) for m in produced]
+        manifests.extend(produced)
     manifests.sort(key=lambda m: m.sort_key)
     return manifests
 

@@ -69,11 +69,14 @@ def manifest(
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     spec_key: str = "spec",
+    owned: bool = True,
 ) -> Manifest:
+    """A manifest with the standard labels (`owned=False` for objects meshc only adds labels to,
+    such as the control-plane namespace, which must not claim to be managed by meshc)."""
     metadata: dict[str, Any] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
-    metadata["labels"] = {**(labels or {}), **standard_labels(index)}
+    metadata["labels"] = {**(labels or {}), **(standard_labels(index) if owned else {})}
     if annotations:
         metadata["annotations"] = annotations
     body: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}

@@ -8,7 +8,7 @@ from typing import Any
 
 from mesh_spec.models import Injection, Proxy
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import MeshIndex, Scope, ServiceInfo
 from .common import Manifest, manifest
 
 
@@ -21,16 +21,16 @@ def injection_labels(injection: Injection) -> dict[str, str]:
     return {"istio-injection": "enabled"}
 
 
-def namespaces(index: MeshIndex) -> Iterator[Manifest]:
-    for name in index.app_namespaces:
+def namespaces(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         labels = {**(settings.labels if settings else {}), **injection_labels(index.namespace_injection(name))}
         yield manifest(index, "v1", "Namespace", name, None, None, labels=labels)
 
 
-def service_accounts(index: MeshIndex) -> Iterator[Manifest]:
+def service_accounts(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     seen: set[tuple[str, str]] = set()
-    for info in index.services.values():
+    for info in index.placed(scope):
         key = (info.namespace, info.account)
         if key in seen:
             continue
@@ -38,8 +38,8 @@ def service_accounts(index: MeshIndex) -> Iterator[Manifest]:
         yield manifest(index, "v1", "ServiceAccount", info.account, info.namespace, None)
 
 
-def services(index: MeshIndex) -> Iterator[Manifest]:
-    for info in index.services.values():
+def services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for info in index.visible(scope):
         ports = []
         for port in info.ports:
             entry: dict[str, Any] = {"name": port.name, "port": port.number, "protocol": "TCP"}
@@ -93,8 +93,8 @@ def workload_injection_labels(info: ServiceInfo) -> dict[str, str]:
     return labels
 
 
-def deployments(index: MeshIndex) -> Iterator[Manifest]:
-    for info in index.services.values():
+def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for info in index.placed(scope):
         annotations = proxy_annotations(info.proxy)
         for version in info.versions:
             if not version.image:

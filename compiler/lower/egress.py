@@ -8,7 +8,7 @@ from typing import Any
 
 from mesh_spec.models import Egress
 
-from ..index import MeshIndex
+from ..index import MeshIndex, Scope
 from .common import NETWORKING, Manifest, manifest
 
 
@@ -25,8 +25,10 @@ def _resolution(egress: Egress) -> str:
     return "NONE" if any(h.startswith("*") for h in egress.hosts) else "DNS"
 
 
-def service_entries(index: MeshIndex) -> Iterator[Manifest]:
+def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for egress in (e for _, e in index.egress.values()):
+        if scope.cluster is not None and not any(c in scope.placed for c in egress.callers):
+            continue  # no caller runs in this cluster
         ns = index.egress_namespace(egress)
         export = _caller_namespaces(index, egress)
         spec = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from mesh_spec.models import HTTP_PROTOCOLS, Gateway, GatewayRoute
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import MeshIndex, Scope, ServiceInfo
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
 from .traffic import destination, http_match, weighted
 
@@ -89,8 +89,8 @@ def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[
     return rule
 
 
-def gateways(index: MeshIndex) -> Iterator[Manifest]:
-    for gateway in (gw for _, gw in index.gateways.values()):
+def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for gateway in scope.gateways:
         ns = index.gateway_namespace(gateway)
         spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
         yield manifest(index, NETWORKING, "Gateway", gateway.name, ns, spec)

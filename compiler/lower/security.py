@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import MeshIndex, Scope, ServiceInfo
 from .common import SECURITY, Manifest, manifest
 
 
-def peer_authentications(index: MeshIndex) -> Iterator[Manifest]:
+def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     spec = index.mesh.spec
     root = spec.control_plane.root_namespace
     yield manifest(index, SECURITY, "PeerAuthentication", "default", root, {"mtls": {"mode": spec.security.mtls}})
-    for name in index.app_namespaces:
+    for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         if settings is not None and settings.mtls is not None:
             yield manifest(index, SECURITY, "PeerAuthentication", "default", name, {"mtls": {"mode": settings.mtls}})
-    for info in index.services.values():
+    for info in index.placed(scope):
         security = info.model.security
         if security is None or (security.mtls is None and not security.port_mtls):
             continue
@@ -78,13 +78,13 @@ def _add(grouped: dict[str, tuple[dict[str, Any], set[str]]], op: dict[str, Any]
     grouped.setdefault(key, (op, set()))[1].add(principal)
 
 
-def authorization_policies(index: MeshIndex) -> Iterator[Manifest]:
+def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     if index.mesh.spec.security.authorization.default_deny:
-        for name in index.app_namespaces:
+        for name in index.scope_namespaces(scope):
             # ALLOW with no rules matches nothing: every request to the namespace is denied unless
             # another ALLOW policy admits it (Istio's documented "allow-nothing" policy).
             yield manifest(index, SECURITY, "AuthorizationPolicy", "default-deny", name, {})
-    for info in index.services.values():
+    for info in index.placed(scope):
         rules = allow_rules(index, info)
         if not rules:
             continue

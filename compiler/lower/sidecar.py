@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import MeshIndex, Scope, ServiceInfo
 from .common import NETWORKING, Manifest, manifest
 
 
@@ -27,8 +27,8 @@ def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
     return sorted(hosts)
 
 
-def sidecars(index: MeshIndex) -> Iterator[Manifest]:
-    for info in index.services.values():
+def sidecars(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for info in index.placed(scope):
         spec = {
             "workloadSelector": {"labels": {"app": info.name}},
             "egress": [{"hosts": egress_hosts(index, info)}],

@@ -7,7 +7,7 @@ from typing import Any
 
 from mesh_spec.models import Telemetry
 
-from ..index import MeshIndex
+from ..index import MeshIndex, Scope
 from .common import TELEMETRY, Manifest, manifest
 
 
@@ -45,12 +45,12 @@ def telemetry_spec(t: Telemetry) -> dict[str, Any]:
     return spec
 
 
-def telemetries(index: MeshIndex) -> Iterator[Manifest]:
+def telemetries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     spec = index.mesh.spec
     if spec.telemetry is not None:
         root = spec.control_plane.root_namespace
         yield manifest(index, TELEMETRY, "Telemetry", "mesh-default", root, telemetry_spec(spec.telemetry))
-    for info in index.services.values():
+    for info in index.placed(scope):
         if info.model.telemetry is None:
             continue
         body = {"selector": {"matchLabels": {"app": info.name}}, **telemetry_spec(info.model.telemetry)}

@@ -17,7 +17,7 @@ from mesh_spec.models import (
     Traffic,
 )
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import MeshIndex, Scope, ServiceInfo
 from .common import NETWORKING, Manifest, drop_none, manifest, string_match
 
 
@@ -98,9 +98,25 @@ def _disabled_ports(info: ServiceInfo) -> list[int]:
     return sorted(out)
 
 
-def destination_rules(index: MeshIndex) -> Iterator[Manifest]:
-    for info in index.services.values():
-        spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": traffic_policy(index, info)}
+def locality_failover(index: MeshIndex, info: ServiceInfo) -> dict[str, Any] | None:
+    """Fail over between the regions a service runs in (each region to the next, in order).
+
+    Istio only fails over when outlier detection ejects the local endpoints; MC122 warns when a
+    multi-region service has none."""
+    regions = index.regions(info)
+    if len(regions) < 2:
+        return None
+    pairs = [{"from": r, "to": regions[(i + 1) % len(regions)]} for i, r in enumerate(regions)]
+    return {"enabled": True, "failover": pairs}
+
+
+def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for info in index.visible(scope):
+        policy = traffic_policy(index, info)
+        failover = locality_failover(index, info) if scope.cluster else None
+        if failover is not None:
+            policy["loadBalancer"] = {**policy.get("loadBalancer", {}), "localityLbSetting": failover}
+        spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": policy}
         if info.versions:
             spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
         yield manifest(index, NETWORKING, "DestinationRule", info.name, info.namespace, spec)
@@ -235,8 +251,8 @@ def needs_virtual_service(info: ServiceInfo) -> bool:
     return bool(info.http_ports and (t.timeout or t.retries or t.fault or t.mirror))
 
 
-def virtual_services(index: MeshIndex) -> Iterator[Manifest]:
-    for info in index.services.values():
+def virtual_services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    for info in index.visible(scope):
         if not needs_virtual_service(info) or not info.ports:
             continue
         spec: dict[str, Any] = {"hosts": [info.fqdn]}

@@ -12,6 +12,7 @@ from .toolchain import (
     parse_errors,
     run,
     unify,
+    value_positions,
     version,
     vet,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "parse_errors",
     "run",
     "unify",
+    "value_positions",
     "version",
     "vet",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "parse_errors",
     "run",
     "unify",
+    "value_positions",
     "version",
     "vet",
 ]
@@ -367,6 +368,83 @@ def vet(
 ) -> None:
     """Check data against policy CUE files; raises CueError listing every violation."""
     unify(data_file, policy_paths, toolchain=toolchain, cwd=cwd, timeout=timeout)
+
+
+_PROBE = "'\\x00meshc-probe'"
+_IDENT_LABEL = re.compile(r"[#_]*[A-Za-z_$][\w$]*")
+
+
+def value_positions(
+    paths: Sequence[Path | str],
+    fields: Sequence[str | Sequence[positions.PathItem]],
+    *,
+    toolchain: Toolchain | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> dict[tuple[positions.PathItem, ...], list[CuePosition]]:
+    """Ask CUE itself where the values of `fields` are written, in one CUE run.
+
+    CUE v0.4 has no command that prints a value's position, but it lists the positions of every
+    conjunct in a conflict. So an extra file unifies each field with a bytes value nobody uses
+    (`'\\x00meshc-probe'`); the resulting conflicts name the data's positions (for a value that
+    comes from a schema default, the default's). Works for scalar leaves, e.g.
+    `services.reviews.ports[0].port`; for a struct CUE names the struct's constraints, not where
+    its fields are written: use positions.locate() for those. Fields that do not exist get no
+    entry. Other errors in the input are ignored here.
+
+    Pass only the files that hold the values (the data), not a policy: where a policy constrains
+    the field with a disjunction (`"default" | "prod"`), CUE v0.4 reports the probe against each
+    alternative and never names the data's position.
+    """
+    wanted: list[tuple[positions.PathItem, ...]] = []
+    for f in fields:
+        path = positions.parse_path(f) if isinstance(f, str) else tuple(f)
+        if not path or not isinstance(path[0], str):
+            raise ValueError(f"a field path must start with a name: {f!r}")
+        wanted.append(path)
+    if not wanted:
+        return {}
+    tc = toolchain or find_toolchain()
+    with tempfile.TemporaryDirectory(prefix="meshc-cue-probe-") as tmp:
+        probe = Path(tmp) / "probe.cue"
+        probe.write_text("".join(_probe_field(p) + "\n" for p in wanted), encoding="utf-8")
+        inputs = _Inputs([*paths, probe], Path(cwd) if cwd is not None else Path.cwd())
+        result = run(
+            ["export", "--out", "json", "-E", *inputs.args], toolchain=tc, cwd=inputs.run_cwd, timeout=timeout
+        )
+        fixer = _PositionFixer(inputs, tc)
+        found: dict[tuple[positions.PathItem, ...], list[CuePosition]] = {}
+        for m in parse_errors(result.stderr, spell=inputs.spell):
+            if "meshc-probe" not in m.message or m.path is None:
+                continue
+            key = _parse_path(m.path)
+            spots = [
+                fixer.fix(p, m.path)
+                for p in m.positions
+                if p.file is not None and inputs.absolute(p.file) != probe
+            ]
+            if key and spots:
+                found[key] = spots
+    return {p: found[p] for p in wanted if p in found}
+
+
+def _probe_field(path: Sequence[positions.PathItem]) -> str:
+    head, rest = path[0], path[1:]
+    assert isinstance(head, str)
+    return f"{_label(head)}: {_probe_value(rest)}"
+
+
+def _probe_value(path: Sequence[positions.PathItem]) -> str:
+    if not path:
+        return _PROBE
+    head = path[0]
+    if isinstance(head, int):
+        return "[" + "_, " * head + _probe_value(path[1:]) + ", ...]"
+    return "{" + _probe_field(path) + "}"
+
+
+def _label(name: str) -> str:
+    return name if _IDENT_LABEL.fullmatch(name) else json.dumps(name, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Typed models of the mesh spec (pydantic v2). Parse once at the edge; typed data after that."""
 
 from .base import HTTP_PROTOCOLS, Duration, MtlsMode, Protocol, SpecModel, StringMatch, duration_seconds
+from .cluster import Cluster
 from .egress import Egress, EgressGateway, EgressPort
 from .gateway import Gateway, GatewayRoute, GatewayWorkload, Jwt, Rewrite, RouteTarget, Server, ServerTls
 from .mesh import (
@@ -39,6 +40,7 @@ __all__ = [
     "AccessLogging",
     "Authorization",
     "Call",
+    "Cluster",
     "ConnectionPool",
     "ConsistentHash",
     "ControlPlane",

@@ -86,3 +86,5 @@ class Gateway(SpecModel):
     servers: list[Server] = Field(default_factory=list)
     routes: list[GatewayRoute] = Field(default_factory=list)
     jwt: Jwt | None = None
+    placement: list[Name] | None = None
+    """Clusters whose ingress gateways serve this gateway; every cluster when omitted."""

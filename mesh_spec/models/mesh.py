@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import MtlsMode, Name, SpecModel
+from .cluster import Cluster
 from .egress import Egress
 from .gateway import Gateway
 from .observability import Telemetry
@@ -59,10 +60,14 @@ class Defaults(SpecModel):
     injection: Injection = Field(default_factory=Injection)
     traffic: Traffic | None = None
     proxy: Proxy | None = None
+    placement: list[Name] | None = None
+    """Clusters a service runs on when it does not say; every cluster when omitted."""
 
 
 class MeshSpec(SpecModel):
     control_plane: ControlPlane = Field(default_factory=ControlPlane)
+    clusters: list[Cluster] = Field(default_factory=list)
+    """Clusters of a multi-cluster mesh; a single-cluster spec declares none."""
     defaults: Defaults = Field(default_factory=Defaults)
     security: Security = Field(default_factory=Security)
     telemetry: Telemetry | None = None

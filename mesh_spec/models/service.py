@@ -87,3 +87,5 @@ class Service(SpecModel):
     proxy: Proxy | None = None
     """Sidecar proxy settings, merged over `spec.defaults.proxy`."""
     telemetry: TelemetryOverride | None = None
+    placement: list[Name] | None = None
+    """Clusters this service runs on; defaults to `spec.defaults.placement`, else every cluster."""
