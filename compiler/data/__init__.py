@@ -1,0 +1,1 @@
+"""Vendored data files (Istio CRDs). See the SOURCES.md next to each file."""

@@ -1,0 +1,38 @@
+"""Self-check of compiled manifests against the schemas a real cluster enforces.
+
+Why: meshc must never emit a manifest that ``kubectl apply`` rejects, or that the API server
+silently changes. Every compiled resource is checked offline against:
+
+- Istio kinds: the Istio 1.30.3 CRD ``openAPIV3Schema``s, plus their ``x-kubernetes-validations``
+  CEL rules (``crd.py``, ``cel.py``, ``celext.py``);
+- core Kubernetes kinds: kubernetes-validate's strict schemas for ``core.KUBERNETES_VERSION``
+  (``core.py``);
+- ``metadata`` of every kind: name, namespace, labels and annotations syntax (``metadata.py``).
+
+Unknown fields are errors: Kubernetes would prune them silently, but for a compiler they are bugs.
+
+Public API::
+
+    from compiler.selfcheck import SelfCheckError, check_resources, skipped_cel_rules
+"""
+
+from __future__ import annotations
+
+from .cel import SkippedRule
+from .check import UNCHECKED_KINDS, SelfCheckError, check_resources
+
+
+def skipped_cel_rules() -> list[SkippedRule]:
+    """CEL rules of the vendored Istio CRDs that are *not* evaluated, with the reason.
+
+    Compiles every served Istio kind's rules first, so the answer does not depend on which
+    kinds have been checked so far.
+    """
+    from . import cel, crd
+
+    for api_version, kind in crd.known_istio_kinds():
+        crd.istio_checker(api_version, kind)
+    return cel.skipped_rules()
+
+
+__all__ = ["UNCHECKED_KINDS", "SelfCheckError", "SkippedRule", "check_resources", "skipped_cel_rules"]
