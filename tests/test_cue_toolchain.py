@@ -23,6 +23,7 @@ from mesh_spec.cue import (
     find_toolchain,
     parse_errors,
     unify,
+    value_positions,
     version,
     vet,
 )
@@ -340,6 +341,37 @@ def test_missing_required_field_points_at_the_owner(tc: Toolchain, tmp_path: Pat
     [m] = errors_of(excinfo)
     assert m.message == "services.reviews.team: incomplete value string"
     assert (where(m), m.approximate) == (("mesh.yaml", 2, 3), True)
+
+
+@needs_wasm
+def test_value_positions_asks_cue(tc: Toolchain, tmp_path: Path) -> None:
+    write(
+        tmp_path / "mesh.cue",
+        'services: [Name=string]: {name: Name, ports: [...{port: int, protocol: *"http" | "grpc"}]}\n'
+        'services: reviews: ports: [\n\t{port: 9080},\n\t{port: 9090, protocol: "grpc"},\n]\n',
+    )
+    write(tmp_path / "mesh.yaml", "services:\n  ratings:\n    ports:\n      - port: 80\n")
+    got = value_positions(
+        ["mesh.cue"],
+        [
+            "services.reviews.ports[1].port",
+            ("services", "reviews", "ports", 1, "protocol"),
+            "services.reviews.ports[0].protocol",  # a default: CUE names the schema's position
+            "services.nope.port",
+        ],
+        toolchain=tc,
+        cwd=tmp_path,
+    )
+    flat = {k: [(p.file, p.line, p.column) for p in v] for k, v in got.items()}
+    assert flat[("services", "reviews", "ports", 1, "port")] == [("mesh.cue", 4, 9)]
+    assert flat[("services", "reviews", "ports", 1, "protocol")] == [("mesh.cue", 4, 25)]
+    assert ("mesh.cue", 1, 73) in flat[("services", "reviews", "ports", 0, "protocol")]  # *"http"
+    assert ("services", "nope", "port") not in flat
+    # data files alone (with a schema beside them, CUE may name only the schema's positions)
+    got = value_positions(["mesh.yaml"], ["services.ratings.ports[0].port"], toolchain=tc, cwd=tmp_path)
+    assert [(p.file, p.line, p.column) for p in got[("services", "ratings", "ports", 0, "port")]] == [
+        ("mesh.yaml", 4, 15)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

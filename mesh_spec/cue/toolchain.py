@@ -425,6 +425,16 @@ def value_positions(
             ]
             if key and spots:
                 found[key] = spots
+        for path in wanted:
+            if path not in found:
+                # CUE names no YAML position for list elements in conflicts; data files are
+                # read directly then (YAML via PyYAML, JSON via the label scanner).
+                for spelling, absolute in inputs.source_files():
+                    if absolute != probe and absolute.suffix in (".yaml", ".yml", ".json"):
+                        hit = fixer._find(absolute, spelling, path, value=True)
+                        if hit is not None:
+                            found[path] = [hit]
+                            break
     return {p: found[p] for p in wanted if p in found}
 
 
@@ -750,13 +760,14 @@ class _PositionFixer:
         return None
 
     def _find(
-        self, absolute: Path, spelling: str, path: tuple[positions.PathItem, ...]
+        self, absolute: Path, spelling: str, path: tuple[positions.PathItem, ...], *, value: bool = False
     ) -> CuePosition | None:
+        """`path` in one file: YAML via PyYAML (value=True: the value node, else the key)."""
         text = self._text(absolute)
         if text is None:
             return None
         if absolute.suffix in (".yaml", ".yml"):
-            hit = positions.find_in_yaml(text, path, file=spelling, value=False)
+            hit = positions.find_in_yaml(text, path, file=spelling, value=value)
         elif absolute.suffix in (".cue", ".json"):
             hits = positions.find_in_cue(text, path, file=spelling)
             hit = hits[0] if hits else None
