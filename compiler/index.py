@@ -84,6 +84,10 @@ class ServiceInfo:
         return ("spec", "services", self.index)
 
     @property
+    def owner(self) -> str:
+        return f"service/{self.model.name}"
+
+    @property
     def versions(self) -> list[Version]:
         return self.model.versions
 

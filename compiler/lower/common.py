@@ -39,6 +39,9 @@ class Manifest:
     name: str
     body: dict[str, Any]
     cluster: str | None = None
+    owner: str | None = None
+    """The spec element this resource comes from (`service/reviews`, `gateway/public`,
+    `egress/stripe`), or None for namespace- and mesh-wide resources."""
 
     @property
     def api_version(self) -> str:
@@ -70,6 +73,7 @@ def manifest(
     annotations: dict[str, str] | None = None,
     spec_key: str = "spec",
     owned: bool = True,
+    owner: str | None = None,
 ) -> Manifest:
     """A manifest with the standard labels (`owned=False` for objects meshc only adds labels to,
     such as the control-plane namespace, which must not claim to be managed by meshc)."""
@@ -82,7 +86,7 @@ def manifest(
     body: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
     if spec is not None:
         body[spec_key] = spec
-    return Manifest(kind, namespace, name, body)
+    return Manifest(kind, namespace, name, body, owner=owner)
 
 
 def string_match(match: StringMatch) -> dict[str, str]:

@@ -35,7 +35,7 @@ def service_accounts(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         if key in seen:
             continue
         seen.add(key)
-        yield manifest(index, "v1", "ServiceAccount", info.account, info.namespace, None)
+        yield manifest(index, "v1", "ServiceAccount", info.account, info.namespace, None, owner=info.owner)
 
 
 def services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
@@ -50,7 +50,7 @@ def services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         spec: dict[str, Any] = {"selector": {"app": info.name}}
         if ports:
             spec["ports"] = ports
-        yield manifest(index, "v1", "Service", info.name, info.namespace, spec, labels={"app": info.name})
+        yield manifest(index, "v1", "Service", info.name, info.namespace, spec, labels={"app": info.name}, owner=info.owner)
 
 
 def proxy_annotations(proxy: Proxy | None) -> dict[str, str]:
@@ -127,5 +127,4 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 f"{info.name}-{version.name}",
                 info.namespace,
                 spec,
-                labels=selector,
-            )
+                labels=selector, owner=info.owner)

@@ -41,7 +41,7 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             "resolution": _resolution(egress),
             "exportTo": export,
         }
-        yield manifest(index, NETWORKING, "ServiceEntry", egress.name, ns, spec)
+        yield manifest(index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=f"egress/{egress.name}")
         if egress.gateway is not None:
             yield from _through_gateway(index, egress, ns, export)
 
@@ -72,7 +72,9 @@ def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str
         else:
             http_routes.append({"match": [{"gateways": ["mesh"], "port": p.port}], "route": [mesh_leg]})
             http_routes.append({"match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port}], "route": [out_leg]})
-    yield manifest(index, NETWORKING, "Gateway", gw_name, gw.namespace, {"selector": dict(gw.selector), "servers": servers})
+    owner = f"egress/{egress.name}"
+    gw_spec = {"selector": dict(gw.selector), "servers": servers}
+    yield manifest(index, NETWORKING, "Gateway", gw_name, gw.namespace, gw_spec, owner=owner)
     vs: dict[str, Any] = {
         "hosts": list(egress.hosts),
         "gateways": ["mesh", f"{gw.namespace}/{gw_name}"],
@@ -82,4 +84,4 @@ def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str
         vs["http"] = http_routes
     if tls_routes:
         vs["tls"] = tls_routes
-    yield manifest(index, NETWORKING, "VirtualService", gw_name, ns, vs)
+    yield manifest(index, NETWORKING, "VirtualService", gw_name, ns, vs, owner=owner)

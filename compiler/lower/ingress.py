@@ -93,7 +93,8 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for gateway in scope.gateways:
         ns = index.gateway_namespace(gateway)
         spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
-        yield manifest(index, NETWORKING, "Gateway", gateway.name, ns, spec)
+        owner = f"gateway/{gateway.name}"
+        yield manifest(index, NETWORKING, "Gateway", gateway.name, ns, spec, owner=owner)
         routes = [r for r in gateway.routes if r.to.service in index.services]
         if routes:
             vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [gateway.name]}
@@ -103,7 +104,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 vs["http"] = http
             if tcp:
                 vs["tcp"] = tcp
-            yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs)
+            yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs, owner=owner)
         yield from _jwt(index, gateway)
 
 
@@ -144,6 +145,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         f"{gateway.name}-jwt",
         workload_ns,
         {"selector": selector, "jwtRules": [rule]},
+        owner=f"gateway/{gateway.name}",
     )
     # A RequestAuthentication alone lets requests *without* a token through; denying requests that
     # have no request principal on the protected routes is what makes the token mandatory.
@@ -176,4 +178,5 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         f"{gateway.name}-require-jwt",
         workload_ns,
         {"selector": selector, "action": "DENY", "rules": [deny]},
+        owner=f"gateway/{gateway.name}",
     )

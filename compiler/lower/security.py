@@ -36,7 +36,7 @@ def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 port = info.port(entry.port)
                 levels[str(port.target if port else entry.port)] = {"mode": entry.mode}
             body["portLevelMtls"] = levels
-        yield manifest(index, SECURITY, "PeerAuthentication", info.name, info.namespace, body)
+        yield manifest(index, SECURITY, "PeerAuthentication", info.name, info.namespace, body, owner=info.owner)
 
 
 def _operation(index: MeshIndex, callee: ServiceInfo, ports: list[int], methods: list[str], paths: list[str]) -> dict[str, Any]:
@@ -89,4 +89,4 @@ def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]
         if not rules:
             continue
         spec = {"selector": {"matchLabels": {"app": info.name}}, "action": "ALLOW", "rules": rules}
-        yield manifest(index, SECURITY, "AuthorizationPolicy", info.name, info.namespace, spec)
+        yield manifest(index, SECURITY, "AuthorizationPolicy", info.name, info.namespace, spec, owner=info.owner)

@@ -34,4 +34,4 @@ def sidecars(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             "egress": [{"hosts": egress_hosts(index, info)}],
             "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
         }
-        yield manifest(index, NETWORKING, "Sidecar", info.name, info.namespace, spec)
+        yield manifest(index, NETWORKING, "Sidecar", info.name, info.namespace, spec, owner=info.owner)

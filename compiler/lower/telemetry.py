@@ -54,4 +54,4 @@ def telemetries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         if info.model.telemetry is None:
             continue
         body = {"selector": {"matchLabels": {"app": info.name}}, **telemetry_spec(info.model.telemetry)}
-        yield manifest(index, TELEMETRY, "Telemetry", info.name, info.namespace, body)
+        yield manifest(index, TELEMETRY, "Telemetry", info.name, info.namespace, body, owner=info.owner)

@@ -119,7 +119,7 @@ def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": policy}
         if info.versions:
             spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
-        yield manifest(index, NETWORKING, "DestinationRule", info.name, info.namespace, spec)
+        yield manifest(index, NETWORKING, "DestinationRule", info.name, info.namespace, spec, owner=info.owner)
 
 
 def destination(info: ServiceInfo, subset: str | None, port: int | None = None) -> dict[str, Any]:
@@ -260,4 +260,4 @@ def virtual_services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             spec["http"] = http_rules(info)
         if any(p.protocol not in {"http", "http2", "grpc", "grpc-web"} for p in info.ports):
             spec["tcp"] = tcp_rules(info)
-        yield manifest(index, NETWORKING, "VirtualService", info.name, info.namespace, spec)
+        yield manifest(index, NETWORKING, "VirtualService", info.name, info.namespace, spec, owner=info.owner)

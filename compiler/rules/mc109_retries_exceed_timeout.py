@@ -99,8 +99,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         )
     for info in ctx.index.services.values():
         own = info.model.traffic
-        if own is None:
-            continue  # everything comes from the defaults, checked once above
+        if own is None or not info.http_ports:
+            continue  # all from the defaults (checked once above), or TCP only (MC115)
         routes_path = _setting(info, "routes")[1]
         route_level = 2 if "routes" in own.model_fields_set else 0
         retries, timeout = _setting(info, "retries"), _setting(info, "timeout")

@@ -5,7 +5,8 @@ longer (the callee's own timeout, or its retries, or the longest chain below it)
 for a caller that is gone: the request fails with a 504 at the edge while the work below still
 runs, and retries at the edge pile more work on top. The worst-case answer time of a callee C is
 W(C): its `timeout` if set, else (attempts + 1) x perTryTimeout if it retries with a per-try
-timeout, else the longest W of its own callees. A cycle in the call graph counts as unknown.
+timeout, else the longest W of its own callees. A cycle in the call graph, or a call over TCP
+(which has no request timeout), counts as unknown.
 
 Example:
     services:
@@ -71,10 +72,11 @@ def _own_bound(info: ServiceInfo) -> _Wait | None:
 
 
 def _slowest(node: int, graph: CallGraph, waits: list[_Wait | None]) -> _Wait | None:
-    """The callee that may take longest to answer (callees on a cycle back to us are unknown)."""
+    """The callee that may take longest to answer (callees on a cycle back to us, or called over
+    TCP, are unknown)."""
     best: tuple[int, _Wait] | None = None
-    for callee in graph.callees[node]:
-        wait = waits[callee]
+    for callee, http in zip(graph.callees[node], graph.http[node], strict=True):
+        wait = waits[callee] if http else None  # a TCP connection has no request timeout: unknown
         if wait is not None and (best is None or wait.seconds > best[1].seconds):
             best = (callee, wait)
     if best is None:
@@ -105,7 +107,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for node in graph.postorder():
         info = graph.nodes[node]
         below = _slowest(node, graph, waits)
-        timeout = _timeout(info)
+        timeout = _timeout(info) if info.http_ports else None  # TCP-only: Istio ignores it (MC115)
         if timeout is not None and below is not None and timeout < below.seconds - 1e-9:
             late.append((node, timeout, below))
         waits[node] = _own_bound(info) or below

@@ -6,7 +6,7 @@ retries 2 times, one failing request to A becomes 3 x 3 = 9 requests to C. The p
 bottom service is already struggling: a retry storm that turns a slow database into an outage.
 meshc warns when the product exceeds `THRESHOLD` (10) on some path from a path start (a service
 that nothing calls, or that a gateway route targets). For each service the largest `attempts` of
-its rules counts; a cycle in the call graph is not followed twice.
+its rules counts (calls over TCP are not retried); a cycle in the call graph is not followed twice.
 
 Example:
     services:
@@ -70,11 +70,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     worst: list[_Worst | None] = [None] * len(graph.nodes)
     for node in graph.postorder():
         best = _NONE
-        for callee in graph.callees[node]:
+        for callee, http in zip(graph.callees[node], graph.http[node], strict=True):
             below = worst[callee]
             if below is None:
                 continue  # a back-edge of a cycle: already counted on this path
-            product = min(CAP, factor[callee] * below.product)
+            product = min(CAP, (factor[callee] if http else 1) * below.product)  # TCP: no retries
             if product > best.product:
                 best = _Worst(product, callee, callee if below.end is None else below.end, below.hops + 1)
         worst[node] = best

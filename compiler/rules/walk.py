@@ -6,15 +6,17 @@ Not a rule (it has no CODE); the catalogue in `__init__` lists the rule modules 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from mesh_spec.models import Match, StringMatch, Traffic
+from mesh_spec.models import HTTP_PROTOCOLS, Call, Match, StringMatch, Traffic
 from mesh_spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo
 from .base import RuleContext
 
 Path = tuple[PathItem, ...]
+T = TypeVar("T")
 
 DEFAULTS_TRAFFIC: Path = ("spec", "defaults", "traffic")
 
@@ -56,16 +58,24 @@ class CallGraph:
     nodes: list[ServiceInfo]
     callees: list[list[int]]
     """Positions of each node's callees: known services, deduplicated, in spec order."""
+    http: list[list[bool]]
+    """Per callee: whether some call to it speaks HTTP (only then do its timeouts and retries apply)."""
 
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
         nodes = list(index.services.values())
         position = {info.name: i for i, info in enumerate(nodes)}
-        callees = []
+        callees: list[list[int]] = []
+        http: list[list[bool]] = []
         for info in nodes:
-            found = (position.get(call.service) for call in info.model.calls)
-            callees.append(list(dict.fromkeys(i for i in found if i is not None)))
-        return cls(nodes, callees)
+            edges: dict[int, bool] = {}
+            for call in info.model.calls:
+                i = position.get(call.service)
+                if i is not None:
+                    edges[i] = edges.get(i, False) or call_is_http(nodes[i], call)
+            callees.append(list(edges))
+            http.append(list(edges.values()))
+        return cls(nodes, callees, http)
 
     def postorder(self) -> list[int]:
         """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit).
@@ -93,6 +103,74 @@ class CallGraph:
                     stack.pop()
                     order.append(node)
         return order
+
+
+def normal_host(host: str) -> str:
+    """A host for comparisons: lower case, without Istio's `namespace/` prefix."""
+    return host.rsplit("/", 1)[-1].lower()
+
+
+def _parents(host: str) -> Iterator[str]:
+    """`.b.c`, `.c` for `a.b.c`: the domains strictly above a host name."""
+    for k, c in enumerate(host):
+        if c == ".":
+            yield host[k:]
+
+
+@dataclass
+class HostClaims(Generic[T]):
+    """Host names (exact, `*.domain` or `*`) with an owner each; `overlap` finds an owner of a
+    host that overlaps a given one in O(labels of that host), so no pairwise comparison is needed.
+    Hosts are compared as `normal_host` gives them."""
+
+    first: T | None = None
+    star: T | None = None
+    exact: dict[str, T] = field(default_factory=dict)
+    wildcard: dict[str, T] = field(default_factory=dict)
+    """`.example.com` -> the owner of `*.example.com`."""
+    below: dict[str, T] = field(default_factory=dict)
+    """`.example.com` -> the owner of some host strictly under it."""
+
+    def overlap(self, host: str) -> T | None:
+        """The owner of a claimed host that some name matches together with `host`."""
+        if self.star is not None:
+            return self.star
+        if host == "*":
+            return self.first
+        if host.startswith("*."):
+            domain = host[1:]
+            found = self.below.get(domain)
+            candidates: tuple[str, ...] = (domain, *_parents(domain[1:]))
+        else:
+            found = self.exact.get(host)
+            candidates = tuple(_parents(host))
+        for parent in candidates:
+            if found is not None:
+                break
+            found = self.wildcard.get(parent)
+        return found
+
+    def add(self, host: str, owner: T) -> None:
+        if self.first is None:
+            self.first = owner
+        if host == "*":
+            if self.star is None:
+                self.star = owner
+        elif host.startswith("*."):
+            self.wildcard.setdefault(host[1:], owner)
+            for parent in _parents(host[2:]):
+                self.below.setdefault(parent, owner)
+        else:
+            self.exact.setdefault(host, owner)
+            for parent in _parents(host):
+                self.below.setdefault(parent, owner)
+
+
+def call_is_http(callee: ServiceInfo, call: Call) -> bool:
+    """Whether a call may speak HTTP: its protocol, else any HTTP port among those it may use."""
+    if call.protocol is not None:
+        return call.protocol in HTTP_PROTOCOLS
+    return any(p.protocol in HTTP_PROTOCOLS for p in callee.ports if not call.ports or p.number in call.ports)
 
 
 def seconds(value: float) -> str:
