@@ -232,6 +232,56 @@ def test_core_service_wrong_type() -> None:
     assert err.path == "spec.ports[0].port"
 
 
+def test_core_samples_pass() -> None:
+    """Istio's sample Services/Deployments/ServiceAccounts (bookinfo, httpbin, curl)."""
+    files = [
+        f"/work/shared/reference/istio/samples/{name}"
+        for name in ("bookinfo/platform/kube/bookinfo.yaml", "httpbin/httpbin.yaml", "curl/curl.yaml")
+    ]
+    docs = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                docs += [d for d in yaml.safe_load_all(f) if d]
+        except FileNotFoundError:
+            pytest.skip("Istio reference samples not available")
+    assert {d["kind"] for d in docs} >= {"Service", "ServiceAccount", "Deployment"}
+    assert check_resources(docs) == []
+
+
+def test_deployment_selector_must_match_template() -> None:
+    dep = fixtures()["Deployment"]
+    dep["spec"]["selector"]["matchLabels"]["version"] = "v2"
+    err = one_error(dep)
+    assert err.path == "spec.template.metadata.labels"
+    assert "selector does not match template labels" in err.message
+
+
+def test_deployment_template_labels_and_port_names() -> None:
+    dep = fixtures()["Deployment"]
+    dep["spec"]["template"]["metadata"]["labels"]["bad/key/x"] = "v"
+    dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] = "http-management-port"
+    paths = sorted(e.path for e in check_resources([dep]))
+    assert paths == [
+        'spec.template.metadata.labels["bad/key/x"]',
+        "spec.template.spec.containers[0].ports[0].name",
+    ]
+
+
+def test_service_port_rules() -> None:
+    svc = fixtures()["Service"]
+    svc["spec"]["ports"][0]["name"] = "HTTP"
+    svc["spec"]["ports"][1]["targetPort"] = "admin--port"
+    svc["spec"]["ports"].append({"port": 70000})
+    errors = check_resources([svc])
+    assert sorted((e.path, e.message.split(":")[0]) for e in errors) == [
+        ("spec.ports[0].name", "invalid port name 'HTTP'"),
+        ("spec.ports[1].targetPort", "invalid port name 'admin--port'"),
+        ("spec.ports[2].name", "port name is required when there are several ports"),
+        ("spec.ports[2].port", "must be between 1 and 65535"),
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # CEL rules (x-kubernetes-validations)
 # --------------------------------------------------------------------------------------------

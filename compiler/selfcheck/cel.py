@@ -612,8 +612,18 @@ class CompiledRule:
         return f"{self.message} (rule: {self.rule})"
 
 
+_INNER_ERROR = re.compile(r"""CELEvalError\(\*\((["'])(.*?)\1""")
+
+
 def _eval_error_text(ex: BaseException) -> str:
-    return str(ex.args[0]) if ex.args else repr(ex)
+    """celpy's message, or for errors wrapped by ``&&``/``||`` ("no matching overload ...
+    applied to (CELEvalError, ...)") the innermost real error."""
+    text = str(ex.args[0]) if ex.args else repr(ex)
+    if "CELEvalError" in text:
+        inner = _INNER_ERROR.findall(repr(ex.args))
+        if inner:
+            return str(inner[-1][1]).replace("\\'", "'").replace('\\"', '"')
+    return text
 
 
 _RULES: dict[tuple[str, str, str | None, str], CompiledRule] = {}

@@ -82,7 +82,7 @@ def check_resources(resources: Sequence[Mapping[str, Any]]) -> list[SelfCheckErr
     """Validate compiled resources; returns every problem found (empty list: all valid)."""
     errors: list[SelfCheckError] = []
     for index, res in enumerate(resources):
-        if not isinstance(res, Mapping):
+        if type(res) is not dict and not isinstance(res, Mapping):
             errors.append(SelfCheckError(index, "", None, "", "", "resource is not a mapping"))
             continue
         api_version = res.get("apiVersion")

@@ -12,6 +12,9 @@ pure-Python jsonschema run, about 100x slower.
 against the oldest supported API means a field only newer clusters know is reported, not
 pruned. Change the constant to target a different minor; it must be one the package ships.
 
+``core_rules.py`` adds a few API-server checks that the schemas cannot express
+(Deployment selector vs. template labels, Service port names...).
+
 Only Kubernetes' own API groups are looked up here: core, ``*.k8s.io``, apps, batch,
 autoscaling and policy. Another group would otherwise match by its first label
 (``apps.example.com`` -> ``apps``).
@@ -29,6 +32,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from . import core_rules
 from .crd import build_validator, schema_errors
 
 KUBERNETES_VERSION = "1.32"
@@ -118,10 +122,11 @@ class CoreKindChecker:
         # apiVersion/kind are "type: [string, null]" in these files; require them like the API does.
         self.schema["required"] = sorted({*self.schema.get("required", []), "apiVersion", "kind", "metadata"})
         self.validator = build_validator(self.schema, jsonschema_rs.Draft202012Validator)
+        self.rules = core_rules.RULES.get((api_version, kind))
 
     def check(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
         if self.validator.is_valid(resource):
-            return []
+            return self.rules(resource) if self.rules is not None else []
         return list(schema_errors(self.validator, self.schema, resource))
 
 

@@ -182,6 +182,13 @@ def _truncate(msg: str) -> str:
     return msg if len(msg) <= _MAX_MESSAGE else msg[: _MAX_MESSAGE - 3] + "..."
 
 
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
 def _schema_at(root: Any, schema_path: Sequence[str | int]) -> Any:
     cur = root
     for step in schema_path:
@@ -215,6 +222,10 @@ def schema_errors(validator: Any, root_schema: Mapping[str, Any], instance: Any)
             if exclusive:
                 yield format_path(path), f"at most one of {exclusive} may be set (found {present})"
                 continue
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
+            allowed = ", ".join(orjson.dumps(o).decode() for o in kind.options)
+            yield format_path(path), _truncate(f"unsupported value {_json(err.instance)}; allowed: {allowed}")
+            continue
         if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
             yield format_path(path), f'missing required field "{kind.property}"'
             continue

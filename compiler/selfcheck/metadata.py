@@ -95,7 +95,7 @@ NAME_RULES: dict[tuple[str, str], NameRule] = {
 }
 
 
-def _qualified_name(key: str) -> str | None:
+def qualified_name_error(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
     if slash:
         if not prefix:
@@ -229,19 +229,34 @@ class MetadataChecker:
         return out
 
 
+def label_key_error(key: str) -> str | None:
+    """``qualified_name_error`` with the memo of known-good label keys."""
+    if key in _GOOD_LABEL_KEYS:
+        return None
+    err = qualified_name_error(key)
+    if err is None:
+        _remember(_GOOD_LABEL_KEYS, key)
+    return err
+
+
 def check_labels(labels: Any, where: tuple[str, ...]) -> list[tuple[str, str]]:
     """Problems in a label map (also used for pod template labels)."""
     if labels is None:
         return []
     if not isinstance(labels, dict):
         return [(format_path(where), "labels must be a map of strings")]
+    try:
+        if labels.keys() <= _GOOD_LABEL_KEYS and _GOOD_LABEL_VALUES.issuperset(labels.values()):
+            return []
+    except TypeError:  # unhashable value
+        pass
     out: list[tuple[str, str]] = []
     for key, value in labels.items():
         if not isinstance(key, str):
             out.append((format_path(where), f"label key {key!r} must be a string"))
             continue
         if key not in _GOOD_LABEL_KEYS:
-            err = _qualified_name(key)
+            err = qualified_name_error(key)
             if err:
                 out.append((format_path((*where, key)), f"invalid label key {key!r}: {err}"))
             else:
@@ -270,7 +285,7 @@ def check_annotations(annotations: Any, where: tuple[str, ...]) -> list[tuple[st
             out.append((format_path(where), f"annotation key {key!r} must be a string"))
             continue
         if key not in _GOOD_ANNOTATION_KEYS:
-            err = _qualified_name(key.lower())
+            err = qualified_name_error(key.lower())
             if err:
                 out.append((format_path((*where, key)), f"invalid annotation key {key!r}: {err}"))
             else:
