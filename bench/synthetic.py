@@ -16,7 +16,10 @@ def make_spec(n: int) -> dict[str, Any]:
     services = []
     for i in range(n):
         name = f"svc-{i:05d}"
-        versions = [{"name": f"v{k}", "image": f"registry.example.com/{name}:{k}.0.0"} for k in range(1, 2 + (i % 2) + 1)]
+        versions = [
+            {"name": f"v{k}", "image": f"registry.example.com/{name}:{k}.0.0"}
+            for k in range(1, 2 + (i % 2) + 1)
+        ]
         calls = []
         for step in (1, 7, 31):
             j = i + step
@@ -29,7 +32,11 @@ def make_spec(n: int) -> dict[str, Any]:
         traffic: dict[str, Any] = {
             "retries": {"attempts": 1, "perTryTimeout": "2s", "retryOn": ["5xx", "reset"]},
             "routes": [
-                {"name": "beta-users", "match": [{"headers": {"x-beta": {"exact": "true"}}}], "to": versions[-1]["name"]},
+                {
+                    "name": "beta-users",
+                    "match": [{"headers": {"x-beta": {"exact": "true"}}}],
+                    "to": versions[-1]["name"],
+                },
                 {"name": "admin", "match": [{"path": {"prefix": "/admin/"}}], "to": "v1", "timeout": "3s"},
             ],
         }
@@ -38,7 +45,11 @@ def make_spec(n: int) -> dict[str, Any]:
         else:
             traffic["split"] = {"v1": 90, "v2": 10}
         if i % 10 == 0:
-            traffic["outlierDetection"] = {"consecutive5xxErrors": 5, "interval": "10s", "baseEjectionTime": "30s"}
+            traffic["outlierDetection"] = {
+                "consecutive5xxErrors": 5,
+                "interval": "10s",
+                "baseEjectionTime": "30s",
+            }
             traffic["connectionPool"] = {"maxConnections": 100, "http1MaxPendingRequests": 10}
         services.append(
             {
@@ -67,7 +78,11 @@ def make_spec(n: int) -> dict[str, Any]:
             }
         )
     egress = [
-        {"name": "payments-api", "hosts": ["api.payments.example.net"], "callers": [f"svc-{i:05d}" for i in range(0, n, 97)]}
+        {
+            "name": "payments-api",
+            "hosts": ["api.payments.example.net"],
+            "callers": [f"svc-{i:05d}" for i in range(0, n, 97)],
+        }
     ]
     return {
         "apiVersion": "meshc.dev/v1alpha1",
@@ -84,5 +99,7 @@ def make_spec(n: int) -> dict[str, Any]:
 
 
 def write_spec(n: int, path: Path) -> Path:
-    path.write_text(yaml.dump(make_spec(n), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False))
+    path.write_text(
+        yaml.dump(make_spec(n), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
+    )
     return path

@@ -44,32 +44,45 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics as text (default) or JSON")
+    p.add_argument(
+        "--format", choices=("text", "json"), default="text", help="diagnostics as text (default) or JSON"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="meshc",
-        description="meshc compiles a service-graph spec into the Istio and Kubernetes resources that make it real.",
+        description="meshc compiles a service-graph spec into the Istio and Kubernetes resources "
+        "that make it real.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    v = sub.add_parser("validate", help="check a spec: structure, semantic rules and the compiled output",
-                       description="Check a spec file (or a directory of spec files) and report every problem as "
-                       "file:LINE:COL: severity CODE: message.")
+    v = sub.add_parser(
+        "validate",
+        help="check a spec: structure, semantic rules and the compiled output",
+        description="Check a spec file (or a directory of spec files) and report every problem as "
+        "file:LINE:COL: severity CODE: message.",
+    )
     v.add_argument("spec", help="spec file or directory")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
-    v.add_argument("--policy", action="append", default=[], metavar="DIR",
-                   help="CUE policy file or directory to unify the spec with (repeatable), "
-                   "e.g. examples/policies")
+    v.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="CUE policy file or directory to unify the spec with (repeatable), e.g. examples/policies",
+    )
     _add_format(v)
 
-    c = sub.add_parser("compile", help="compile a spec into Kubernetes/Istio YAML",
-                       description="Compile a spec. Writes one YAML file per resource under DIR "
-                       "(<namespace>/<kind>-<name>.yaml), replacing DIR only when everything succeeded; "
-                       "`-o -` prints one YAML stream. A summary goes to stderr.")
+    c = sub.add_parser(
+        "compile",
+        help="compile a spec into Kubernetes/Istio YAML",
+        description="Compile a spec. Writes one YAML file per resource under DIR "
+        "(<namespace>/<kind>-<name>.yaml), replacing DIR only when everything succeeded; "
+        "`-o -` prints one YAML stream. A summary goes to stderr.",
+    )
     c.add_argument("spec", help="spec file or directory")
     c.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory, or - for stdout")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
@@ -108,7 +121,9 @@ def _extensions() -> list[Any]:
     return found
 
 
-def _emit_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, out: TextIO, extra: dict[str, Any] | None = None) -> None:
+def _emit_diagnostics(
+    diagnostics: Sequence[Diagnostic], fmt: str, out: TextIO, extra: dict[str, Any] | None = None
+) -> None:
     if fmt == "json":
         errors = sum(1 for d in diagnostics if d.severity == "error")
         payload = {
@@ -126,8 +141,13 @@ def _emit_diagnostics(diagnostics: Sequence[Diagnostic], fmt: str, out: TextIO, 
 def _progress(enabled: bool) -> Callable[[str], None] | None:
     if not enabled:
         return None
-    labels = {"load": "loading", "check_structure": "checking structure", "check_semantics": "checking rules",
-              "lower_resources": "compiling", "self_check": "self-checking output"}
+    labels = {
+        "load": "loading",
+        "check_structure": "checking structure",
+        "check_semantics": "checking rules",
+        "lower_resources": "compiling",
+        "self_check": "self-checking output",
+    }
 
     def show(stage: str) -> None:
         sys.stderr.write(f"\r\033[Kmeshc: {labels.get(stage, stage)}…")
@@ -144,8 +164,13 @@ def _clear_progress(enabled: bool) -> None:
 def _run(spec: str, strict: bool, policies: Sequence[str] = ()) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
-        return run(spec, strict=strict, stages=STAGES, progress=_progress(interactive),
-                   policies=tuple(Path(p) for p in policies))
+        return run(
+            spec,
+            strict=strict,
+            stages=STAGES,
+            progress=_progress(interactive),
+            policies=tuple(Path(p) for p in policies),
+        )
     finally:
         _clear_progress(interactive)
 
@@ -154,8 +179,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         c = _run(args.spec, args.strict, args.policy)
     except SpecError as exc:
-        _emit_diagnostics(exc.diagnostics, args.format, sys.stdout if args.format == "json" else sys.stderr,
-                          {"valid": False})
+        _emit_diagnostics(
+            exc.diagnostics,
+            args.format,
+            sys.stdout if args.format == "json" else sys.stderr,
+            {"valid": False},
+        )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     if args.format == "json":
         _emit_diagnostics(c.diagnostics, "json", sys.stdout, {"valid": True, "resources": c.counts()})
@@ -171,8 +200,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     try:
         c = _run(args.spec, args.strict)
     except SpecError as exc:
-        _emit_diagnostics(exc.diagnostics, args.format, sys.stderr if args.format == "text" or args.output == "-" else sys.stdout,
-                          {"written": 0})
+        _emit_diagnostics(
+            exc.diagnostics,
+            args.format,
+            sys.stderr if args.format == "text" or args.output == "-" else sys.stdout,
+            {"written": 0},
+        )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
     try:
@@ -192,7 +225,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         for stage, seconds in c.timings.items():
             print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
     if args.format == "json" and args.output != "-":
-        _emit_diagnostics(c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts})
+        _emit_diagnostics(
+            c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
+        )
     return EXIT_OK
 
 
@@ -207,7 +242,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
             print(f"meshc: error: {args.check}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
         if current != text:
-            print(f"{args.check}: out of date; regenerate with `meshc schema > {args.check}`", file=sys.stderr)
+            print(
+                f"{args.check}: out of date; regenerate with `meshc schema > {args.check}`", file=sys.stderr
+            )
             return EXIT_INVALID
         return EXIT_OK
     sys.stdout.write(text)
@@ -219,8 +256,21 @@ def cmd_rules(args: argparse.Namespace) -> int:
     from .rules.docs import rules_markdown
 
     if args.format == "json":
-        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary, "doc": r.doc}
-                          for r in RULES], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "code": r.code,
+                        "name": r.name,
+                        "severity": r.severity,
+                        "summary": r.summary,
+                        "doc": r.doc,
+                    }
+                    for r in RULES
+                ],
+                indent=2,
+            )
+        )
     elif args.format == "markdown":
         sys.stdout.write(rules_markdown())
     else:
@@ -263,8 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except CompilerBug as bug:
-        print("meshc: internal error: the compiled output failed its self-check; nothing was written.", file=sys.stderr)
-        print("This is a bug in meshc, not in your spec. Please report it with the spec attached.", file=sys.stderr)
+        print(
+            "meshc: internal error: the compiled output failed its self-check; nothing was written.",
+            file=sys.stderr,
+        )
+        print(
+            "This is a bug in meshc, not in your spec. Please report it with the spec attached.",
+            file=sys.stderr,
+        )
         for line in bug.problems:
             print(f"  {line}", file=sys.stderr)
         return EXIT_BUG

@@ -137,7 +137,9 @@ def write_tree(manifests: Iterable[Manifest], target: Path) -> int:
     """
     target = target.absolute()
     if target.exists() and not _replaceable(target):
-        raise OutputError(f"{target}: exists and was not written by meshc (no {MARKER}); refusing to replace it")
+        raise OutputError(
+            f"{target}: exists and was not written by meshc (no {MARKER}); refusing to replace it"
+        )
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

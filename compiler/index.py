@@ -190,8 +190,8 @@ class MeshIndex:
                 if info is not None and eg not in info.egress:
                     info.egress.append(eg)
         self.namespace_settings: dict[str, Namespace] = {}
-        for ns in spec.namespaces:
-            self.namespace_settings.setdefault(ns.name, ns)
+        for declared in spec.namespaces:
+            self.namespace_settings.setdefault(declared.name, declared)
 
     def principal(self, namespace: str, account: str) -> str:
         return f"{self.trust_domain}/ns/{namespace}/sa/{account}"
@@ -287,8 +287,8 @@ class MeshIndex:
             return [Scope(None, every, every, tuple(gateways), False)]
         placed_on: dict[str, set[str]] = {c: set() for c in self.clusters}
         for info in self.services.values():
-            for cluster in self.placement(info):
-                placed_on[cluster].add(info.name)
+            for cluster_name in self.placement(info):
+                placed_on[cluster_name].add(info.name)
         networks = {c.network for c in self.clusters.values()}
         scopes = []
         for name, cluster in self.clusters.items():
@@ -296,17 +296,25 @@ class MeshIndex:
             local_gateways = tuple(gw for gw in gateways if name in self.gateway_placement(gw))
             visible = set(placed)
             for caller in placed:
-                visible.update(c.service for c in self.services[caller].model.calls if c.service in self.services)
+                visible.update(
+                    c.service for c in self.services[caller].model.calls if c.service in self.services
+                )
             for gw in local_gateways:
                 visible.update(r.to.service for r in gw.routes if r.to.service in self.services)
-            serves_other_networks = len(networks) > 1 and cluster.expose_services and any(
-                edge.caller.name in placed_on[other]
-                for other, other_cluster in self.clusters.items()
-                if other_cluster.network != cluster.network
-                for callee in placed
-                for edge in self.services[callee].callers
+            serves_other_networks = (
+                len(networks) > 1
+                and cluster.expose_services
+                and any(
+                    edge.caller.name in placed_on[other]
+                    for other, other_cluster in self.clusters.items()
+                    if other_cluster.network != cluster.network
+                    for callee in placed
+                    for edge in self.services[callee].callers
+                )
             )
-            scopes.append(Scope(name, frozenset(placed), frozenset(visible), local_gateways, serves_other_networks))
+            scopes.append(
+                Scope(name, frozenset(placed), frozenset(visible), local_gateways, serves_other_networks)
+            )
         return scopes
 
 

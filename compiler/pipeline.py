@@ -99,7 +99,14 @@ def self_check(c: Compilation) -> None:
 
 
 Stage = Callable[[Compilation], None]
-STAGES: tuple[Stage, ...] = (load, check_structure, check_semantics, check_policies, lower_resources, self_check)
+STAGES: tuple[Stage, ...] = (
+    load,
+    check_structure,
+    check_semantics,
+    check_policies,
+    lower_resources,
+    self_check,
+)
 
 
 def run(

@@ -6,4 +6,13 @@ from .models import Mesh
 from .source import SourceMap
 from .structure import parse_mesh
 
-__all__ = ["Diagnostic", "LoadedSpec", "Mesh", "SourceMap", "SpecError", "load_sources", "load_spec", "parse_mesh"]
+__all__ = [
+    "Diagnostic",
+    "LoadedSpec",
+    "Mesh",
+    "SourceMap",
+    "SpecError",
+    "load_sources",
+    "load_spec",
+    "parse_mesh",
+]

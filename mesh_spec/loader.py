@@ -23,7 +23,7 @@ from .source import SourceFile, SourceMap
 try:  # a Rust YAML parser, ~15x faster than PyYAML's C loader on large specs
     import yaml_rs
 except ImportError:  # pragma: no cover - optional speed-up
-    yaml_rs = None
+    yaml_rs = None  # type: ignore[assignment]
 
 MAX_BYTES = 64 * 1024 * 1024
 """Specs beyond this are refused: a 10,000-service mesh is about 6 MiB."""
@@ -58,7 +58,8 @@ def spec_files(path: Path, display: str) -> list[tuple[Path, str]]:
         )
         if not found:
             raise SpecError(
-                [_diag(display, 1, 1, "MC001", "directory contains no *.yaml or *.yml spec files")], usage=True
+                [_diag(display, 1, 1, "MC001", "directory contains no *.yaml or *.yml spec files")],
+                usage=True,
             )
         return [(p, os.path.join(display, str(p.relative_to(path)))) for p in found]
     if not path.is_file():
@@ -207,7 +208,9 @@ _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:null": lambda n: None,
     # YAML 1.2 booleans only (as the fast path reads them): `yes`/`on` stay strings, and a field
     # that wants a boolean then says so instead of silently reading `on` as true.
-    "tag:yaml.org,2002:bool": lambda n: n.value.lower() == "true" if n.value.lower() in ("true", "false") else n.value,
+    "tag:yaml.org,2002:bool": lambda n: (
+        n.value.lower() == "true" if n.value.lower() in ("true", "false") else n.value
+    ),
     "tag:yaml.org,2002:int": _constructor.construct_yaml_int,
     "tag:yaml.org,2002:float": _constructor.construct_yaml_float,
     # Dates stay text: the spec has no date fields, and text round-trips byte for byte.
@@ -304,7 +307,9 @@ def load_spec(path: str | Path) -> LoadedSpec:
         try:
             sources.append((name, file_path.read_bytes()))
         except OSError as exc:
-            raise SpecError([_diag(name, 1, 1, "MC001", f"cannot read file: {exc.strerror}")], usage=True) from None
+            raise SpecError(
+                [_diag(name, 1, 1, "MC001", f"cannot read file: {exc.strerror}")], usage=True
+            ) from None
     return load_sources(sources)
 
 
@@ -394,7 +399,9 @@ def _not_a_mapping(source: SourceFile) -> Diagnostic:
     )
 
 
-def _conflict(source: SourceFile, key: str, documents: list[tuple[SourceFile, Any]], owner: int) -> Diagnostic:
+def _conflict(
+    source: SourceFile, key: str, documents: list[tuple[SourceFile, Any]], owner: int
+) -> Diagnostic:
     line, column = source.locate(("spec", key))
     return _diag(
         source.name,

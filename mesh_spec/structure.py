@@ -56,10 +56,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     path: list[Any] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             path.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part not in node and _is_field_name(part):
@@ -71,7 +70,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _is_field_name(part: str) -> bool:
-    return bool(part) and not part.startswith(("function-", "[")) and part[0].islower() or part == "apiVersion"
+    return (
+        bool(part) and not part.startswith(("function-", "[")) and part[0].islower()
+    ) or part == "apiVersion"
 
 
 def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, str | None]:
@@ -80,10 +81,18 @@ def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, st
         name = str(loc[-1]) if loc else "?"
         allowed = sorted(_allowed_fields(loc[:-1]))
         guess = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{guess[0]}'?" if guess else ("allowed here: " + ", ".join(allowed) if allowed else None)
+        hint = (
+            f"did you mean '{guess[0]}'?"
+            if guess
+            else ("allowed here: " + ", ".join(allowed) if allowed else None)
+        )
         return ("MC010", f"unknown field '{name}' in {_dotted(loc[:-1]) or 'the document'}", hint)
     if kind == "missing":
-        return ("MC011", f"missing required field '{loc[-1] if loc else '?'}' in {_dotted(loc[:-1]) or 'the document'}", None)
+        return (
+            "MC011",
+            f"missing required field '{loc[-1] if loc else '?'}' in {_dotted(loc[:-1]) or 'the document'}",
+            None,
+        )
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return ("MC013", f"{where}: invalid value {_shown(error)}; expected {expected}", None)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import meshc
+
 from mesh_spec import SpecError, load_spec, parse_mesh
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata:\n  name: demo\n"
@@ -91,7 +91,10 @@ def test_duplicate_top_level_key(write):
 
 def test_several_documents(write):
     path = write(HEADER + "spec: {}\n---\n" + HEADER + "spec: {}\n")
-    assert only(path) == f"{path}:6:1: error MC005: several YAML documents in one file; a spec file holds one document"
+    assert (
+        only(path)
+        == f"{path}:6:1: error MC005: several YAML documents in one file; a spec file holds one document"
+    )
 
 
 def test_alias_bomb(write):
@@ -131,7 +134,11 @@ def test_missing_path(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(tmp_path / "nope.yaml")
     assert info.value.usage
-    assert info.value.diagnostics[0].format().startswith(f"{tmp_path / 'nope.yaml'}:1:1: error MC001: no such file")
+    assert (
+        info.value.diagnostics[0]
+        .format()
+        .startswith(f"{tmp_path / 'nope.yaml'}:1:1: error MC001: no such file")
+    )
 
 
 def test_directory_without_specs(tmp_path):
@@ -143,9 +150,7 @@ def test_directory_without_specs(tmp_path):
 
 def test_very_large_file(write):
     path = write(HEADER + "spec: {}\n" + "#" * (64 * 1024 * 1024) + "\n")
-    assert only(path) == (
-        f"{path}:1:1: error MC008: file is 64.0 MiB; specs are limited to 64 MiB"
-    )
+    assert only(path) == (f"{path}:1:1: error MC008: file is 64.0 MiB; specs are limited to 64 MiB")
 
 
 def test_errors_from_several_files_are_all_reported(tmp_path):

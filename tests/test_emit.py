@@ -19,9 +19,46 @@ scalars = (
     | st.integers(min_value=-(2**53), max_value=2**53)
     | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: math.isfinite(f))
     | st.text(max_size=20)
-    | st.sampled_from(["true", "no", "on", "null", "~", "1e3", "0x1F", "1_000", "12s", "1:30", "*", "&a", "- x",
-                       "a: b", "#c", "", " lead", "trail ", "@x", "!tag", "%p", "'q'", '"d"', "2024-01-01", "0o17",
-                       ".inf", "-.5", "+1", "y", "N", "\u0085", "é", "\t", "line\nbreak", "{}", "[]"])
+    | st.sampled_from(
+        [
+            "true",
+            "no",
+            "on",
+            "null",
+            "~",
+            "1e3",
+            "0x1F",
+            "1_000",
+            "12s",
+            "1:30",
+            "*",
+            "&a",
+            "- x",
+            "a: b",
+            "#c",
+            "",
+            " lead",
+            "trail ",
+            "@x",
+            "!tag",
+            "%p",
+            "'q'",
+            '"d"',
+            "2024-01-01",
+            "0o17",
+            ".inf",
+            "-.5",
+            "+1",
+            "y",
+            "N",
+            "\u0085",
+            "é",
+            "\t",
+            "line\nbreak",
+            "{}",
+            "[]",
+        ]
+    )
 )
 keys = st.text(min_size=1, max_size=12) | st.sampled_from(["on", "y", "1", "a.b/c", "@request.auth.claims.x"])
 data = st.recursive(
@@ -44,7 +81,12 @@ def test_canonical_key_order_and_style():
 
 def manifests(n: int) -> list[Manifest]:
     return [
-        Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"}})
+        Manifest(
+            "ConfigMap",
+            "ns",
+            f"cm-{i}",
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm-{i}"}},
+        )
         for i in range(n)
     ]
 
@@ -95,8 +137,12 @@ def test_unwritable_parent_is_an_output_error(tmp_path):
 
 
 def test_layout_for_cluster_scoped_and_clustered(tmp_path: Path):
-    ns = Manifest("Namespace", None, "shop", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
-    clustered = Manifest("Service", "shop", "a", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}, "east")
+    ns = Manifest(
+        "Namespace", None, "shop", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    )
+    clustered = Manifest(
+        "Service", "shop", "a", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}}, "east"
+    )
     write_tree([ns, clustered], tmp_path / "o")
     assert (tmp_path / "o" / "shop" / "namespace-shop.yaml").is_file()
     assert (tmp_path / "o" / "east" / "shop" / "service-a.yaml").is_file()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import EXAMPLES, REPO, meshc
 
 from compiler.emit import dump_stream, write_tree
 from compiler.pipeline import run
-from conftest import EXAMPLES, REPO, meshc
 
 GOLDEN = REPO / "tests" / "golden"
 

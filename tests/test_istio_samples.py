@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import REPO, istio_sample
 
 from compiler.pipeline import run
-from conftest import REPO, istio_sample
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 
@@ -45,7 +45,9 @@ def destinations(route: list[dict[str, Any]], ns: str) -> list[tuple[Any, ...]]:
     out = []
     for r in route:
         d = r["destination"]
-        out.append((fqdn(d["host"], ns), d.get("subset"), d.get("port", {}).get("number"), r.get("weight", 100)))
+        out.append(
+            (fqdn(d["host"], ns), d.get("subset"), d.get("port", {}).get("number"), r.get("weight", 100))
+        )
     return sorted(out, key=repr)
 
 
@@ -96,7 +98,11 @@ def find(resources: list[dict[str, Any]], kind: str, pred) -> dict[str, Any]:
 
 
 def mesh_vs(resources: list[dict[str, Any]], host: str, ns: str) -> dict[str, Any]:
-    return find(resources, "VirtualService", lambda r: r["spec"]["hosts"] == [fqdn(host, ns)] and "gateways" not in r["spec"])
+    return find(
+        resources,
+        "VirtualService",
+        lambda r: r["spec"]["hosts"] == [fqdn(host, ns)] and "gateways" not in r["spec"],
+    )
 
 
 def gateway_vs(resources: list[dict[str, Any]], gateway: str) -> dict[str, Any]:
@@ -144,7 +150,9 @@ def _ratings_fault(fault: dict[str, Any]):
     def edit(data: dict[str, Any]) -> None:
         ratings = next(s for s in data["spec"]["services"] if s["name"] == "ratings")
         ratings["traffic"] = {
-            "routes": [{"match": [{"headers": {"end-user": {"exact": "jason"}}}], "to": "v1", "fault": fault}],
+            "routes": [
+                {"match": [{"headers": {"end-user": {"exact": "jason"}}}], "to": "v1", "fault": fault}
+            ],
             "split": {"v1": 100},
         }
 

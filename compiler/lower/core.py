@@ -24,7 +24,10 @@ def injection_labels(injection: Injection) -> dict[str, str]:
 def namespaces(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
-        labels = {**(settings.labels if settings else {}), **injection_labels(index.namespace_injection(name))}
+        labels = {
+            **(settings.labels if settings else {}),
+            **injection_labels(index.namespace_injection(name)),
+        }
         yield manifest(index, "v1", "Namespace", name, None, None, labels=labels)
 
 
@@ -50,7 +53,16 @@ def services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         spec: dict[str, Any] = {"selector": {"app": info.name}}
         if ports:
             spec["ports"] = ports
-        yield manifest(index, "v1", "Service", info.name, info.namespace, spec, labels={"app": info.name}, owner=info.owner)
+        yield manifest(
+            index,
+            "v1",
+            "Service",
+            info.name,
+            info.namespace,
+            spec,
+            labels={"app": info.name},
+            owner=info.owner,
+        )
 
 
 def proxy_annotations(proxy: Proxy | None) -> dict[str, str]:
@@ -127,4 +139,6 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 f"{info.name}-{version.name}",
                 info.namespace,
                 spec,
-                labels=selector, owner=info.owner)
+                labels=selector,
+                owner=info.owner,
+            )

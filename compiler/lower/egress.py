@@ -41,7 +41,9 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             "resolution": _resolution(egress),
             "exportTo": export,
         }
-        yield manifest(index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=f"egress/{egress.name}")
+        yield manifest(
+            index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=f"egress/{egress.name}"
+        )
         if egress.gateway is not None:
             yield from _through_gateway(index, egress, ns, export)
 
@@ -57,7 +59,11 @@ def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str
     for p in egress.ports:
         passthrough = p.protocol in ("tls", "https")
         server: dict[str, Any] = {
-            "port": {"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": "TLS" if passthrough else p.protocol.upper()},
+            "port": {
+                "number": p.port,
+                "name": f"{p.protocol}-{p.port}",
+                "protocol": "TLS" if passthrough else p.protocol.upper(),
+            },
             "hosts": list(egress.hosts),
         }
         if passthrough:
@@ -67,11 +73,20 @@ def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str
         out_leg = {"destination": {"host": egress.hosts[0], "port": {"number": p.port}}}
         if passthrough:
             sni = list(egress.hosts)
-            tls_routes.append({"match": [{"gateways": ["mesh"], "port": p.port, "sniHosts": sni}], "route": [mesh_leg]})
-            tls_routes.append({"match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port, "sniHosts": sni}], "route": [out_leg]})
+            tls_routes.append(
+                {"match": [{"gateways": ["mesh"], "port": p.port, "sniHosts": sni}], "route": [mesh_leg]}
+            )
+            tls_routes.append(
+                {
+                    "match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port, "sniHosts": sni}],
+                    "route": [out_leg],
+                }
+            )
         else:
             http_routes.append({"match": [{"gateways": ["mesh"], "port": p.port}], "route": [mesh_leg]})
-            http_routes.append({"match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port}], "route": [out_leg]})
+            http_routes.append(
+                {"match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port}], "route": [out_leg]}
+            )
     owner = f"egress/{egress.name}"
     gw_spec = {"selector": dict(gw.selector), "servers": servers}
     yield manifest(index, NETWORKING, "Gateway", gw_name, gw.namespace, gw_spec, owner=owner)

@@ -30,7 +30,11 @@ def gateway_hosts(gateway: Gateway) -> list[str]:
 def _server(gateway: Gateway, server: Any) -> dict[str, Any]:
     protocol = server.protocol.upper()
     out: dict[str, Any] = {
-        "port": {"number": server.port, "name": server.name or f"{server.protocol}-{server.port}", "protocol": protocol},
+        "port": {
+            "number": server.port,
+            "name": server.name or f"{server.protocol}-{server.port}",
+            "protocol": protocol,
+        },
         "hosts": server_hosts(gateway, server.hosts),
     }
     if server.tls is not None:

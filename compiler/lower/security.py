@@ -18,11 +18,15 @@ from .common import SECURITY, Manifest, manifest
 def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     spec = index.mesh.spec
     root = spec.control_plane.root_namespace
-    yield manifest(index, SECURITY, "PeerAuthentication", "default", root, {"mtls": {"mode": spec.security.mtls}})
+    yield manifest(
+        index, SECURITY, "PeerAuthentication", "default", root, {"mtls": {"mode": spec.security.mtls}}
+    )
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         if settings is not None and settings.mtls is not None:
-            yield manifest(index, SECURITY, "PeerAuthentication", "default", name, {"mtls": {"mode": settings.mtls}})
+            yield manifest(
+                index, SECURITY, "PeerAuthentication", "default", name, {"mtls": {"mode": settings.mtls}}
+            )
     for info in index.placed(scope):
         security = info.model.security
         if security is None or (security.mtls is None and not security.port_mtls):
@@ -36,10 +40,14 @@ def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 port = info.port(entry.port)
                 levels[str(port.target if port else entry.port)] = {"mode": entry.mode}
             body["portLevelMtls"] = levels
-        yield manifest(index, SECURITY, "PeerAuthentication", info.name, info.namespace, body, owner=info.owner)
+        yield manifest(
+            index, SECURITY, "PeerAuthentication", info.name, info.namespace, body, owner=info.owner
+        )
 
 
-def _operation(index: MeshIndex, callee: ServiceInfo, ports: list[int], methods: list[str], paths: list[str]) -> dict[str, Any]:
+def _operation(
+    index: MeshIndex, callee: ServiceInfo, ports: list[int], methods: list[str], paths: list[str]
+) -> dict[str, Any]:
     op: dict[str, Any] = {}
     chosen = [callee.port(p) for p in ports] if ports else []
     targets = sorted({p.target for p in chosen if p is not None})
@@ -89,4 +97,6 @@ def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]
         if not rules:
             continue
         spec = {"selector": {"matchLabels": {"app": info.name}}, "action": "ALLOW", "rules": rules}
-        yield manifest(index, SECURITY, "AuthorizationPolicy", info.name, info.namespace, spec, owner=info.owner)
+        yield manifest(
+            index, SECURITY, "AuthorizationPolicy", info.name, info.namespace, spec, owner=info.owner
+        )

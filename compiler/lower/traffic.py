@@ -119,7 +119,9 @@ def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": policy}
         if info.versions:
             spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
-        yield manifest(index, NETWORKING, "DestinationRule", info.name, info.namespace, spec, owner=info.owner)
+        yield manifest(
+            index, NETWORKING, "DestinationRule", info.name, info.namespace, spec, owner=info.owner
+        )
 
 
 def destination(info: ServiceInfo, subset: str | None, port: int | None = None) -> dict[str, Any]:
@@ -237,7 +239,9 @@ def tcp_rules(info: ServiceInfo) -> list[dict[str, Any]]:
             continue
         target = weighted(info, route.split) if route.split else None
         if target is None:
-            target = [{"destination": destination(info, route.to)}] if route.to else default_destinations(info)
+            target = (
+                [{"destination": destination(info, route.to)}] if route.to else default_destinations(info)
+            )
         rules.append({"match": [{"port": p} for p in ports], "route": target})
     rules.append({"route": default_destinations(info)})
     return rules

@@ -49,7 +49,7 @@ class Call(SpecModel):
     methods: list[str] = Field(default_factory=list)
     """HTTP methods allowed (`GET`, `POST`...); any when empty."""
     paths: list[str] = Field(default_factory=list)
-    """HTTP paths allowed (Istio AuthorizationPolicy syntax: exact, `/prefix/*`, `*/suffix`); any when empty."""
+    """HTTP paths allowed (AuthorizationPolicy syntax: exact, `/prefix/*`, `*/suffix`); any when empty."""
     protocol: Protocol | None = None
     """The protocol this call speaks, when the callee has ports of several protocols."""
 

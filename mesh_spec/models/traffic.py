@@ -61,7 +61,9 @@ class ConnectionPool(SpecModel):
 class OutlierDetection(SpecModel):
     """Eject hosts that keep failing (Istio outlierDetection)."""
 
-    consecutive_5xx_errors: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="consecutive5xxErrors")
+    consecutive_5xx_errors: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, alias="consecutive5xxErrors"
+    )
     consecutive_gateway_errors: Annotated[int, Field(ge=0)] | None = None
     interval: Duration | None = None
     base_ejection_time: Duration | None = None
