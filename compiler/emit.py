@@ -18,8 +18,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .lower.common import Manifest
 
 _PLAIN = re.compile(
@@ -27,6 +25,7 @@ _PLAIN = re.compile(
     r"|^/[A-Za-z0-9_./-]*$"  # paths
     r"|^[0-9]+(\.[0-9]+)?(ms|us|ns|s|m|h|Ki|Mi|Gi|Ti|k|M|G)$"  # durations and quantities: never numbers
 )
+_UNPRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
 _scalar_cache: dict[str, str] = {}
 
@@ -38,12 +37,12 @@ def _string(value: str) -> str:
     cached = _scalar_cache.get(value)
     if cached is not None:
         return cached
-    if _PLAIN.match(value) and value.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
         out = value
-    elif value.isascii() and value.isprintable():
-        out = json.dumps(value)
     else:
-        out = yaml.safe_dump(value, allow_unicode=True, width=1 << 30, default_style='"').removesuffix("\n")
+        # A JSON string is a YAML double-quoted scalar; escape what JSON leaves raw but YAML
+        # does not allow unescaped (DEL, C1 controls, non-characters).
+        out = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
     if len(_scalar_cache) < 200_000:
         _scalar_cache[value] = out
     return out
