@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from pathlib import Path
@@ -209,10 +210,18 @@ def test_ten_thousand_services_all_rules_fast() -> None:
         ],
     }
     ctx = _mesh(services, [gateway])
-    for rule in RULES:
-        start = time.perf_counter()
-        findings = list(rule.check(ctx))
-        elapsed = time.perf_counter() - start
-        assert elapsed < 2.0, f"{rule.code} took {elapsed:.2f}s on {n} services"
-        if rule.code == "MC107":
-            assert len(findings) == n // 10  # each /pN/x route after its /pN
+    timings = {}
+    gc.collect()
+    gc.disable()  # a full collection of the big model can land in any rule: time the rules only
+    try:
+        for rule in RULES:
+            start = time.process_time()
+            findings = list(rule.check(ctx))
+            timings[rule.code] = time.process_time() - start
+            if rule.code == "MC107":
+                assert len(findings) == n // 10  # each /pN/x route after its /pN
+    finally:
+        gc.enable()
+    # Linear rules take well under a second each here; a quadratic one would take minutes.
+    slow = {code: round(t, 2) for code, t in timings.items() if t > 5.0}
+    assert not slow, f"rules too slow on {n} services (CPU seconds): {slow}"

@@ -31,6 +31,9 @@ from . import (
     mc117_gateway_without_servers,
     mc118_route_target,
     mc119_unreachable_service,
+    mc120_missing_sidecar,
+    mc121_route_host_not_served,
+    mc122_egress_without_callers,
 )
 from .base import Finding, Rule, RuleContext
 
@@ -56,6 +59,9 @@ RULES: tuple[Rule, ...] = tuple(
         mc117_gateway_without_servers,
         mc118_route_target,
         mc119_unreachable_service,
+        mc120_missing_sidecar,
+        mc121_route_host_not_served,
+        mc122_egress_without_callers,
     )
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}

@@ -38,9 +38,9 @@ def string_matches(match: Match) -> Iterator[tuple[Path, StringMatch]]:
         yield ("path",), match.path
     if match.method is not None:
         yield ("method",), match.method
-    for field, values in (("headers", match.headers), ("query", match.query), ("claims", match.claims)):
+    for key_name, values in (("headers", match.headers), ("query", match.query), ("claims", match.claims)):
         for key, value in values.items():
-            yield (field, key), value
+            yield (key_name, key), value
 
 
 def match_kind(sm: StringMatch) -> tuple[str, str] | None:
