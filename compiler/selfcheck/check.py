@@ -13,9 +13,9 @@ from typing import Any, Protocol
 from . import core, crd
 from .metadata import MetadataChecker
 
-# Kinds we accept without a schema check (metadata is still checked). The Prometheus Operator
-# CRDs are not vendored here; meshc emits them only for optional monitoring, and their shape is
-# covered by the generator's own tests.
+# Kinds accepted without a schema check (their metadata is still checked). The Prometheus
+# Operator CRDs are not vendored, so their specs are NOT validated. To validate them, vendor
+# their CRDs and load them like the Istio ones in crd.py.
 UNCHECKED_KINDS = frozenset(
     {
         ("monitoring.coreos.com/v1", "ServiceMonitor"),
@@ -56,30 +56,32 @@ _DISPATCH: dict[tuple[Any, Any], _Dispatch] = {}
 
 
 def _dispatch(api_version: Any, kind: Any) -> _Dispatch:
+    if not (isinstance(api_version, str) and isinstance(kind, str)):
+        return _Dispatch(None, MetadataChecker("", "", core.object_meta_validator()))
     key = (api_version, kind)
     found = _DISPATCH.get(key)
     if found is not None:
         return found
-    checker: _Checker | None = None
-    group = ""
-    meta_validator = None
-    if isinstance(api_version, str) and isinstance(kind, str):
-        group = api_version.rpartition("/")[0]
-        if group in crd.ISTIO_GROUPS:
-            checker = crd.istio_checker(api_version, kind)
-            meta_validator = core.object_meta_validator()
-        elif (api_version, kind) in UNCHECKED_KINDS:
-            checker = _MetadataOnly()
-            meta_validator = core.object_meta_validator()
-        else:
-            checker = core.core_checker(api_version, kind)
-    found = _Dispatch(checker, MetadataChecker(group, kind if isinstance(kind, str) else "", meta_validator))
+    checker: _Checker | None
+    group = api_version.rpartition("/")[0]
+    if group in crd.ISTIO_GROUPS:
+        checker = crd.istio_checker(api_version, kind)
+    elif (api_version, kind) in UNCHECKED_KINDS:
+        checker = _MetadataOnly()
+    else:
+        checker = core.core_checker(api_version, kind)
+    found = _Dispatch(checker, MetadataChecker(group, kind, core.object_meta_validator()))
     _DISPATCH[key] = found
     return found
 
 
 def check_resources(resources: Sequence[Mapping[str, Any]]) -> list[SelfCheckError]:
-    """Validate compiled resources; returns every problem found (empty list: all valid)."""
+    """Validate compiled resources; return every problem found (an empty list means all valid).
+
+    ``resources`` are plain JSON-like dicts, as they would be serialized. Errors are in input
+    order: first by resource index, then schema errors, CEL rule errors and metadata errors.
+    Nothing here touches the network.
+    """
     errors: list[SelfCheckError] = []
     for index, res in enumerate(resources):
         if type(res) is not dict and not isinstance(res, Mapping):

@@ -120,7 +120,9 @@ class CoreKindChecker:
         self.kind = kind
         self.schema = _self_contained(root)
         # apiVersion/kind are "type: [string, null]" in these files; require them like the API does.
-        self.schema["required"] = sorted({*self.schema.get("required", []), "apiVersion", "kind", "metadata"})
+        self.schema["required"] = sorted({*self.schema.get("required", []), "apiVersion", "kind"})
+        # metadata is checked by metadata.py for every kind (better messages, no duplicates).
+        self.schema["properties"]["metadata"] = {"type": "object"}
         self.validator = build_validator(self.schema, jsonschema_rs.Draft202012Validator)
         self.rules = core_rules.RULES.get((api_version, kind))
 

@@ -40,7 +40,7 @@ import yaml
 
 from . import diskcache
 from .paths import PathItem, format_path
-from .ruletree import build_rule_tree, generate_walker
+from .ruletree import build_rule_tree, generate_walker, truncate
 
 ISTIO_VERSION = "1.30.3"
 CRD_FILE = Path(__file__).resolve().parent.parent / "data" / f"istio-{ISTIO_VERSION}" / "crd-all.gen.yaml"
@@ -50,7 +50,6 @@ ISTIO_GROUPS = frozenset(
 
 _DOC_KEYWORDS = frozenset({"description", "default", "example", "externalDocs", "title", "nullable"})
 _KEPT_FORMATS = frozenset({"byte", "date-time"})
-_MAX_MESSAGE = 400
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,10 +177,6 @@ def build_validator(schema: Mapping[str, Any], validator_cls: Any) -> Any:
     )
 
 
-def _truncate(msg: str) -> str:
-    return msg if len(msg) <= _MAX_MESSAGE else msg[: _MAX_MESSAGE - 3] + "..."
-
-
 def _json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
@@ -224,12 +219,12 @@ def schema_errors(validator: Any, root_schema: Mapping[str, Any], instance: Any)
                 continue
         if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
             allowed = ", ".join(orjson.dumps(o).decode() for o in kind.options)
-            yield format_path(path), _truncate(f"unsupported value {_json(err.instance)}; allowed: {allowed}")
+            yield format_path(path), truncate(f"unsupported value {_json(err.instance)}; allowed: {allowed}")
             continue
         if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
             yield format_path(path), f'missing required field "{kind.property}"'
             continue
-        yield format_path(path), _truncate(err.message)
+        yield format_path(path), truncate(err.message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +244,7 @@ class IstioKindChecker:
         props["kind"] = {"enum": [kind]}
         props["metadata"] = {"type": "object"}  # checked by metadata.py
         root["properties"] = props
-        root["required"] = sorted({*root.get("required", []), "apiVersion", "kind", "metadata"})
+        root["required"] = sorted({*root.get("required", []), "apiVersion", "kind"})
         root["additionalProperties"] = False
         self.schema = root
         self.validator = build_validator(root, jsonschema_rs.Draft4Validator)

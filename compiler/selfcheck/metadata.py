@@ -197,7 +197,7 @@ class MetadataChecker:
                 out.append(("metadata.name", "name is required"))
         elif not isinstance(name, str):
             out.append(("metadata.name", "name must be a string"))
-        else:
+        elif name not in self.good_names:
             err = self.name_rule(name)
             if err:
                 out.append(("metadata.name", f"invalid name {name!r}: {err}"))
@@ -207,7 +207,7 @@ class MetadataChecker:
         if ns is not None:
             if not isinstance(ns, str):
                 out.append(("metadata.namespace", "namespace must be a string"))
-            else:
+            elif ns not in _GOOD_NAMESPACES:
                 err = _dns1123_label(ns)
                 if err:
                     out.append(("metadata.namespace", f"invalid namespace {ns!r}: {err}"))
