@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import lark
@@ -143,6 +147,27 @@ def test_istio_bookinfo_samples_pass() -> None:
                     docs.append(doc)
     assert len(docs) >= 30
     assert check_resources(docs) == []
+
+
+def test_works_without_network(tmp_path: Any) -> None:
+    """A fresh process with sockets disabled and an empty cache builds everything offline."""
+    script = f"""
+import socket, sys, yaml
+def refuse(*a, **k):
+    raise OSError("network access attempted")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from compiler.selfcheck import check_resources
+docs = list(yaml.safe_load_all({FIXTURES_YAML!r}))
+assert check_resources(docs) == [], check_resources(docs)
+print("ok")
+"""
+    env = {**os.environ, "MESHC_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
 
 
 def test_no_cel_rule_is_skipped() -> None:
@@ -432,7 +457,13 @@ def _reference_cel_errors(resource: dict[str, Any]) -> list[tuple[str, str]]:
     schema = crd.crd_version_schema(resource["apiVersion"], resource["kind"])
     assert schema is not None
     out: list[tuple[str, str]] = []
-    py_types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float)}
+    py_types: dict[str, type | tuple[type, ...]] = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+    }
 
     def walk(s: Any, v: Any, path: list[Any]) -> None:
         if v is None:
@@ -596,7 +627,7 @@ def test_error_indexes_follow_input_order() -> None:
 
 
 def test_prometheus_operator_kinds_are_metadata_only() -> None:
-    sm = {
+    sm: dict[str, Any] = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": {"name": "reviews", "namespace": "bookinfo"},

@@ -168,12 +168,14 @@ def _is_base64(value: str) -> bool:
 
 
 def build_validator(schema: Mapping[str, Any], validator_cls: Any) -> Any:
-    """A jsonschema_rs validator with Kubernetes-like ``byte`` format and RE2-like patterns."""
+    """A jsonschema_rs validator with Kubernetes-like ``byte`` format and RE2-like patterns.
+    ``offline=True``: a ``$ref`` can never trigger a download."""
     return validator_cls(
         schema,
         formats={"byte": _is_base64},
         validate_formats=True,
         pattern_options=jsonschema_rs.RegexOptions(),
+        offline=True,
     )
 
 
