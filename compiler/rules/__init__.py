@@ -31,9 +31,12 @@ from . import (
     mc117_gateway_without_servers,
     mc118_route_target,
     mc119_unreachable_service,
-    mc120_missing_sidecar,
-    mc121_route_host_not_served,
-    mc122_egress_without_callers,
+    mc120_invalid_placement,
+    mc121_cross_network_unreachable,
+    mc122_failover_without_outlier_detection,
+    mc123_missing_sidecar,
+    mc124_route_host_not_served,
+    mc125_egress_without_callers,
 )
 from .base import Finding, Rule, RuleContext
 
@@ -59,9 +62,12 @@ RULES: tuple[Rule, ...] = tuple(
         mc117_gateway_without_servers,
         mc118_route_target,
         mc119_unreachable_service,
-        mc120_missing_sidecar,
-        mc121_route_host_not_served,
-        mc122_egress_without_callers,
+        mc120_invalid_placement,
+        mc121_cross_network_unreachable,
+        mc122_failover_without_outlier_detection,
+        mc123_missing_sidecar,
+        mc124_route_host_not_served,
+        mc125_egress_without_callers,
     )
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}

@@ -1,4 +1,4 @@
-"""Two services, versions, ports, gateways, egress entries or namespaces share a name.
+"""Two services, versions, ports, gateways, egress entries, namespaces or clusters share a name.
 
 Why: names become Kubernetes object names and subset names. Two services named `cart` would
 compile to one Service overwriting the other; two versions `v2` give a DestinationRule with a
@@ -41,6 +41,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         ((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway"
     )
     yield from _dupes(((("spec", "egress", i, "name"), e.name) for i, e in enumerate(spec.egress)), "egress")
+    yield from _dupes(
+        ((("spec", "clusters", i, "name"), c.name) for i, c in enumerate(spec.clusters)), "cluster"
+    )
     yield from _dupes(
         ((("spec", "namespaces", i, "name"), n.name) for i, n in enumerate(spec.namespaces)), "namespace"
     )

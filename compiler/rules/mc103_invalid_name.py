@@ -1,11 +1,11 @@
 """A name is not a valid Kubernetes name (DNS-1123 label) or a port name is not an IANA service name.
 
-Why: service, version, namespace, account, gateway and egress names become Kubernetes object
-names, namespaces, label values and subset names. The API server rejects anything that is not a
-DNS-1123 label (at most 63 characters of lower-case letters, digits and '-', starting and ending
-with a letter or digit), so `kubectl apply` would fail half-way through a rollout. Port names must
-be IANA service names (at most 15 characters, lower-case letters, digits and '-', at least one
-letter, no leading, trailing or doubled '-').
+Why: service, version, namespace, account, gateway, egress, cluster and network names become
+Kubernetes object names, namespaces, label values, subset names and output folders. The API
+server rejects anything that is not a DNS-1123 label (at most 63 characters of lower-case
+letters, digits and '-', starting and ending with a letter or digit), so `kubectl apply` would
+fail half-way through a rollout. Port names must be IANA service names (at most 15 characters,
+lower-case letters, digits and '-', at least one letter, no leading, trailing or doubled '-').
 
 Example:
     services:
@@ -74,6 +74,9 @@ def _names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
         yield ("spec", "controlPlane", "namespace"), cp.namespace, "namespace"
         yield ("spec", "controlPlane", "rootNamespace"), cp.root_namespace, "namespace"
     yield ("spec", "defaults", "namespace"), spec.defaults.namespace, "namespace"
+    for i, cluster in enumerate(spec.clusters):
+        yield ("spec", "clusters", i, "name"), cluster.name, "cluster name"
+        yield ("spec", "clusters", i, "network"), cluster.network, "network name"
     for i, ns in enumerate(spec.namespaces):
         yield ("spec", "namespaces", i, "name"), ns.name, "namespace"
     for i, svc in enumerate(spec.services):

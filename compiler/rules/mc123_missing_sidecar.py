@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from ..index import MeshIndex, ServiceInfo
 from .base import Finding, RuleContext
 
-CODE = "MC120"
+CODE = "MC123"
 NAME = "missing-sidecar"
 SEVERITY = "error"
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from .base import Finding, RuleContext
 from .walk import HostClaims, normal_host, route_label
 
-CODE = "MC121"
+CODE = "MC124"
 NAME = "route-host-not-served"
 SEVERITY = "error"
 

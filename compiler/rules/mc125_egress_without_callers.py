@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from .base import Finding, RuleContext
 
-CODE = "MC122"
+CODE = "MC125"
 NAME = "egress-without-callers"
 SEVERITY = "warning"
 
