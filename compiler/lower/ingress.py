@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,12 +64,27 @@ def gateway_destinations(info: ServiceInfo, port: int | None) -> list[dict[str, 
     return [{"destination": destination(info, None, port)}]
 
 
+def authority_regex(host: str) -> str:
+    """RE2 for the :authority of requests to `host` (a `*.` wildcard allowed), with any port."""
+    if host.startswith("*."):
+        return r"^[^.:]+\." + re.escape(host[2:]) + r"(:[0-9]+)?$"
+    return "^" + re.escape(host) + r"(:[0-9]+)?$"
+
+
 def _http_route(index: MeshIndex, route: GatewayRoute) -> dict[str, Any]:
     info = index.services[route.to.service]
     rule: dict[str, Any] = {}
     if route.name:
         rule["name"] = route.name
     matches = [http_match(m) for m in route.match]
+    if route.hosts:
+        # One VirtualService carries every route of the gateway (several VirtualServices for one
+        # host merge in an unspecified order), so a route limited to some hosts matches on them.
+        hosts = [h for h in route.hosts if h != "*"]
+        if hosts and len(hosts) == len(route.hosts):
+            matches = [
+                {**m, "authority": {"regex": authority_regex(h)}} for m in (matches or [{}]) for h in hosts
+            ]
     if matches:
         rule["match"] = matches
     if route.rewrite is not None:
@@ -164,8 +180,11 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
             whole = True
             break
         op: dict[str, Any] = {"paths": paths}
-        if hosts:
-            op["hosts"] = hosts
+        route_hosts = (
+            [h for h in route.hosts if h != "*"] if route.hosts and "*" not in route.hosts else hosts
+        )
+        if route_hosts:
+            op["hosts"] = route_hosts
         to.append({"operation": op})
     if not whole and not to:
         return

@@ -1,7 +1,8 @@
 """A route, string match or load balancer sets not exactly one of its alternatives.
 
 Why: some settings are "exactly one of" in Istio. A route sends its requests to one version
-(`to`) or splits them (`split`), never both and never neither; a string match is `exact`,
+(`to`) or splits them (`split`), never both (a route with neither keeps the service's default
+destinations: that is how a path gets its own timeout or retries); a string match is `exact`,
 `prefix` or `regex`; a consistent hash hashes on one key; a load balancer is `simple` or
 `consistentHash`. meshc would have to pick one silently, and the one it picks may not be the one
 you meant.
@@ -58,12 +59,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (*path, "split"),
                     f"{label} sets both `to` and `split`",
                     "send the requests to one version with `to`, or split them with `split`, not both",
-                )
-            elif route.to is None and route.split is None:
-                yield Finding(
-                    path,
-                    f"{label} sets neither `to` nor `split`, so it does not say where its requests go",
-                    "add `to: <version>` or `split: {<version>: <weight>, ...}`",
                 )
             yield from _string_matches(route.match, path, label)
         lb = traffic.load_balancer

@@ -104,7 +104,8 @@ class Route(SpecModel):
     match: list[Match] = Field(default_factory=list)
     """Alternatives (OR); empty means every request."""
     to: Name | None = None
-    """The version that receives matching requests."""
+    """The version that receives matching requests. With neither `to` nor `split`, matching
+    requests keep the service's default destinations (to give a path its own timeout, say)."""
     split: dict[str, Annotated[int, Field(description="Weight")]] | None = None
     """Weighted split between versions for matching requests."""
     timeout: Duration | None = None
