@@ -1,0 +1,264 @@
+"""`meshc diff` output: text for terminals, Markdown for pull-request comments, JSON for bots.
+
+Markdown puts a summary line first, then the risks, the intent changes, the resource changes in
+a collapsed `<details>` block and the Mermaid picture of the changed part of the graph. It stays
+under GitHub's comment limit (65,536 characters): long lists are cut with a count of what was left
+out, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, TextIO
+
+from . import mermaid
+from .gitsource import Revision
+from .graph import focus, is_changed
+from .intent import CATEGORIES, Change, Risk, plain
+from .report import Report
+from .resources import FieldChange, ResourceChange, ResourceDiff, ResourceKey
+
+JSON_SCHEMA = "meshc.dev/diff/v1"
+MARKDOWN_BUDGET = 60_000
+"""Characters of Markdown we allow ourselves (GitHub refuses comments over 65,536)."""
+MAX_ITEMS = 200
+"""Intent changes listed per category in Markdown before "and N more"."""
+VALUE_WIDTH = 100
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _resource_counts(r: ResourceDiff) -> str:
+    return f"{len(r.added)} added, {len(r.removed)} removed, {len(r.changed)} changed"
+
+
+def value(v: Any, width: int = VALUE_WIDTH) -> str:
+    text = json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def field_line(f: FieldChange) -> str:
+    if f.op == "added":
+        return f"{f.path}: {value(f.after)} (added)"
+    if f.op == "removed":
+        return f"{f.path}: {value(f.before)} (removed)"
+    return f"{f.path}: {value(f.before)} → {value(f.after)}"
+
+
+def summary(report: Report) -> str:
+    r = report.resources
+    risks = len(report.intent.risks)
+    parts = [
+        _plural(risks, "risk"),
+        _plural(len(report.intent.changes), "change"),
+        f"{_plural(r.total, 'resource')} changed ({_resource_counts(r)}; {r.unchanged} unchanged)",
+    ]
+    return ", ".join(parts)
+
+
+# --- text -------------------------------------------------------------------------------------------
+
+
+class _Style:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.enabled else text
+
+
+def use_color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def render_text(report: Report, *, color: bool = False) -> str:
+    s = _Style(color)
+    lines = [s("1", f"meshc diff {report.spec}: {report.base.label} → {report.head.label}"), summary(report)]
+    lines.extend(f"note: {n}" for n in report.notes)
+    if report.empty:
+        lines.append("no changes")
+        return "\n".join(lines) + "\n"
+    if report.intent.risks:
+        lines += ["", s("1;31", "RISKS")]
+        for risk in report.intent.risks:
+            lines.append(s("31", f"  ! {risk.title}: {plain(risk.message)}"))
+    if report.intent.changes:
+        lines += ["", s("1", "CHANGES")]
+        for category, changes in report.intent.by_category().items():
+            lines.append(f"  {CATEGORIES[category]}")
+            lines.extend(f"    {plain(c.message)}" for c in changes)
+    if report.resources.total:
+        lines += ["", s("1", "RESOURCES")]
+        colors = {"+": "32", "-": "31", "!": "33"}
+        for key, mark, change in _resource_entries(report.resources):
+            lines.append(s(colors[mark], f"  {'~' if mark == '!' else mark} {key.ref}"))
+            if change is not None:
+                lines.extend(f"      {field_line(f)}" for f in change.fields)
+                if change.omitted:
+                    lines.append(f"      … {change.omitted} more field changes")
+    return "\n".join(lines) + "\n"
+
+
+# --- markdown ---------------------------------------------------------------------------------------
+
+
+def _md_rev(rev: Revision) -> str:
+    return f"`{rev.label}`" if rev.commit else rev.label
+
+
+def render_markdown(report: Report, *, budget: int = MARKDOWN_BUDGET) -> str:
+    r = report.resources
+    out: list[str] = ["<!-- meshc-diff -->", f"### meshc diff · `{report.spec}`", ""]
+    risks = report.intent.risks
+    flag = f"⚠️ **{_plural(len(risks), 'risk')}**" if risks else "✅ no risks"
+    n_changes = _plural(len(report.intent.changes), "change")
+    out.append(
+        f"{_md_rev(report.base)} → {_md_rev(report.head)} · {flag} · {n_changes}"
+        f" · {_plural(r.total, 'resource')} changed ({_resource_counts(r)})"
+    )
+    out.append("")
+    for note in report.notes:
+        out += [f"> **Note:** {note}", ""]
+    if report.empty:
+        out += ["No changes to the mesh or to the compiled resources.", ""]
+        return "\n".join(out)
+    if risks:
+        out += ["#### ⚠️ Risks", ""]
+        out.extend(_md_risk(risk) for risk in risks)
+        out.append("")
+    if report.intent.changes:
+        out += ["#### Changes", ""]
+        for category, changes in report.intent.by_category().items():
+            out.append(f"**{CATEGORIES[category]}**")
+            out.append("")
+            out.extend(f"- {c.message}" for c in changes[:MAX_ITEMS])
+            if len(changes) > MAX_ITEMS:
+                out.append(f"- … and {len(changes) - MAX_ITEMS} more (see `--format json`)")
+            out.append("")
+    picture = _md_graph(report)
+    head_text = "\n".join(out)
+    room = budget - len(head_text) - len(picture) - 400
+    if r.total:
+        out.append(_md_resources(r, room))
+        out.append("")
+    if picture:
+        out.append(picture)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_risk(risk: Risk) -> str:
+    return f"- **{risk.title}**: {risk.message}"
+
+
+def _md_resources(r: ResourceDiff, room: int) -> str:
+    clusters = r.clusters
+    blocks: list[str] = []
+    used = 0
+    shown = 0
+    lines_by_cluster: dict[str, list[list[str]]] = {}
+    for key, mark, change in _resource_entries(r):
+        entry = [f"{mark} {key.ref}"]
+        if change is not None:
+            entry.extend(
+                f"{'!' if f.op == 'changed' else '+' if f.op == 'added' else '-'}   {field_line(f)}"
+                for f in change.fields
+            )
+            if change.omitted:
+                entry.append(f"!   … {change.omitted} more field changes")
+        size = sum(len(line) + 1 for line in entry)
+        if used + size > room and shown:
+            break
+        used += size
+        shown += 1
+        lines_by_cluster.setdefault(key.cluster, []).append(entry)
+    for cluster in clusters:
+        entries = lines_by_cluster.get(cluster)
+        if not entries:
+            continue
+        body = "\n".join(line for entry in entries for line in entry)
+        fence = "~~~~" if "```" in body else "```"
+        title = f"**cluster `{cluster}`**\n\n" if cluster or len(clusters) > 1 else ""
+        blocks.append(f"{title}{fence}diff\n{body}\n{fence}")
+    left = r.total - shown
+    if left:
+        blocks.append(
+            f"… and {_plural(left, 'more resource')} (run `meshc diff` locally, or use `--format json`)"
+        )
+    summary_line = f"Resources: {_resource_counts(r)} ({r.unchanged} unchanged)"
+    return f"<details><summary>{summary_line}</summary>\n\n" + "\n\n".join(blocks) + "\n\n</details>"
+
+
+def _resource_entries(r: ResourceDiff) -> list[tuple[ResourceKey, str, ResourceChange | None]]:
+    entries: list[tuple[ResourceKey, str, ResourceChange | None]] = [
+        *((k, "+", None) for k in r.added),
+        *((k, "-", None) for k in r.removed),
+        *((c.key, "!", c) for c in r.changed),
+    ]
+    entries.sort(key=lambda e: e[0].order)
+    return entries
+
+
+def _md_graph(report: Report) -> str:
+    if not is_changed(report.graph):
+        return ""
+    shown = focus(report.graph)
+    note = ""
+    if shown.omitted_nodes:
+        note = (
+            f"\n<sub>Showing the changed part of the graph: {len(shown.nodes)} of "
+            f"{len(shown.nodes) + shown.omitted_nodes} nodes (`meshc graph` draws all of it).</sub>\n"
+        )
+    legend = "<sub>green: added · red, dashed: removed · yellow: changed</sub>"
+    return f"#### Service graph\n\n{mermaid.fenced(shown)}\n{legend}\n{note}"
+
+
+# --- json -------------------------------------------------------------------------------------------
+
+
+def _rev_json(rev: Revision) -> dict[str, Any]:
+    return {
+        "label": rev.label,
+        "ref": rev.ref,
+        "commit": rev.commit,
+        "path": rev.path,
+        "exists": rev.exists,
+        "digest": rev.digest(),
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    r = report.resources
+    graph = focus(report.graph) if is_changed(report.graph) else None
+    return {
+        "schema": JSON_SCHEMA,
+        "spec": report.spec,
+        "base": {**_rev_json(report.base), "valid": not report.base_invalid},
+        "head": _rev_json(report.head),
+        "notes": report.notes,
+        "summary": {
+            "risks": len(report.intent.risks),
+            "changes": len(report.intent.changes),
+            "resources": {
+                "added": len(r.added),
+                "removed": len(r.removed),
+                "changed": len(r.changed),
+                "unchanged": r.unchanged,
+            },
+        },
+        "risks": [risk.to_json() for risk in report.intent.risks],
+        "changes": [change.to_json() for change in report.intent.changes],
+        "resources": r.to_json(),
+        "baseDiagnostics": [d.to_json() for d in report.base_invalid],
+        "mermaid": mermaid.render(graph) if graph is not None else None,
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report_json(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def changes_of(report: Report, category: str) -> list[Change]:
+    return [c for c in report.intent.changes if c.category == category]

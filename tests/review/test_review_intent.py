@@ -1,0 +1,270 @@
+"""Intent-level diff: what a change means, and which changes are risks."""
+
+from __future__ import annotations
+
+import pytest
+from review_helpers import BOOKINFO, CANARY, MTLS_RELAXED, NEW_EDGE, PUBLIC_ROUTE
+
+from compiler.pipeline import run
+from compiler.review.intent import IntentDiff, diff_intent, plain
+from compiler.review.view import MeshView, build_view
+from mesh_spec.loader import load_sources
+
+SHOP_LIKE = """\
+apiVersion: meshc.dev/v1alpha1
+kind: Mesh
+metadata: { name: t }
+spec:
+  defaults: { namespace: app }
+  security: { mtls: STRICT }
+  services:
+    - name: web
+      ports: [{ port: 8080, protocol: http }]
+      versions: [{ name: v1, image: web:1 }]
+      calls:
+        - { service: api, methods: [GET] }
+    - name: api
+      ports: [{ port: 8080, protocol: http }]
+      versions: [{ name: v1, image: api:1 }, { name: v2, image: api:2 }]
+      traffic:
+        split: { v1: 90, v2: 10 }
+        timeout: 5s
+        retries: { attempts: 2, perTryTimeout: 1s, retryOn: [5xx] }
+      calls:
+        - { service: db, ports: [5432] }
+    - name: db
+      ports: [{ port: 5432, protocol: tcp }]
+  gateways:
+    - name: public
+      hosts: [shop.example.com]
+      servers: [{ port: 443, protocol: https, tls: { credentialName: cert } }]
+      jwt: { issuer: https://issuer.example.com, jwksUri: https://issuer.example.com/jwks }
+      routes:
+        - { name: site, match: [{ path: { prefix: / } }], to: { service: web, port: 8080 } }
+  egress:
+    - { name: pay, hosts: [api.pay.example.com], callers: [api] }
+"""
+
+
+def view(text: str) -> MeshView:
+    c = run("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]))
+    assert c.index is not None
+    return build_view(c.index)
+
+
+def diff(before: str, after: str) -> IntentDiff:
+    return diff_intent(view(before), view(after))
+
+
+def messages(d: IntentDiff) -> list[str]:
+    return [plain(c.message) for c in d.changes]
+
+
+def risks(d: IntentDiff) -> list[tuple[str, str]]:
+    return [(r.kind, plain(r.message)) for r in d.risks]
+
+
+def test_identical_specs_have_no_changes() -> None:
+    d = diff(BOOKINFO, BOOKINFO)
+    assert d.changes == [] and d.risks == []
+
+
+def test_canary_shift() -> None:
+    d = diff(BOOKINFO, CANARY)
+    assert messages(d) == ["reviews: v1 50% → 0%, v3 50% → 100%"]
+    assert d.risks == []
+
+
+def test_new_edge_is_a_new_caller() -> None:
+    d = diff(BOOKINFO, NEW_EDGE)
+    assert messages(d) == ["details → ratings added (http; GET /ratings/*)"]
+    assert risks(d) == [("authz-widened", "ratings accepts a new caller: details (GET /ratings/*)")]
+
+
+def test_mtls_relaxed_at_namespace_is_reported_once() -> None:
+    d = diff(BOOKINFO, MTLS_RELAXED)
+    assert risks(d) == [("mtls-relaxed", "namespace bookinfo: STRICT → PERMISSIVE")]
+
+
+def test_new_public_route_without_authentication() -> None:
+    d = diff(BOOKINFO, PUBLIC_ROUTE)
+    assert [kind for kind, _ in risks(d)] == ["authz-widened", "unauthenticated-route"]
+
+
+def test_traffic_timeouts_and_retries() -> None:
+    after = (
+        SHOP_LIKE.replace("split: { v1: 90, v2: 10 }", "split: { v1: 50, v2: 50 }")
+        .replace("timeout: 5s", "timeout: 10s")
+        .replace("retries: { attempts: 2, perTryTimeout: 1s, retryOn: [5xx] }", "retries: { attempts: 0 }")
+    )
+    d = diff(SHOP_LIKE, after)
+    assert messages(d) == [
+        "api: v1 90% → 50%, v2 10% → 50%",
+        "api retries: 2 attempts, 1s per try, on 5xx → off",
+        "api timeout: 5s → 10s",
+    ]
+    assert [c.category for c in d.changes] == ["traffic", "resilience", "resilience"]
+    assert d.risks == []
+
+
+def test_restrictions_removed_widen_authorization() -> None:
+    after = SHOP_LIKE.replace("- { service: api, methods: [GET] }", "- { service: api }")
+    d = diff(SHOP_LIKE, after)
+    assert messages(d) == ["web → api: GET → any request"]
+    assert risks(d) == [("authz-widened", "web → api now allows more: GET → any request")]
+    narrower = diff(after, SHOP_LIKE)
+    assert narrower.risks == [] and messages(narrower) == ["web → api: any request → GET"]
+
+
+def test_default_deny_off_and_mesh_mtls() -> None:
+    after = SHOP_LIKE.replace(
+        "security: { mtls: STRICT }", "security: { mtls: DISABLE, authorization: { defaultDeny: false } }"
+    )
+    d = diff(SHOP_LIKE, after)
+    kinds = risks(d)
+    assert ("mtls-relaxed", "mesh-wide mTLS: STRICT → DISABLE") in kinds
+    assert (
+        "authz-widened",
+        "default deny turned off: calls that are not declared edges are no longer denied",
+    ) in kinds
+    # the namespace inherits the mesh setting: reported once, at the mesh
+    assert not [k for k in kinds if "namespace" in k[1] or "web:" in k[1]]
+
+
+def test_service_and_port_level_mtls() -> None:
+    after = SHOP_LIKE.replace(
+        "    - name: db\n      ports: [{ port: 5432, protocol: tcp }]\n",
+        "    - name: db\n      ports: [{ port: 5432, protocol: tcp }]\n"
+        "      security: { portMtls: [{ port: 5432, mode: PERMISSIVE }] }\n",
+    ).replace(
+        "    - name: web\n      ports: [{ port: 8080, protocol: http }]\n",
+        "    - name: web\n      ports: [{ port: 8080, protocol: http }]\n"
+        "      security: { mtls: PERMISSIVE }\n",
+    )
+    d = diff(SHOP_LIKE, after)
+    assert risks(d) == [
+        ("mtls-relaxed", "db port 5432: STRICT → PERMISSIVE"),
+        ("mtls-relaxed", "web: STRICT → PERMISSIVE"),
+    ]
+
+
+def test_service_moved_to_a_permissive_namespace() -> None:
+    before = SHOP_LIKE.replace(
+        "  services:\n", "  namespaces:\n    - { name: legacy, mtls: PERMISSIVE }\n  services:\n"
+    )
+    after = before.replace("    - name: db\n", "    - name: db\n      namespace: legacy\n")
+    d = diff(before, after)
+    assert "db moved: namespace app → legacy" in messages(d)
+    assert ("mtls-relaxed", "db: STRICT → PERMISSIVE (moved to namespace legacy)") in risks(d)
+
+
+def test_injection_disabled_is_a_risk() -> None:
+    after = SHOP_LIKE.replace(
+        "    - name: db\n",
+        "    - name: db\n      injection: { enabled: false }\n      security: { mtls: DISABLE }\n",
+    )
+    d = diff(SHOP_LIKE, after)
+    assert ("mtls-relaxed", "sidecar injection disabled for db: it loses mTLS and authorization") in risks(d)
+
+
+def test_egress_new_host_wildcard_and_new_caller() -> None:
+    after = SHOP_LIKE.replace(
+        "- { name: pay, hosts: [api.pay.example.com], callers: [api] }",
+        "- { name: pay, hosts: [api.pay.example.com, '*.pay.example.com'], callers: [api, web] }",
+    )
+    d = diff(SHOP_LIKE, after)
+    assert risks(d) == [
+        ("egress-widened", "web may now call api.pay.example.com, *.pay.example.com (egress pay)"),
+        ("egress-widened", "wildcard egress host *.pay.example.com (egress pay, callers api, web)"),
+    ]
+    assert "egress pay: caller web added" in messages(d)
+
+
+def test_new_egress_entry() -> None:
+    after = SHOP_LIKE + "    - { name: mail, hosts: [smtp.example.com], callers: [web] }\n"
+    d = diff(SHOP_LIKE, after)
+    assert risks(d) == [("egress-widened", "new egress host smtp.example.com (egress mail, callers web)")]
+
+
+def test_jwt_requirement_dropped() -> None:
+    after = SHOP_LIKE.replace(
+        "to: { service: web, port: 8080 } }", "to: { service: web, port: 8080 }, requireJwt: false }"
+    )
+    d = diff(SHOP_LIKE, after)
+    assert messages(d) == ["route site on gateway public: JWT required → not required"]
+    assert risks(d) == [
+        ("unauthenticated-route", "route site on gateway public → web:8080 no longer requires a JWT")
+    ]
+
+
+def test_route_retarget_and_hosts() -> None:
+    after = SHOP_LIKE.replace("to: { service: web, port: 8080 }", "to: { service: api, port: 8080 }").replace(
+        "hosts: [shop.example.com]", "hosts: [shop.example.com, '*']"
+    )
+    d = diff(SHOP_LIKE, after)
+    text = messages(d)
+    assert "public host * added on gateway public" in text
+    assert any("target web:8080 → api:8080" in m for m in text)
+    assert ("authz-widened", "gateway public accepts wildcard host *") in risks(d)
+    assert ("authz-widened", "api is newly exposed through gateway public (route site)") in risks(d)
+
+
+def test_gateway_tls_removed() -> None:
+    after = SHOP_LIKE.replace(
+        "servers: [{ port: 443, protocol: https, tls: { credentialName: cert } }]",
+        "servers: [{ port: 443, protocol: http }]",
+    )
+    d = diff(SHOP_LIKE, after)
+    assert ("tls-relaxed", "gateway public port 443: TLS SIMPLE → none") in risks(d)
+
+
+def test_services_added_removed_and_versions() -> None:
+    after = (
+        SHOP_LIKE.replace("{ name: v2, image: api:2 }", "{ name: v2, image: api:3, replicas: 2 }")
+        .replace(
+            "    - name: db\n      ports: [{ port: 5432, protocol: tcp }]\n",
+            "    - name: db\n      ports: [{ port: 5432, protocol: tcp }]\n"
+            "    - name: cache\n      ports: [{ port: 6379, protocol: redis }]\n",
+        )
+        .replace(
+            "        - { service: db, ports: [5432] }\n",
+            "        - { service: db, ports: [5432] }\n        - { service: cache }\n",
+        )
+    )
+    d = diff(SHOP_LIKE, after)
+    text = messages(d)
+    assert "cache added in namespace app" in text
+    assert "api v2 image: api:2 → api:3" in text
+    assert "api v2 replicas: 1 → 2" in text
+    assert "api → cache added (redis; any request)" in text
+    assert d.risks == []  # a new caller of a new service widens nothing that existed
+    back = diff(after, SHOP_LIKE)
+    assert "cache removed from namespace app" in messages(back)
+
+
+@pytest.mark.parametrize("side", ["base", "head"])
+def test_spec_added_or_deleted(side: str) -> None:
+    v = view(SHOP_LIKE)
+    d = diff_intent(None, v) if side == "base" else diff_intent(v, None)
+    verbs = {c.kind.rsplit("-", 1)[-1] for c in d.changes}
+    assert verbs == ({"added"} if side == "base" else {"removed"})
+    if side == "head":
+        assert d.risks == []
+    else:
+        assert {r.kind for r in d.risks} == {"authz-widened", "egress-widened"}
+
+
+def test_intent_diff_is_linear_and_quiet_on_large_meshes() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import yaml
+    from synthetic import make_spec
+
+    spec = make_spec(300)
+    before = yaml.safe_dump(spec)
+    spec["spec"]["services"][10]["traffic"]["split"] = {"v1": 50, "v2": 50}
+    after = yaml.safe_dump(spec)
+    d = diff(before, after)
+    assert messages(d) == ["svc-00010: v1 90% → 50%, v2 10% → 50%"]
