@@ -18,6 +18,7 @@ from mesh_spec.loader import LoadedSpec, load_spec
 from mesh_spec.models import Mesh
 from mesh_spec.structure import parse_mesh
 
+from .gcpause import gc_paused
 from .index import MeshIndex
 from .lower import Manifest, lower
 from .rules import RuleContext, run_rules
@@ -120,6 +121,12 @@ def run(
 ) -> Compilation:
     """Run `stages` in order. Raises SpecError (with every diagnostic so far) or CompilerBug."""
     c = Compilation(path, strict=strict, loaded=loaded, policies=policies)
+    with gc_paused():
+        _run_stages(c, stages, progress)
+    return c
+
+
+def _run_stages(c: Compilation, stages: tuple[Stage, ...], progress: Callable[[str], None] | None) -> None:
     for stage in stages:
         if progress is not None:
             progress(stage.__name__)
@@ -131,7 +138,6 @@ def run(
             raise SpecError(sorted(merged, key=lambda d: d.sort_key), usage=exc.usage) from None
         finally:
             c.timings[stage.__name__] = time.perf_counter() - start
-    return c
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:
