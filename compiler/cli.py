@@ -275,7 +275,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         sys.stdout.write(rules_markdown())
     else:
         for r in RULES:
-            print(f"{r.code}  {r.severity:<7}  {r.name:<32} {r.summary}")
+            print(f"{r.code}  {r.severity:<7}  {r.name:<35} {r.summary}")
     return EXIT_OK
 
 
