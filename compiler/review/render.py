@@ -25,6 +25,9 @@ MARKDOWN_BUDGET = 60_000
 MAX_ITEMS = 200
 """Intent changes listed per category in Markdown before "and N more"."""
 VALUE_WIDTH = 100
+MARKDOWN_FIELDS = 40
+"""Field changes shown per resource in Markdown (the text and JSON formats show up to `MAX_FIELDS`)."""
+_MARKS = {"changed": "!", "added": "+", "removed": "-"}
 
 
 def _plural(n: int, word: str) -> str:
@@ -125,28 +128,42 @@ def render_markdown(report: Report, *, budget: int = MARKDOWN_BUDGET) -> str:
     if report.empty:
         out += ["No changes to the mesh or to the compiled resources.", ""]
         return "\n".join(out)
+    picture = _md_graph(report)
+    # Risks first and whole when they fit in a quarter of the budget; then the changes while the
+    # picture and a minimum of resource detail still fit; the resources take what is left.
+    used = sum(len(line) + 1 for line in out)
     if risks:
-        out += ["#### ⚠️ Risks", ""]
-        out.extend(_md_risk(risk) for risk in risks)
-        out.append("")
+        lines, used = _take([_md_risk(risk) for risk in risks], used, budget // 4, "risks")
+        out += ["#### ⚠️ Risks", "", *lines, ""]
     if report.intent.changes:
         out += ["#### Changes", ""]
+        limit = budget - len(picture) - 4000
         for category, changes in report.intent.by_category().items():
-            out.append(f"**{CATEGORIES[category]}**")
-            out.append("")
-            out.extend(f"- {c.message}" for c in changes[:MAX_ITEMS])
-            if len(changes) > MAX_ITEMS:
+            items = [f"- {c.message}" for c in changes[:MAX_ITEMS]]
+            lines, used = _take(items, used, limit, "changes in this category")
+            out += [f"**{CATEGORIES[category]}**", "", *lines]
+            if len(changes) > MAX_ITEMS and len(lines) == len(items):
                 out.append(f"- … and {len(changes) - MAX_ITEMS} more (see `--format json`)")
             out.append("")
-    picture = _md_graph(report)
-    head_text = "\n".join(out)
-    room = budget - len(head_text) - len(picture) - 400
+    room = budget - used - len(picture) - 400
     if r.total:
         out.append(_md_resources(r, room))
         out.append("")
     if picture:
         out.append(picture)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _take(lines: list[str], used: int, limit: int, what: str) -> tuple[list[str], int]:
+    """The lines that fit below `limit` characters (at least one), and a count of the rest."""
+    taken: list[str] = []
+    for line in lines:
+        if taken and used + len(line) + 1 > limit:
+            taken.append(f"- … and {len(lines) - len(taken)} more {what} (see `--format json`)")
+            break
+        taken.append(line)
+        used += len(line) + 1
+    return taken, used
 
 
 def _md_risk(risk: Risk) -> str:
@@ -160,17 +177,22 @@ def _md_resources(r: ResourceDiff, room: int) -> str:
     shown = 0
     lines_by_cluster: dict[str, list[list[str]]] = {}
     for key, mark, change in _resource_entries(r):
-        entry = [f"{mark} {key.ref}"]
-        if change is not None:
-            entry.extend(
-                f"{'!' if f.op == 'changed' else '+' if f.op == 'added' else '-'}   {field_line(f)}"
-                for f in change.fields
-            )
-            if change.omitted:
-                entry.append(f"!   … {change.omitted} more field changes")
-        size = sum(len(line) + 1 for line in entry)
+        entry = [f"{mark} {key.local_ref}"]  # grouped under a cluster heading below
+        size = len(entry[0]) + 1
         if used + size > room and shown:
             break
+        if change is not None:
+            fields = [f"{_MARKS[f.op]}   {field_line(f)}" for f in change.fields[:MARKDOWN_FIELDS]]
+            omitted = change.omitted + len(change.fields) - len(fields)
+            for line in fields:  # as many field lines as fit; the rest are counted
+                if used + size + len(line) + 1 > room - 60 and len(entry) > 1:
+                    break
+                entry.append(line)
+                size += len(line) + 1
+            omitted += len(fields) - (len(entry) - 1)
+            if omitted:
+                entry.append(f"!   … {omitted} more field changes")
+                size += len(entry[-1]) + 1
         used += size
         shown += 1
         lines_by_cluster.setdefault(key.cluster, []).append(entry)
@@ -180,7 +202,10 @@ def _md_resources(r: ResourceDiff, room: int) -> str:
             continue
         body = "\n".join(line for entry in entries for line in entry)
         fence = "~~~~" if "```" in body else "```"
-        title = f"**cluster `{cluster}`**\n\n" if cluster or len(clusters) > 1 else ""
+        if cluster:
+            title = f"**cluster `{cluster}`**\n\n"
+        else:
+            title = "**not in a cluster**\n\n" if len(clusters) > 1 else ""
         blocks.append(f"{title}{fence}diff\n{body}\n{fence}")
     left = r.total - shown
     if left:

@@ -45,10 +45,14 @@ class ResourceKey:
         )
 
     @property
+    def local_ref(self) -> str:
+        """`Kind namespace/name` (`Kind name` for cluster-scoped)."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    @property
     def ref(self) -> str:
-        """`Kind namespace/name` (`Kind name` for cluster-scoped), prefixed by `cluster: ` when set."""
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        return f"{self.cluster}: {self.kind} {where}" if self.cluster else f"{self.kind} {where}"
+        """`local_ref`, prefixed by `cluster: ` when the resource belongs to a cluster."""
+        return f"{self.cluster}: {self.local_ref}" if self.cluster else self.local_ref
 
     def to_json(self) -> dict[str, Any]:
         return {

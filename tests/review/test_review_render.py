@@ -1,0 +1,78 @@
+"""Report rendering: budgets for PR comments, empty diffs, notes, and the three formats agreeing."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import yaml
+from review_helpers import BOOKINFO, NEW_EDGE, REPO
+
+from compiler.review.gitsource import Revision
+from compiler.review.render import render_json, render_markdown, render_text
+from compiler.review.report import compare
+
+
+def revision(text: str | None, label: str, ref: str | None = None) -> Revision:
+    sources = [("mesh.yaml", text.encode())] if text is not None else None
+    return Revision(
+        label,
+        "mesh.yaml",
+        ref,
+        ("a" if ref == "base" else "b") * 40 if ref else None,
+        sources,
+        ["mesh.yaml"] if text is not None else [],
+    )
+
+
+def test_no_changes() -> None:
+    report = compare("mesh.yaml", revision(BOOKINFO, "main", "base"), revision(BOOKINFO, "working tree"))
+    assert report.empty
+    assert "No changes to the mesh or to the compiled resources." in render_markdown(report)
+    assert render_text(report).endswith("no changes\n")
+    data = json.loads(render_json(report))
+    assert data["summary"] == {
+        "risks": 0,
+        "changes": 0,
+        "resources": {"added": 0, "removed": 0, "changed": 0, "unchanged": 34},
+    }
+    assert data["mermaid"] is None
+
+
+def test_formats_agree() -> None:
+    report = compare("mesh.yaml", revision(BOOKINFO, "main", "base"), revision(NEW_EDGE, "working tree"))
+    text, markdown, data = render_text(report), render_markdown(report), json.loads(render_json(report))
+    for change in data["changes"]:
+        assert change["message"] in text
+    for risk in data["risks"]:
+        assert risk["message"] in text and risk["title"] in markdown
+    assert data["mermaid"] in markdown
+    assert "\033[" not in text and "\033[" in render_text(report, color=True)
+
+
+def test_new_spec_says_so() -> None:
+    report = compare("mesh.yaml", revision(None, "main", "base"), revision(BOOKINFO, "working tree"))
+    assert "the spec does not exist at the base" in render_markdown(report)
+    assert report.resources.added and not report.resources.removed
+
+
+def test_markdown_stays_within_the_comment_budget() -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from synthetic import make_spec
+
+    spec = make_spec(300)
+    before = yaml.safe_dump(spec)
+    for svc in spec["spec"]["services"]:
+        versions = [v["name"] for v in svc["versions"]]
+        svc["traffic"]["split"] = {v: (100 if v == versions[-1] else 0) for v in versions}
+        svc["traffic"]["retries"] = {"attempts": 0}
+    after = yaml.safe_dump(spec)
+    report = compare("mesh.yaml", revision(before, "main", "base"), revision(after, "working tree"))
+    assert len(report.intent.changes) >= 600 and report.resources.total >= 300
+    markdown = render_markdown(report, budget=30_000)
+    assert len(markdown) < 32_000
+    assert "more changes in this category (see `--format json`)" in markdown
+    assert "more resources (run `meshc diff` locally" in markdown
+    assert "Showing the changed part of the graph" in markdown
+    full = render_markdown(report)
+    assert len(full) < 65_536
