@@ -45,6 +45,12 @@ RISKS: dict[str, str] = {
     "egress-widened": "Egress widened",
     "tls-relaxed": "TLS removed",
 }
+_CAMEL = {
+    "connection_pool": "connectionPool",
+    "outlier_detection": "outlierDetection",
+    "load_balancer": "loadBalancer",
+}
+_SNAKE = {camel: snake for snake, camel in _CAMEL.items()}
 _CATEGORY_ORDER = {name: i for i, name in enumerate(CATEGORIES)}
 _RISK_ORDER = {name: i for i, name in enumerate(RISKS)}
 
@@ -129,6 +135,7 @@ class _Differ:
         self.base = base if base is not None else _empty(head)
         self.head = head if head is not None else _empty(base)
         self.out = IntentDiff()
+        self.changed_defaults: set[str] = set()
 
     def change(
         self, category: str, kind: str, subject: str, message: str, before: Any = None, after: Any = None
@@ -139,6 +146,7 @@ class _Differ:
         self.out.risks.append(Risk(kind, subject, message))
 
     def run(self) -> IntentDiff:
+        self.defaults()
         self.services()
         self.edges()
         self.gateways()
@@ -253,6 +261,56 @@ class _Differ:
             )
         self.traffic(old, new)
 
+    def from_defaults(self, field_name: str, old: ServiceView, new: ServiceView) -> bool:
+        """The service inherits `field_name` in both revisions and the default itself changed: the
+        change is reported once, for the defaults, not once per service."""
+        return (
+            field_name in self.changed_defaults
+            and field_name not in old.own_traffic
+            and field_name not in new.own_traffic
+        )
+
+    def defaults(self) -> None:
+        old = self.base.default_traffic
+        new = self.head.default_traffic
+        if self.new_spec or self.deleted or old == new:
+            return
+        names = (
+            "split",
+            "routes",
+            "timeout",
+            "retries",
+            "fault",
+            "mirror",
+            "connection_pool",
+            "outlier_detection",
+            "load_balancer",
+        )
+        for field_name in names:
+            a = getattr(old, field_name) if old is not None else None
+            b = getattr(new, field_name) if new is not None else None
+            if (a in (None, []) and b in (None, [])) or a == b:
+                continue
+            self.changed_defaults.add(field_name)
+            label = _CAMEL.get(field_name, field_name)
+            count = sum(1 for svc in self.head.services.values() if _inherits(svc, field_name, label, b))
+            if field_name == "timeout":
+                shown = f"{a or 'none'} → {b or 'none'}"
+            elif field_name == "retries":
+                shown = f"{_retries(a)} → {_retries(b)}"
+            else:
+                shown = f"{_opt(a)} → {_opt(b)}"
+            category = "traffic" if field_name in ("split", "routes", "fault", "mirror") else "resilience"
+            verb = "inherits" if count == 1 else "inherit"
+            self.change(
+                category,
+                f"default-{label}",
+                "defaults",
+                f"defaults {label}: {shown} ({_plural(count, 'service')} {verb} it)",
+                a,
+                b,
+            )
+
     def traffic(self, old: ServiceView, new: ServiceView) -> None:
         name = new.name
         if old.weights != new.weights:
@@ -294,7 +352,7 @@ class _Differ:
                     route,
                     None,
                 )
-        if old.timeout != new.timeout:
+        if old.timeout != new.timeout and not self.from_defaults("timeout", old, new):
             self.change(
                 "resilience",
                 "timeout",
@@ -303,7 +361,7 @@ class _Differ:
                 old.timeout,
                 new.timeout,
             )
-        if old.retries != new.retries:
+        if old.retries != new.retries and not self.from_defaults("retries", old, new):
             self.change(
                 "resilience",
                 "retries",
@@ -314,7 +372,7 @@ class _Differ:
             )
         for policy in sorted(set(old.policies) | set(new.policies)):
             a, b = old.policies.get(policy), new.policies.get(policy)
-            if a != b:
+            if a != b and not self.from_defaults(_SNAKE.get(policy, policy), old, new):
                 category = "traffic" if policy in ("fault", "mirror") else "resilience"
                 self.change(
                     category, f"policy-{policy}", name, f"`{name}` {policy}: {_opt(a)} → {_opt(b)}", a, b
@@ -811,6 +869,24 @@ def diff_intent(base: MeshView | None, head: MeshView | None) -> IntentDiff:
 
 
 # --- formatting helpers -----------------------------------------------------------------------------
+
+
+def _inherits(svc: ServiceView, field_name: str, label: str, value: Any) -> bool:
+    """The service takes `field_name` from the defaults and ends up with `value` (HTTP-only
+    defaults do not reach services without HTTP ports)."""
+    if field_name in svc.own_traffic or value is None:
+        return False
+    if field_name == "timeout":
+        return svc.timeout == value
+    if field_name == "retries":
+        return svc.retries == value
+    if field_name in ("split", "routes"):
+        return True
+    return svc.policies.get(label) == value
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _relaxed(before: str, after: str) -> bool:

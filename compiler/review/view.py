@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.models import Gateway, GatewayRoute, Retries, Route
+from mesh_spec.models import Gateway, GatewayRoute, Retries, Route, Traffic
 
 from ..index import MeshIndex, ServiceInfo
 
@@ -108,6 +108,8 @@ class ServiceView:
     port_mtls: dict[int, str]
     injection: bool
     own_injection: bool | None
+    own_traffic: frozenset[str] = frozenset()
+    """Traffic fields the service sets itself (the others come from `spec.defaults.traffic`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,8 @@ class MeshView:
     routes: dict[tuple[str, str], PublicRoute] = field(default_factory=dict)
     egress: dict[str, EgressView] = field(default_factory=dict)
     clusters: tuple[str, ...] = ()
+    default_traffic: Traffic | None = None
+    """`spec.defaults.traffic`: a change there changes every service that does not override it."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -195,6 +199,7 @@ def build_view(index: MeshIndex) -> MeshView:
         namespace_mtls={},
         namespace_injection={ns: index.namespace_injection(ns).enabled for ns in namespaces},
         clusters=tuple(getattr(index, "clusters", None) or ()),
+        default_traffic=spec.defaults.traffic,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls
@@ -300,6 +305,7 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         port_mtls={p.port: p.mode for p in security.port_mtls} if security is not None else {},
         injection=injection.enabled,
         own_injection=model.injection.enabled if model.injection is not None else None,
+        own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
     )
 
 

@@ -268,3 +268,16 @@ def test_intent_diff_is_linear_and_quiet_on_large_meshes() -> None:
     after = yaml.safe_dump(spec)
     d = diff(before, after)
     assert messages(d) == ["svc-00010: v1 90% → 50%, v2 10% → 50%"]
+
+
+def test_a_default_change_is_reported_once() -> None:
+    before = SHOP_LIKE.replace(
+        "  defaults: { namespace: app }", "  defaults: { namespace: app, traffic: { timeout: 30s } }"
+    )
+    after = before.replace("traffic: { timeout: 30s }", "traffic: { timeout: 20s }")
+    d = diff(before, after)
+    # api sets its own timeout, db has no HTTP port: only web inherits the default
+    assert messages(d) == ["defaults timeout: 30s → 20s (1 service inherits it)"]
+    own = after.replace("split: { v1: 90, v2: 10 }\n        timeout: 5s", "split: { v1: 90, v2: 10 }")
+    d = diff(before, own)
+    assert "api timeout: 5s → 20s" in messages(d)  # api stopped setting its own
