@@ -202,8 +202,6 @@ _GRAPH_STAGE_NAMES = ("load", "check_structure", "check_semantics")
 
 
 def _compile_for_graph(args: argparse.Namespace) -> Compilation:
-    from mesh_spec.loader import load_sources
-
     from ..pipeline import STAGES, run
     from .gitsource import GitSourceError, read_revision, repo_relative
 
@@ -217,7 +215,7 @@ def _compile_for_graph(args: argparse.Namespace) -> Compilation:
     revision = read_revision(repo, args.ref, repo_relative(repo, args.spec))
     if revision.sources is None:
         raise GitSourceError(f"{args.spec}: does not exist at {revision.label}")
-    return run(revision.path, stages=stages, loaded=load_sources(revision.sources))
+    return run(revision.path, stages=stages, loaded=revision.load())
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -256,8 +254,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from mesh_spec.loader import load_sources
-
     from ..pipeline import run
     from .gitsource import GitSourceError, head_commit, is_dirty, read_revision, read_worktree, repo_relative
     from .publish import Provenance, PublishError, commit_message, manifest_files, publish
@@ -288,7 +284,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics)
         return EXIT_USAGE
     try:
-        c = run(revision.path, loaded=load_sources(revision.sources))
+        c = run(revision.path, loaded=revision.load())
     except SpecError as exc:
         _print_diagnostics(exc.diagnostics)
         return EXIT_USAGE if exc.usage else EXIT_INVALID

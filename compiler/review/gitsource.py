@@ -27,7 +27,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git
 from git.objects import Blob, Tree
 
-from mesh_spec.loader import SPEC_SUFFIXES, spec_files
+from mesh_spec.loader import SPEC_SUFFIXES, LoadedSpec, is_cue_spec, load_sources, load_spec, spec_files
 
 SYMLINK_MODE = 0o120000
 _MAX_LINKS = 8
@@ -62,6 +62,23 @@ class Revision:
     """(display name, bytes) per spec file, for `load_sources`; None when the spec does not exist here."""
     relative_names: list[str] = field(default_factory=list)
     """Each file's path relative to the spec (its name for a single file): the input of `digest`."""
+    cue_display: str | None = None
+    """Set for a CUE spec (a `.cue` file or a CUE package directory): the name CUE evaluates it as."""
+
+    @property
+    def is_cue(self) -> bool:
+        return self.cue_display is not None
+
+    def load(self) -> LoadedSpec:
+        """The spec's data and source map (raises SpecError); the spec must exist."""
+        assert self.sources is not None
+        if self.cue_display is None:
+            return load_sources(self.sources)
+        if self.commit is None:  # the working tree: CUE evaluates the files where they are
+            return load_spec(self.path)
+        from mesh_spec.cue.spec import load_cue_sources  # the CUE toolchain only for CUE specs
+
+        return load_cue_sources(self.sources, self.cue_display)
 
     @property
     def exists(self) -> bool:
@@ -197,8 +214,19 @@ def read_revision(repo: git.Repo, ref: str, path: str) -> Revision:
         if blob is None:
             return Revision(label, path, ref, sha, None)
         name = posixpath.basename(path) or path
+        if path.endswith(".cue"):
+            # CUE evaluates a single file under a name ending in `.cue`: the ref is in the label.
+            return Revision(label, path, ref, sha, [(path, _read_blob(blob, path))], [name], cue_display=path)
         display = f"{path}@{tag}"
         return Revision(label, path, ref, sha, [(display, _read_blob(blob, display))], [name])
+    if _is_cue_package(node):
+        display = f"{path or '.'}@{tag}"
+        cue_sources: list[tuple[str, bytes]] = []
+        cue_names: list[str] = []
+        for rel, blob in _cue_blobs(commit.tree, node, path):
+            cue_sources.append((f"{display}/{rel}", _read_blob(blob, f"{display}/{rel}")))
+            cue_names.append(rel)
+        return Revision(label, path, ref, sha, cue_sources, cue_names, cue_display=display)
     sources: list[tuple[str, bytes]] = []
     names: list[str] = []
     for rel, blob in _spec_blobs(commit.tree, node, path):
@@ -258,6 +286,24 @@ def _spec_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
     return found
 
 
+def _is_cue_package(tree: Tree) -> bool:
+    """As `mesh_spec.loader.is_cue_spec` decides on disk: `.cue` files and no YAML at the top."""
+    suffixes = {posixpath.splitext(b.name)[1] for b in tree.blobs}
+    return ".cue" in suffixes and not suffixes & set(SPEC_SUFFIXES)
+
+
+def _cue_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
+    """The package's top-level `.cue` files and, for a module root, everything under `cue.mod/`."""
+    found = [(b.name, b) for b in tree.blobs if b.name.endswith(".cue")]
+    for item in tree.trees:
+        if item.name == "cue.mod":
+            found.extend(
+                (posixpath.relpath(b.path, path or "."), b) for b in item.traverse() if isinstance(b, Blob)
+            )
+    resolved = [(rel, _follow_links(root, b, posixpath.join(path, rel) if path else rel)) for rel, b in found]
+    return sorted(((rel, b) for rel, b in resolved if b is not None), key=lambda pair: pair[0])
+
+
 def _read_blob(blob: Blob, display: str) -> bytes:
     data: bytes = blob.data_stream.read()
     if data.startswith(_LFS_POINTER):
@@ -273,6 +319,16 @@ def read_worktree(spec: str | Path) -> Revision:
     path = Path(spec)
     if not path.exists():
         return Revision("working tree", display, None, None, None)
+    if is_cue_spec(path):
+        from mesh_spec.cue.spec import cue_source_files
+
+        files = cue_source_files(path, display)
+        try:
+            data = [(name, file.read_bytes()) for name, file in files]
+        except OSError as exc:
+            raise GitSourceError(f"{display}: cannot read file: {exc.strerror}") from None
+        rels = [file.name for _, file in files]
+        return Revision("working tree", display, None, None, data, rels, cue_display=display)
     sources: list[tuple[str, bytes]] = []
     names: list[str] = []
     for file_path, name in spec_files(path, display):  # raises SpecError for an empty directory

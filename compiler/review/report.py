@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import load_sources
 
 from ..pipeline import Compilation, run
 from .gitsource import Revision
@@ -33,7 +32,7 @@ def compile_revision(revision: Revision, side: str) -> Compilation | None:
     if revision.sources is None:
         return None
     try:
-        return run(revision.path, loaded=load_sources(revision.sources))
+        return run(revision.path, loaded=revision.load())
     except SpecError as exc:
         raise RevisionInvalid(side, revision, exc) from None
 

