@@ -30,6 +30,10 @@ examples:
   meshc validate mesh.yaml --format json --strict     # for CI bots: warnings fail too
   meshc compile examples/bookinfo/mesh.yaml -o out/   # one file per resource: out/<ns>/<kind>-<name>.yaml
   meshc compile mesh.yaml -o - | kubectl apply --dry-run=server -f -
+  meshc diff mesh.yaml --base origin/main --format markdown   # what a PR changes, with risks
+  meshc graph mesh.yaml --format svg -o mesh.svg      # the service graph
+  meshc publish mesh.yaml --branch rendered/prod      # commit rendered manifests for Argo CD/Flux
+  meshc plan --stack dev                              # offline: what `pulumi up` would register
   meshc rules                                         # the rule catalogue
   meshc schema > mesh.schema.json                     # JSON Schema for editors
 
