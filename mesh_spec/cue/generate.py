@@ -58,7 +58,22 @@ MISSING = "missing required field: "
 
 _ANNOTATIONS = {"description", "title", "default", "examples", "$schema", "$id", "deprecated", "$comment"}
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_KEYWORDS = {"package", "import", "for", "in", "if", "let", "true", "false", "null", "_", "div", "mod", "quo", "rem"}
+_KEYWORDS = {
+    "package",
+    "import",
+    "for",
+    "in",
+    "if",
+    "let",
+    "true",
+    "false",
+    "null",
+    "_",
+    "div",
+    "mod",
+    "quo",
+    "rem",
+}
 
 
 class Unsupported(ValueError):
@@ -88,7 +103,7 @@ class _Generator:
             "//",
             f'// Import:  import "{IMPORT_PATH}"   then   {PACKAGE}.#{ROOT} & {{...}}',
             "// Defaults are listed in comments only: meshc applies them when it compiles the spec.",
-            f"// A required field whose type alone is concrete is checked by a presence test that adds",
+            "// A required field whose type alone is concrete is checked by a presence test that adds",
             f'// an incomplete marker field "{MISSING}<name>" when it is missing (CUE v0.4 has no',
             "// required-field syntax).",
             "",
@@ -239,7 +254,7 @@ class _Generator:
         return schema
 
     def concrete_alone(self, schema: dict[str, Any]) -> bool:
-        """Is CUE's value for `schema` concrete with no data (so `cue export` would accept a missing field)?"""
+        """Is CUE's value for `schema` concrete without data (`cue export` accepting a missing field)?"""
         schema = self.resolve(schema)
         if "anyOf" in schema:
             alts = schema["anyOf"]
@@ -334,7 +349,9 @@ def _field_doc(schema: dict[str, Any]) -> str | None:
                 doc = alt["description"]
                 break
     if "default" in schema and schema["default"] is not None:
-        default = f"Default: {json.dumps(schema['default'], ensure_ascii=False)} (applied by meshc, not by CUE)."
+        default = (
+            f"Default: {json.dumps(schema['default'], ensure_ascii=False)} (applied by meshc, not by CUE)."
+        )
         doc = f"{doc}\n{default}" if doc else default
     return doc
 
@@ -385,16 +402,20 @@ def vendor(module_root: Path) -> Path:
     target = module_root / "cue.mod" / "pkg" / MODULE_PATH
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SCHEMA_CUE, target / "schema.cue")
-    (target / "cue.mod").mkdir(exist_ok=True)
-    (target / "cue.mod" / "module.cue").write_text(f'module: "{MODULE_PATH}"\n', encoding="utf-8")
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mesh_spec.cue.generate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh_spec.cue.generate", description=__doc__.split("\n")[0]
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--check", action="store_true", help="exit 1 if the committed definitions are out of date")
-    group.add_argument("--vendor", metavar="DIR", help="copy the definitions into DIR/cue.mod/pkg/" + MODULE_PATH)
+    group.add_argument(
+        "--check", action="store_true", help="exit 1 if the committed definitions are out of date"
+    )
+    group.add_argument(
+        "--vendor", metavar="DIR", help="copy the definitions into DIR/cue.mod/pkg/" + MODULE_PATH
+    )
     group.add_argument("--stdout", action="store_true", help="print schema.cue instead of writing it")
     args = parser.parse_args(argv)
     if args.stdout:
@@ -408,10 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.vendor:
         module_root = Path(args.vendor)
         if not (module_root / "cue.mod").is_dir():
-            print(f"{module_root}: not a CUE module root (no cue.mod/); run `cue mod init <path>` there", file=sys.stderr)
+            print(
+                f"{module_root}: not a CUE module root (no cue.mod/); run `cue mod init <path>` there",
+                file=sys.stderr,
+            )
             return 2
         target = vendor(module_root)
-        print(f"wrote {target}; import it with: import \"{IMPORT_PATH}\"", file=sys.stderr)
+        print(f'wrote {target}; import it with: import "{IMPORT_PATH}"', file=sys.stderr)
         return 0
     for path in write_module():
         print(f"wrote {path}", file=sys.stderr)

