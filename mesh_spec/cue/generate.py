@@ -6,7 +6,7 @@
 
 One source of truth: `mesh_spec.schema.mesh_schema()` (what `meshc schema` prints, what editors
 use) is translated keyword by keyword, so the CUE definitions accept and reject exactly what the
-JSON Schema does (tests/cue/test_agreement.py checks it on every example and bad-input fixture).
+JSON Schema does (tests/cue/test_cue_agreement.py checks it on every example and bad-input fixture).
 
 The translation:
 
