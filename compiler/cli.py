@@ -149,6 +149,7 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "load": "loading",
         "check_structure": "checking structure",
         "check_semantics": "checking rules",
+        "check_policies": "checking policies",
         "lower_resources": "compiling",
         "self_check": "self-checking output",
     }
@@ -292,9 +293,14 @@ def cmd_version(args: argparse.Namespace) -> int:
         except PackageNotFoundError:
             return "not installed"
 
+    from mesh_spec.cue import version as cue_version
+
+    from .selfcheck.core import KUBERNETES_VERSION
+
     print(f"meshc {ver('meshc')}")
-    print("istio CRD schemas 1.30.3")
-    for pkg in ("pydantic", "PyYAML", "jsonschema-rs", "cel-python", "kubernetes-validate"):
+    print(f"output checked against: Istio 1.30.3 CRDs, Kubernetes {KUBERNETES_VERSION}")
+    print(f"cue: {cue_version()}")
+    for pkg in ("pydantic", "PyYAML", "yaml-rs", "jsonschema-rs", "cel-python", "kubernetes-validate"):
         print(f"{pkg} {ver(pkg)}")
     return EXIT_OK
 

@@ -22,6 +22,9 @@ LOAD_CODES = (
     ("MC011", "error", "A required field is missing."),
     ("MC012", "error", "The files of a spec directory disagree (metadata) or define a section twice."),
     ("MC013", "error", "A value is out of range, not one of the allowed values, or malformed."),
+    ("MC014", "error", "CUE could not evaluate the spec (conflict, out of bound, incomplete value, syntax)."),
+    ("MC015", "error", "No CUE toolchain: install `cue`, set `CUE_EXE`, or run `npm ci` (exit 2)."),
+    ("MC016", "error", "The spec violates an organisation policy given with `meshc validate --policy`."),
 )
 
 
