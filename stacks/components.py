@@ -1,0 +1,133 @@
+"""The resource tree: a `ComponentResource` per cluster, holding that cluster's explicit
+`kubernetes.Provider` and a `ComponentResource` per namespace, which holds the namespace's resources.
+
+    meshc:deploy:Cluster            east
+      pulumi:providers:kubernetes   east        (kubeconfig + context from the stack config, SSA on)
+      meshc:deploy:Namespace        east/travel
+        kubernetes:core/v1:Namespace                        east/travel/Namespace/travel
+        kubernetes:networking.istio.io/v1:VirtualService    east/travel/VirtualService/reviews
+        ...
+
+Every Kubernetes resource names its cluster's provider itself (`opts.provider`), and the namespace
+component passes it down as well, so nothing can fall back to the ambient default provider. Core
+kinds use pulumi-kubernetes' typed classes, everything else (Istio) `apiextensions.CustomResource`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from compiler.lower import Manifest
+
+from .errors import CompilerBugError
+
+CLUSTER_TYPE = "meshc:deploy:Cluster"
+NAMESPACE_TYPE = "meshc:deploy:Namespace"
+
+
+@cache
+def typed_classes() -> dict[tuple[str, str], Callable[..., pulumi.CustomResource]]:
+    """(apiVersion, kind) -> pulumi-kubernetes class for the core kinds meshc emits (and a few more)."""
+    core, apps = k8s.core.v1, k8s.apps.v1
+    return {
+        ("v1", "Namespace"): core.Namespace,
+        ("v1", "ServiceAccount"): core.ServiceAccount,
+        ("v1", "Service"): core.Service,
+        ("v1", "ConfigMap"): core.ConfigMap,
+        ("v1", "Secret"): core.Secret,
+        ("apps/v1", "Deployment"): apps.Deployment,
+        ("apps/v1", "StatefulSet"): apps.StatefulSet,
+        ("apps/v1", "DaemonSet"): apps.DaemonSet,
+    }
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _arg_name(field: str) -> str:
+    """Top-level field -> the typed class's keyword (`automountServiceAccountToken` ->
+    `automount_service_account_token`). Nested values are passed as dicts with their Kubernetes
+    (camelCase) keys, which the provider takes as they are."""
+    return _CAMEL.sub("_", field).lower()
+
+
+class ClusterDeployment(pulumi.ComponentResource):
+    """One cluster of the stack: its provider and its namespaces."""
+
+    def __init__(self, name: str, *, context: str, kubeconfig: str | None) -> None:
+        super().__init__(CLUSTER_TYPE, name, None, None)
+        self.cluster_name = name
+        provider_args: dict[str, Any] = {"context": context, "enable_server_side_apply": True}
+        if kubeconfig is not None:
+            provider_args["kubeconfig"] = kubeconfig
+        self.provider = k8s.Provider(name, **provider_args, opts=pulumi.ResourceOptions(parent=self))
+        self.namespaces: dict[str, NamespaceDeployment] = {}
+
+    def namespace(self, name: str) -> NamespaceDeployment:
+        found = self.namespaces.get(name)
+        if found is None:
+            found = self.namespaces[name] = NamespaceDeployment(self, name)
+        return found
+
+    def finish(self) -> None:
+        for ns in self.namespaces.values():
+            ns.register_outputs({})
+        self.register_outputs({})
+
+
+class NamespaceDeployment(pulumi.ComponentResource):
+    """One namespace of one cluster (the Namespace object, when the stack manages it, is inside)."""
+
+    def __init__(self, cluster: ClusterDeployment, namespace: str) -> None:
+        super().__init__(
+            NAMESPACE_TYPE,
+            f"{cluster.cluster_name}/{namespace}",
+            None,
+            pulumi.ResourceOptions(parent=cluster, providers={"kubernetes": cluster.provider}),
+        )
+        self.cluster = cluster
+
+
+DependsOn = list[pulumi.Resource] | pulumi.Output[list[pulumi.Resource]]
+
+
+def register_manifest(
+    m: Manifest,
+    name: str,
+    namespace: NamespaceDeployment,
+    *,
+    depends_on: DependsOn | None = None,
+    retain_on_delete: bool = False,
+) -> pulumi.CustomResource:
+    """Register one compiled manifest under `namespace`, through its cluster's provider."""
+    opts = pulumi.ResourceOptions(
+        parent=namespace,
+        provider=namespace.cluster.provider,
+        depends_on=depends_on or None,
+        retain_on_delete=True if retain_on_delete else None,
+    )
+    body: Mapping[str, Any] = m.body
+    typed = typed_classes().get((m.api_version, m.kind))
+    if typed is not None:
+        args = {_arg_name(k): v for k, v in body.items() if k not in ("apiVersion", "kind")}
+        return typed(name, opts=opts, **args)
+    extra = sorted(set(body) - {"apiVersion", "kind", "metadata", "spec"})
+    if extra:  # CustomResource carries metadata and spec only
+        raise CompilerBugError(
+            f"{m.ref}: cannot register a custom resource with top-level fields {', '.join(extra)}",
+            [f"{m.ref}: top-level fields {', '.join(extra)} besides metadata/spec"],
+        )
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=m.api_version,
+        kind=m.kind,
+        metadata=body.get("metadata"),
+        spec=body.get("spec"),
+        opts=opts,
+    )
