@@ -13,9 +13,26 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(_HERE.parent) not in sys.path:
     sys.path.insert(0, str(_HERE.parent))
 
-from stacks.program import compile_stack, export_outputs, read_config, register  # noqa: E402
+import pulumi  # noqa: E402
+
+from stacks.program import (  # noqa: E402
+    compile_stack,
+    export_outputs,
+    read_config,
+    read_previous_deployment,
+    register,
+    subset_routing,
+)
 
 context = read_config(Path(__file__))  # typed and checked before anything is registered
 compiled = compile_stack(context)  # the `meshc compile` pipeline, then this stack's part of it
-registered = register(compiled)  # one component per cluster and namespace, explicit providers
-export_outputs(compiled, registered)
+
+
+async def deploy() -> None:
+    routing = subset_routing(compiled)
+    decision = await read_previous_deployment(compiled, routing)  # make-before-break needs the last subsets
+    registered = register(compiled, routing, decision)  # one component per cluster and namespace
+    export_outputs(compiled, registered)
+
+
+pulumi.run(deploy)  # Pulumi awaits it once this module has run (pulumi >= 3.254)

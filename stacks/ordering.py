@@ -5,12 +5,13 @@ Static edges, known from the compiled manifests alone:
 - everything in a namespace depends on that namespace's Namespace object (when this stack registers it);
 - a Deployment depends on the ServiceAccount its pods run as (same namespace, when registered).
 
-Make-before-break for subsets (Istio's documented rollout order, "Split traffic" / "Avoid 503 errors
-while reconfiguring service routes"): a DestinationRule that gains a subset must be applied before a
+Make-before-break for subsets (Istio's Traffic Management Best Practices, "Avoid 503 errors while
+reconfiguring service routes"): a DestinationRule that gains a subset must be applied before a
 VirtualService that starts routing to it, and a DestinationRule that loses a subset must be applied
 after the VirtualServices that stopped routing to it. Which case applies depends on the subsets the
 previous deployment had: the stack exports them (`destinationRuleSubsets`) and reads them back
-through a StackReference to itself, so `decide` runs once those previous values are known.
+through a StackReference to itself before registering anything (the program's async entrypoint,
+`pulumi.run`), so `decide` gives plain `dependsOn` lists.
 
 Per DestinationRule, one direction for all its VirtualServices (so the graph never has a cycle):
 
@@ -27,7 +28,7 @@ at once) and `decide` returns a warning saying to roll it out in two steps.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +116,7 @@ def qualify(host: str, namespace: str, domain: str) -> str:
     return f"{host}.{namespace}.svc.{domain}"
 
 
-def static_dependencies(entries: Iterable[Entry]) -> dict[str, list[str]]:
+def static_dependencies(entries: Sequence[Entry]) -> dict[str, list[str]]:
     """Namespace objects first; a Deployment after its ServiceAccount. Only edges to resources this
     stack registers (a shard does not wait for another stack's objects)."""
     keys = {e.key for e in entries}
@@ -136,6 +137,40 @@ def static_dependencies(entries: Iterable[Entry]) -> dict[str, list[str]]:
         if edges:
             depends[e.key] = edges
     return depends
+
+
+def merge_dependencies(*maps: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for deps in maps:
+        for key, keys in deps.items():
+            into = merged.setdefault(key, [])
+            for k in keys:
+                if k not in into:
+                    into.append(k)
+    return merged
+
+
+def registration_order(entries: Sequence[Entry], depends: Mapping[str, list[str]]) -> list[Entry]:
+    """The entries in their canonical order, moved only as far as needed for every resource to
+    come after what it depends on (the graph is acyclic, see `decide`)."""
+    by_key = {e.key: e for e in entries}
+    done: set[str] = set()
+    order: list[Entry] = []
+
+    def visit(key: str, path: tuple[str, ...]) -> None:
+        if key in done:
+            return
+        if key in path:
+            raise ValueError(f"dependency cycle: {' -> '.join((*path, key))}")
+        for dep in depends.get(key, ()):
+            if dep in by_key:
+                visit(dep, (*path, key))
+        done.add(key)
+        order.append(by_key[key])
+
+    for e in entries:
+        visit(e.key, ())
+    return order
 
 
 def collect(entries: Iterable[Entry], domain: str) -> SubsetRouting:

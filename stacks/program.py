@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,7 +27,15 @@ from mesh_spec.diagnostics import Diagnostic, SpecError
 from . import outputs
 from .components import ClusterDeployment, register_manifest
 from .errors import CompilerBugError, MeshcStackError, SpecInvalid, StackConfigInvalid
-from .ordering import Decision, SubsetRouting, collect, decide, static_dependencies
+from .ordering import (
+    Decision,
+    SubsetRouting,
+    collect,
+    decide,
+    merge_dependencies,
+    registration_order,
+    static_dependencies,
+)
 from .selection import Entry, Selection, logical_name, select
 from .stack_config import ConfigProblems, StackConfig, cluster_problems, parse_config, resolve_path
 
@@ -75,8 +82,22 @@ def _config_map() -> dict[str, Any]:
     return values
 
 
+MIN_PULUMI = "3.254.0"
+"""The first Pulumi SDK with `pulumi.run` (an async entrypoint), which lets the program read the
+previous deployment's outputs before registering anything."""
+
+
 def read_config(main_file: Path) -> StackContext:
     start = time.perf_counter()
+    if not hasattr(pulumi, "run"):
+        _fail(
+            StackConfigInvalid,
+            "the installed Pulumi SDK is too old",
+            [
+                f"meshc's program needs pulumi >= {MIN_PULUMI} (pulumi.run): "
+                f"pip install -U 'pulumi>={MIN_PULUMI}'"
+            ],
+        )
     directory = project_dir(main_file.resolve().parent)
     project = pulumi.get_project()
     raw = _config_map()
@@ -171,47 +192,37 @@ class Registered:
     routing: SubsetRouting
 
 
-def _previous_decision(context: StackContext, routing: SubsetRouting) -> pulumi.Output[Decision]:
-    """The make-before-break decision, once the subsets of the previous deployment are read back
-    from this very stack's outputs (a first deployment reads nothing: every subset is new)."""
+def subset_routing(compiled: CompiledStack) -> SubsetRouting:
+    assert compiled.compilation.index is not None
+    return collect(compiled.entries, compiled.compilation.index.cluster_domain)
+
+
+async def read_previous_deployment(compiled: CompiledStack, routing: SubsetRouting) -> Decision:
+    """The make-before-break decision, from the subsets the previous deployment recorded in this
+    very stack's outputs, read through a StackReference to the stack itself before anything is
+    registered (a first deployment reads nothing: every subset is new)."""
+    if not routing.participants():
+        return decide(routing, None)
+    context = compiled.context
     org = pulumi.get_organization() or "organization"
     ref = pulumi.StackReference(PREVIOUS_DEPLOYMENT, stack_name=f"{org}/{context.project}/{context.stack}")
-    decision: pulumi.Output[Decision] = ref.get_output(SUBSETS_OUTPUT).apply(
-        lambda prev: decide(routing, prev)
-    )
-
-    def warn(d: Decision) -> None:
-        for line in d.warnings:
-            pulumi.log.warn(line)
-
-    decision.apply(warn)
+    details = await ref.get_output_details(SUBSETS_OUTPUT)
+    previous = details.value if details.value is not None else details.secret_value
+    decision = decide(routing, previous)
+    for line in decision.warnings:
+        pulumi.log.warn(line)
     return decision
 
 
-def _after(
-    fixed: list[pulumi.Resource], key: str, resources: dict[str, pulumi.CustomResource]
-) -> Callable[[Decision], list[pulumi.Resource]]:
-    """The dependencies of `key` once the make-before-break decision is known. Runs after the
-    program body, when every resource it names has been constructed."""
-
-    def resolve(d: Decision) -> list[pulumi.Resource]:
-        return fixed + [resources[k] for k in d.depends.get(key, ())]
-
-    return resolve
-
-
-def register(compiled: CompiledStack) -> Registered:
+def register(compiled: CompiledStack, routing: SubsetRouting, decision: Decision) -> Registered:
     start = time.perf_counter()
     context = compiled.context
-    assert compiled.compilation.index is not None
-    entries = compiled.entries
-    static = static_dependencies(entries)
-    routing = collect(entries, compiled.compilation.index.cluster_domain)
-    waiting = routing.participants()
-    decision = _previous_decision(context, routing) if waiting else None
+    depends = merge_dependencies(static_dependencies(compiled.entries), decision.depends)
     resources: dict[str, pulumi.CustomResource] = {}
     clusters: dict[str, ClusterDeployment] = {}
-    for e in entries:
+    # What a resource depends on is registered before it (the canonical order, except that a
+    # DestinationRule losing subsets comes after the VirtualServices it waits for).
+    for e in registration_order(compiled.entries, depends):
         cluster = clusters.get(e.cluster)
         if cluster is None:
             settings = context.config.clusters[e.cluster]
@@ -221,16 +232,12 @@ def register(compiled: CompiledStack) -> Registered:
             cluster = clusters[e.cluster] = ClusterDeployment(
                 e.cluster, context=settings.context, kubeconfig=kubeconfig
             )
-        fixed: list[pulumi.Resource] = [resources[k] for k in static.get(e.key, ())]
-        depends_on: Any = fixed
-        if decision is not None and e.key in waiting:
-            depends_on = decision.apply(_after(fixed, e.key, resources))
         m = e.manifest
         resources[e.key] = register_manifest(
             m,
             e.key,
             cluster.namespace(e.namespace),
-            depends_on=depends_on,
+            depends_on=[resources[k] for k in depends.get(e.key, ())],
             # meshc only labels the control-plane namespace: destroying the stack must never delete it.
             retain_on_delete=m.kind == "Namespace" and m.name in compiled.selection.platform_namespaces,
         )

@@ -147,6 +147,8 @@ class Registration:
     retain_on_delete: bool = False
     protect: bool = False
     inputs: dict[str, Any] | None = None
+    seq: int = 0
+    """Order in which the engine received the registration (concurrent ones may swap)."""
 
 
 @dataclass
@@ -247,6 +249,7 @@ def run_program(
                 protect=bool(getattr(request, "protect", False)),
             )
             with lock:
+                reg.seq = len(result.registrations)
                 result.registrations.append(reg)
             return urn
 

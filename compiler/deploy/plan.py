@@ -178,7 +178,10 @@ def render_text(run: ProgramRun, project_dir: Path, previous: bool) -> str:
             lines += resource_lines(reg, "  ")
             if reg.type == "pulumi:pulumi:StackReference":
                 target = (reg.inputs or {}).get("name", "?")
-                lines.append(f"    reads the outputs of {target}: this stack's previous deployment")
+                lines.append(
+                    f"    reads the outputs of {target} (this stack's previous deployment) "
+                    "before anything is registered"
+                )
         lines.append("")
     if run.outputs:
         lines.append("outputs")

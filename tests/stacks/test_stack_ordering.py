@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
-from stackhelp import plan, stack_plan
+from stackhelp import REPO, env_without_pulumi, plan, stack_plan
 
 from stacks.ordering import DR_FIRST, VS_FIRST, SubsetRouting, decide
 
@@ -26,17 +28,27 @@ def previous(tmp: Path, subsets: dict[str, list[str]]) -> str:
     return str(path)
 
 
-def test_the_previous_state_is_read_from_the_stack_itself() -> None:
+def test_the_previous_state_is_read_from_the_stack_itself_before_anything_is_registered() -> None:
     result = stack_plan("prod")
     refs = [r for r in result.resources if r["type"] == "pulumi:pulumi:StackReference"]
     assert len(refs) == 1
     assert refs[0]["inputs"]["name"] == "organization/meshc/prod"
     assert refs[0]["read"] is True
-    kube = result.kube()
-    # Exactly the resources whose order depends on it wait for it.
-    waiting = {n for n, r in kube.items() if refs[0]["name"] in r["dependsOn"]}
-    assert {DR, VS, GATEWAY_VS, WEST_DR, WEST_VS} <= waiting
-    assert all("/DestinationRule/" in n or "/VirtualService/" in n for n in waiting)
+    # The values are known when the resources are registered: plain dependsOn lists, nothing
+    # waits on the StackReference itself.
+    assert not [r for r in result.resources if refs[0]["name"] in r["dependsOn"]]
+    proc = subprocess.run(
+        [sys.executable, "-m", "compiler.deploy.mockrun"],
+        input=json.dumps({"directory": str(REPO), "stack": "prod"}),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env_without_pulumi(),
+        check=True,
+    )
+    regs = json.loads(proc.stdout)["registrations"]
+    read = next(r["seq"] for r in regs if r["type"] == "pulumi:pulumi:StackReference")
+    assert read < min(r["seq"] for r in regs if r["type"] != "pulumi:pulumi:StackReference")
 
 
 def test_subset_added_destination_rule_first(tmp_path: Path) -> None:
