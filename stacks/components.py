@@ -94,15 +94,12 @@ class NamespaceDeployment(pulumi.ComponentResource):
         self.cluster = cluster
 
 
-DependsOn = list[pulumi.Resource] | pulumi.Output[list[pulumi.Resource]]
-
-
 def register_manifest(
     m: Manifest,
     name: str,
     namespace: NamespaceDeployment,
     *,
-    depends_on: DependsOn | None = None,
+    depends_on: list[pulumi.Resource] | None = None,
     retain_on_delete: bool = False,
 ) -> pulumi.CustomResource:
     """Register one compiled manifest under `namespace`, through its cluster's provider."""

@@ -3,7 +3,10 @@
 1. `read_config`: the stack config, typed and checked (unknown keys, missing spec, bad clusters);
 2. `compile_stack`: the spec compiled by `compiler.pipeline.run` (the code path of `meshc compile`),
    then the stack's part of it selected and checked against the config (clusters, shard);
-3. `register`: every selected manifest registered under its cluster and namespace components;
+3. inside the async entrypoint (`pulumi.run`): `read_previous_deployment` reads the subsets the
+   last deployment exported, through a StackReference to this stack, and decides the
+   make-before-break order; then `register` registers every selected manifest under its cluster
+   and namespace components, each after what it depends on;
 4. `export_outputs`: the stack outputs.
 
 Nothing is registered before steps 1 and 2 have passed. Every failure is logged one problem per line
