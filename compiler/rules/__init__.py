@@ -7,68 +7,44 @@ their docstrings.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib import import_module
 
 from mesh_spec.diagnostics import Diagnostic
 from mesh_spec.source import SourceMap
 
-from . import (
-    mc101_unknown_reference,
-    mc102_duplicate_name,
-    mc103_invalid_name,
-    mc104_unknown_protocol,
-    mc105_invalid_split,
-    mc106_gateway_host_conflict,
-    mc107_shadowed_route,
-    mc108_ambiguous_route_port,
-    mc109_retries_exceed_timeout,
-    mc110_timeout_budget,
-    mc111_retry_amplification,
-    mc112_claims_without_jwt,
-    mc113_wildcard_egress,
-    mc114_protocol_mismatch,
-    mc115_http_policy_on_tcp,
-    mc116_gateway_tls,
-    mc117_gateway_without_servers,
-    mc118_route_target,
-    mc119_unreachable_service,
-    mc120_invalid_placement,
-    mc121_cross_network_unreachable,
-    mc122_failover_without_outlier_detection,
-    mc123_missing_sidecar,
-    mc124_route_host_not_served,
-    mc125_egress_without_callers,
-)
 from .base import Finding, Rule, RuleContext
 
+RULE_MODULES: tuple[str, ...] = (
+    "mc101_unknown_reference",
+    "mc102_duplicate_name",
+    "mc103_invalid_name",
+    "mc104_unknown_protocol",
+    "mc105_invalid_split",
+    "mc106_gateway_host_conflict",
+    "mc107_shadowed_route",
+    "mc108_ambiguous_route_port",
+    "mc109_retries_exceed_timeout",
+    "mc110_timeout_budget",
+    "mc111_retry_amplification",
+    "mc112_claims_without_jwt",
+    "mc113_wildcard_egress",
+    "mc114_protocol_mismatch",
+    "mc115_http_policy_on_tcp",
+    "mc116_gateway_tls",
+    "mc117_gateway_without_servers",
+    "mc118_route_target",
+    "mc119_unreachable_service",
+    "mc120_invalid_placement",
+    "mc121_cross_network_unreachable",
+    "mc122_failover_without_outlier_detection",
+    "mc123_missing_sidecar",
+    "mc124_route_host_not_served",
+    "mc125_egress_without_callers",
+)
+"""The catalogue, in code order: adding a rule is adding its module name here."""
+
 RULES: tuple[Rule, ...] = tuple(
-    Rule.from_module(m)
-    for m in (
-        mc101_unknown_reference,
-        mc102_duplicate_name,
-        mc103_invalid_name,
-        mc104_unknown_protocol,
-        mc105_invalid_split,
-        mc106_gateway_host_conflict,
-        mc107_shadowed_route,
-        mc108_ambiguous_route_port,
-        mc109_retries_exceed_timeout,
-        mc110_timeout_budget,
-        mc111_retry_amplification,
-        mc112_claims_without_jwt,
-        mc113_wildcard_egress,
-        mc114_protocol_mismatch,
-        mc115_http_policy_on_tcp,
-        mc116_gateway_tls,
-        mc117_gateway_without_servers,
-        mc118_route_target,
-        mc119_unreachable_service,
-        mc120_invalid_placement,
-        mc121_cross_network_unreachable,
-        mc122_failover_without_outlier_detection,
-        mc123_missing_sidecar,
-        mc124_route_host_not_served,
-        mc125_egress_without_callers,
-    )
+    Rule.from_module(import_module(f"{__name__}.{name}")) for name in RULE_MODULES
 )
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
