@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from compiler.deploy.plan import plain  # noqa: F401  (re-exported for the stack tests)
+
 REPO = Path(__file__).resolve().parent.parent.parent
 CORE_TYPES = {"Namespace", "ServiceAccount", "Service", "ConfigMap", "Secret"}
 APPS_TYPES = {"Deployment", "StatefulSet", "DaemonSet"}
@@ -106,17 +108,6 @@ def type_token(api_version: str, kind: str) -> str:
     """pulumi-kubernetes' type token for a kind: core/v1 for the core group."""
     group_version = api_version if "/" in api_version else f"core/{api_version}"
     return f"kubernetes:{group_version}:{kind}"
-
-
-def plain(value: Any) -> Any:
-    """JSON values with integral floats as ints (protobuf carries every number as a double)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def group(manifest: Any) -> str:
