@@ -193,6 +193,21 @@ class MeshIndex:
         for declared in spec.namespaces:
             self.namespace_settings.setdefault(declared.name, declared)
 
+    def gateway_route_is_http(self, route: GatewayRoute) -> bool | None:
+        """Whether a gateway route carries HTTP (its target port's protocol); None when that cannot
+        be told: unknown service (MC101) or port (MC101), several ports and no `to.port` (MC108),
+        or an undeterminable protocol (MC104)."""
+        info = self.services.get(route.to.service)
+        if info is None:
+            return None
+        if route.to.port is not None:
+            port = info.port(route.to.port)
+        else:
+            port = info.ports[0] if len(info.ports) == 1 else None
+        if port is None or port.protocol is None:
+            return None
+        return port.protocol in HTTP_PROTOCOLS
+
     def principal(self, namespace: str, account: str) -> str:
         return f"{self.trust_domain}/ns/{namespace}/sa/{account}"
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import HTTP_PROTOCOLS, Gateway, GatewayRoute
+from mesh_spec.models import Gateway, GatewayRoute
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
@@ -46,13 +46,8 @@ def _server(gateway: Gateway, server: Any) -> dict[str, Any]:
 
 
 def route_is_http(index: MeshIndex, route: GatewayRoute) -> bool:
-    info = index.services.get(route.to.service)
-    if info is None:
-        return True
-    if route.to.port is not None:
-        port = info.port(route.to.port)
-        return port is not None and port.protocol in HTTP_PROTOCOLS
-    return info.is_http
+    # Lowering only runs on specs the rules accepted, where this is always known.
+    return index.gateway_route_is_http(route) is not False
 
 
 def gateway_destinations(info: ServiceInfo, port: int | None) -> list[dict[str, Any]]:

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import HTTP_PROTOCOLS, GatewayRoute
-
-from ..index import MeshIndex
 from .base import Finding, RuleContext
 
 CODE = "MC117"
@@ -30,21 +27,6 @@ SEVERITY = "error"
 
 HTTP_SERVERS = frozenset({"http", "https", "http2", "grpc"})
 TCP_SERVERS = frozenset({"tcp", "tls"})
-
-
-def _is_http(index: MeshIndex, route: GatewayRoute) -> bool | None:
-    """Whether the route is an HTTP route (as the lowering decides); None when another rule reports
-    why it cannot tell."""
-    info = index.services.get(route.to.service)
-    if info is None:
-        return None
-    if route.to.port is not None:
-        port = info.port(route.to.port)
-    else:
-        port = info.ports[0] if len(info.ports) == 1 else None  # several: MC108
-    if port is None or port.protocol is None:
-        return None  # unknown port (MC101) or protocol (MC104)
-    return port.protocol in HTTP_PROTOCOLS
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -59,7 +41,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         protocols = {s.protocol for s in gw.servers}
         for ri, route in enumerate(gw.routes):
-            is_http = _is_http(ctx.index, route)
+            is_http = ctx.index.gateway_route_is_http(route)
             if is_http is None:
                 continue
             needed = HTTP_SERVERS if is_http else TCP_SERVERS
