@@ -101,12 +101,6 @@ class ServiceInfo:
     def http_ports(self) -> list[ResolvedPort]:
         return [p for p in self.ports if p.protocol in HTTP_PROTOCOLS]
 
-    @property
-    def is_http(self) -> bool:
-        """True when routing is HTTP routing (all known ports speak an HTTP protocol)."""
-        known = [p for p in self.ports if p.protocol]
-        return bool(known) and all(p.protocol in HTTP_PROTOCOLS for p in known)
-
 
 HTTP_ONLY_POLICIES = ("timeout", "retries", "fault", "mirror")
 """Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them)."""
