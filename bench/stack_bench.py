@@ -11,6 +11,9 @@ Runs, each in a fresh process (the Pulumi SDK keeps global state):
 - classes: the same manifests registered with bare calls of the classes the program uses
   (pulumi-kubernetes' typed classes for core kinds, `CustomResource` for Istio kinds), which
   separates what the typed classes cost inside the SDK from what the program itself adds;
+- tuned: the baseline again, with the program's garbage-collector setting
+  (`stacks.program.collect_garbage_rarely`), which separates what that setting saves from what
+  the program's registrations cost;
 
 and prints `resources=R seconds=S per_resource_ms=P` for the program, then both baselines and the
 overheads. The compile step (meshc's pipeline, the cost of `meshc compile`) is reported separately:
@@ -75,7 +78,7 @@ def phase_program(spec: Path) -> dict[str, float]:
     }
 
 
-def phase_baseline(spec: Path, *, typed: bool) -> dict[str, float]:
+def phase_baseline(spec: Path, *, typed: bool, tuned: bool = False) -> dict[str, float]:
     import pulumi_kubernetes as k8s
 
     from compiler.deploy.mockrun import load_project, run_program
@@ -85,6 +88,10 @@ def phase_baseline(spec: Path, *, typed: bool) -> dict[str, float]:
     _preload()
     manifests = run(spec).manifests
     classes = typed_classes() if typed else {}
+    if tuned:
+        from stacks.program import collect_garbage_rarely
+
+        collect_garbage_rarely()
 
     def bare() -> None:
         for m in manifests:
@@ -132,14 +139,16 @@ def main() -> None:
     )
     parser.add_argument("--services", type=int, default=300)
     parser.add_argument("--runs", type=int, default=1, help="repeat each phase and keep the fastest run")
-    parser.add_argument("--phase", choices=("program", "baseline", "classes"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=("program", "baseline", "classes", "tuned"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         if args.phase == "program":
             result = phase_program(args.spec)
         else:
-            result = phase_baseline(args.spec, typed=args.phase == "classes")
+            result = phase_baseline(args.spec, typed=args.phase == "classes", tuned=args.phase == "tuned")
         print(json.dumps(result))
         return
 
@@ -147,12 +156,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = write_spec(args.services, Path(tmp) / "mesh.yaml")
-        runs: dict[str, list[dict[str, float]]] = {"program": [], "baseline": [], "classes": []}
+        runs: dict[str, list[dict[str, float]]] = {"program": [], "baseline": [], "classes": [], "tuned": []}
         for _ in range(args.runs):  # interleaved, so a busy moment does not hit one phase only
             for name in runs:
                 runs[name].append(_phase(name, spec))
     best = {name: min(results, key=lambda r: r["seconds"]) for name, results in runs.items()}
-    program, baseline, classes = best["program"], best["baseline"], best["classes"]
+    program, baseline, classes, tuned = best["program"], best["baseline"], best["classes"], best["tuned"]
     n = int(program["resources"])
     compile_s = program["compile_seconds"]
     register = program["seconds"] - compile_s
@@ -164,8 +173,13 @@ def main() -> None:
         f"({1000 * register / n:.2f} ms/resource; {int(program['registrations'])} registrations with "
         f"components, providers and the StackReference), cpu {program['cpu_seconds']:.2f}s"
     )
-    for label, base in (("baseline", baseline), ("classes", classes)):
-        what = "bare CustomResource calls" if label == "baseline" else "bare calls of the program's classes"
+    whats = {
+        "baseline": "bare CustomResource calls",
+        "classes": "bare calls of the program's classes",
+        "tuned": "bare CustomResource calls, the program's GC setting",
+    }
+    for label, base in (("baseline", baseline), ("classes", classes), ("tuned", tuned)):
+        what = whats[label]
         print(
             f"{label}: resources={int(base['resources'])} seconds={base['seconds']:.2f} "
             f"per_resource_ms={1000 * base['seconds'] / base['resources']:.2f} "
@@ -185,6 +199,13 @@ def main() -> None:
         f"overhead vs classes:  registration {pct(register, classes['seconds'])} "
         f"(cpu {pct(cpu_register, classes['cpu_seconds'])}); the typed classes alone cost "
         f"{pct(classes['seconds'], baseline['seconds'])} over CustomResource"
+    )
+    print(
+        f"overhead vs tuned:    registration {pct(register, tuned['seconds'])} "
+        f"(cpu {pct(cpu_register, tuned['cpu_seconds'])}): the program's registrations against bare "
+        f"CustomResource calls under the same GC setting, which alone saves "
+        f"{pct(tuned['seconds'], baseline['seconds'])} "
+        f"(cpu {pct(tuned['cpu_seconds'], baseline['cpu_seconds'])})"
     )
 
 

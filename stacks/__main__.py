@@ -16,6 +16,7 @@ if str(_HERE.parent) not in sys.path:
 import pulumi  # noqa: E402
 
 from stacks.program import (  # noqa: E402
+    collect_garbage_rarely,
     compile_stack,
     export_outputs,
     read_config,
@@ -26,6 +27,7 @@ from stacks.program import (  # noqa: E402
 
 context = read_config(Path(__file__))  # typed and checked before anything is registered
 compiled = compile_stack(context)  # the `meshc compile` pipeline, then this stack's part of it
+collect_garbage_rarely()  # from here on the heap only grows until the engine has answered
 
 
 async def deploy() -> None:
