@@ -20,6 +20,7 @@ from typing import Any, NoReturn, TextIO
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
 from .emit import OutputError, dump_stream, write_tree
+from .gcpause import gc_paused
 from .pipeline import STAGES, Compilation, CompilerBug, run
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
@@ -202,6 +203,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    # One pause of the cyclic GC for compile and write: re-enabling it in between would make it
+    # scan the whole compiled mesh once (~0.5 s at 10,000 services) for no garbage.
+    with gc_paused():
+        return _compile(args)
+
+
+def _compile(args: argparse.Namespace) -> int:
     try:
         c = _run(args.spec, args.strict)
     except SpecError as exc:

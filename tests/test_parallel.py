@@ -1,0 +1,143 @@
+"""Big compiles use forked processes (rules beside lowering, several file writers); the outcome is
+exactly the sequential one: same manifests, same diagnostics, same files, same failures.
+
+The thresholds are lowered here so that small specs take the parallel paths; `can_fork` is forced
+on because a test runner's worker runs threads of its own (the product never forks there)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from compiler import emit, pipeline, workers
+from compiler.emit import OutputError, write_tree
+from compiler.lower.common import Manifest
+from compiler.pipeline import Compilation, run
+from mesh_spec.diagnostics import SpecError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = sorted((ROOT / "tests" / "rules" / "fixtures").glob("*/*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/mesh.yaml"))
+
+
+@pytest.fixture
+def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
+    monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
+
+
+def _outcome(path: Path, strict: bool) -> tuple[str, object]:
+    try:
+        c = run(path, strict=strict)
+    except SpecError as exc:
+        return "rejected", [d.format() for d in exc.diagnostics]
+    return "compiled", ([d.format() for d in c.diagnostics], [(m.ref, m.body) for m in c.manifests])
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+@pytest.mark.parametrize("path", FIXTURES + EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_rules_beside_lowering_give_the_sequential_outcome(
+    path: Path, strict: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sequential = _outcome(path, strict)
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
+    forks = []
+    real = workers.Forked
+
+    def counting(fn):
+        forks.append(fn)
+        return real(fn)
+
+    monkeypatch.setattr(workers, "Forked", counting)
+    assert _outcome(path, strict) == sequential
+    assert forks, "the rules did not run in a child"
+
+
+def test_a_crash_of_lowering_on_a_rejected_spec_is_not_reported(monkeypatch) -> None:
+    """Lowering assumes a spec the rules accepted; run speculatively on a rejected one, whatever it
+    does must not surface."""
+    rejected = ROOT / "tests/rules/fixtures/MC101/fail-unknown-names.yaml"
+    with pytest.raises(SpecError) as sequential:
+        run(rejected)
+
+    def crash(c: Compilation) -> None:
+        raise KeyError("no such service")
+
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
+    stages = tuple(crash if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    with pytest.raises(SpecError) as caught:
+        run(rejected, stages=stages)
+    assert caught.value.diagnostics == sequential.value.diagnostics
+    assert "MC101" in {d.code for d in caught.value.diagnostics}
+
+
+def test_a_crash_of_lowering_on_an_accepted_spec_is_raised(parallel: None) -> None:
+    def crash(c: Compilation) -> None:
+        raise KeyError("a bug")
+
+    stages = tuple(crash if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    with pytest.raises(KeyError, match="a bug"):
+        run(ROOT / "examples/bookinfo/mesh.yaml", stages=stages)
+
+
+def test_a_crash_of_the_rules_in_their_child_is_an_error(parallel: None, monkeypatch) -> None:
+    def broken(ctx, source, *args):
+        raise ZeroDivisionError("rule bug")
+
+    monkeypatch.setattr(pipeline, "run_rules", broken)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: rule bug"):
+        run(ROOT / "examples/bookinfo/mesh.yaml")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
+def test_several_writers_write_the_same_tree(example: Path, tmp_path: Path, monkeypatch) -> None:
+    manifests = run(example).manifests
+    write_tree(manifests, tmp_path / "one")
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+    monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
+    assert emit._writers(len(manifests)) > 1 or workers.cpu_count() == 1
+    write_tree(manifests, tmp_path / "many")
+    assert _tree(tmp_path / "many") == _tree(tmp_path / "one")
+
+
+def test_a_failing_writer_leaves_the_previous_output(parallel: None, tmp_path: Path) -> None:
+    def config_map(i: int, data: object) -> Manifest:
+        return Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "data": data})
+
+    good = [config_map(i, {"i": str(i)}) for i in range(8)]
+    out = tmp_path / "out"
+    write_tree(good, out)
+    before = _tree(out)
+    broken = config_map(9, object())
+    with pytest.raises(OutputError, match="cannot emit object"):
+        write_tree([*good, broken], out)  # the last share, a child's, fails
+    assert _tree(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_forked_returns_the_childs_result_and_its_failures() -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork() here")
+    assert workers.Forked(lambda: {"pid": os.getpid()}).join()["pid"] != os.getpid()
+
+    def refuse() -> None:
+        raise ValueError("nope")
+
+    with pytest.raises(workers.WorkerFailed, match="ValueError: nope"):
+        workers.Forked(refuse).join()
+
+    def no_space() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(workers.WorkerFailed) as caught:
+        workers.Forked(no_space).join()
+    assert caught.value.oserror == "No space left on device"
