@@ -9,6 +9,7 @@ import pytest
 from conftest import meshc
 
 from mesh_spec import SpecError, load_spec, parse_mesh
+from mesh_spec.loader import _plain, parse_fast
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata:\n  name: demo\n"
 
@@ -212,3 +213,45 @@ def test_cli_usage_errors_exit_2(tmp_path, make):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{target}:1:1: error MC001:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: *x\n",
+        "a: [*x]\n",
+        "a: {b: *x}\n",
+        "a: !!str 1\n",
+        "<<: {a: 1}\n",
+        "? a\n: b\n",
+        "a:\n  - ? b\n",
+        "a,*b: 1\n",
+        "*x\n",
+    ],
+)
+def test_anchors_tags_merges_and_complex_keys_take_the_careful_path(text: str) -> None:
+    assert parse_fast(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hosts: ['*.example.com']\n",
+        "path: /a*b\n",
+        "q: a?b\n",
+        "m: a!b\n",
+        "x: a&b\n",
+        "l: a<<b\n",
+        "k: 1\n",
+    ],
+)
+def test_sigils_inside_plain_scalars_keep_the_fast_path(text: str) -> None:
+    assert parse_fast(text) is not None
+
+
+@pytest.mark.parametrize(
+    "value", [{1.5: "a"}, {True: 1}, {"a": float("nan")}, {"a": [float("inf")]}, {"a": b"x"}]
+)
+def test_only_json_like_data_is_plain(value: object) -> None:
+    assert not _plain(value)
+    assert _plain({"a": [1, "b", None, True, 2.5, {"c": []}], 3: "x"})
