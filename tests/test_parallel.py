@@ -104,24 +104,31 @@ def test_several_writers_write_the_same_tree(example: Path, tmp_path: Path, monk
     write_tree(manifests, tmp_path / "one")
     monkeypatch.setattr(workers, "can_fork", lambda: True)
     monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
-    assert emit._writers(len(manifests)) > 1 or workers.cpu_count() == 1
+    assert workers.processes_for(len(manifests), emit.PARALLEL_FILES) > 1 or workers.cpu_count() == 1
     write_tree(manifests, tmp_path / "many")
     assert _tree(tmp_path / "many") == _tree(tmp_path / "one")
 
 
-def test_a_failing_writer_leaves_the_previous_output(parallel: None, tmp_path: Path) -> None:
-    def config_map(i: int, data: object) -> Manifest:
-        return Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "data": data})
+def _config_map(i: int, data: object) -> Manifest:
+    return Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "data": data})
 
-    good = [config_map(i, {"i": str(i)}) for i in range(8)]
+
+def test_a_failing_writer_leaves_the_previous_output(parallel: None, tmp_path: Path) -> None:
+    good = [_config_map(i, {"i": str(i)}) for i in range(8)]
     out = tmp_path / "out"
     write_tree(good, out)
     before = _tree(out)
-    broken = config_map(9, object())
-    with pytest.raises(OutputError, match="cannot emit object"):
-        write_tree([*good, broken], out)  # the last share, a child's, fails
+    # The last share is a child's: there the second cm-0 finds the first one's file.
+    with pytest.raises(OutputError, match="cannot write output: File exists"):
+        write_tree([*good, _config_map(0, {})], out)
     assert _tree(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_bug_in_a_writer_is_not_an_output_error(parallel: None, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="TypeError: cannot emit object"):
+        write_tree([*(_config_map(i, {}) for i in range(8)), _config_map(9, object())], tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_forked_returns_the_childs_result_and_its_failures() -> None:
