@@ -19,9 +19,9 @@ from typing import Any, NoReturn, TextIO
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
-from .emit import OutputError, dump_stream, write_tree
+from .emit import OutputError, dump_stream
 from .gcpause import gc_paused
-from .pipeline import STAGES, Compilation, CompilerBug, run
+from .pipeline import STAGES, UNCHECKED_STAGES, Compilation, CompilerBug, Stage, run, write_checked
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -167,13 +167,15 @@ def _clear_progress(enabled: bool) -> None:
         sys.stderr.write("\r\033[K")
 
 
-def _run(spec: str, strict: bool, policies: Sequence[str] = ()) -> Compilation:
+def _run(
+    spec: str, strict: bool, policies: Sequence[str] = (), stages: tuple[Stage, ...] = STAGES
+) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
         return run(
             spec,
             strict=strict,
-            stages=STAGES,
+            stages=stages,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -210,8 +212,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
+    output = None if args.output == "-" else Path(args.output)
     try:
-        c = _run(args.spec, args.strict)
+        # Written to a directory, the output is self-checked by the processes that write it.
+        c = _run(args.spec, args.strict, stages=STAGES if output is None else UNCHECKED_STAGES)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -222,11 +226,11 @@ def _compile(args: argparse.Namespace) -> int:
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
     try:
-        if args.output == "-":
+        if output is None:
             sys.stdout.write(dump_stream(c.manifests))
             sys.stdout.flush()
         else:
-            write_tree(c.manifests, Path(args.output))
+            write_checked(c, output)
     except OutputError as exc:
         print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

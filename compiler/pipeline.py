@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ from mesh_spec.models import Mesh
 from mesh_spec.structure import parse_mesh
 
 from . import workers
+from .emit import OutputRejected, write_tree
 from .gcpause import gc_paused
 from .index import MeshIndex
 from .lower import Manifest, lower
@@ -94,14 +95,21 @@ def lower_resources(c: Compilation) -> None:
 
 
 def self_check(c: Compilation) -> None:
+    problems = self_check_problems(c.manifests)
+    if problems:
+        raise compiler_bug(problems)
+
+
+def self_check_problems(manifests: Sequence[Manifest]) -> list[str]:
+    """Every schema, CEL and metadata problem of `manifests`, one line each (none: all valid)."""
     from .selfcheck import check_resources  # imported here: loading CRD schemas is not free
 
-    problems = check_resources([m.body for m in c.manifests])
-    if problems:
-        raise CompilerBug(
-            [f"{c.manifests[p.index].ref}: {p.path}: {p.message}" for p in problems[:50]]
-            + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else [])
-        )
+    problems = check_resources([m.body for m in manifests])
+    return [f"{manifests[p.index].ref}: {p.path}: {p.message}" for p in problems]
+
+
+def compiler_bug(problems: list[str]) -> CompilerBug:
+    return CompilerBug(problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
 
 
 Stage = Callable[[Compilation], None]
@@ -113,6 +121,8 @@ STAGES: tuple[Stage, ...] = (
     lower_resources,
     self_check,
 )
+UNCHECKED_STAGES = tuple(s for s in STAGES if s is not self_check)
+"""STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way)."""
 
 
 def run(
@@ -204,6 +214,25 @@ def _semantic_findings(c: Compilation) -> tuple[list[Diagnostic], float]:
     start = time.perf_counter()
     findings = run_rules(RuleContext(c.mesh, c.index), c.loaded.source)
     return findings, time.perf_counter() - start
+
+
+def write_checked(c: Compilation, output: Path) -> None:
+    """Write a compilation run with UNCHECKED_STAGES to `output` (atomically, see emit.write_tree),
+    self-checking it on the way, as `meshc compile -o DIR` does.
+
+    The self-check runs in the processes that write the files (one per CPU for a big mesh), each on
+    its own share before writing any of it: one pass over the output instead of two, and the check
+    spread over the CPUs. A problem anywhere and nothing is written: CompilerBug, as from the
+    `self_check` stage. Raises emit.OutputError when the directory cannot be written.
+    """
+    start = time.perf_counter()
+    try:
+        with gc_paused():
+            write_tree(c.manifests, output, check=self_check_problems)
+    except OutputRejected as exc:
+        raise compiler_bug(exc.problems) from None
+    finally:
+        c.timings["self_check+write"] = time.perf_counter() - start
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:

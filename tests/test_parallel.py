@@ -148,3 +148,41 @@ def test_forked_returns_the_childs_result_and_its_failures() -> None:
     with pytest.raises(workers.WorkerFailed) as caught:
         workers.Forked(no_space).join()
     assert caught.value.oserror == "No space left on device"
+
+
+def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
+    real = pipeline.lower
+
+    def lower(index):
+        manifests = real(index)
+        last = manifests[-1]
+        last.body["metadata"] = {**last.body["metadata"], "name": "Not_A_Name"}
+        return manifests
+
+    monkeypatch.setattr(pipeline, "lower", lower)
+
+
+@pytest.mark.parametrize("writers", ["one", "several"])
+def test_a_failing_self_check_writes_nothing_and_exits_3(
+    writers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.cli import main
+
+    spec = str(ROOT / "examples/shop/mesh.yaml")
+    out = tmp_path / "out"
+    assert main(["compile", spec, "-o", str(out)]) == 0
+    before = _tree(out)
+    capsys.readouterr()
+    if writers == "several":
+        monkeypatch.setattr(workers, "can_fork", lambda: True)
+        monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
+    _with_a_broken_resource(monkeypatch)
+    assert main(["compile", spec, "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "failed its self-check; nothing was written" in err
+    assert "Not_A_Name" in err
+    assert _tree(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert main(["compile", spec, "-o", "-"]) == 3
+    assert capsys.readouterr().out == ""
