@@ -7,18 +7,19 @@ Runs, each in a fresh process (the Pulumi SDK keeps global state):
 - program: the real program (`main` of Pulumi.yaml) for a one-cluster stack on the synthetic spec:
   config -> compile -> register (components, providers, dependsOn, typed classes) -> outputs;
 - baseline: the same compiled manifests registered with bare `CustomResource(...)` calls (no
-  components, provider, options or outputs), under the same mocks;
-- classes: the same manifests registered with bare calls of the classes the program uses
-  (pulumi-kubernetes' typed classes for core kinds, `CustomResource` for Istio kinds), which
-  separates what the typed classes cost inside the SDK from what the program itself adds;
+  components, provider, options or outputs), under the same mocks, as a plain Python process;
 - tuned: the baseline again, with the program's garbage-collector setting
-  (`stacks.program.collect_garbage_rarely`), which separates what that setting saves from what
-  the program's registrations cost;
+  (`stacks.program.collect_garbage_rarely`): what that setting alone saves;
+- classes: bare calls of the classes the program uses (pulumi-kubernetes' typed classes for core
+  kinds, `CustomResource` for Istio kinds), with the program's GC setting: what the typed classes
+  cost inside the SDK, so that the program is compared with the same registrations minus what the
+  program adds (components, providers, dependsOn, outputs);
 
-and prints `resources=R seconds=S per_resource_ms=P` for the program, then both baselines and the
-overheads. The compile step (meshc's pipeline, the cost of `meshc compile`) is reported separately:
-the overheads compare registration work. Every phase imports pulumi-kubernetes' modules before its
-clock starts (a one-time ~1-2 s for the big generated type modules, the same for any stack size).
+and prints `resources=R seconds=S per_resource_ms=P` for the program, then the three baselines and
+the program's overhead against each. The compile step (meshc's pipeline, the cost of
+`meshc compile`) is reported separately: the overheads compare registration work. Every phase
+imports pulumi-kubernetes' modules before its clock starts (a one-time ~1-2 s for the big
+generated type modules, the same for any stack size).
 Seconds are wall-clock; CPU seconds are shown too, steadier on a shared machine. Not a timed test:
 run it and read the figures (target: program overhead within 10%).
 """
@@ -88,7 +89,7 @@ def phase_baseline(spec: Path, *, typed: bool, tuned: bool = False) -> dict[str,
     _preload()
     manifests = run(spec).manifests
     classes = typed_classes() if typed else {}
-    if tuned:
+    if tuned or typed:
         from stacks.program import collect_garbage_rarely
 
         collect_garbage_rarely()
@@ -156,7 +157,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = write_spec(args.services, Path(tmp) / "mesh.yaml")
-        runs: dict[str, list[dict[str, float]]] = {"program": [], "baseline": [], "classes": [], "tuned": []}
+        runs: dict[str, list[dict[str, float]]] = {"program": [], "baseline": [], "tuned": [], "classes": []}
         for _ in range(args.runs):  # interleaved, so a busy moment does not hit one phase only
             for name in runs:
                 runs[name].append(_phase(name, spec))
@@ -175,37 +176,33 @@ def main() -> None:
     )
     whats = {
         "baseline": "bare CustomResource calls",
-        "classes": "bare calls of the program's classes",
         "tuned": "bare CustomResource calls, the program's GC setting",
+        "classes": "bare calls of the program's classes, the program's GC setting",
     }
-    for label, base in (("baseline", baseline), ("classes", classes), ("tuned", tuned)):
-        what = whats[label]
+    for label, base in (("baseline", baseline), ("tuned", tuned), ("classes", classes)):
         print(
             f"{label}: resources={int(base['resources'])} seconds={base['seconds']:.2f} "
             f"per_resource_ms={1000 * base['seconds'] / base['resources']:.2f} "
-            f"({what}, cpu {base['cpu_seconds']:.2f}s)"
+            f"({whats[label]}, cpu {base['cpu_seconds']:.2f}s)"
         )
 
     def pct(a: float, b: float) -> str:
         return f"{100 * (a - b) / b:+.1f}%"
 
     cpu_register = program["cpu_seconds"] - compile_s
+    for label, base, meaning in (
+        ("baseline", baseline, "the issue's yardstick: a plain loop of CustomResource calls"),
+        ("tuned", tuned, "the same loop with the program's GC setting"),
+        ("classes", classes, "the program's own work: components, providers, dependsOn, outputs"),
+    ):
+        print(
+            f"overhead vs {label + ':':<9} registration {pct(register, base['seconds'])} "
+            f"(cpu {pct(cpu_register, base['cpu_seconds'])}), with compile "
+            f"{pct(program['seconds'], base['seconds'])}: {meaning}"
+        )
     print(
-        f"overhead vs baseline: registration {pct(register, baseline['seconds'])} "
-        f"(cpu {pct(cpu_register, baseline['cpu_seconds'])}), "
-        f"with compile {pct(program['seconds'], baseline['seconds'])}"
-    )
-    print(
-        f"overhead vs classes:  registration {pct(register, classes['seconds'])} "
-        f"(cpu {pct(cpu_register, classes['cpu_seconds'])}); the typed classes alone cost "
-        f"{pct(classes['seconds'], baseline['seconds'])} over CustomResource"
-    )
-    print(
-        f"overhead vs tuned:    registration {pct(register, tuned['seconds'])} "
-        f"(cpu {pct(cpu_register, tuned['cpu_seconds'])}): the program's registrations against bare "
-        f"CustomResource calls under the same GC setting, which alone saves "
-        f"{pct(tuned['seconds'], baseline['seconds'])} "
-        f"(cpu {pct(tuned['cpu_seconds'], baseline['cpu_seconds'])})"
+        f"the GC setting alone saves {pct(tuned['seconds'], baseline['seconds'])}; the typed classes "
+        f"cost {pct(classes['seconds'], tuned['seconds'])} over CustomResource under the same setting"
     )
 
 
