@@ -164,7 +164,8 @@ def _run_stage(c: Compilation, stage: Stage, progress: Callable[[str], None] | N
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
-with the later stages (lowering, self-check): a third less time for a big mesh on two CPUs."""
+with the later stages (lowering; for `meshc validate`, the self-check): on two CPUs, a 10,000-service
+mesh waits ~0.3-0.9 s for the rules instead of ~1.5-2 s."""
 
 
 def _rules_beside_lowering(c: Compilation) -> bool:
@@ -194,7 +195,11 @@ def _run_speculatively(
     try:
         findings, seconds = rules.join()
     except workers.WorkerFailed as exc:
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure from None  # Ctrl-C reached both processes: an interruption, not a bug
         raise RuntimeError(f"the semantic rules failed in their worker process:\n{exc.message}") from None
+    if failure is not None and not isinstance(failure, Exception):
+        raise failure
     c.timings[check_semantics.__name__] = seconds
     c.timings["rules_wait"] = time.perf_counter() - start - sum(c.timings.get(s.__name__, 0.0) for s in later)
     if has_errors([*before, *findings], strict=c.strict):

@@ -85,6 +85,15 @@ def test_a_crash_of_lowering_on_an_accepted_spec_is_raised(parallel: None) -> No
         run(ROOT / "examples/bookinfo/mesh.yaml", stages=stages)
 
 
+def test_an_interruption_during_lowering_stays_an_interruption(parallel: None) -> None:
+    def interrupted(c: Compilation) -> None:
+        raise KeyboardInterrupt
+
+    stages = tuple(interrupted if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    with pytest.raises(KeyboardInterrupt):
+        run(ROOT / "examples/bookinfo/mesh.yaml", stages=stages)
+
+
 def test_a_crash_of_the_rules_in_their_child_is_an_error(parallel: None, monkeypatch) -> None:
     def broken(ctx, source, *args):
         raise ZeroDivisionError("rule bug")
