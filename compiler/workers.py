@@ -3,12 +3,13 @@
 Python runs one thread of Python at a time, so meshc splits big jobs between processes: a forked
 child shares the parent's memory (copy on write: the compiled spec is not pickled or copied), runs
 one function and sends back its pickled result through a pipe. Used for the semantic rules (run
-beside lowering, see `compiler.pipeline`) and for writing the output files (`compiler.emit`,
-split into contiguous shares by `map_shares`).
+beside lowering, see `compiler.pipeline`) and for writing the output files (`compiler.emit`, in
+contiguous shares by `map_shares`; `meshc compile -o DIR` self-checks each share in its writer).
 
 Forking is not free on a big heap: each process then pays page faults for the memory it touches
-(reference counts are writes). Splitting the self-check (~1 s at 10,000 services) gained nothing for
-that reason; rendering and writing 80,000 files (~6 s) halves.
+(reference counts are writes). A separate pass splitting only the self-check (~1 s at 10,000
+services) gained nothing for that reason; inside the writers, which touch the same objects anyway,
+it comes almost free, and rendering and writing 80,000 files (~6 s) halves.
 
 fork() copies only the calling thread, so it is never used in a process that runs other threads
 (a Pulumi program, a test runner's worker): there the work stays in one process, with the same
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -39,7 +41,8 @@ def cpu_count() -> int:
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and threading.active_count() == 1 and cpu_count() > 1
+    # Linux only: on macOS, forking without exec is unsafe once system frameworks have started.
+    return sys.platform == "linux" and threading.active_count() == 1 and cpu_count() > 1
 
 
 def processes_for(items: int, threshold: int) -> int:
