@@ -158,6 +158,9 @@ def test_forked_returns_the_childs_result_and_its_failures() -> None:
         workers.Forked(no_space).join()
     assert caught.value.oserror == "No space left on device"
 
+    with pytest.raises(workers.WorkerFailed, match="ended with status 7 before reporting"):
+        workers.Forked(lambda: os._exit(7)).join()  # killed, out of memory...: no report at all
+
 
 def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
