@@ -37,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import SERVICES_PER_NAMESPACE, make_spec
+from synthetic import SERVICES_PER_NAMESPACE, make_gateways, make_spec
 
 from compiler.emit import dump_stream
 from compiler.pipeline import STAGES, load, run
@@ -116,23 +116,7 @@ def typical_spec(n: int) -> dict[str, Any]:
             svc["versions"].append({"name": "v2", "image": f"registry.example.com/{name}:1.1.0-rc.{i % 7}"})
             svc["traffic"] = {"split": {"v1": 90, "v2": 10}}
         services.append(svc)
-    gateways = []
-    count = max(1, n // 500)
-    for g in range(count):
-        routes = [
-            {"match": [{"path": {"prefix": f"/s{i:05d}/"}}], "to": {"service": f"svc-{i:05d}", "port": 8080}}
-            for i in range(g, n, count * 5)
-        ][:100]
-        gateways.append(
-            {
-                "name": f"gw-{g:03d}",
-                "namespace": "ingress",
-                "selector": {"istio": "ingressgateway"},
-                "hosts": [f"app{g}.example.com"],
-                "servers": [{"port": 80, "protocol": "http"}],
-                "routes": routes,
-            }
-        )
+    gateways = make_gateways(n)
     return {
         "apiVersion": "meshc.dev/v1alpha1",
         "kind": "Mesh",

@@ -66,22 +66,7 @@ def make_spec(n: int) -> dict[str, Any]:
                 "traffic": traffic,
             }
         )
-    gateways = []
-    for g in range(max(1, n // 500)):
-        routes = [
-            {"match": [{"path": {"prefix": f"/s{i:05d}/"}}], "to": {"service": f"svc-{i:05d}", "port": 8080}}
-            for i in range(g, n, max(1, n // 500) * 5)
-        ][:100]
-        gateways.append(
-            {
-                "name": f"gw-{g:03d}",
-                "namespace": "ingress",
-                "selector": {"istio": "ingressgateway"},
-                "hosts": [f"app{g}.example.com"],
-                "servers": [{"port": 80, "protocol": "http"}],
-                "routes": routes,
-            }
-        )
+    gateways = make_gateways(n)
     egress = [
         {
             "name": "payments-api",
@@ -101,6 +86,28 @@ def make_spec(n: int) -> dict[str, Any]:
             "egress": egress,
         },
     }
+
+
+def make_gateways(n: int) -> list[dict[str, Any]]:
+    """A gateway per 500 services, each routing a path prefix to up to 100 of them."""
+    count = max(1, n // 500)
+    return [
+        {
+            "name": f"gw-{g:03d}",
+            "namespace": "ingress",
+            "selector": {"istio": "ingressgateway"},
+            "hosts": [f"app{g}.example.com"],
+            "servers": [{"port": 80, "protocol": "http"}],
+            "routes": [
+                {
+                    "match": [{"path": {"prefix": f"/s{i:05d}/"}}],
+                    "to": {"service": f"svc-{i:05d}", "port": 8080},
+                }
+                for i in range(g, n, count * 5)
+            ][:100],
+        }
+        for g in range(count)
+    ]
 
 
 def write_spec(n: int, path: Path) -> Path:
