@@ -15,6 +15,7 @@ kinds use pulumi-kubernetes' typed classes, everything else (Istio) `apiextensio
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -45,6 +46,50 @@ def typed_classes() -> dict[tuple[str, str], Callable[..., pulumi.CustomResource
         ("apps/v1", "StatefulSet"): apps.StatefulSet,
         ("apps/v1", "DaemonSet"): apps.DaemonSet,
     }
+
+
+REMOVED_GROUP_VERSIONS = frozenset({"apps/v1beta1", "apps/v1beta2", "extensions/v1beta1"})
+"""API versions Kubernetes stopped serving workloads under in 1.16 (2019), years before the oldest
+Kubernetes that Istio 1.30 supports."""
+
+
+def drop_removed_api_aliases(
+    args: pulumi.ResourceTransformationArgs,
+) -> pulumi.ResourceTransformationResult | None:
+    """Drop the aliases pulumi-kubernetes' typed workload classes add for the kind's old API
+    versions (`Deployment` -> `kubernetes:apps/v1beta1:Deployment`, `apps/v1beta2`,
+    `extensions/v1beta1`).
+
+    Those aliases let a stack that once created the object under such a version adopt it without a
+    replacement. A meshc stack never did: the compiler has only ever emitted `apps/v1`, so the
+    aliases can match nothing in its state. They are not free, though: the SDK computes a URN for
+    every alias of every resource (several outputs and tasks each) and the engine looks each one up,
+    which made registering a Deployment cost about twice as much as registering a Service. Any
+    other alias (a new name, parent or type) is kept.
+    """
+    aliases = args.opts.aliases or []
+    kept = [a for a in aliases if not _old_api_version_alias(a, args.type_)]
+    if len(kept) == len(aliases):
+        return None
+    opts = copy.copy(args.opts)
+    opts.aliases = kept or None
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+def _old_api_version_alias(alias: object, type_: str) -> bool:
+    """`alias` only renames the type, to the same kind under an API version in REMOVED_GROUP_VERSIONS."""
+    if not isinstance(alias, pulumi.Alias) or not isinstance(alias.type_, str):
+        return False
+    if any(v is not ... for v in (alias.name, alias.parent, alias.stack, alias.project)):
+        return False
+    package, _, rest = alias.type_.partition(":")
+    group_version, _, kind = rest.rpartition(":")
+    return (
+        package == "kubernetes"
+        and group_version in REMOVED_GROUP_VERSIONS
+        and type_.startswith("kubernetes:")
+        and type_.rpartition(":")[2] == kind
+    )
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -112,6 +157,7 @@ def register_manifest(
     body: Mapping[str, Any] = m.body
     typed = typed_classes().get((m.api_version, m.kind))
     if typed is not None:
+        opts.transformations = [drop_removed_api_aliases]
         args = {_arg_name(k): v for k, v in body.items() if k not in ("apiVersion", "kind")}
         return typed(name, opts=opts, **args)
     extra = sorted(set(body) - {"apiVersion", "kind", "metadata", "spec"})

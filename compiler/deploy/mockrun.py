@@ -146,6 +146,9 @@ class Registration:
     read: bool = False
     retain_on_delete: bool = False
     protect: bool = False
+    aliases: list[str] = field(default_factory=list)
+    """What the resource may have been registered as before: alias URNs, or `type=... name=...`
+    for alias specs (fields left out mean "the same as now")."""
     inputs: dict[str, Any] | None = None
     seq: int = 0
     """Order in which the engine received the registration (concurrent ones may swap)."""
@@ -176,6 +179,19 @@ class ProgramRun:
 
 
 _ran = False
+
+
+def _alias_text(alias: Any) -> str:
+    if alias.WhichOneof("alias") == "urn":
+        return str(alias.urn)
+    spec = alias.spec
+    fields = [("type", spec.type), ("name", spec.name), ("stack", spec.stack), ("project", spec.project)]
+    parent = spec.WhichOneof("parent")
+    if parent == "parentUrn":
+        fields.append(("parent", spec.parentUrn))
+    elif parent == "noParent" and spec.noParent:
+        fields.append(("parent", "none"))
+    return " ".join(f"{k}={v}" for k, v in fields if v) or "(same)"
 
 
 def run_program(
@@ -247,6 +263,8 @@ def run_program(
                 read=read,
                 retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
                 protect=bool(getattr(request, "protect", False)),
+                aliases=[_alias_text(a) for a in getattr(request, "aliases", ())]
+                + list(getattr(request, "aliasURNs", ())),
             )
             with lock:
                 reg.seq = len(result.registrations)

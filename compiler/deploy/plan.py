@@ -82,6 +82,8 @@ def resources_json(run: ProgramRun, project_dir: Path) -> list[dict[str, Any]]:
             item["retainOnDelete"] = True
         if reg.protect:
             item["protect"] = True
+        if reg.aliases:
+            item["aliases"] = reg.aliases
         if reg.inputs is not None:
             inputs = plain(reg.inputs)
             if reg.type == PROVIDER_TYPE and isinstance(inputs.get("kubeconfig"), str):
@@ -143,6 +145,8 @@ def render_text(run: ProgramRun, project_dir: Path, previous: bool) -> str:
         out = [f"{indent}{reg.name}  [{reg.type}]" + (f"  {' '.join(flags)}" if flags else "")]
         if reg.dependencies:
             out.append(f"{indent}  after: {', '.join(_urn_name(d) for d in reg.dependencies)}")
+        if reg.aliases:
+            out.append(f"{indent}  aliases: {'; '.join(reg.aliases)}")
         return out
 
     def provider_line(reg: Registration, indent: str) -> str:

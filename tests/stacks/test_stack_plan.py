@@ -103,3 +103,25 @@ def test_validate_does_not_import_pulumi() -> None:
             check=False,
         ).stdout
     )
+
+
+def test_plan_shows_aliases_when_a_registration_has_them() -> None:
+    from compiler.deploy.mockrun import ProgramRun, Registration
+    from compiler.deploy.plan import render_json, render_text
+
+    urn = "urn:pulumi:dev::meshc::kubernetes:apps/v1:Deployment::default/shop/Deployment/cart"
+    reg = Registration(
+        urn=urn,
+        type="kubernetes:apps/v1:Deployment",
+        name="default/shop/Deployment/cart",
+        parent=None,
+        provider=None,
+        dependencies=[],
+        custom=True,
+        aliases=["type=kubernetes:apps/v1beta1:Deployment", "name=default/shop/Deployment/basket"],
+    )
+    run = ProgramRun("meshc", "dev", registrations=[reg])
+    text = render_text(run, REPO, previous=False)
+    assert "  aliases: type=kubernetes:apps/v1beta1:Deployment; name=default/shop/Deployment/basket" in text
+    resource = json.loads(render_json(run, REPO, previous=False))["resources"][0]
+    assert resource["aliases"] == reg.aliases
