@@ -147,11 +147,17 @@ def _finish(name: str, proc: subprocess.Popen[str]) -> dict[str, float]:
 def _phases(spec: Path, *names: str) -> list[dict[str, float]]:
     """Run the phases at the same time, each in a fresh process: a pair sees the same machine."""
     procs = [(name, _start(name, spec)) for name in names]
-    return [_finish(name, proc) for name, proc in procs]
+    try:
+        return [_finish(name, proc) for name, proc in procs]
+    finally:  # one failed: do not leave the other running
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 YARDSTICKS = {
-    "baseline": ("bare CustomResource calls", "the issue's yardstick"),
+    "baseline": ("bare CustomResource calls", "the target: within 10%"),
     "tuned": (
         "bare CustomResource calls, the program's GC setting",
         "the same loop with the program's GC setting",
