@@ -50,6 +50,16 @@ def _stack_name(value: str) -> str:
     return value
 
 
+def _add_cwd(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-C",
+        "--cwd",
+        type=Path,
+        metavar="DIR",
+        help="run as if started in DIR (Pulumi.yaml is searched upwards)",
+    )
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "plan",
@@ -80,13 +90,7 @@ def register(subparsers: Any) -> None:
         help="the stack's outputs from its last deployment (`pulumi stack output --json`, - for stdin), "
         "for make-before-break ordering",
     )
-    p.add_argument(
-        "-C",
-        "--cwd",
-        type=Path,
-        metavar="DIR",
-        help="run as if started in DIR (Pulumi.yaml is searched upwards)",
-    )
+    _add_cwd(p)
     p.set_defaults(handler=cmd_plan)
 
     d = subparsers.add_parser(
@@ -99,13 +103,7 @@ def register(subparsers: Any) -> None:
     d.add_argument("--stack", "-s", type=_stack_name, required=True, help="stack to deploy")
     d.add_argument("--preview", action="store_true", help="only preview the changes (`pulumi preview`)")
     d.add_argument("--message", "-m", help="message for the update in the stack's history")
-    d.add_argument(
-        "-C",
-        "--cwd",
-        type=Path,
-        metavar="DIR",
-        help="run as if started in DIR (Pulumi.yaml is searched upwards)",
-    )
+    _add_cwd(d)
     d.set_defaults(handler=cmd_deploy)
 
 
