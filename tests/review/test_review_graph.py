@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 from review_helpers import BOOKINFO, DATA, GOLDEN, NEW_EDGE, REPO
 
 from compiler.pipeline import run
@@ -106,9 +106,8 @@ def test_dot_is_accepted_by_graphviz(tmp_path: Path) -> None:
     source = dot.render(merge(graph_of(BOOKINFO), graph_of(NEW_EDGE)), name="bookinfo")
     assert source.startswith('digraph "bookinfo" {') and source.rstrip().endswith("}")
     assert '"gateway:bookinfo-gateway" [shape=hexagon' in source
-    if shutil.which("dot") is None:
-        pytest.skip("Graphviz is not installed")
-    checked = subprocess.run(["dot", "-Tcanon"], input=source, capture_output=True, text=True, check=False)
+    dot_exe = require_tool("dot")
+    checked = subprocess.run([dot_exe, "-Tcanon"], input=source, capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
     svg = dot.to_image(source, "svg")
     assert b"<svg" in svg and b"productpage" in svg
