@@ -127,9 +127,11 @@ def test_pruned_tree_keeps_every_list_type(api_version: str, kind: str) -> None:
     checker = crd.istio_checker(api_version, kind)
     assert checker is not None
     got: set[tuple[str, ...]] = set()
-    _checked_paths(checker.unique, (), got)
+    _checked_paths(checker.unique_tree, (), got)
     assert got == want
-    assert (checker.unique is None) == (not want)  # no list types: nothing to walk
+    assert (
+        (checker.unique is None) == (checker.unique_tree is None) == (not want)
+    )  # no list types: nothing to walk
 
 
 def test_the_vendored_crds_have_list_types_where_expected() -> None:
@@ -178,10 +180,14 @@ SCHEMA = {
 
 
 def _check(value: dict[str, Any]) -> list[tuple[str, str]]:
+    """Errors from the compiled tree, after checking the plain walk finds the same."""
     tree = listtype.build_tree(SCHEMA)
     assert tree is not None
     out: list[tuple[str, str]] = []
-    listtype.walk(tree, value, (), out)
+    listtype.compile_tree(tree)(value, (), out)
+    walked: list[tuple[str, str]] = []
+    listtype.walk(tree, value, (), walked)
+    assert out == walked
     return out
 
 
@@ -366,10 +372,30 @@ def test_service_ports_are_unique_by_port_and_protocol() -> None:
     ]
 
 
+def test_compiled_tree_matches_the_plain_walk_on_core_kinds() -> None:
+    """The compiled closures (chains collapsed) find exactly what the plain walk finds."""
+    dep = copy.deepcopy(DEPLOYMENT)
+    pod = _pod(dep)
+    pod["containers"] += [{"name": "web", "image": "x", "ports": [{"name": "a"}, {"name": "a"}]}]
+    pod["initContainers"] = [{"name": "web", "image": "y"}]
+    pod["volumes"] += [{"name": "data"}]
+    svc = copy.deepcopy(SERVICE)
+    svc["spec"]["ports"] += [{"name": "http", "port": 80}]
+    for resource in (dep, svc, DEPLOYMENT, SERVICE):
+        checker = core.core_checker(resource["apiVersion"], resource["kind"])
+        assert checker is not None and checker.unique is not None and checker.unique_tree is not None
+        compiled: list[tuple[str, str]] = []
+        checker.unique(resource, (), compiled)
+        walked: list[tuple[str, str]] = []
+        listtype.walk(checker.unique_tree, resource, (), walked)
+        assert compiled == walked
+        assert bool(compiled) == (resource is dep or resource is svc)
+
+
 def test_kinds_without_unique_keys_have_no_tree() -> None:
     for api_version, kind in (("v1", "ConfigMap"), ("v1", "Namespace"), ("v1", "ServiceAccount")):
         checker = core.core_checker(api_version, kind)
-        assert checker is not None and checker.unique is None, kind
+        assert checker is not None and checker.unique is None and checker.unique_tree is None, kind
 
 
 # The core kinds meshc emits (compiler/lower/core.py) and the workload kinds beside them.
@@ -436,5 +462,6 @@ def test_every_core_list_type_is_classified() -> None:
     assert not set(core_unique.ENFORCED) & set(core_unique.NOT_CHECKED)
     assert sorted(annotated - classified) == []
     assert sorted(classified - annotated) == []  # no stale entries
+    checked_within_pod_spec = {core_unique._CORE + "Container", core_unique._CORE + "EphemeralContainer"}
     for definition, _ in core_unique.ENFORCED:
-        assert definition in core_unique.CHECKS
+        assert definition in core_unique.CHECKS or definition in checked_within_pod_spec

@@ -126,7 +126,8 @@ class CoreKindChecker:
         self.schema["properties"]["metadata"] = {"type": "object"}
         self.validator = build_validator(self.schema, jsonschema_rs.Draft202012Validator)
         self.rules = core_rules.RULES.get((api_version, kind))
-        self.unique = core_unique.build_tree(self.schema)
+        self.unique_tree = core_unique.build_tree(self.schema)
+        self.unique = listtype.compile_tree(self.unique_tree) if self.unique_tree is not None else None
 
     def check(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
         if self.validator.is_valid(resource):
@@ -134,7 +135,7 @@ class CoreKindChecker:
         else:
             out = list(schema_errors(self.validator, self.schema, resource))
         if self.unique is not None:
-            listtype.walk(self.unique, resource, (), out)
+            self.unique(resource, (), out)
         return out
 
 

@@ -26,7 +26,7 @@ Where the checks apply is found once per kind: ``build_tree`` follows the kind's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -51,8 +51,19 @@ def _list(obj: Any, name: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _distinct(items: list[Any], field: str) -> bool:
+    """True if every item has ``field`` and no two values are equal (by Python's equality,
+    which is coarser than the API server's, so "distinct" here is distinct there too). The
+    fast path: most lists meshc writes have distinct keys."""
+    try:
+        values = [item[field] for item in items]
+        return len(set(values)) == len(values)
+    except (KeyError, TypeError, IndexError):
+        return False
+
+
 def _field_repeats(
-    items: Iterable[tuple[int, Any]],
+    items: list[Any],
     field: str,
     seen: set[Any],
     where: tuple[PathItem, ...],
@@ -63,7 +74,7 @@ def _field_repeats(
 ) -> None:
     """Report every item whose ``field`` was seen before (the validation code's
     ``if allNames.Has(x) {Duplicate} else {Insert}``), at ``where[i].field``."""
-    for i, item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         value = item.get(field)
@@ -79,30 +90,47 @@ def _duplicate(value: Any) -> str:
     return f"Duplicate value: {_quote(value)}"
 
 
+def _not_unique(value: Any) -> str:
+    return f"Invalid value: {_quote(value)}: must be unique"
+
+
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+_CONTAINER_KEYED = (("volumeMounts", "mountPath", _not_unique), ("volumeDevices", "devicePath", _not_unique))
+
+
 def pod_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
-    """PodSpec (``validateContainers``, ``validateInitContainers``, ``validateEphemeralContainers``,
-    ``validateVolumes``, ``validateTopologySpreadConstraints``, ``validateSchedulingGates``)."""
+    """PodSpec and its containers (``validateContainers``, ``validateInitContainers``,
+    ``validateEphemeralContainers``, ``validateVolumes``, ``validateVolumeMounts``,
+    ``validateVolumeDevices``, ``validateContainerPorts``, ``validateTopologySpreadConstraints``,
+    ``validateSchedulingGates``). Containers occur only in a PodSpec, so they are checked here,
+    in one call per pod."""
     if not isinstance(spec, dict):
         return
+    lists = [spec.get(name) for name in _CONTAINER_LISTS]
     # One namespace for the names of all containers. Init containers are checked against the
     # regular ones, ephemeral containers against both; a repeat is reported where it occurs.
-    names: set[Any] = set()
-    for list_name in ("containers", "initContainers", "ephemeralContainers"):
-        containers = _list(spec, list_name)
-        _field_repeats(
-            enumerate(containers),
-            "name",
-            names,
-            (*path, list_name),
-            _duplicate,
-            out,
-            skip_empty=list_name != "containers",
-        )
-    volumes = _list(spec, "volumes")
-    if len(volumes) > 1:
-        _field_repeats(enumerate(volumes), "name", set(), (*path, "volumes"), _duplicate, out)
-    gates = _list(spec, "schedulingGates")
-    if len(gates) > 1:
+    if lists[1] is None and lists[2] is None:
+        containers = lists[0]
+        repeats = isinstance(containers, list) and len(containers) > 1 and not _distinct(containers, "name")
+    else:
+        repeats = not _distinct([c for lst in lists if isinstance(lst, list) for c in lst], "name")
+    if repeats:
+        names: set[Any] = set()
+        for list_name, lst in zip(_CONTAINER_LISTS, lists, strict=True):
+            if isinstance(lst, list):
+                skip_empty = list_name != "containers"
+                where = (*path, list_name)
+                _field_repeats(lst, "name", names, where, _duplicate, out, skip_empty=skip_empty)
+    for list_name, lst in zip(_CONTAINER_LISTS, lists, strict=True):
+        if isinstance(lst, list):
+            for i, ctr in enumerate(lst):
+                if isinstance(ctr, dict):
+                    _container(ctr, path, list_name, i, out)
+    volumes = spec.get("volumes")
+    if isinstance(volumes, list) and len(volumes) > 1 and not _distinct(volumes, "name"):
+        _field_repeats(volumes, "name", set(), (*path, "volumes"), _duplicate, out)
+    gates = spec.get("schedulingGates")
+    if isinstance(gates, list) and len(gates) > 1 and not _distinct(gates, "name"):
         seen: set[Any] = set()
         for i, gate in enumerate(gates):
             name = gate.get("name") if isinstance(gate, dict) else None
@@ -110,8 +138,8 @@ def pod_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
                 if name in seen:
                     out.append((format_path((*path, "schedulingGates", i)), _duplicate(name)))
                 seen.add(name)
-    constraints = _list(spec, "topologySpreadConstraints")
-    if len(constraints) > 1:
+    constraints = spec.get("topologySpreadConstraints")
+    if isinstance(constraints, list) and len(constraints) > 1:
         # ValidateSpreadConstraintNotRepeat: reported on each constraint that a *later* one repeats.
         pairs = [
             (c.get("topologyKey"), c.get("whenUnsatisfiable")) if isinstance(c, dict) else None
@@ -119,31 +147,25 @@ def pod_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
         ]
         for i, pair in enumerate(pairs):
             if pair is not None and all(isinstance(p, str) for p in pair) and pair in pairs[i + 1 :]:
-                where = format_path((*path, "topologySpreadConstraints", i))
+                where_text = format_path((*path, "topologySpreadConstraints", i))
                 out.append(
-                    (f"{where}.{{topologyKey, whenUnsatisfiable}}", _duplicate(f"{{{pair[0]}, {pair[1]}}}"))
+                    (
+                        f"{where_text}.{{topologyKey, whenUnsatisfiable}}",
+                        _duplicate(f"{{{pair[0]}, {pair[1]}}}"),
+                    )
                 )
 
 
-def container(ctr: Any, path: tuple[PathItem, ...], out: Out) -> None:
-    """Container and EphemeralContainer (``validateVolumeMounts``, ``validateVolumeDevices``,
-    ``validateContainerPorts``)."""
-    if not isinstance(ctr, dict):
-        return
-    for list_name, field in (("volumeMounts", "mountPath"), ("volumeDevices", "devicePath")):
-        items = _list(ctr, list_name)
-        if len(items) > 1:
-            _field_repeats(
-                enumerate(items),
-                field,
-                set(),
-                (*path, list_name),
-                lambda v: f"Invalid value: {_quote(v)}: must be unique",
-                out,
-            )
-    ports = _list(ctr, "ports")
-    if len(ports) > 1:
-        _field_repeats(enumerate(ports), "name", set(), (*path, "ports"), _duplicate, out, skip_empty=True)
+def _container(ctr: dict[str, Any], path: tuple[PathItem, ...], list_name: str, index: int, out: Out) -> None:
+    """One Container or EphemeralContainer: mount paths, device paths, port names."""
+    for field_list, field, message in _CONTAINER_KEYED:
+        items = ctr.get(field_list)
+        if isinstance(items, list) and len(items) > 1 and not _distinct(items, field):
+            _field_repeats(items, field, set(), (*path, list_name, index, field_list), message, out)
+    ports = ctr.get("ports")
+    if isinstance(ports, list) and len(ports) > 1 and not _distinct(ports, "name"):
+        where = (*path, list_name, index, "ports")
+        _field_repeats(ports, "name", set(), where, _duplicate, out, skip_empty=True)
 
 
 def service_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
@@ -154,7 +176,14 @@ def service_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
     ports = _list(spec, "ports")
     if len(ports) < 2:
         return
-    _field_repeats(enumerate(ports), "name", set(), (*path, "ports"), _duplicate, out, skip_empty=True)
+    if not _distinct(ports, "name"):
+        _field_repeats(ports, "name", set(), (*path, "ports"), _duplicate, out, skip_empty=True)
+    try:
+        pairs = [(p.get("port"), p.get("protocol", "TCP")) for p in ports]
+        if len(set(pairs)) == len(pairs):
+            return
+    except (AttributeError, TypeError):
+        pass
     seen: set[Any] = set()
     for i, p in enumerate(ports):
         if not isinstance(p, dict):
@@ -170,24 +199,22 @@ def service_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
 # Definition -> the check of a value of that definition.
 CHECKS: dict[str, NodeCheck] = {
     _CORE + "PodSpec": pod_spec,
-    _CORE + "Container": container,
-    _CORE + "EphemeralContainer": container,
     _CORE + "ServiceSpec": service_spec,
 }
 
-# (definition, field) of the list-type map/set lists these checks cover.
+# (definition, field) of the list-type map/set lists these checks cover -> what is unique.
 ENFORCED: dict[tuple[str, str], str] = {
-    (_CORE + "PodSpec", "containers"): "container names are unique across all containers",
-    (_CORE + "PodSpec", "initContainers"): "container names are unique across all containers",
-    (_CORE + "PodSpec", "ephemeralContainers"): "container names are unique across all containers",
-    (_CORE + "PodSpec", "volumes"): "volume names are unique",
-    (_CORE + "PodSpec", "schedulingGates"): "scheduling gate names are unique",
-    (_CORE + "PodSpec", "topologySpreadConstraints"): "{topologyKey, whenUnsatisfiable} is unique",
-    (_CORE + "Container", "volumeMounts"): "mount paths are unique",
-    (_CORE + "Container", "volumeDevices"): "device paths are unique",
-    (_CORE + "EphemeralContainer", "volumeMounts"): "mount paths are unique",
-    (_CORE + "EphemeralContainer", "volumeDevices"): "device paths are unique",
-    (_CORE + "ServiceSpec", "ports"): "(port, protocol) pairs and port names are unique",
+    (_CORE + "PodSpec", "containers"): "container names, across all containers",
+    (_CORE + "PodSpec", "initContainers"): "container names, across all containers",
+    (_CORE + "PodSpec", "ephemeralContainers"): "container names, across all containers",
+    (_CORE + "PodSpec", "volumes"): "volume names",
+    (_CORE + "PodSpec", "schedulingGates"): "scheduling gate names",
+    (_CORE + "PodSpec", "topologySpreadConstraints"): "{topologyKey, whenUnsatisfiable}",
+    (_CORE + "Container", "volumeMounts"): "mount paths (checked with the PodSpec)",
+    (_CORE + "Container", "volumeDevices"): "device paths (checked with the PodSpec)",
+    (_CORE + "EphemeralContainer", "volumeMounts"): "mount paths (checked with the PodSpec)",
+    (_CORE + "EphemeralContainer", "volumeDevices"): "device paths (checked with the PodSpec)",
+    (_CORE + "ServiceSpec", "ports"): "(port, protocol) pairs, and port names",
 }
 
 _WARNS_ENV = "duplicate env names are accepted; the API server only warns (hides previous definition)"

@@ -252,7 +252,8 @@ class IstioKindChecker:
         root["additionalProperties"] = False
         self.schema = root
         self.validator = build_validator(root, jsonschema_rs.Draft4Validator)
-        self.unique = listtype.build_tree(crd_schema)
+        self.unique_tree = listtype.build_tree(crd_schema)
+        self.unique = listtype.compile_tree(self.unique_tree) if self.unique_tree is not None else None
         tree = build_rule_tree(crd_schema, f"{api_version}/{kind}")
         self.walker = generate_walker(tree, f"{api_version}/{kind}") if tree is not None else None
 
@@ -262,7 +263,7 @@ class IstioKindChecker:
         if not self.validator.is_valid(resource):
             out.extend(schema_errors(self.validator, self.schema, resource))
         if self.unique is not None:  # the API server's order: schema, list types, CEL rules
-            listtype.walk(self.unique, resource, (), out)
+            self.unique(resource, (), out)
         if self.walker is not None:
             self.walker(resource, out, ())
         return out
