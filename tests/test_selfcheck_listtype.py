@@ -321,6 +321,17 @@ def test_volume_names_mount_paths_and_container_port_names_are_unique() -> None:
     ]
 
 
+def test_a_single_container_pod_is_checked_too() -> None:
+    """meshc's pods have one container and no other lists: the fast path still checks it."""
+    dep = copy.deepcopy(DEPLOYMENT)
+    del _pod(dep)["volumes"]
+    ctr = _pod(dep)["containers"][0]
+    del ctr["volumeMounts"]
+    assert _errors(dep) == []
+    ctr["ports"].append({"name": "http", "containerPort": 9090})
+    assert _errors(dep) == [("spec.template.spec.containers[0].ports[1].name", 'Duplicate value: "http"')]
+
+
 def test_topology_spread_constraints_do_not_repeat() -> None:
     dep = copy.deepcopy(DEPLOYMENT)
     constraint = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}

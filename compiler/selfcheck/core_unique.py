@@ -96,6 +96,10 @@ def _not_unique(value: Any) -> str:
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 _CONTAINER_KEYED = (("volumeMounts", "mountPath", _not_unique), ("volumeDevices", "devicePath", _not_unique))
+_CONTAINER_KEYED_FIELDS = frozenset({"volumeMounts", "volumeDevices", "ports"})
+_POD_KEYED = frozenset(
+    {"initContainers", "ephemeralContainers", "volumes", "schedulingGates", "topologySpreadConstraints"}
+)
 
 
 def pod_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
@@ -105,6 +109,13 @@ def pod_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
     ``validateSchedulingGates``). Containers occur only in a PodSpec, so they are checked here,
     in one call per pod."""
     if not isinstance(spec, dict):
+        return
+    containers = spec.get("containers")
+    if spec.keys().isdisjoint(_POD_KEYED) and isinstance(containers, list) and len(containers) == 1:
+        # The common shape (meshc's pods): one container, no other lists to look at.
+        ctr = containers[0]
+        if isinstance(ctr, dict) and not ctr.keys().isdisjoint(_CONTAINER_KEYED_FIELDS):
+            _container(ctr, path, "containers", 0, out)
         return
     lists = [spec.get(name) for name in _CONTAINER_LISTS]
     # One namespace for the names of all containers. Init containers are checked against the
