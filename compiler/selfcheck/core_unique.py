@@ -184,17 +184,21 @@ def service_spec(spec: Any, path: tuple[PathItem, ...], out: Out) -> None:
     protocol is defaulted to TCP before validation."""
     if not isinstance(spec, dict):
         return
-    ports = _list(spec, "ports")
-    if len(ports) < 2:
+    ports = spec.get("ports")
+    if not isinstance(ports, list) or len(ports) < 2:
         return
+    try:  # the fast path: names and (port, protocol) pairs all distinct
+        names = set()
+        pairs = set()
+        for p in ports:
+            names.add(p["name"])
+            pairs.add((p["port"], p.get("protocol", "TCP")))
+        if len(names) == len(pairs) == len(ports):
+            return
+    except (KeyError, TypeError, AttributeError):
+        pass
     if not _distinct(ports, "name"):
         _field_repeats(ports, "name", set(), (*path, "ports"), _duplicate, out, skip_empty=True)
-    try:
-        pairs = [(p.get("port"), p.get("protocol", "TCP")) for p in ports]
-        if len(set(pairs)) == len(pairs):
-            return
-    except (AttributeError, TypeError):
-        pass
     seen: set[Any] = set()
     for i, p in enumerate(ports):
         if not isinstance(p, dict):

@@ -108,6 +108,8 @@ def _compile_node(node: UniqueNode) -> NodeCheck:
     props = tuple((name, compile_tree(child)) for name, child in node.props.items())
     items = compile_tree(node.items) if node.items is not None else None
     addl = compile_tree(node.addl) if node.addl is not None else None
+    if len(checks) == 1 and not props and items is None and addl is None:
+        return checks[0]  # a leaf with one check: call it directly
 
     def run(value: Any, path: tuple[PathItem, ...], out: list[tuple[str, str]]) -> None:
         for check in checks:
