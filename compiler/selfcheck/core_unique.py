@@ -27,6 +27,7 @@ Where the checks apply is found once per kind: ``build_tree`` follows the kind's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -56,7 +57,7 @@ def _distinct(items: list[Any], field: str) -> bool:
     which is coarser than the API server's, so "distinct" here is distinct there too). The
     fast path: most lists meshc writes have distinct keys."""
     try:
-        values = [item[field] for item in items]
+        values = list(map(itemgetter(field), items))
         return len(set(values)) == len(values)
     except (KeyError, TypeError, IndexError):
         return False

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -217,17 +218,25 @@ def set_check(items: Any, path: tuple[PathItem, ...], out: list[tuple[str, str]]
 def map_check(keys: Sequence[str]) -> NodeCheck:
     """``x-kubernetes-list-type: map``: no two items with equal values of all ``keys``."""
     key_fields = tuple(keys)
+    key_of = itemgetter(*key_fields)  # one key: the value; several: a tuple of values
 
     def check(items: Any, path: tuple[PathItem, ...], out: list[tuple[str, str]]) -> None:
-        if type(items) is not list or len(items) < 2:
+        if not isinstance(items, list) or len(items) < 2:
             return
-        if any(x is not None and type(x) is not dict for x in items):
+        try:
+            # The common case: every item an object with every key, the keys distinct (by
+            # Python's equality, which is coarser than the API server's: distinct here is
+            # distinct there).
+            found = list(map(key_of, items))
+            if len(set(found)) == len(found):
+                return
+        except (KeyError, TypeError):  # a missing key, an item that is not an object, unhashable
+            pass
+        if any(x is not None and not isinstance(x, dict) for x in items):
             return  # items must be objects; the schema check reports the ones that are not
         if len(key_fields) == 1:
             name = key_fields[0]
             tuples: list[Any] = [_UNSPECIFIED if x is None else x.get(name, _UNSPECIFIED) for x in items]
-            if all(type(t) is str for t in tuples) and len(set(tuples)) == len(tuples):
-                return  # the common case: distinct string keys
         else:
             tuples = [
                 tuple(_UNSPECIFIED if x is None else x.get(k, _UNSPECIFIED) for k in key_fields)
