@@ -4,9 +4,11 @@ Why: meshc must never emit a manifest that ``kubectl apply`` rejects, or that th
 silently changes. Every compiled resource is checked offline against:
 
 - Istio kinds: the Istio 1.30.3 CRD ``openAPIV3Schema``s, plus their ``x-kubernetes-validations``
-  CEL rules (``crd.py``, ``cel.py``, ``celext.py``);
+  CEL rules (``crd.py``, ``cel.py``, ``celext.py``) and ``x-kubernetes-list-type`` unique keys
+  (``listtype.py``);
 - core Kubernetes kinds: kubernetes-validate's strict schemas for ``core.KUBERNETES_VERSION``
-  (``core.py``);
+  (``core.py``), plus API-server rules the schemas cannot say (``core_rules.py``) and the keys
+  its validation keeps unique (``core_unique.py``);
 - ``metadata`` of every kind: name, namespace, labels and annotations syntax (``metadata.py``).
 
 Unknown fields are errors: Kubernetes would prune them silently, but for a compiler they are bugs.

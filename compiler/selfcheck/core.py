@@ -13,7 +13,8 @@ against the oldest supported API means a field only newer clusters know is repor
 pruned. Change the constant to target a different minor; it must be one the package ships.
 
 ``core_rules.py`` adds a few API-server checks that the schemas cannot express
-(Deployment selector vs. template labels, Service port names...).
+(Deployment selector vs. template labels, Service port names...), and ``core_unique.py`` the
+keys the API server keeps unique (container names, Service ports...).
 
 Only Kubernetes' own API groups are looked up here: core, ``*.k8s.io``, apps, batch,
 autoscaling and policy. Another group would otherwise match by its first label
@@ -32,7 +33,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from . import core_rules
+from . import core_rules, core_unique, listtype
 from .crd import build_validator, schema_errors
 
 KUBERNETES_VERSION = "1.32"
@@ -125,11 +126,17 @@ class CoreKindChecker:
         self.schema["properties"]["metadata"] = {"type": "object"}
         self.validator = build_validator(self.schema, jsonschema_rs.Draft202012Validator)
         self.rules = core_rules.RULES.get((api_version, kind))
+        self.unique_tree = core_unique.build_tree(self.schema)
+        self.unique = listtype.compile_tree(self.unique_tree) if self.unique_tree is not None else None
 
     def check(self, resource: Mapping[str, Any]) -> list[tuple[str, str]]:
         if self.validator.is_valid(resource):
-            return self.rules(resource) if self.rules is not None else []
-        return list(schema_errors(self.validator, self.schema, resource))
+            out = self.rules(resource) if self.rules is not None else []
+        else:
+            out = list(schema_errors(self.validator, self.schema, resource))
+        if self.unique is not None:
+            self.unique(resource, (), out)
+        return out
 
 
 _CHECKERS: dict[tuple[str, str], CoreKindChecker | None] = {}

@@ -9,9 +9,12 @@ checks most relevant to what meshc emits, ported from k8s.io/kubernetes
 - Deployment: ``spec.selector`` must select ``spec.template.metadata.labels``. Pod template
   labels and annotations follow the metadata syntax. Container port names are IANA service
   names, and container ports are in 1-65535.
-- Service: ports are in 1-65535. Port names are DNS-1123 labels, unique, and required when
-  there is more than one port. A string ``targetPort`` is an IANA service name, a numeric one
-  is in 1-65535. ``appProtocol`` is a qualified name.
+- Service: ports are in 1-65535. Port names are DNS-1123 labels, and required when there is
+  more than one port. A string ``targetPort`` is an IANA service name, a numeric one is in
+  1-65535. ``appProtocol`` is a qualified name.
+
+Keys that must be unique (container names, Service port names...) are checked by
+``core_unique.py``.
 
 They run only on resources whose schema check found nothing to report about these fields.
 """
@@ -119,7 +122,6 @@ def service_rules(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
     ports = _dig(resource, "spec", "ports")
     if not isinstance(ports, list):
         return out
-    seen: set[str] = set()
     for i, p in enumerate(ports):
         if not isinstance(p, dict):
             continue
@@ -130,14 +132,12 @@ def service_rules(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
                 out.append(
                     (format_path((*where, "name")), "port name is required when there are several ports")
                 )
-        elif isinstance(name, str):
-            if name not in _GOOD_IANA_NAMES and (len(name) > 63 or not _DNS1123_LABEL.fullmatch(name)):
-                out.append(
-                    (format_path((*where, "name")), f"invalid port name {name!r}: must be a DNS-1123 label")
-                )
-            if name in seen:
-                out.append((format_path((*where, "name")), f"duplicate port name {name!r}"))
-            seen.add(name)
+        elif isinstance(name, str) and (
+            name not in _GOOD_IANA_NAMES and (len(name) > 63 or not _DNS1123_LABEL.fullmatch(name))
+        ):
+            out.append(
+                (format_path((*where, "name")), f"invalid port name {name!r}: must be a DNS-1123 label")
+            )
         if "port" in p and not _port_number(p["port"]):
             out.append((format_path((*where, "port")), "must be between 1 and 65535"))
         target = p.get("targetPort")

@@ -20,7 +20,8 @@ A Kubernetes structural schema is not plain JSON Schema, so it is converted:
 
 ``metadata`` is checked by ``metadata.py``, because CRD schemas do not describe it.
 ``x-kubernetes-validations`` rules are evaluated by ``cel.py`` on the data subtree where each
-rule sits. ``ruletree.py`` finds those subtrees.
+rule sits. ``ruletree.py`` finds those subtrees. ``x-kubernetes-list-type`` ``map``/``set``
+uniqueness is checked by ``listtype.py``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import jsonschema_rs
 import orjson
 import yaml
 
-from . import diskcache
+from . import diskcache, listtype
 from .paths import PathItem, format_path
 from .ruletree import build_rule_tree, generate_walker, truncate
 
@@ -235,7 +236,8 @@ def schema_errors(validator: Any, root_schema: Mapping[str, Any], instance: Any)
 
 
 class IstioKindChecker:
-    """Schema validator and CEL rule tree for one Istio apiVersion/kind. Built once, reused."""
+    """Schema validator, list-type tree and CEL rule tree for one Istio apiVersion/kind.
+    Built once, reused."""
 
     def __init__(self, api_version: str, kind: str, crd_schema: Mapping[str, Any]) -> None:
         self.api_version = api_version
@@ -250,6 +252,8 @@ class IstioKindChecker:
         root["additionalProperties"] = False
         self.schema = root
         self.validator = build_validator(root, jsonschema_rs.Draft4Validator)
+        self.unique_tree = listtype.build_tree(crd_schema)
+        self.unique = listtype.compile_tree(self.unique_tree) if self.unique_tree is not None else None
         tree = build_rule_tree(crd_schema, f"{api_version}/{kind}")
         self.walker = generate_walker(tree, f"{api_version}/{kind}") if tree is not None else None
 
@@ -258,6 +262,8 @@ class IstioKindChecker:
         out: list[tuple[str, str]] = []
         if not self.validator.is_valid(resource):
             out.extend(schema_errors(self.validator, self.schema, resource))
+        if self.unique is not None:  # the API server's order: schema, list types, CEL rules
+            self.unique(resource, (), out)
         if self.walker is not None:
             self.walker(resource, out, ())
         return out
