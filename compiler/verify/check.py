@@ -15,7 +15,6 @@ from .outbound import scoping
 from .probes import Expect, Plan, Probe, plan
 from .request import Landing, Outcome, Step
 from .spec_world import SpecWorld, has_sidecar, owned
-from .world import World
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +34,9 @@ class Report:
     undeclared_pairs: int
     sampled: bool
     seconds: float = 0.0
+    setup_seconds: float = 0.0
+    edges: int = 0
+    edges_probed: int = 0
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -59,16 +61,6 @@ def configs_for(manifests: Sequence[Manifest], index: MeshIndex) -> dict[str | N
     }
 
 
-def _bare_world(index: MeshIndex, sw: SpecWorld) -> World:
-    """The same world with every workload meshc does not own or inject running without a sidecar."""
-    bare = {s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s)}
-    world = World(sw.world.trust_domain, sw.world.cluster_domain, sw.world.root_namespace, installed=dict(sw.world.installed))
-    for w in sw.world.workloads:
-        service = w.name.split("/", 1)[0].split("@", 1)[0]
-        world.add(replace(w, sidecar=False) if service in bare and not w.gateway else w)
-    return world
-
-
 def verify(index: MeshIndex, manifests: Sequence[Manifest], *, seed: int = 0) -> Report:
     start = time.perf_counter()
     sw = SpecWorld(index)
@@ -76,17 +68,21 @@ def verify(index: MeshIndex, manifests: Sequence[Manifest], *, seed: int = 0) ->
     model = Model(configs, sw.world)
     bare: Model | None = None
     probe_plan: Plan = plan(index, sw, seed=seed)
+    setup = time.perf_counter() - start
     results = []
     for probe in probe_plan.probes:
         if probe.via == "send-bare":
             if bare is None:
-                bare = Model(configs, _bare_world(index, sw))
+                names = frozenset(s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s))
+                bare_world = SpecWorld(index, bare=names).world
+                bare = Model(configs, bare_world)
             results.append(run_probe(bare, probe, index, manifests))
         else:
             results.append(run_probe(model, probe, index, manifests))
-    report = Report(results, probe_plan.undeclared_pairs, probe_plan.sampled)
+    report = Report(results, probe_plan.undeclared_pairs, probe_plan.sampled, edges=probe_plan.edges, edges_probed=probe_plan.edges_probed)
     report.counts = dict(sorted(Counter(r.probe.kind for r in results).items()))
     report.seconds = time.perf_counter() - start
+    report.setup_seconds = setup
     return report
 
 
@@ -96,10 +92,7 @@ def evaluate(model: Model, probe: Probe) -> Outcome:
         return model.ingress(probe.workload, probe.request)
     if probe.via == "plaintext":
         return model.send(probe.workload, probe.request, plaintext=True)
-    workload = probe.workload
-    if probe.via == "send-bare":
-        workload = next((w for w in model.world.workloads if w.name == workload.name), workload)
-    return model.send(workload, probe.request)
+    return model.send(probe.workload, probe.request)
 
 
 def run_probe(model: Model, probe: Probe, index: MeshIndex, manifests: Sequence[Manifest]) -> Result:

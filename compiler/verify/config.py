@@ -80,6 +80,8 @@ class Config:
         self.virtual_services: dict[str, list[Resource]] = defaultdict(list)
         self.wildcard_virtual_services: list[Resource] = []
         self.destination_rules: dict[str, list[Resource]] = defaultdict(list)
+        self.bound: dict[str, list[Resource]] = defaultdict(list)
+        """VirtualServices by the Gateway they bind to (`ns/name`; a bare name is the VS's namespace)."""
         self.namespaces: set[str] = set()
         for body in bodies:
             kind = body.get("kind")
@@ -99,6 +101,9 @@ class Config:
                 for host in res.spec.get("hosts", []):
                     (self.wildcard_entries if "*" in host else self.entries[host]).append(res)
             elif kind == "VirtualService":
+                for gw in res.spec.get("gateways") or []:
+                    if gw != "mesh":
+                        self.bound[gw if "/" in gw else f"{ns}/{gw}"].append(res)
                 for host in res.spec.get("hosts", []):
                     if "*" in host:
                         self.wildcard_virtual_services.append(res)

@@ -309,10 +309,8 @@ class Model:
     def _bound_virtual_service(self, config: Config, gateway: Resource, name: str) -> Resource | None:
         """gateway-vs: VirtualServices naming the Gateway (`ns/name`, or `name` in their namespace)."""
         full = f"{gateway.namespace}/{gateway.name}"
-        for vs in sorted(config.by_kind.get("VirtualService", []), key=lambda r: (r.namespace, r.name)):
-            refs = vs.spec.get("gateways") or []
-            bound = full in refs or (gateway.name in refs and vs.namespace == gateway.namespace)
-            if bound and any(dns_match(h, name) for h in vs.spec.get("hosts", [])):
+        for vs in sorted(config.bound.get(full, []), key=lambda r: (r.namespace, r.name)):
+            if any(dns_match(h, name) for h in vs.spec.get("hosts", [])):
                 return vs
         return None
 

@@ -39,7 +39,7 @@ def owned(info: ServiceInfo) -> bool:
 
 
 class SpecWorld:
-    def __init__(self, index: MeshIndex) -> None:
+    def __init__(self, index: MeshIndex, bare: frozenset[str] = frozenset()) -> None:
         spec = index.mesh.spec
         self.index = index
         self.world = World(
@@ -47,21 +47,11 @@ class SpecWorld:
             cluster_domain=index.cluster_domain,
             root_namespace=spec.control_plane.root_namespace,
         )
-        self.workloads: dict[str, list[Workload]] = {}
-        """Service name -> its workloads (one per version and cluster)."""
+        self.bare = bare
+        """Services whose workloads run without a sidecar in this world (not owned, not injected)."""
+        self._workloads: dict[str, list[Workload]] = {}
+        self.world.provider = self._provide
         clusters: list[str | None] = list(index.clusters) or [None]
-        for info in index.services.values():
-            placed = index.placement(info) if index.clusters else [None]
-            found = []
-            for cluster in placed:
-                suffix = f"@{cluster}" if cluster else ""
-                versions = info.versions or [None]
-                for v in versions:
-                    labels = {"app": info.name, **(info.version_labels(v) if v is not None else {})}
-                    name = f"{info.name}/{v.name}{suffix}" if v is not None else f"{info.name}{suffix}"
-                    w = Workload(name, info.namespace, labels_of(labels), info.account, has_sidecar(index, info), cluster=cluster)
-                    found.append(self.world.add(w))
-            self.workloads[info.name] = found
         self._seen_gateways: dict[tuple[str, tuple[tuple[str, str], ...], str | None], Workload] = {}
         self.gateways: dict[str, list[Workload]] = {}
         for _, gw in index.gateways.values():
@@ -104,6 +94,35 @@ class SpecWorld:
             self._legacy[key] = found
         return found
 
+    def workloads(self, name: str) -> list[Workload]:
+        """The workloads of service `name` (one per version and cluster), built on first use."""
+        found = self._workloads.get(name)
+        if found is not None:
+            return found
+        found = []
+        info = self.index.services.get(name)
+        if info is not None:
+            index = self.index
+            sidecar = has_sidecar(index, info) and name not in self.bare
+            for cluster in index.placement(info) if index.clusters else [None]:
+                suffix = f"@{cluster}" if cluster else ""
+                for v in info.versions or [None]:
+                    labels = {"app": info.name, **(info.version_labels(v) if v is not None else {})}
+                    label = f"{info.name}/{v.name}{suffix}" if v is not None else f"{info.name}{suffix}"
+                    w = Workload(label, info.namespace, labels_of(labels), info.account, sidecar, cluster=cluster)
+                    found.append(self.world.add(w))
+        self._workloads[name] = found
+        return found
+
+    def _provide(self, namespace: str, app: str) -> None:
+        info = self.index.services.get(app)
+        if info is not None and info.namespace == namespace:
+            self.workloads(app)
+
+    def runs(self, name: str) -> bool:
+        info = self.index.services.get(name)
+        return info is not None and (not self.index.clusters or bool(self.index.placement(info)))
+
     def caller(self, name: str) -> Workload | None:
-        found = self.workloads.get(name)
+        found = self.workloads(name)
         return found[0] if found else None
