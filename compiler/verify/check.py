@@ -90,6 +90,8 @@ def evaluate(model: Model, probe: Probe) -> Outcome:
     assert probe.request is not None
     if probe.via == "ingress":
         return model.ingress(probe.workload, probe.request)
+    if probe.via == "send-unscoped":
+        return model.send(probe.workload, probe.request, scoped=False)
     if probe.via == "plaintext":
         return model.send(probe.workload, probe.request, plaintext=True)
     return model.send(probe.workload, probe.request)

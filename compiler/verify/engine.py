@@ -44,13 +44,14 @@ class Model:
 
     # --- from a workload ------------------------------------------------------------------------
 
-    def send(self, source: Workload, req: Request, *, plaintext: bool = False) -> Outcome:
-        """A request from `source` (through its sidecar, unless `plaintext` or it has none)."""
+    def send(self, source: Workload, req: Request, *, plaintext: bool = False, scoped: bool = True) -> Outcome:
+        """A request from `source` (through its sidecar, unless `plaintext` or it has none).
+        `scoped=False`: as if no Sidecar resource limited the caller (authorization alone decides)."""
         config = self.config(source)
         if plaintext or not source.sidecar:
             chain = [Step("world", f"{source.name} sends plaintext without a sidecar: no routing, no identity", "auto-mtls")]
             return Outcome(self._direct(config, source, req, chain))
-        scope = scoping(config, source, self._scoping)
+        scope = scoping(config, source, self._scoping) if scoped else Scoping(None, (), False)
         chain: list[Step] = []
         if scope.sidecar is not None:
             chain.append(Step(scope.sidecar.ref, "scopes the caller's outbound configuration", "sidecar-selection"))

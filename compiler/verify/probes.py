@@ -201,6 +201,8 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             req = _request(b, port, None, None)
             expect = Expect(True, b.fqdn) if allow else Expect(False)
             probes.append(Probe("non-edge", a.name, b.name, f":{port.number}", expect, "send", src, req))
+            if allow:  # without defaultDeny, authorization alone must let it in too
+                probes.append(Probe("non-edge", a.name, b.name, f":{port.number} (authorization only)", expect, "send-unscoped", src, req))
     for gw_name, workloads in sorted(sw.gateways.items()):
         same_pods = [other for other, w in sw.gateways.items() if w and workloads and w[0] == workloads[0]]
         routed = {r.to.service for other in same_pods for r in index.gateways[other][1].routes}
