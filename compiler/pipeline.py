@@ -1,8 +1,9 @@
 """The pipeline: named stages, listed once in `STAGES`, each taking and filling a `Compilation`.
 
-load -> check_structure -> check_semantics -> lower_resources -> self_check -> verify_output. Parsing happens once at
-the edge (load + structure); everything after works on typed, immutable data. A stage stops the
-pipeline by raising `SpecError` (the user's input is wrong) or `CompilerBug` (meshc is wrong).
+load -> check_structure -> check_semantics -> lower_resources -> self_check -> verify_output.
+Parsing happens once at the edge (load + structure); everything after works on typed, immutable
+data. A stage stops the pipeline by raising `SpecError` (the user's input is wrong) or
+`CompilerBug` (meshc is wrong).
 
 For a big mesh (PARALLEL_SERVICES) the semantic rules run in a forked child beside lowering and
 self-check; the outcome is the sequential one (see `_run_speculatively`).

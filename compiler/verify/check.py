@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..index import MeshIndex
 from ..lower import Manifest
@@ -56,7 +56,9 @@ def configs_for(manifests: Sequence[Manifest], index: MeshIndex) -> dict[str | N
     if not by_cluster:
         by_cluster[None] = []
     return {
-        c: Config(bodies, root_namespace=spec.control_plane.root_namespace, cluster_domain=index.cluster_domain)
+        c: Config(
+            bodies, root_namespace=spec.control_plane.root_namespace, cluster_domain=index.cluster_domain
+        )
         for c, bodies in by_cluster.items()
     }
 
@@ -73,13 +75,21 @@ def verify(index: MeshIndex, manifests: Sequence[Manifest], *, seed: int = 0) ->
     for probe in probe_plan.probes:
         if probe.via == "send-bare":
             if bare is None:
-                names = frozenset(s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s))
+                names = frozenset(
+                    s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s)
+                )
                 bare_world = SpecWorld(index, bare=names).world
                 bare = Model(configs, bare_world)
             results.append(run_probe(bare, probe, index, manifests))
         else:
             results.append(run_probe(model, probe, index, manifests))
-    report = Report(results, probe_plan.undeclared_pairs, probe_plan.sampled, edges=probe_plan.edges, edges_probed=probe_plan.edges_probed)
+    report = Report(
+        results,
+        probe_plan.undeclared_pairs,
+        probe_plan.sampled,
+        edges=probe_plan.edges,
+        edges_probed=probe_plan.edges_probed,
+    )
     report.counts = dict(sorted(Counter(r.probe.kind for r in results).items()))
     report.seconds = time.perf_counter() - start
     report.setup_seconds = setup
@@ -119,7 +129,11 @@ def judge(expect: Expect, outcome: Outcome) -> tuple[bool, str, tuple[Step, ...]
     if expect.neutral:
         ours = next((x for x in refused if x.reason[:3] in ("401", "403")), None)
         if ours is not None:
-            return False, f"refused by this output's resources, though the spec does not govern it: {ours.reason}", ours.chain
+            return (
+                False,
+                f"refused by this output's resources, though the spec does not govern it: {ours.reason}",
+                ours.chain,
+            )
         return True, _summary(outcome), _chain(outcome)
     if expect.forbidden is not None:
         service, path = expect.forbidden
@@ -165,13 +179,25 @@ def _foreign(model: Model, probe: Probe) -> Result:
     for config in model.configs.values():
         for kind in ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"):
             for res in config.applicable(kind, w):
-                chain.append(Step(res.ref, f"applies to {w.name} in namespace {w.namespace}", "authz-scope" if kind != "PeerAuthentication" else "peer-authn"))
+                chain.append(
+                    Step(
+                        res.ref,
+                        f"applies to {w.name} in namespace {w.namespace}",
+                        "authz-scope" if kind != "PeerAuthentication" else "peer-authn",
+                    )
+                )
         scope = scoping(config, w, {})
         if scope.sidecar is not None:
             chain.append(Step(scope.sidecar.ref, f"scopes {w.name}'s outbound traffic", "sidecar-selection"))
     if chain:
         refs = sorted({s.resource for s in chain})
-        return Result(probe, False, "affected", f"resources of this output govern a workload outside the mesh: {', '.join(refs)}", tuple(chain))
+        return Result(
+            probe,
+            False,
+            "affected",
+            f"resources of this output govern a workload outside the mesh: {', '.join(refs)}",
+            tuple(chain),
+        )
     return Result(probe, True, "unaffected", "no resource of this output applies outside the mesh", ())
 
 
@@ -179,11 +205,29 @@ def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Res
     """Resources in namespaces the mesh does not own (shared with other teams' specs) must carry the
     mesh's name, or two specs write one object (the last apply wins)."""
     owned_ns = set(index.app_namespaces)
-    shared = [m for m in manifests if m.namespace is not None and m.namespace not in owned_ns and m.kind != "Namespace"]
-    clashing = sorted({m.ref for m in shared if index.name not in m.name.split("-") and not m.name.startswith(f"{index.name}-")})
+    shared = [
+        m
+        for m in manifests
+        if m.namespace is not None and m.namespace not in owned_ns and m.kind != "Namespace"
+    ]
+    clashing = sorted(
+        {
+            m.ref
+            for m in shared
+            if index.name not in m.name.split("-") and not m.name.startswith(f"{index.name}-")
+        }
+    )
     if clashing:
-        chain = tuple(Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing)
-        return Result(probe, False, "clash", f"names in shared namespaces not scoped by mesh '{index.name}': {', '.join(clashing)}", chain)
+        chain = tuple(
+            Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing
+        )
+        return Result(
+            probe,
+            False,
+            "clash",
+            f"names in shared namespaces not scoped by mesh '{index.name}': {', '.join(clashing)}",
+            chain,
+        )
     return Result(probe, True, "ok", "every resource in a shared namespace carries the mesh's name", ())
 
 

@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
         "verify",
         help="probe the compiled output with requests generated from the spec",
         description="Compile SPEC and check, on an offline model of Istio, that every declared edge, "
-        "gateway route and egress host works and nothing else does. Exit 1 when a probe contradicts the spec.",
+        "gateway route and egress host works and nothing else does. "
+        "Exit 1 when a probe contradicts the spec.",
     )
     v.add_argument("spec")
     v.add_argument("--format", choices=("text", "json"), default="text")
@@ -38,7 +39,9 @@ def register(sub: Any) -> None:
     jwt = c.add_mutually_exclusive_group()
     jwt.add_argument("--jwt", metavar="ISSUER", help="present a valid token of ISSUER")
     jwt.add_argument("--no-jwt", action="store_true", help="present no token (the default)")
-    c.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help="a claim of the token (repeatable)")
+    c.add_argument(
+        "--claim", action="append", default=[], metavar="NAME=VALUE", help="a claim of the token (repeatable)"
+    )
     c.add_argument("--plaintext", action="store_true", help="send from the workload without its sidecar")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.set_defaults(handler=cmd_can_i)
@@ -88,8 +91,11 @@ def cmd_can_i(args: argparse.Namespace) -> int:
     problem = None
     token = None
     if args.jwt:
-        claims = tuple(sorted(tuple(x.split("=", 1)) for x in args.claim if "=" in x))  # type: ignore[misc]
-        gw_jwt = next((gw.jwt for _, gw in index.gateways.values() if gw.jwt and gw.jwt.issuer == args.jwt), None)
+        pairs = [x.split("=", 1) for x in args.claim if "=" in x]
+        claims = tuple(sorted((k, v) for k, v in pairs))
+        gw_jwt = next(
+            (gw.jwt for _, gw in index.gateways.values() if gw.jwt and gw.jwt.issuer == args.jwt), None
+        )
         token = Token(args.jwt, claims=claims, audiences=tuple(gw_jwt.audiences) if gw_jwt else ())
     target = index.services.get(args.target)
     host = target.fqdn if target is not None else args.target
@@ -111,8 +117,35 @@ def cmd_can_i(args: argparse.Namespace) -> int:
             gw = index.gateways[name][1]
             port = args.port or next((s.port for s in gw.servers if not s.https_redirect), 80)
             authority = args.host or (args.target if target is None else (gw.hosts[0] if gw.hosts else "*"))
-            req = Request(authority.split(":")[0], port, "http", args.method or "GET", args.path or "/", authority=authority, token=token)
-            outcome = None if problem else (model.ingress(pods[0], req) if args.source == "external" else model.send(pods[0], Request(host, port or 80, protocol, args.method or "GET", args.path or "/", authority=args.host, token=token)))
+            req = Request(
+                authority.split(":")[0],
+                port,
+                "http",
+                args.method or "GET",
+                args.path or "/",
+                authority=authority,
+                token=token,
+            )
+            outcome = (
+                None
+                if problem
+                else (
+                    model.ingress(pods[0], req)
+                    if args.source == "external"
+                    else model.send(
+                        pods[0],
+                        Request(
+                            host,
+                            port or 80,
+                            protocol,
+                            args.method or "GET",
+                            args.path or "/",
+                            authority=args.host,
+                            token=token,
+                        ),
+                    )
+                )
+            )
     else:
         source = sw.caller(args.source)
         if source is None:
@@ -120,7 +153,9 @@ def cmd_can_i(args: argparse.Namespace) -> int:
             outcome = None
         else:
             if port is None:
-                port = next((p.port for _, e in index.egress.values() if args.target in e.hosts for p in e.ports), 443)
+                port = next(
+                    (p.port for _, e in index.egress.values() if args.target in e.hosts for p in e.ports), 443
+                )
                 protocol = "tls"
             method = (args.method or "GET") if protocol == "http" else None
             path = (args.path or "/") if protocol == "http" else None
@@ -132,14 +167,26 @@ def cmd_can_i(args: argparse.Namespace) -> int:
     if args.format == "json":
         from .refs import REFS
 
-        print(json.dumps({
-            "decision": outcome.decision,
-            "landings": [
-                {"weight": x.weight, "target": x.target, "allowed": x.allowed, "reason": x.reason,
-                 "chain": [{"resource": s.resource, "says": s.says, "ref": REFS[s.ref]} for s in x.chain]}
-                for x in outcome.landings
-            ],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "decision": outcome.decision,
+                    "landings": [
+                        {
+                            "weight": x.weight,
+                            "target": x.target,
+                            "allowed": x.allowed,
+                            "reason": x.reason,
+                            "chain": [
+                                {"resource": s.resource, "says": s.says, "ref": REFS[s.ref]} for s in x.chain
+                            ],
+                        }
+                        for x in outcome.landings
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"{outcome.decision.upper()}: {args.source} -> {args.target}")
         for x in outcome.landings:

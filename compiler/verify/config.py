@@ -68,7 +68,9 @@ class Resource:
 
 
 class Config:
-    def __init__(self, bodies: Iterable[Mapping[str, Any]], *, root_namespace: str, cluster_domain: str) -> None:
+    def __init__(
+        self, bodies: Iterable[Mapping[str, Any]], *, root_namespace: str, cluster_domain: str
+    ) -> None:
         self.root_namespace = root_namespace
         self.cluster_domain = cluster_domain
         self.by_kind: dict[str, list[Resource]] = defaultdict(list)
@@ -148,4 +150,6 @@ class Config:
     def gateways_selecting(self, workload: Workload) -> list[Resource]:
         """Gateway resources whose selector picks the gateway workload, in any namespace
         (gateway-selector: Istio's default, PILOT_SCOPE_GATEWAY_TO_NAMESPACE off)."""
-        return [g for g in self.by_kind.get("Gateway", []) if g.selector is not None and workload.has(g.selector)]
+        return [
+            g for g in self.by_kind.get("Gateway", []) if g.selector is not None and workload.has(g.selector)
+        ]

@@ -44,27 +44,58 @@ class Model:
 
     # --- from a workload ------------------------------------------------------------------------
 
-    def send(self, source: Workload, req: Request, *, plaintext: bool = False, scoped: bool = True) -> Outcome:
+    def send(
+        self, source: Workload, req: Request, *, plaintext: bool = False, scoped: bool = True
+    ) -> Outcome:
         """A request from `source` (through its sidecar, unless `plaintext` or it has none).
         `scoped=False`: as if no Sidecar resource limited the caller (authorization alone decides)."""
         config = self.config(source)
         if plaintext or not source.sidecar:
-            chain = [Step("world", f"{source.name} sends plaintext without a sidecar: no routing, no identity", "auto-mtls")]
-            return Outcome(self._direct(config, source, req, chain))
+            bare = [
+                Step(
+                    "world",
+                    f"{source.name} sends plaintext without a sidecar: no routing, no identity",
+                    "auto-mtls",
+                )
+            ]
+            return Outcome(self._direct(config, source, req, bare))
         scope = scoping(config, source, self._scoping) if scoped else Scoping(None, (), False)
         chain: list[Step] = []
         if scope.sidecar is not None:
-            chain.append(Step(scope.sidecar.ref, "scopes the caller's outbound configuration", "sidecar-selection"))
+            chain.append(
+                Step(scope.sidecar.ref, "scopes the caller's outbound configuration", "sidecar-selection")
+            )
         found = self._registry(config, scope, source, req.host)
         if found is None:
             if scope.registry_only:
                 where = scope.sidecar.ref if scope.sidecar else "mesh-default"
-                chain.append(Step(where, f"{req.host} is not in the caller's registry: BlackHoleCluster", "registry-only"))
-                return Outcome([denied(f"502: {req.host} is not visible to {source.name} (REGISTRY_ONLY)", chain)])
-            chain.append(Step("mesh-default", f"{req.host} unknown: PassthroughCluster (ALLOW_ANY)", "registry-only"))
+                chain.append(
+                    Step(
+                        where,
+                        f"{req.host} is not in the caller's registry: BlackHoleCluster",
+                        "registry-only",
+                    )
+                )
+                return Outcome(
+                    [denied(f"502: {req.host} is not visible to {source.name} (REGISTRY_ONLY)", chain)]
+                )
+            chain.append(
+                Step("mesh-default", f"{req.host} unknown: PassthroughCluster (ALLOW_ANY)", "registry-only")
+            )
             if self._is_cluster_host(config, req.host):
                 return Outcome(self._direct(config, source, req, chain))
-            return Outcome([Landing(1.0, f"external:{req.host}", True, "reached through PassthroughCluster", tuple(chain), service=req.host)])
+            return Outcome(
+                [
+                    Landing(
+                        1.0,
+                        f"external:{req.host}",
+                        True,
+                        "reached through PassthroughCluster",
+                        tuple(chain),
+                        service=req.host,
+                    )
+                ]
+            )
         chain.append(Step(found.ref, f"{req.host} is visible to the caller", "sidecar-egress"))
         return Outcome(self._route(config, scope, source, req, chain, gateway="mesh", claims=None, hops=0))
 
@@ -143,18 +174,29 @@ class Model:
                     return str(p.get("protocol", "")).lower() in HTTP_APP_PROTOCOLS
         return True
 
-    def _virtual_service(self, config: Config, scope: Scoping | None, source: Workload, req: Request) -> Resource | None:
+    def _virtual_service(
+        self, config: Config, scope: Scoping | None, source: Workload, req: Request
+    ) -> Resource | None:
         for vs in sorted(config.virtual_services_for(req.host), key=lambda r: (r.namespace, r.name)):
             gateways = vs.spec.get("gateways") or ["mesh"]
             if "mesh" not in gateways or not vs.exported_to(source.namespace):
                 continue
-            if scope is not None and not any(scope.sees(vs.namespace, h, source.namespace) for h in vs.spec.get("hosts", [])):
+            if scope is not None and not any(
+                scope.sees(vs.namespace, h, source.namespace) for h in vs.spec.get("hosts", [])
+            ):
                 continue
             return vs
         return None
 
     def _to_destination(
-        self, config: Config, scope: Scoping | None, source: Workload, req: Request, d: Destination, chain: list[Step], hops: int
+        self,
+        config: Config,
+        scope: Scoping | None,
+        source: Workload,
+        req: Request,
+        d: Destination,
+        chain: list[Step],
+        hops: int,
     ) -> list[Landing]:
         host = req.host
         if scope is not None:
@@ -162,7 +204,9 @@ class Model:
             if found is None:
                 chain.append(Step(d.rule, f"routes to {host}, which the caller cannot see", "sidecar-egress"))
                 return [denied(f"503: route destination {host} is not visible to {source.name}", chain)]
-        entries = [] if host in config.services or host in self.world.installed else config.service_entries(host)
+        entries = (
+            [] if host in config.services or host in self.world.installed else config.service_entries(host)
+        )
         if entries:
             visible = [e for e in entries if e.exported_to(source.namespace)]
             if not visible:
@@ -183,7 +227,13 @@ class Model:
             selector = {**selector, **labels}
         endpoints = self.world.selected(svc_ns, selector)
         if not endpoints:
-            chain.append(Step(dr.ref if dr else host, f"no workload matches {dict(sorted(selector.items()))}", "dr-subsets"))
+            chain.append(
+                Step(
+                    dr.ref if dr else host,
+                    f"no workload matches {dict(sorted(selector.items()))}",
+                    "dr-subsets",
+                )
+            )
             return [denied(f"503: no endpoints for {host} {d.subset or ''}".strip(), chain)]
         mode, decided = client_tls(config, dr, d.subset, req.port)
         share = 1.0 / len(endpoints)
@@ -191,7 +241,13 @@ class Model:
         for e in sorted(endpoints, key=lambda w: w.name):
             link = list(chain)
             mtls = self._client_sends_mtls(mode, e, target)
-            link.append(Step(decided, f"client TLS {mode or 'auto'}: {'mTLS' if mtls else 'plaintext'} to {e.name}", "dr-tls" if mode else "auto-mtls"))
+            link.append(
+                Step(
+                    decided,
+                    f"client TLS {mode or 'auto'}: {'mTLS' if mtls else 'plaintext'} to {e.name}",
+                    "dr-tls" if mode else "auto-mtls",
+                )
+            )
             landing = self._deliver(source, e, req, target, mtls, link, hops, service=host)
             out.append(replace(landing, weight=landing.weight * share))
         return out
@@ -220,20 +276,34 @@ class Model:
     def _direct(self, config: Config, source: Workload, req: Request, chain: list[Step]) -> list[Landing]:
         svc_ns, selector, target = self._endpoints_spec(config, req.host, req.port)
         if svc_ns is None:
-            return [Landing(1.0, f"external:{req.host}", True, "reached directly", tuple(chain), service=req.host)]
+            return [
+                Landing(1.0, f"external:{req.host}", True, "reached directly", tuple(chain), service=req.host)
+            ]
         endpoints = self.world.selected(svc_ns, selector)
         if not endpoints:
             return [denied(f"503: no endpoints for {req.host}", chain)]
         share = 1.0 / len(endpoints)
         return [
             replace(x, weight=share)
-            for x in (self._deliver(source, e, req, target, False, list(chain), 0, service=req.host) for e in sorted(endpoints, key=lambda w: w.name))
+            for x in (
+                self._deliver(source, e, req, target, False, list(chain), 0, service=req.host)
+                for e in sorted(endpoints, key=lambda w: w.name)
+            )
         ]
 
     # --- at the receiving proxy -----------------------------------------------------------------
 
     def _deliver(
-        self, source: Workload, e: Workload, req: Request, target: int, mtls: bool, chain: list[Step], hops: int, *, service: str
+        self,
+        source: Workload,
+        e: Workload,
+        req: Request,
+        target: int,
+        mtls: bool,
+        chain: list[Step],
+        hops: int,
+        *,
+        service: str,
     ) -> Landing:
         config = self.config(e)
         if e.gateway:
@@ -243,7 +313,9 @@ class Model:
                 chain.append(Step("world", f"{e.name} has no sidecar to terminate mTLS", "auto-mtls"))
                 return denied(f"503: mTLS sent to {e.name}, which has no sidecar (connection reset)", chain)
             chain.append(Step("world", f"{e.name} has no sidecar: nothing is enforced", "auto-mtls"))
-            return Landing(1.0, e.name, True, "delivered (no sidecar: no policy)", tuple(chain), req.path, service)
+            return Landing(
+                1.0, e.name, True, "delivered (no sidecar: no policy)", tuple(chain), req.path, service
+            )
         mode, decided = peer_mode(config, e, target)
         if not mtls and mode == "STRICT":
             chain.append(Step(decided, f"STRICT on port {target}: plaintext rejected", "peer-authn"))
@@ -251,7 +323,11 @@ class Model:
         if mtls and mode == "DISABLE":
             chain.append(Step(decided, f"DISABLE on port {target}: mTLS not terminated", "peer-authn"))
             return denied(f"503: mTLS sent to port {target} where {decided} disables it", chain)
-        chain.append(Step(decided, f"{mode} on port {target}: {'mTLS' if mtls else 'plaintext'} accepted", "peer-authn"))
+        chain.append(
+            Step(
+                decided, f"{mode} on port {target}: {'mTLS' if mtls else 'plaintext'} accepted", "peer-authn"
+            )
+        )
         principal = source.principal(self.world.trust_domain) if mtls else None
         inbound = Inbound(
             target_port=target,
@@ -264,41 +340,80 @@ class Model:
         )
         ok, reason, steps = authorize(config, e, inbound)
         chain.extend(steps)
-        return Landing(1.0, e.name if ok else "-", ok, reason, tuple(chain), req.path if ok else None, service if ok else None)
+        return Landing(
+            1.0,
+            e.name if ok else "-",
+            ok,
+            reason,
+            tuple(chain),
+            req.path if ok else None,
+            service if ok else None,
+        )
 
-    def _egress_gateway(self, source: Workload, gw: Workload, req: Request, mtls: bool, chain: list[Step], hops: int) -> Landing:
+    def _egress_gateway(
+        self, source: Workload, gw: Workload, req: Request, mtls: bool, chain: list[Step], hops: int
+    ) -> Landing:
         """egress-gateway: the second leg, from the gateway to the external host."""
         config = self.config(gw)
         name = req.server_name if req.protocol == "tls" else host_part(req.host_header)
         server, gateway = self._server(config, gw, req.port, name)
         if server is None or gateway is None:
-            chain.append(Step("-", f"no Gateway server of {gw.name} for {name}:{req.port}", "gateway-selector"))
+            chain.append(
+                Step("-", f"no Gateway server of {gw.name} for {name}:{req.port}", "gateway-selector")
+            )
             return denied(f"404: {gw.name} serves no {name}:{req.port}", chain)
         tls_mode = (server.get("tls") or {}).get("mode")
         if tls_mode == "ISTIO_MUTUAL" and not mtls:
-            chain.append(Step(gateway.ref, "ISTIO_MUTUAL server: the plaintext leg is refused", "egress-gateway-mtls"))
+            chain.append(
+                Step(gateway.ref, "ISTIO_MUTUAL server: the plaintext leg is refused", "egress-gateway-mtls")
+            )
             return denied(f"503: {gateway.ref} expects mTLS from sidecars", chain)
         if tls_mode == "PASSTHROUGH" and mtls:
-            chain.append(Step(gateway.ref, "PASSTHROUGH server: an mTLS-wrapped leg does not match", "egress-gateway"))
+            chain.append(
+                Step(gateway.ref, "PASSTHROUGH server: an mTLS-wrapped leg does not match", "egress-gateway")
+            )
             return denied(f"503: mTLS sent to the PASSTHROUGH server of {gateway.ref}", chain)
-        chain.append(Step(gateway.ref, f"server {server.get('port', {}).get('name', req.port)} accepts {name}", "gateway-selector"))
+        chain.append(
+            Step(
+                gateway.ref,
+                f"server {server.get('port', {}).get('name', req.port)} accepts {name}",
+                "gateway-selector",
+            )
+        )
         principal = source.principal(self.world.trust_domain) if mtls else None
         http = str(server.get("port", {}).get("protocol", "")).lower() in HTTP_APP_PROTOCOLS and req.http
-        inbound = Inbound(target_port=req.port, http=http, principal=principal, host=req.host_header, method=req.method, path=req.path)
+        inbound = Inbound(
+            target_port=req.port,
+            http=http,
+            principal=principal,
+            host=req.host_header,
+            method=req.method,
+            path=req.path,
+        )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
         if not ok:
             return denied(reason, chain)
         if principal is None:
-            chain.append(Step(gateway.ref, "the leg carries no caller identity: the gateway cannot tell callers apart", "egress-gateway-mtls"))
+            chain.append(
+                Step(
+                    gateway.ref,
+                    "the leg carries no caller identity: the gateway cannot tell callers apart",
+                    "egress-gateway-mtls",
+                )
+            )
         forwarded = replace(req, host=name, sni=None) if req.protocol == "tls" else replace(req, host=name)
         vs = self._bound_virtual_service(config, gateway, name)
         gw_ref = f"{gateway.namespace}/{gateway.name}"
-        landings = self._route(config, None, gw, forwarded, chain, gateway=gw_ref, claims=None, hops=hops + 1, vs=vs)
+        landings = self._route(
+            config, None, gw, forwarded, chain, gateway=gw_ref, claims=None, hops=hops + 1, vs=vs
+        )
         first = landings[0] if landings else denied("404: nothing routes", chain)
         return first
 
-    def _server(self, config: Config, gw: Workload, port: int, name: str) -> tuple[dict | None, Resource | None]:
+    def _server(
+        self, config: Config, gw: Workload, port: int, name: str
+    ) -> tuple[dict | None, Resource | None]:
         for gateway in sorted(config.gateways_selecting(gw), key=lambda r: (r.namespace, r.name)):
             for server in gateway.spec.get("servers", []):
                 if server.get("port", {}).get("number") != port:
@@ -330,12 +445,18 @@ class Model:
         name = host_part(req.host_header)
         server, gateway = self._server(config, gw, req.port, name)
         if server is None or gateway is None:
-            chain.append(Step("-", f"no Gateway server of this output for {name}:{req.port}", "gateway-selector"))
+            chain.append(
+                Step("-", f"no Gateway server of this output for {name}:{req.port}", "gateway-selector")
+            )
             return Outcome([denied(f"404: no server for {name}:{req.port} in this output", chain)])
         if (server.get("tls") or {}).get("httpsRedirect"):
             chain.append(Step(gateway.ref, "httpsRedirect: 301 to https", "gateway-selector"))
             return Outcome([denied("301: redirected to HTTPS", chain)])
-        chain.append(Step(gateway.ref, f"server {server.get('port', {}).get('name')} serves {name}", "gateway-selector"))
+        chain.append(
+            Step(
+                gateway.ref, f"server {server.get('port', {}).get('name')} serves {name}", "gateway-selector"
+            )
+        )
         protocol = str(server.get("port", {}).get("protocol", "HTTP")).lower()
         http = protocol in HTTP_APP_PROTOCOLS
         req = req if http else replace(req, protocol="tcp")
@@ -361,5 +482,9 @@ class Model:
             chain.append(Step(gateway.ref, f"no VirtualService bound for {name}", "gateway-vs"))
             return Outcome([denied(f"404: no VirtualService for {name} on {gateway.ref}", chain)])
         gw_ref = f"{gateway.namespace}/{gateway.name}"
-        chain.append(Step(gw.name, f"calls the backend as {gw.principal(self.world.trust_domain)}", "gateway-identity"))
-        return Outcome(self._route(config, None, gw, req, chain, gateway=gw_ref, claims=claims, hops=0, vs=vs))
+        chain.append(
+            Step(gw.name, f"calls the backend as {gw.principal(self.world.trust_domain)}", "gateway-identity")
+        )
+        return Outcome(
+            self._route(config, None, gw, req, chain, gateway=gw_ref, claims=claims, hops=0, vs=vs)
+        )

@@ -63,7 +63,9 @@ class Inbound:
         return self.principal.split("/ns/", 1)[1].split("/", 1)[0]
 
 
-def authenticate_jwt(config: Config, workload: Workload, token: Token | None) -> tuple[str | None, Step | None]:
+def authenticate_jwt(
+    config: Config, workload: Workload, token: Token | None
+) -> tuple[str | None, Step | None]:
     """RequestAuthentication (request-authn): returns (rejection reason or None, the deciding step).
     A token whose issuer no applicable rule names is rejected (401); no token passes."""
     rules = config.applicable("RequestAuthentication", workload)
@@ -75,12 +77,18 @@ def authenticate_jwt(config: Config, workload: Workload, token: Token | None) ->
                 continue
             audiences = rule.get("audiences") or []
             if audiences and not set(audiences) & set(token.audiences or audiences):
-                return "401: JWT audience not allowed", Step(ra.ref, f"rejects the token: audience not in {audiences}", "request-authn")
+                return "401: JWT audience not allowed", Step(
+                    ra.ref, f"rejects the token: audience not in {audiences}", "request-authn"
+                )
             return None, Step(ra.ref, f"validates the token of {token.issuer}", "request-authn")
     names = ", ".join(r.ref for r in rules)
     return (
         f"401: JWT issuer {token.issuer} is not configured ({names})",
-        Step(rules[0].ref, f"rejects a token from {token.issuer}: no jwtRule names that issuer", "request-authn"),
+        Step(
+            rules[0].ref,
+            f"rejects a token from {token.issuer}: no jwtRule names that issuer",
+            "request-authn",
+        ),
     )
 
 
@@ -94,7 +102,9 @@ def authorize(config: Config, workload: Workload, req: Inbound) -> tuple[bool, s
     steps: list[Step] = []
     custom = [p for p in policies if p.spec.get("action") == "CUSTOM"]
     if custom:
-        steps.append(Step(custom[0].ref, "CUSTOM (ext-authz) is not modelled: assumed to allow", "authz-order"))
+        steps.append(
+            Step(custom[0].ref, "CUSTOM (ext-authz) is not modelled: assumed to allow", "authz-order")
+        )
     for p in policies:
         if p.spec.get("action") != "DENY":
             continue
@@ -130,9 +140,8 @@ def _rule_matches(rule: Mapping[str, Any], req: Inbound, *, deny: bool) -> bool:
     sources = rule.get("from") or []
     operations = rule.get("to") or []
     conditions = rule.get("when") or []
-    if not req.http and _uses_http_fields(sources, operations, conditions):
-        if not deny:
-            return False
+    if not req.http and not deny and _uses_http_fields(sources, operations, conditions):
+        return False
     if sources and not any(_source_matches(s.get("source", {}), req) for s in sources):
         return False
     if operations and not any(_operation_matches(o.get("operation", {}), req) for o in operations):
@@ -215,7 +224,10 @@ def _condition_value(key: str, req: Inbound) -> str | None:
 def _near_miss(policies: list[Resource], req: Inbound) -> str:
     """A hint for the report: why the closest ALLOW rule missed."""
     if req.principal is None and any(
-        "principals" in s.get("source", {}) for p in policies for r in p.spec.get("rules") or [] for s in r.get("from") or []
+        "principals" in s.get("source", {})
+        for p in policies
+        for r in p.spec.get("rules") or []
+        for s in r.get("from") or []
     ):
         return ": the rules require a peer principal, and the request arrived without mTLS"
     if not req.http and any(

@@ -14,7 +14,11 @@ from .matching import dns_match, host_part, string_match
 def _sm(match: StringMatch | None, value: str | None) -> bool:
     if match is None:
         return True
-    spec = {k: v for k, v in (("exact", match.exact), ("prefix", match.prefix), ("regex", match.regex)) if v is not None}
+    spec = {
+        k: v
+        for k, v in (("exact", match.exact), ("prefix", match.prefix), ("regex", match.regex))
+        if v is not None
+    }
     return string_match(spec, value)
 
 
@@ -53,14 +57,21 @@ def default_versions(info: ServiceInfo) -> dict[str, float] | None:
 
 
 def mesh_versions(
-    info: ServiceInfo, *, http: bool, port: int, path: str | None, method: str | None, headers: Mapping[str, str]
+    info: ServiceInfo,
+    *,
+    http: bool,
+    port: int,
+    path: str | None,
+    method: str | None,
+    headers: Mapping[str, str],
 ) -> dict[str, float] | None:
     """The versions a mesh request lands on, per the service's ordered routes then its split."""
     for route in info.traffic.routes:
         if not http and not any(m.port is not None for m in route.match):
             continue
         if route.match and not any(
-            match_holds(m, path=path, method=method, headers=headers, claims=None, port=port) for m in route.match
+            match_holds(m, path=path, method=method, headers=headers, claims=None, port=port)
+            for m in route.match
         ):
             continue
         if route.split:
@@ -87,7 +98,8 @@ def gateway_route(
         if route.hosts and not any(dns_match(h, name) for h in route.hosts):
             continue
         if route.match and not any(
-            match_holds(m, path=path, method=method, headers=headers, claims=claims, port=port) for m in route.match
+            match_holds(m, path=path, method=method, headers=headers, claims=claims, port=port)
+            for m in route.match
         ):
             continue
         return i, route

@@ -9,7 +9,7 @@ from typing import Any
 
 from .config import Config, Resource
 from .matching import dns_match, string_match
-from .request import Request, Step, Token
+from .request import Request, Token
 from .world import Workload
 
 HTTP_APP_PROTOCOLS = frozenset({"http", "http2", "grpc", "grpc-web", "https"})
@@ -49,7 +49,9 @@ def scoping(config: Config, workload: Workload, cache: dict[Workload, Scoping]) 
         chosen = next((s for s in own if s.selector is not None and workload.has(s.selector)), None)
         chosen = chosen or next((s for s in own if s.selector is None), None)
         if chosen is None:
-            chosen = next((s for s in config.in_namespace("Sidecar", config.root_namespace) if s.selector is None), None)
+            chosen = next(
+                (s for s in config.in_namespace("Sidecar", config.root_namespace) if s.selector is None), None
+            )
     hosts: list[tuple[str, str]] = []
     mode = "ALLOW_ANY"
     if chosen is not None:
@@ -91,7 +93,9 @@ def http_route(
             continue
         path = _rewrite(hit, rule.get("rewrite") or {}, req.path)
         authority = (rule.get("rewrite") or {}).get("authority")
-        return _destinations(rule, req, path, authority, f"{vs.ref} http[{i}]{_name(rule)}"), f"http[{i}]{_name(rule)}"
+        return _destinations(
+            rule, req, path, authority, f"{vs.ref} http[{i}]{_name(rule)}"
+        ), f"http[{i}]{_name(rule)}"
     return None, ""
 
 
@@ -156,11 +160,15 @@ def _destinations(
             continue
         d = r["destination"]
         port = d.get("port", {}).get("number", req.port)
-        out.append(Destination(d["host"], d.get("subset"), port, weight / (total or 1), path, authority, where))
+        out.append(
+            Destination(d["host"], d.get("subset"), port, weight / (total or 1), path, authority, where)
+        )
     return out
 
 
-def l4_route(vs: Resource, req: Request, *, gateway: str, source: Workload | None) -> tuple[list[Destination] | None, str]:
+def l4_route(
+    vs: Resource, req: Request, *, gateway: str, source: Workload | None
+) -> tuple[list[Destination] | None, str]:
     """vs-tls and TCP routes: `tls` rules by SNI and port, `tcp` rules by port; None: no rule."""
     if req.protocol == "tls":
         for i, rule in enumerate(vs.spec.get("tls") or []):
@@ -188,7 +196,9 @@ def l4_route(vs: Resource, req: Request, *, gateway: str, source: Workload | Non
 def has_section(vs: Resource, req: Request) -> bool:
     if req.http:
         return bool(vs.spec.get("http"))
-    return bool(vs.spec.get("tls") if req.protocol == "tls" else vs.spec.get("tcp")) or bool(vs.spec.get("tcp"))
+    return bool(vs.spec.get("tls") if req.protocol == "tls" else vs.spec.get("tcp")) or bool(
+        vs.spec.get("tcp")
+    )
 
 
 def client_tls(config: Config, dr: Resource | None, subset: str | None, port: int) -> tuple[str | None, str]:
@@ -211,7 +221,9 @@ def client_tls(config: Config, dr: Resource | None, subset: str | None, port: in
     return None, "auto-mtls"
 
 
-def destination_rule(config: Config, host: str, caller_namespace: str, service_namespace: str | None) -> Resource | None:
+def destination_rule(
+    config: Config, host: str, caller_namespace: str, service_namespace: str | None
+) -> Resource | None:
     """dr-lookup: the caller's namespace, the service's, then the root namespace; exportTo applies."""
     candidates = config.destination_rules.get(host, [])
     order = [caller_namespace, service_namespace, config.root_namespace]

@@ -96,7 +96,9 @@ def _request(info: ServiceInfo, port: ResolvedPort, method: str | None, path: st
 
 
 def _versions(info: ServiceInfo, port: ResolvedPort, req: Request) -> tuple[tuple[str, float], ...] | None:
-    found = intent.mesh_versions(info, http=_http(port), port=port.number, path=req.path, method=req.method, headers={})
+    found = intent.mesh_versions(
+        info, http=_http(port), port=port.number, path=req.path, method=req.method, headers={}
+    )
     return tuple(sorted(found.items())) if found else None
 
 
@@ -115,7 +117,12 @@ def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
     probes += _egress(index, sw)
     probes += _plaintext(index, sw, seed)
     probes += _foreign(index, sw)
-    edges = {(c.name, call.service) for c in index.services.values() for call in c.model.calls if call.service in index.services}
+    edges = {
+        (c.name, call.service)
+        for c in index.services.values()
+        for call in c.model.calls
+        if call.service in index.services
+    }
     probed = {(p.source, p.target) for p in probes if p.kind == "edge"}
     return Plan(probes, pairs, sampled, len(edges), len(probed))
 
@@ -145,20 +152,37 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
                     if not owned(callee) or not has_sidecar(index, callee):
                         yield Probe(
-                            "edge-no-sidecar", caller.name, callee.name, detail + " (callee without sidecar)",
-                            Expect(True, callee.fqdn), "send-bare", src, req,
+                            "edge-no-sidecar",
+                            caller.name,
+                            callee.name,
+                            detail + " (callee without sidecar)",
+                            Expect(True, callee.fqdn),
+                            "send-bare",
+                            src,
+                            req,
                         )
             if not index.mesh.spec.security.authorization.default_deny or not has_sidecar(index, callee):
                 continue
             yield from _least_privilege(caller, callee, calls, declared_ports, src)
 
 
-def _least_privilege(caller: ServiceInfo, callee: ServiceInfo, calls: list, declared_ports: set[int], src: Workload) -> Iterator[Probe]:
+def _least_privilege(
+    caller: ServiceInfo, callee: ServiceInfo, calls: list, declared_ports: set[int], src: Workload
+) -> Iterator[Probe]:
     deny = Expect(False)
     for port in callee.ports:
         if port.number not in declared_ports:
             req = _request(callee, port, None, None)
-            yield Probe("least-privilege", caller.name, callee.name, f":{port.number} (undeclared port)", deny, "send", src, req)
+            yield Probe(
+                "least-privilege",
+                caller.name,
+                callee.name,
+                f":{port.number} (undeclared port)",
+                deny,
+                "send",
+                src,
+                req,
+            )
     http_ports = [p for p in callee.ports if _http(p) and p.number in declared_ports]
     if not http_ports:
         return
@@ -167,14 +191,32 @@ def _least_privilege(caller: ServiceInfo, callee: ServiceInfo, calls: list, decl
         other = next((m for m in ("DELETE", "PATCH", "PUT", "POST", "GET") if m not in allowed), None)
         if other is not None:
             port = http_ports[0]
-            paths = next((call.paths for call in calls if call.paths), [])
+            paths: list[str] = next((call.paths for call in calls if call.paths), [])
             req = _request(callee, port, other, intent.concrete_path(paths[0]) if paths else None)
-            yield Probe("least-privilege", caller.name, callee.name, f":{port.number} {other} (undeclared method)", deny, "send", src, req)
+            yield Probe(
+                "least-privilege",
+                caller.name,
+                callee.name,
+                f":{port.number} {other} (undeclared method)",
+                deny,
+                "send",
+                src,
+                req,
+            )
     if all(call.paths for call in calls):
         port = http_ports[0]
         method = next((call.methods[0] for call in calls if call.methods), None)
         req = _request(callee, port, method, "/meshc-probe-undeclared")
-        yield Probe("least-privilege", caller.name, callee.name, f":{port.number} {req.method} {req.path} (undeclared path)", deny, "send", src, req)
+        yield Probe(
+            "least-privilege",
+            caller.name,
+            callee.name,
+            f":{port.number} {req.method} {req.path} (undeclared path)",
+            deny,
+            "send",
+            src,
+            req,
+        )
 
 
 def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, list[Probe]]:
@@ -183,7 +225,9 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
     callees = [s for s in services if s.ports and has_sidecar(index, s)]
     n = len(services)
     callee_names = {c.name for c in callees}
-    undeclared = n * len(callees) - sum(1 for (a, b) in declared if b in callee_names and a != b) - len(callees)
+    undeclared = (
+        n * len(callees) - sum(1 for (a, b) in declared if b in callee_names and a != b) - len(callees)
+    )
     allow = not index.mesh.spec.security.authorization.default_deny
     sampled = n > FULL_PAIRS
     pairs: list[tuple[ServiceInfo, ServiceInfo]] = []
@@ -202,7 +246,18 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             expect = Expect(True, b.fqdn) if allow else Expect(False)
             probes.append(Probe("non-edge", a.name, b.name, f":{port.number}", expect, "send", src, req))
             if allow:  # without defaultDeny, authorization alone must let it in too
-                probes.append(Probe("non-edge", a.name, b.name, f":{port.number} (authorization only)", expect, "send-unscoped", src, req))
+                probes.append(
+                    Probe(
+                        "non-edge",
+                        a.name,
+                        b.name,
+                        f":{port.number} (authorization only)",
+                        expect,
+                        "send-unscoped",
+                        src,
+                        req,
+                    )
+                )
     for gw_name, workloads in sorted(sw.gateways.items()):
         same_pods = [other for other, w in sw.gateways.items() if w and workloads and w[0] == workloads[0]]
         routed = {r.to.service for other in same_pods for r in index.gateways[other][1].routes}
@@ -214,19 +269,39 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
         for b in others:
             req = _request(b, b.ports[0], None, None)
             expect = Expect(True, b.fqdn) if allow else Expect(False)
-            probes.append(Probe("non-edge", f"gateway/{gw_name}", b.name, f":{b.ports[0].number}", expect, "send", workloads[0], req))
+            probes.append(
+                Probe(
+                    "non-edge",
+                    f"gateway/{gw_name}",
+                    b.name,
+                    f":{b.ports[0].number}",
+                    expect,
+                    "send",
+                    workloads[0],
+                    req,
+                )
+            )
     return undeclared, sampled, probes
 
 
 def _stratified(
-    index: MeshIndex, services: list[ServiceInfo], callees: list[ServiceInfo], declared: set[tuple[str, str]], rng: random.Random
+    index: MeshIndex,
+    services: list[ServiceInfo],
+    callees: list[ServiceInfo],
+    declared: set[tuple[str, str]],
+    rng: random.Random,
 ) -> list[tuple[ServiceInfo, ServiceInfo]]:
     """Undeclared pairs most likely to be wrongly allowed, then random ones: callers of callers
     (two hops), reversed edges, same namespace, other namespaces; SAMPLE_PER_STRATUM each."""
     by_ns: dict[str, list[ServiceInfo]] = {}
     for s in callees:
         by_ns.setdefault(s.namespace, []).append(s)
-    strata: dict[str, list[tuple[ServiceInfo, ServiceInfo]]] = {"two-hop": [], "reverse": [], "same-ns": [], "other-ns": []}
+    strata: dict[str, list[tuple[ServiceInfo, ServiceInfo]]] = {
+        "two-hop": [],
+        "reverse": [],
+        "same-ns": [],
+        "other-ns": [],
+    }
     for a in rng.sample(services, min(len(services), SAMPLE_PER_STRATUM)):
         for call in a.model.calls:
             mid = index.services.get(call.service)
@@ -271,7 +346,9 @@ def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -
                     continue
                 hosts = route.hosts or server.hosts or gw.hosts
                 for pattern in intent.unique([h for h in hosts]):
-                    yield from _gateway_route(index, gw, k, route, server.port, intent.concrete_host(pattern), pod, http)
+                    yield from _gateway_route(
+                        index, gw, k, route, server.port, intent.concrete_host(pattern), pod, http
+                    )
         if gw.jwt is not None:
             # Another team's host on the same gateway pods, with their issuer's token: not ours to refuse.
             for server in servers:
@@ -279,12 +356,20 @@ def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -
                     continue
                 req = Request(OTHER_HOST, server.port, "http", "GET", "/", token=Token(OTHER_ISSUER))
                 yield Probe(
-                    "gateway", "external", f"gateway/{gw.name}", f":{server.port} Host: {OTHER_HOST} (another team's host, its own JWT)",
-                    Expect(False, neutral=True), "ingress", pod, req,
+                    "gateway",
+                    "external",
+                    f"gateway/{gw.name}",
+                    f":{server.port} Host: {OTHER_HOST} (another team's host, its own JWT)",
+                    Expect(False, neutral=True),
+                    "ingress",
+                    pod,
+                    req,
                 )
 
 
-def _gateway_route(index: MeshIndex, gw, k: int, route, port: int, host: str, pod: Workload, http: bool) -> Iterator[Probe]:
+def _gateway_route(
+    index: MeshIndex, gw, k: int, route, port: int, host: str, pod: Workload, http: bool
+) -> Iterator[Probe]:
     first = route.match[0] if route.match else None
     path = intent.concrete(first.path if first else None, "/")
     method = intent.concrete(first.method if first else None, "GET")
@@ -295,7 +380,16 @@ def _gateway_route(index: MeshIndex, gw, k: int, route, port: int, host: str, po
     if not http:
         req = Request(host, port, "tcp")
         info = index.services[route.to.service]
-        yield Probe("gateway", "external", f"gateway/{gw.name}", f"routes[{k}] :{port} tcp", Expect(True, info.fqdn), "ingress", pod, req)
+        yield Probe(
+            "gateway",
+            "external",
+            f"gateway/{gw.name}",
+            f"routes[{k}] :{port} tcp",
+            Expect(True, info.fqdn),
+            "ingress",
+            pod,
+            req,
+        )
         return
     hdrs = tuple(sorted((n.lower(), str(v)) for n, v in headers.items()))
     label = f"routes[{k}]{f' ({route.name})' if route.name else ''}"
@@ -304,12 +398,17 @@ def _gateway_route(index: MeshIndex, gw, k: int, route, port: int, host: str, po
 
     def expectation(authority: str, token: Token | None) -> Expect:
         chosen = intent.gateway_route(
-            gw, host=authority, path=path, method=method, headers=dict(hdrs),
-            claims=dict(token.claims) if token else None, port=port,
+            gw,
+            host=authority,
+            path=path,
+            method=method,
+            headers=dict(hdrs),
+            claims=dict(token.claims) if token else None,
+            port=port,
         )
         if chosen is None:
             return Expect(False)
-        j, taken = chosen
+        _, taken = chosen
         if intent.requires_jwt(gw, taken) and token is None:
             return Expect(False)
         info = index.services[taken.to.service]
@@ -318,26 +417,67 @@ def _gateway_route(index: MeshIndex, gw, k: int, route, port: int, host: str, po
 
     for authority in (host, f"{host}:{port}"):
         base = Request(host, port, "http", method, path, authority=authority, headers=hdrs)
-        yield Probe("gateway", "external", f"gateway/{gw.name}", f"{label} :{port} Host: {authority} {method} {path}" + (" with JWT" if valid else ""),
-                    expectation(authority, valid), "ingress", pod, _with(base, valid))
+        yield Probe(
+            "gateway",
+            "external",
+            f"gateway/{gw.name}",
+            f"{label} :{port} Host: {authority} {method} {path}" + (" with JWT" if valid else ""),
+            expectation(authority, valid),
+            "ingress",
+            pod,
+            _with(base, valid),
+        )
         if gw.jwt is None:
             continue
-        yield Probe("gateway", "external", f"gateway/{gw.name}", f"{label} :{port} Host: {authority} {method} {path} without JWT",
-                    expectation(authority, None), "ingress", pod, base)
+        yield Probe(
+            "gateway",
+            "external",
+            f"gateway/{gw.name}",
+            f"{label} :{port} Host: {authority} {method} {path} without JWT",
+            expectation(authority, None),
+            "ingress",
+            pod,
+            base,
+        )
         if claims:
             info = index.services[route.to.service]
             without = Token(gw.jwt.issuer, audiences=tuple(gw.jwt.audiences))
             forbidden = (info.fqdn, intent.rewritten_path(route, path) or "/")
-            yield Probe("gateway", "external", f"gateway/{gw.name}", f"{label} :{port} Host: {authority} {method} {path} with JWT lacking {dict(claims)}",
-                        Expect(False, forbidden=forbidden), "ingress", pod, _with(base, without))
+            yield Probe(
+                "gateway",
+                "external",
+                f"gateway/{gw.name}",
+                f"{label} :{port} Host: {authority} {method} {path} with JWT lacking {dict(claims)}",
+                Expect(False, forbidden=forbidden),
+                "ingress",
+                pod,
+                _with(base, without),
+            )
         if not intent.requires_jwt(gw, route):
             other = Token(OTHER_ISSUER)
-            yield Probe("gateway", "external", f"gateway/{gw.name}", f"{label} :{port} Host: {authority} {method} {path} with another issuer's JWT (route needs none)",
-                        expectation(authority, None), "ingress", pod, _with(base, other))
-    other = Request(OTHER_HOST, port, "http", method, path, authority=OTHER_HOST, headers=hdrs)
+            yield Probe(
+                "gateway",
+                "external",
+                f"gateway/{gw.name}",
+                f"{label} :{port} Host: {authority} {method} {path}"
+                " with another issuer's JWT (route needs none)",
+                expectation(authority, None),
+                "ingress",
+                pod,
+                _with(base, other),
+            )
+    elsewhere = Request(OTHER_HOST, port, "http", method, path, authority=OTHER_HOST, headers=hdrs)
     if not any(h == "*" for s in gw.servers for h in (s.hosts or gw.hosts)):
-        yield Probe("gateway", "external", f"gateway/{gw.name}", f"{label} :{port} Host: {OTHER_HOST} {method} {path}",
-                    Expect(False), "ingress", pod, _with(other, valid))
+        yield Probe(
+            "gateway",
+            "external",
+            f"gateway/{gw.name}",
+            f"{label} :{port} Host: {OTHER_HOST} {method} {path}",
+            Expect(False),
+            "ingress",
+            pod,
+            _with(elsewhere, valid),
+        )
 
 
 def _with(req: Request, token: Token | None) -> Request:
@@ -353,42 +493,88 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
     for _, eg in index.egress.values():
         callers = [index.services[c] for c in eg.callers if c in index.services]
         names = {c.name for c in callers}
-        gw_fqdn = f"{eg.gateway.service}.{eg.gateway.namespace}.svc.{index.cluster_domain}" if eg.gateway else None
+        gw_fqdn = (
+            f"{eg.gateway.service}.{eg.gateway.namespace}.svc.{index.cluster_domain}" if eg.gateway else None
+        )
         namespaces = sorted({c.namespace for c in callers})
         neighbours = [(ns, next((s for s in by_ns[ns] if s.name not in names), None)) for ns in namespaces]
         stranger = next((s for s in index.services.values() if s.name not in names), None)
         for port in eg.ports:
-            protocol = "tls" if port.protocol in ("tls", "https") else "http" if port.protocol in ("http", "http2", "grpc") else "tcp"
+            protocol = (
+                "tls"
+                if port.protocol in ("tls", "https")
+                else "http"
+                if port.protocol in ("http", "http2", "grpc")
+                else "tcp"
+            )
             for pattern in eg.hosts:
                 host = intent.concrete_host(pattern)
-                req = Request(host, port.port, protocol, "GET" if protocol == "http" else None, "/" if protocol == "http" else None)
+                req = Request(
+                    host,
+                    port.port,
+                    protocol,
+                    "GET" if protocol == "http" else None,
+                    "/" if protocol == "http" else None,
+                )
                 for c in callers:
                     src = sw.caller(c.name)
                     if src is not None:
-                        yield Probe("egress", c.name, host, f":{port.port}", Expect(True, host), "send", src, req)
+                        yield Probe(
+                            "egress", c.name, host, f":{port.port}", Expect(True, host), "send", src, req
+                        )
                 for _, outsider in neighbours:
                     src = sw.caller(outsider.name) if outsider is not None else None
                     if outsider is not None and src is not None:
-                        yield Probe("egress", outsider.name, host, f":{port.port} (not a caller, same namespace)", Expect(False), "send", src, req)
+                        yield Probe(
+                            "egress",
+                            outsider.name,
+                            host,
+                            f":{port.port} (not a caller, same namespace)",
+                            Expect(False),
+                            "send",
+                            src,
+                            req,
+                        )
                 src = sw.caller(stranger.name) if stranger is not None else None
                 if gw_fqdn is not None and stranger is not None and src is not None:
-                    direct = Request(gw_fqdn, port.port, protocol, req.method, req.path, authority=host, sni=host)
-                    yield Probe("egress", stranger.name, host, f":{port.port} (not a caller, straight to the egress gateway)", Expect(False), "send", src, direct)
+                    direct = Request(
+                        gw_fqdn, port.port, protocol, req.method, req.path, authority=host, sni=host
+                    )
+                    yield Probe(
+                        "egress",
+                        stranger.name,
+                        host,
+                        f":{port.port} (not a caller, straight to the egress gateway)",
+                        Expect(False),
+                        "send",
+                        src,
+                        direct,
+                    )
 
 
 def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
     deny_by_default = index.mesh.spec.security.authorization.default_deny
     services = [s for s in index.services.values() if s.ports and has_sidecar(index, s) and sw.runs(s.name)]
     if len(services) > FULL_PAIRS:
-        services = sorted(random.Random(seed).sample(services, SAMPLE_PER_STRATUM // 2), key=lambda s: s.index)
+        services = sorted(
+            random.Random(seed).sample(services, SAMPLE_PER_STRATUM // 2), key=lambda s: s.index
+        )
     for info in services:
         for port in info.ports:
             mode = _port_mode(index, info, port)
             refused = mode == "STRICT" or deny_by_default
             expect = Expect(False) if refused else Expect(True, info.fqdn)
             req = _request(info, port, None, None)
-            yield Probe("plaintext", f"probe/legacy.{info.namespace}", info.name, f":{port.number} (mTLS {mode})", expect, "plaintext",
-                        sw.legacy(info.namespace), req)
+            yield Probe(
+                "plaintext",
+                f"probe/legacy.{info.namespace}",
+                info.name,
+                f":{port.number} (mTLS {mode})",
+                expect,
+                "plaintext",
+                sw.legacy(info.namespace),
+                req,
+            )
 
 
 def _port_mode(index: MeshIndex, info: ServiceInfo, port: ResolvedPort) -> str:
@@ -401,5 +587,21 @@ def _port_mode(index: MeshIndex, info: ServiceInfo, port: ResolvedPort) -> str:
 
 
 def _foreign(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
-    yield Probe("foreign", sw.foreign.name, sw.foreign.namespace, "(a workload outside the mesh)", Expect(False, neutral=True), "foreign", sw.foreign)
-    yield Probe("foreign", "output", "shared namespaces", "(names carry the mesh's name)", Expect(True), "names", sw.foreign)
+    yield Probe(
+        "foreign",
+        sw.foreign.name,
+        sw.foreign.namespace,
+        "(a workload outside the mesh)",
+        Expect(False, neutral=True),
+        "foreign",
+        sw.foreign,
+    )
+    yield Probe(
+        "foreign",
+        "output",
+        "shared namespaces",
+        "(names carry the mesh's name)",
+        Expect(True),
+        "names",
+        sw.foreign,
+    )

@@ -28,7 +28,10 @@ def matrix(report: Report, limit: int = 60) -> list[str]:
     sources = sorted({s for s, _ in cells})
     targets = sorted({t for _, t in cells})
     if len(sources) > limit or len(targets) > limit:
-        return [f"(matrix left out: {len(sources)} callers x {len(targets)} callees; see the failures and --format json)"]
+        return [
+            f"(matrix left out: {len(sources)} callers x {len(targets)} callees;"
+            " see the failures and --format json)"
+        ]
     width = max((len(s) for s in sources), default=0)
     lines = [" " * width + "  " + " ".join(f"{i % 100:>2}" for i in range(len(targets)))]
     for s in sources:
@@ -54,10 +57,13 @@ def text(report: Report) -> str:
 def summary(report: Report) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
     sample = (
-        f"; undeclared pairs: {report.undeclared_pairs}, sampled" if report.sampled else f"; undeclared pairs: {report.undeclared_pairs}, all probed"
+        f"; undeclared pairs: {report.undeclared_pairs}, sampled"
+        if report.sampled
+        else f"; undeclared pairs: {report.undeclared_pairs}, all probed"
     )
     edges = f"; declared edges probed: {report.edges_probed} of {report.edges}"
-    return f"{len(report.results)} probes ({counts}), {len(report.failures)} failed{edges}{sample}; {report.seconds:.3f}s"
+    failed = len(report.failures)
+    return f"{len(report.results)} probes ({counts}), {failed} failed{edges}{sample}; {report.seconds:.3f}s"
 
 
 def result_json(r: Result) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mesh_spec.models import Gateway
+from mesh_spec.models import Gateway, Version
 
 from ..index import MeshIndex, ServiceInfo
 from .world import InstalledService, Workload, World, labels_of
@@ -55,7 +55,9 @@ class SpecWorld:
         self._seen_gateways: dict[tuple[str, tuple[tuple[str, str], ...], str | None], Workload] = {}
         self.gateways: dict[str, list[Workload]] = {}
         for _, gw in index.gateways.values():
-            self.gateways[gw.name] = [self._gateway(gw, c) for c in (index.gateway_placement(gw) if index.clusters else [None])]
+            self.gateways[gw.name] = [
+                self._gateway(gw, c) for c in (index.gateway_placement(gw) if index.clusters else [None])
+            ]
         self.egress_gateways: dict[str, Workload] = {}
         for _, eg in index.egress.values():
             if eg.gateway is None:
@@ -65,12 +67,22 @@ class SpecWorld:
             if fqdn not in self.world.installed:
                 account = gateway_account(g.selector, "istio-egressgateway-service-account", False)
                 for cluster in clusters:
-                    w = Workload(f"egressgateway/{g.service}", g.namespace, labels_of(g.selector), account, True, True, cluster)
+                    w = Workload(
+                        f"egressgateway/{g.service}",
+                        g.namespace,
+                        labels_of(g.selector),
+                        account,
+                        True,
+                        True,
+                        cluster,
+                    )
                     self.world.add(w)
                     self.egress_gateways.setdefault(fqdn, w)
                 ports = tuple(sorted({p.port for e in index.egress.values() for p in e[1].ports}))
                 self.world.installed[fqdn] = InstalledService(fqdn, g.namespace, labels_of(g.selector), ports)
-        self.foreign = Workload("probe/other-team", FOREIGN_NAMESPACE, labels_of({"app": "meshc-probe-other"}), "default")
+        self.foreign = Workload(
+            "probe/other-team", FOREIGN_NAMESPACE, labels_of({"app": "meshc-probe-other"}), "default"
+        )
         self._legacy: dict[tuple[str, str | None], Workload] = {}
 
     def _gateway(self, gw: Gateway, cluster: str | None) -> Workload:
@@ -80,7 +92,9 @@ class SpecWorld:
         found = self._seen_gateways.get(key)
         if found is not None:
             return found  # gateways sharing a selector share the pods
-        w = Workload(f"gateway/{gw.name}", gw.workload.namespace, labels_of(gw.selector), account, True, True, cluster)
+        w = Workload(
+            f"gateway/{gw.name}", gw.workload.namespace, labels_of(gw.selector), account, True, True, cluster
+        )
         self.world.add(w)
         self._seen_gateways[key] = w
         return w
@@ -90,7 +104,14 @@ class SpecWorld:
         key = (namespace, cluster)
         found = self._legacy.get(key)
         if found is None:
-            found = Workload(f"probe/legacy.{namespace}", namespace, labels_of({"app": "meshc-probe-legacy"}), "default", False, cluster=cluster)
+            found = Workload(
+                f"probe/legacy.{namespace}",
+                namespace,
+                labels_of({"app": "meshc-probe-legacy"}),
+                "default",
+                False,
+                cluster=cluster,
+            )
             self._legacy[key] = found
         return found
 
@@ -106,10 +127,13 @@ class SpecWorld:
             sidecar = has_sidecar(index, info) and name not in self.bare
             for cluster in index.placement(info) if index.clusters else [None]:
                 suffix = f"@{cluster}" if cluster else ""
-                for v in info.versions or [None]:
+                versions: list[Version | None] = list(info.versions) or [None]
+                for v in versions:
                     labels = {"app": info.name, **(info.version_labels(v) if v is not None else {})}
                     label = f"{info.name}/{v.name}{suffix}" if v is not None else f"{info.name}{suffix}"
-                    w = Workload(label, info.namespace, labels_of(labels), info.account, sidecar, cluster=cluster)
+                    w = Workload(
+                        label, info.namespace, labels_of(labels), info.account, sidecar, cluster=cluster
+                    )
                     found.append(self.world.add(w))
         self._workloads[name] = found
         return found

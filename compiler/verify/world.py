@@ -80,5 +80,9 @@ class World:
         if app is not None and self.provider is not None and (namespace, app) not in self._provided:
             self._provided.add((namespace, app))
             self.provider(namespace, app)
-        pool = self._by_app.get((namespace, app), []) if app is not None else self._by_namespace.get(namespace, [])
+        pool = (
+            self._by_app.get((namespace, app), [])
+            if app is not None
+            else self._by_namespace.get(namespace, [])
+        )
         return [w for w in pool if w.has(selector)]

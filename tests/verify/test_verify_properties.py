@@ -29,13 +29,15 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(2, 6))
     names = [f"s{i}" for i in range(n)]
     services = []
-    for i, name in enumerate(names):
+    for name in names:
         versions = draw(st.integers(1, 2))
         svc: dict[str, Any] = {
             "name": name,
             "namespace": draw(st.sampled_from(["ns-a", "ns-b"])),
             "ports": [{"port": 8080, "protocol": "http"}],
-            "versions": [{"name": f"v{k + 1}", "image": f"example.com/{name}:{k + 1}"} for k in range(versions)],
+            "versions": [
+                {"name": f"v{k + 1}", "image": f"example.com/{name}:{k + 1}"} for k in range(versions)
+            ],
         }
         if versions == 2:
             first = draw(st.integers(0, 100))
@@ -74,10 +76,22 @@ def test_verifier_agrees_with_the_spec(mesh: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mesh.yaml"
         path.write_text(yaml.safe_dump(mesh))
-        c = run(path, stages=(pipeline.load, pipeline.check_structure, pipeline.check_semantics, pipeline.lower_resources))
+        c = run(
+            path,
+            stages=(
+                pipeline.load,
+                pipeline.check_structure,
+                pipeline.check_semantics,
+                pipeline.lower_resources,
+            ),
+        )
     assert c.index is not None
     report = verify(c.index, c.manifests)
-    failures = [f"{r.probe.key}: {r.reason}" for r in report.failures if r.probe.kind not in BLOCKED_BY_DEFECT]
+    failures = [
+        f"{r.probe.key}: {r.reason}" for r in report.failures if r.probe.kind not in BLOCKED_BY_DEFECT
+    ]
     assert failures == []
     kinds = report.counts
-    assert kinds.get("non-edge", 0) > 0 or all(len(s.get("calls", [])) == len(mesh["spec"]["services"]) - 1 for s in mesh["spec"]["services"])
+    assert kinds.get("non-edge", 0) > 0 or all(
+        len(s.get("calls", [])) == len(mesh["spec"]["services"]) - 1 for s in mesh["spec"]["services"]
+    )

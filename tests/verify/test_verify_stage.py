@@ -9,18 +9,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from verify_helpers import FIXTURES
 
 from compiler import pipeline
 from compiler.pipeline import CompilerBug, run
-
-from verify_helpers import FIXTURES
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _meshc(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, env=env, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "compiler", *args], capture_output=True, text=True, env=env, cwd=REPO
+    )
 
 
 def test_stage_is_off_by_default_until_the_lowering_fixes_land() -> None:
@@ -35,10 +36,14 @@ def test_stage_turns_a_contradiction_into_a_compiler_bug(monkeypatch: pytest.Mon
     assert any("edge: web -> cache :6379 tcp" in p for p in bug.value.problems)
 
 
-def test_stage_passes_output_that_does_what_the_spec_says(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_stage_passes_output_that_does_what_the_spec_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     spec = tmp_path / "mesh.yaml"
     spec.write_text(
-        (FIXTURES / "d9-methods-tcp-port.mesh.yaml").read_text().replace("methods: [GET]", "ports: [8080], methods: [GET]")
+        (FIXTURES / "d9-methods-tcp-port.mesh.yaml")
+        .read_text()
+        .replace("methods: [GET]", "ports: [8080], methods: [GET]")
     )
     c = run(spec, stages=tuple(s for s in pipeline.STAGES if s is not pipeline.verify_output))
     from compiler.verify import verify
@@ -52,7 +57,9 @@ def test_verify_command_reports_failures_with_their_chain() -> None:
     assert done.returncode == 1, done.stderr
     assert "FAIL edge: web -> cache :6379 tcp" in done.stdout
     assert "AuthorizationPolicy/app/cache" in done.stdout
-    data = json.loads(_meshc("verify", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"), "--format", "json").stdout)
+    data = json.loads(
+        _meshc("verify", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"), "--format", "json").stdout
+    )
     assert data["ok"] is False and data["failed"] >= 1
     assert all(r["chain"] for r in data["results"])
 
