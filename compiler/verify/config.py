@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .matching import dns_match
@@ -38,6 +38,18 @@ class Resource:
     name: str
     spec: Mapping[str, Any]
     labels: Mapping[str, str]
+    selector: Mapping[str, str] | None = field(init=False, default=None)
+    """The workload selector (Sidecar `workloadSelector.labels`, Gateway `selector`, policies'
+    `selector.matchLabels`), None when it selects every workload it applies to."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "Sidecar":
+            found = self.spec.get("workloadSelector", {}).get("labels")
+        elif self.kind == "Gateway":
+            found = self.spec.get("selector")
+        else:
+            found = (self.spec.get("selector") or {}).get("matchLabels")
+        object.__setattr__(self, "selector", found or None)
 
     @property
     def ref(self) -> str:
@@ -48,16 +60,6 @@ class Resource:
         for every namespace) picks `workload`; no selector picks every workload it applies to."""
         selector = self.selector
         return selector is None or workload.has(selector)
-
-    @property
-    def selector(self) -> Mapping[str, str] | None:
-        if self.kind == "Sidecar":
-            found = self.spec.get("workloadSelector", {}).get("labels")
-        elif self.kind == "Gateway":
-            found = self.spec.get("selector")
-        else:
-            found = self.spec.get("selector", {}).get("matchLabels")
-        return found or None
 
     def exported_to(self, namespace: str) -> bool:
         """exportTo (VirtualService, DestinationRule, ServiceEntry): default every namespace."""
@@ -114,6 +116,8 @@ class Config:
             elif kind == "DestinationRule":
                 self.destination_rules[self.fqdn(res.spec.get("host", ""), ns)].append(res)
         self._applicable: dict[tuple[str, Workload], list[Resource]] = {}
+        self.peer_modes: dict[tuple[Workload, int], tuple[str, str]] = {}
+        """A cache for inbound.peer_mode."""
 
     def fqdn(self, host: str, namespace: str) -> str:
         """Short names in VirtualService and DestinationRule hosts are resolved in the resource's

@@ -19,6 +19,14 @@ def peer_mode(config: Config, workload: Workload, target_port: int) -> tuple[str
     """The effective mTLS mode of `workload` on `target_port` and the resource deciding it
     (peer-authn): workload-level (port-level first), namespace-level, mesh-level (root namespace),
     else Istio's default PERMISSIVE. UNSET or absent fields inherit from the level above."""
+    key = (workload, target_port)
+    found = config.peer_modes.get(key)
+    if found is None:
+        found = config.peer_modes[key] = _peer_mode(config, workload, target_port)
+    return found
+
+
+def _peer_mode(config: Config, workload: Workload, target_port: int) -> tuple[str, str]:
     policies = config.applicable("PeerAuthentication", workload)
     root, ns = config.root_namespace, workload.namespace
     levels: list[Resource] = []

@@ -163,15 +163,20 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                         )
             if not index.mesh.spec.security.authorization.default_deny or not has_sidecar(index, callee):
                 continue
-            yield from _least_privilege(caller, callee, calls, declared_ports, src)
+            yield from _least_privilege(index, caller, callee, calls, declared_ports, src)
 
 
 def _least_privilege(
-    caller: ServiceInfo, callee: ServiceInfo, calls: list, declared_ports: set[int], src: Workload
+    index: MeshIndex,
+    caller: ServiceInfo,
+    callee: ServiceInfo,
+    calls: list,
+    declared_ports: set[int],
+    src: Workload,
 ) -> Iterator[Probe]:
     deny = Expect(False)
     for port in callee.ports:
-        if port.number not in declared_ports:
+        if port.number not in declared_ports and _has_identity(index, callee, port):
             req = _request(callee, port, None, None)
             yield Probe(
                 "least-privilege",
@@ -183,7 +188,9 @@ def _least_privilege(
                 src,
                 req,
             )
-    http_ports = [p for p in callee.ports if _http(p) and p.number in declared_ports]
+    http_ports = [
+        p for p in callee.ports if _http(p) and p.number in declared_ports and _has_identity(index, callee, p)
+    ]
     if not http_ports:
         return
     if all(call.methods for call in calls):
@@ -240,8 +247,8 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
         src = sw.caller(a.name)
         if src is None:
             continue
-        ports = b.ports if not sampled else b.ports[:1]
-        for port in ports:
+        ports = [p for p in b.ports if _has_identity(index, b, p)]
+        for port in ports if not sampled else ports[:1]:
             req = _request(b, port, None, None)
             expect = Expect(True, b.fqdn) if allow else Expect(False)
             probes.append(Probe("non-edge", a.name, b.name, f":{port.number}", expect, "send", src, req))
@@ -562,6 +569,8 @@ def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
     for info in services:
         for port in info.ports:
             mode = _port_mode(index, info, port)
+            if mode == "DISABLE":
+                continue  # no identity on the port: default-deny cannot tell callers apart there
             refused = mode == "STRICT" or deny_by_default
             expect = Expect(False) if refused else Expect(True, info.fqdn)
             req = _request(info, port, None, None)
@@ -575,6 +584,12 @@ def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
                 sw.legacy(info.namespace),
                 req,
             )
+
+
+def _has_identity(index: MeshIndex, info: ServiceInfo, port: ResolvedPort) -> bool:
+    """Whether callers of the port can be told apart: not when its mTLS is DISABLE (plaintext carries
+    no principal), so undeclared callers are only probed where identity exists."""
+    return _port_mode(index, info, port) != "DISABLE"
 
 
 def _port_mode(index: MeshIndex, info: ServiceInfo, port: ResolvedPort) -> str:
