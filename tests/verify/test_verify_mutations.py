@@ -54,9 +54,7 @@ def _weights(spec: dict[str, Any]) -> None:
 def _drop_principal(spec: dict[str, Any]) -> None:
     for rule in spec["rules"]:
         for src in rule.get("from", []):
-            src["source"]["principals"] = [
-                p for p in src["source"]["principals"] if "productpage" not in p
-            ]
+            src["source"]["principals"] = [p for p in src["source"]["principals"] if "productpage" not in p]
 
 
 def _open_policy(spec: dict[str, Any]) -> None:
