@@ -128,6 +128,9 @@ def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
 
 
 def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Iterator[Probe]:
+    sharing: dict[str, list[ServiceInfo]] = {}
+    for info in index.services.values():
+        sharing.setdefault(_principal(index, info), []).append(info)
     for caller in callers:
         src = sw.caller(caller.name)
         if src is None:
@@ -163,6 +166,13 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                         )
             if not index.mesh.spec.security.authorization.default_deny or not has_sidecar(index, callee):
                 continue
+            twins = [s for s in sharing[_principal(index, caller)] if s is not caller]
+            if twins:  # services sharing the identity: what any of them declares is admitted
+                calls = calls + [c for t in twins for c in t.model.calls if c.service == callee.name]
+                for call in calls:
+                    declared_ports.update(
+                        p.number for p in callee.ports if not call.ports or p.number in call.ports
+                    )
             yield from _least_privilege(index, caller, callee, calls, declared_ports, src)
 
 
@@ -226,6 +236,25 @@ def _least_privilege(
         )
 
 
+def _principal(index: MeshIndex, info: ServiceInfo) -> str:
+    return index.principal(info.namespace, info.account)
+
+
+def _admitted(index: MeshIndex, sw: SpecWorld) -> dict[str, set[str]]:
+    """Callee -> the identities the spec admits: its declared callers' and its gateways'."""
+    out: dict[str, set[str]] = {}
+    for info in index.services.values():
+        for call in info.model.calls:
+            out.setdefault(call.service, set()).add(_principal(index, info))
+    for _, gw in index.gateways.values():
+        pods = sw.gateways.get(gw.name)
+        if not pods:
+            continue
+        for route in gw.routes:
+            out.setdefault(route.to.service, set()).add(pods[0].principal(index.trust_domain))
+    return out
+
+
 def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, list[Probe]]:
     services = [s for s in index.services.values() if sw.runs(s.name)]
     declared = {(c.name, call.service) for c in services for call in c.model.calls}
@@ -242,11 +271,12 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
         pairs = [(a, b) for a in services for b in callees if a is not b and (a.name, b.name) not in declared]
     else:
         pairs = _stratified(index, services, callees, declared, random.Random(seed))
+    admitted = _admitted(index, sw)
     probes: list[Probe] = []
     for a, b in pairs:
         src = sw.caller(a.name)
-        if src is None:
-            continue
+        if src is None or _principal(index, a) in admitted.get(b.name, ()):
+            continue  # it shares the identity of a declared caller: Istio cannot tell them apart
         ports = [p for p in b.ports if _has_identity(index, b, p)]
         for port in ports if not sampled else ports[:1]:
             req = _request(b, port, None, None)
@@ -268,11 +298,12 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
     for gw_name, workloads in sorted(sw.gateways.items()):
         same_pods = [other for other, w in sw.gateways.items() if w and workloads and w[0] == workloads[0]]
         routed = {r.to.service for other in same_pods for r in index.gateways[other][1].routes}
+        me = workloads[0].principal(index.trust_domain)
         if sampled:
             pool = random.Random(seed).sample(callees, min(len(callees), 40))
-            others = [b for b in pool if b.name not in routed][:20]
+            others = [b for b in pool if b.name not in routed and me not in admitted.get(b.name, ())][:20]
         else:
-            others = [b for b in callees if b.name not in routed]
+            others = [b for b in callees if b.name not in routed and me not in admitted.get(b.name, ())]
         for b in others:
             req = _request(b, b.ports[0], None, None)
             expect = Expect(True, b.fqdn) if allow else Expect(False)

@@ -39,6 +39,8 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
                 {"name": f"v{k + 1}", "image": f"example.com/{name}:{k + 1}"} for k in range(versions)
             ],
         }
+        if draw(st.integers(0, 3)) == 0:
+            svc["account"] = "shared"  # two services with one identity: Istio cannot tell them apart
         if versions == 2:
             first = draw(st.integers(0, 100))
             svc["traffic"] = {"split": {"v1": first, "v2": 100 - first}}
