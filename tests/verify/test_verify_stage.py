@@ -48,6 +48,7 @@ def test_stage_passes_output_that_does_what_the_spec_says(
     c = run(spec, stages=tuple(s for s in pipeline.STAGES if s is not pipeline.verify_output))
     from compiler.verify import verify
 
+    assert c.index is not None
     report = verify(c.index, c.manifests)
     assert [r.probe.key for r in report.failures if r.probe.kind != "foreign"] == []
 
