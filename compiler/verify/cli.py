@@ -78,119 +78,100 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_can_i(args: argparse.Namespace) -> int:
     from .check import configs_for
     from .engine import Model
-    from .request import Request, Token
     from .spec_world import SpecWorld
 
     try:
         c = _compile(args.spec)
     except SpecError as exc:
         return _spec_error(exc)
-    index = c.index
-    sw = SpecWorld(index)
-    model = Model(configs_for(c.manifests, index), sw.world)
-    problem = None
-    token = None
-    if args.jwt:
-        pairs = [x.split("=", 1) for x in args.claim if "=" in x]
-        claims = tuple(sorted((k, v) for k, v in pairs))
-        gw_jwt = next(
-            (gw.jwt for _, gw in index.gateways.values() if gw.jwt and gw.jwt.issuer == args.jwt), None
-        )
-        token = Token(args.jwt, claims=claims, audiences=tuple(gw_jwt.audiences) if gw_jwt else ())
-    target = index.services.get(args.target)
-    host = target.fqdn if target is not None else args.target
-    port = args.port
-    protocol = "http"
-    if target is not None:
-        chosen = target.port(port) if port else (target.ports[0] if target.ports else None)
-        if chosen is None:
-            problem = f"service '{target.name}' has no port {port}"
-        else:
-            port = chosen.number
-            protocol = "http" if chosen.protocol in ("http", "http2", "grpc", "grpc-web") else "tcp"
-    if args.source == "external" or args.source.startswith("gateway/"):
-        name = args.source.split("/", 1)[1] if "/" in args.source else next(iter(sw.gateways), "")
-        pods = sw.gateways.get(name)
-        if not pods:
-            problem = f"unknown gateway '{name}'"
-        else:
-            gw = index.gateways[name][1]
-            port = args.port or next((s.port for s in gw.servers if not s.https_redirect), 80)
-            authority = args.host or (args.target if target is None else (gw.hosts[0] if gw.hosts else "*"))
-            req = Request(
-                authority.split(":")[0],
-                port,
-                "http",
-                args.method or "GET",
-                args.path or "/",
-                authority=authority,
-                token=token,
-            )
-            outcome = (
-                None
-                if problem
-                else (
-                    model.ingress(pods[0], req)
-                    if args.source == "external"
-                    else model.send(
-                        pods[0],
-                        Request(
-                            host,
-                            port or 80,
-                            protocol,
-                            args.method or "GET",
-                            args.path or "/",
-                            authority=args.host,
-                            token=token,
-                        ),
-                    )
-                )
-            )
-    else:
-        source = sw.caller(args.source)
-        if source is None:
-            problem = f"unknown service '{args.source}'"
-            outcome = None
-        else:
-            if port is None:
-                port = next(
-                    (p.port for _, e in index.egress.values() if args.target in e.hosts for p in e.ports), 443
-                )
-                protocol = "tls"
-            method = (args.method or "GET") if protocol == "http" else None
-            path = (args.path or "/") if protocol == "http" else None
-            req = Request(host, port, protocol, method, path, authority=args.host, token=token)
-            outcome = model.send(source, req, plaintext=args.plaintext)
-    if problem is not None or outcome is None:
-        print(f"meshc: error: {problem}", file=sys.stderr)
+    sw = SpecWorld(c.index)
+    model = Model(configs_for(c.manifests, c.index), sw.world)
+    try:
+        outcome, target = _ask(c.index, sw, model, args)
+    except ValueError as exc:
+        print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    reached = outcome.allowed and all(x.service == target for x in outcome.landings)
+    decision = "allow" if reached else "deny" if outcome.denied else "partial"
     if args.format == "json":
         from .refs import REFS
 
-        print(
-            json.dumps(
-                {
-                    "decision": outcome.decision,
-                    "landings": [
-                        {
-                            "weight": x.weight,
-                            "target": x.target,
-                            "allowed": x.allowed,
-                            "reason": x.reason,
-                            "chain": [
-                                {"resource": s.resource, "says": s.says, "ref": REFS[s.ref]} for s in x.chain
-                            ],
-                        }
-                        for x in outcome.landings
-                    ],
-                },
-                indent=2,
-            )
-        )
+        landings = [
+            {
+                "weight": x.weight,
+                "target": x.target,
+                "service": x.service,
+                "allowed": x.allowed,
+                "reason": x.reason,
+                "chain": [{"resource": s.resource, "says": s.says, "ref": REFS[s.ref]} for s in x.chain],
+            }
+            for x in outcome.landings
+        ]
+        print(json.dumps({"decision": decision, "landings": landings}, indent=2))
     else:
-        print(f"{outcome.decision.upper()}: {args.source} -> {args.target}")
+        print(f"{decision.upper()}: {args.source} -> {args.target}")
         for x in outcome.landings:
             print(f"  {x.weight:.0%} {x.target}: {x.reason}")
             for s in x.chain:
                 print(f"    {s.resource}: {s.says}  [{s.ref}]")
-    return EXIT_OK if outcome.allowed else EXIT_INVALID
+    return EXIT_OK if reached else EXIT_INVALID
+
+
+def _ask(index: Any, sw: Any, model: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    """The outcome of the question, and the destination host a yes must reach. ValueError: the
+    question names something the spec does not have."""
+    from .request import Request, Token
+
+    token = None
+    if args.jwt:
+        pairs = [x.split("=", 1) for x in args.claim if "=" in x]
+        gw_jwt = next((g.jwt for _, g in index.gateways.values() if g.jwt and g.jwt.issuer == args.jwt), None)
+        audiences = tuple(gw_jwt.audiences) if gw_jwt else ()
+        token = Token(args.jwt, claims=tuple(sorted((k, v) for k, v in pairs)), audiences=audiences)
+    target = index.services.get(args.target)
+    host = target.fqdn if target is not None else args.target
+    method, path = args.method or "GET", args.path or "/"
+    if args.source == "external" or args.source.startswith("gateway/"):
+        gw = _gateway(index, args, target)
+        servers = [s for s in gw.servers if not s.https_redirect] or gw.servers
+        port = args.port or (servers[0].port if servers else 80)
+        authority = args.host or next((h for h in gw.hosts if "*" not in h), "probe.example.test")
+        name = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+        req = Request(name, port, "http", method, path, authority=authority, token=token)
+        return model.ingress(sw.gateways[gw.name][0], req), host
+    source = sw.caller(args.source)
+    if source is None:
+        raise ValueError(f"unknown service '{args.source}'")
+    if target is not None:
+        chosen = target.port(args.port) if args.port else (target.ports[0] if target.ports else None)
+        if chosen is None:
+            raise ValueError(f"service '{target.name}' has no port {args.port}")
+        http = chosen.protocol in ("http", "http2", "grpc", "grpc-web")
+        protocol, port = ("http" if http else "tcp"), chosen.number
+    else:  # an external host: its egress entry says the port and protocol
+        entry = next((p for _, e in index.egress.values() if args.target in e.hosts for p in e.ports), None)
+        port = args.port or (entry.port if entry else 443)
+        kind = entry.protocol if entry else "tls"
+        protocol = (
+            "tls" if kind in ("tls", "https") else "http" if kind in ("http", "http2", "grpc") else "tcp"
+        )
+    http = protocol == "http"
+    req = Request(host, port, protocol, method if http else None, path if http else None, authority=args.host)
+    return model.send(source, req, plaintext=args.plaintext), host
+
+
+def _gateway(index: Any, args: argparse.Namespace, target: Any) -> Any:
+    if args.source.startswith("gateway/"):
+        name = args.source.split("/", 1)[1]
+        if name not in index.gateways:
+            raise ValueError(f"unknown gateway '{name}'")
+        return index.gateways[name][1]
+    for _, gw in index.gateways.values():
+        host = (args.host or "").rsplit(":", 1)[0]
+        if (host and host in gw.hosts) or (
+            not host and target is not None and any(r.to.service == target.name for r in gw.routes)
+        ):
+            return gw
+    raise ValueError(
+        "no gateway serves that host or routes to that service; name one with --from gateway/NAME"
+    )

@@ -74,3 +74,32 @@ def test_can_i_answers_one_question() -> None:
     assert done.returncode == 0 and done.stdout.startswith("ALLOW"), done.stdout
     done = _meshc("can-i", "examples/shop/mesh.yaml", "--from", "nosuch", "--to", "cart")
     assert done.returncode == 2 and "unknown service" in done.stderr
+
+
+def test_can_i_through_a_gateway_and_to_an_external_host() -> None:
+    shop = "examples/shop/mesh.yaml"
+    done = _meshc(
+        "can-i", shop, "--from", "external", "--to", "api", "--host", "shop.example.com", "--path", "/api/x"
+    )
+    assert done.returncode == 1 and done.stdout.startswith("DENY"), done.stdout  # no token on a JWT route
+    assert "public-require-jwt" in done.stdout
+    done = _meshc(
+        "can-i",
+        shop,
+        "--from",
+        "gateway/public",
+        "--to",
+        "api",
+        "--path",
+        "/api/x",
+        "--jwt",
+        "https://auth.shop.example.com",
+        "--format",
+        "json",
+    )
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["decision"] == "allow"
+    done = _meshc("can-i", shop, "--from", "payments", "--to", "api.stripe.com")
+    assert done.returncode == 0 and "external:api.stripe.com" in done.stdout
+    done = _meshc("can-i", shop, "--from", "catalog", "--to", "api.stripe.com")
+    assert done.returncode == 1 and "REGISTRY_ONLY" in done.stdout
