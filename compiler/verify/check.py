@@ -13,7 +13,7 @@ from .config import Config
 from .engine import Model
 from .outbound import scoping
 from .probes import Expect, Plan, Probe, plan
-from .request import Landing, Outcome, Step
+from .request import Outcome, Step
 from .spec_world import SpecWorld, has_sidecar, owned
 
 
@@ -229,7 +229,3 @@ def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Res
             chain,
         )
     return Result(probe, True, "ok", "every resource in a shared namespace carries the mesh's name", ())
-
-
-def landing_text(x: Landing) -> str:
-    return f"{x.weight:.0%} {x.target}: {x.reason}"

@@ -355,6 +355,9 @@ class Model:
     ) -> Landing:
         """egress-gateway: the second leg, from the gateway to the external host."""
         config = self.config(gw)
+        if hops >= MAX_HOPS:
+            chain.append(Step(gw.name, "the request came back to a gateway too often", "egress-gateway"))
+            return denied("508: routing loop through gateways", chain)
         name = req.server_name if req.protocol == "tls" else host_part(req.host_header)
         server, gateway = self._server(config, gw, req.port, name)
         if server is None or gateway is None:
@@ -408,8 +411,8 @@ class Model:
         landings = self._route(
             config, None, gw, forwarded, chain, gateway=gw_ref, claims=None, hops=hops + 1, vs=vs
         )
-        first = landings[0] if landings else denied("404: nothing routes", chain)
-        return first
+        # One branch: meshc's egress routes have a single destination (a split would be averaged away).
+        return landings[0] if landings else denied("404: nothing routes", chain)
 
     def _server(
         self, config: Config, gw: Workload, port: int, name: str

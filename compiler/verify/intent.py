@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from mesh_spec.models import Gateway, GatewayRoute, Match, StringMatch
 
-from ..index import MeshIndex, ServiceInfo
+from ..index import ServiceInfo
 from .matching import dns_match, host_part, string_match
 
 
@@ -148,10 +148,6 @@ def concrete_host(pattern: str) -> str:
     if pattern.startswith("*."):
         return "probe." + pattern[2:]
     return pattern
-
-
-def service_of(index: MeshIndex, name: str) -> ServiceInfo | None:
-    return index.services.get(name)
 
 
 def unique(items: Sequence[str]) -> list[str]:

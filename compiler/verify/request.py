@@ -97,9 +97,6 @@ class Outcome:
                 out[x.target] = out.get(x.target, 0.0) + x.weight
         return out
 
-    def first_denial(self) -> Landing | None:
-        return next((x for x in self.landings if not x.allowed), None)
-
 
 def denied(reason: str, chain: list[Step], weight: float = 1.0) -> Landing:
     return Landing(weight, "-", False, reason, tuple(chain))

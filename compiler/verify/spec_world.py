@@ -58,7 +58,6 @@ class SpecWorld:
             self.gateways[gw.name] = [
                 self._gateway(gw, c) for c in (index.gateway_placement(gw) if index.clusters else [None])
             ]
-        self.egress_gateways: dict[str, Workload] = {}
         for _, eg in index.egress.values():
             if eg.gateway is None:
                 continue
@@ -77,7 +76,6 @@ class SpecWorld:
                         cluster,
                     )
                     self.world.add(w)
-                    self.egress_gateways.setdefault(fqdn, w)
                 ports = tuple(sorted({p.port for e in index.egress.values() for p in e[1].ports}))
                 self.world.installed[fqdn] = InstalledService(fqdn, g.namespace, labels_of(g.selector), ports)
         self.foreign = Workload(
