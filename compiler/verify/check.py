@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,6 +43,11 @@ class Report:
     @property
     def failures(self) -> list[Result]:
         return [r for r in self.results if not r.ok]
+
+    @property
+    def bugs(self) -> list[Result]:
+        """Failures that are meshc's: every failure but the advisory ones (see probes.Expect)."""
+        return [r for r in self.failures if not r.probe.expect.advisory]
 
     @property
     def ok(self) -> bool:
@@ -210,13 +216,8 @@ def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Res
         for m in manifests
         if m.namespace is not None and m.namespace not in owned_ns and m.kind != "Namespace"
     ]
-    clashing = sorted(
-        {
-            m.ref
-            for m in shared
-            if index.name not in m.name.split("-") and not m.name.startswith(f"{index.name}-")
-        }
-    )
+    scoped = re.compile(rf"(^|[-.]){re.escape(index.name)}($|[-.])")
+    clashing = sorted({m.ref for m in shared if not scoped.search(m.name)})
     if clashing:
         chain = tuple(
             Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing

@@ -72,7 +72,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(render.as_json(result, all_results=args.all), indent=2))
     else:
         sys.stdout.write(render.text(result))
-    return EXIT_OK if result.ok else EXIT_INVALID
+    return EXIT_INVALID if result.bugs else EXIT_OK
 
 
 def cmd_can_i(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def text(report: Report) -> str:
     out = matrix(report)
     out.append("")
     for r in report.failures:
-        out.append(f"FAIL {r.probe.key}")
+        out.append(f"{'WARN' if r.probe.expect.advisory else 'FAIL'} {r.probe.key}")
         out.append(f"  {r.reason}")
         for step in r.chain:
             out.append(f"    {step.resource}: {step.says}  [{step.ref}]")
@@ -62,7 +62,8 @@ def summary(report: Report) -> str:
         else f"; undeclared pairs: {report.undeclared_pairs}, all probed"
     )
     edges = f"; declared edges probed: {report.edges_probed} of {report.edges}"
-    failed = len(report.failures)
+    advisory = len(report.failures) - len(report.bugs)
+    failed = f"{len(report.bugs)}" + (f" (+{advisory} advisory)" if advisory else "")
     return f"{len(report.results)} probes ({counts}), {failed} failed{edges}{sample}; {report.seconds:.3f}s"
 
 
@@ -73,6 +74,7 @@ def result_json(r: Result) -> dict[str, Any]:
         "target": r.probe.target,
         "detail": r.probe.detail,
         "ok": r.ok,
+        "advisory": r.probe.expect.advisory,
         "decision": r.decision,
         "reason": r.reason,
         "landed": dict(r.landed),
@@ -83,9 +85,10 @@ def result_json(r: Result) -> dict[str, Any]:
 def as_json(report: Report, *, all_results: bool) -> dict[str, Any]:
     chosen = report.results if all_results else report.failures
     return {
-        "ok": report.ok,
+        "ok": not report.bugs,
         "probes": len(report.results),
-        "failed": len(report.failures),
+        "advisory": len(report.failures) - len(report.bugs),
+        "failed": len(report.bugs),
         "counts": report.counts,
         "declaredEdges": report.edges,
         "declaredEdgesProbed": report.edges_probed,
