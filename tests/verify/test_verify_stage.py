@@ -103,3 +103,14 @@ def test_can_i_through_a_gateway_and_to_an_external_host() -> None:
     assert done.returncode == 0 and "external:api.stripe.com" in done.stdout
     done = _meshc("can-i", shop, "--from", "catalog", "--to", "api.stripe.com")
     assert done.returncode == 1 and "REGISTRY_ONLY" in done.stdout
+
+
+def test_compile_with_the_stage_on_exits_3_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from compiler.cli import EXIT_BUG, main
+
+    monkeypatch.setattr(pipeline, "ENFORCE_ON_COMPILE", True)
+    out = tmp_path / "out"
+    assert main(["compile", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"), "-o", str(out)]) == EXIT_BUG
+    assert not out.exists()
