@@ -155,6 +155,7 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "check_policies": "checking policies",
         "lower_resources": "compiling",
         "self_check": "self-checking output",
+        "verify_output": "verifying behaviour",
     }
 
     def show(stage: str) -> None:
