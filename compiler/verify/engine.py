@@ -151,13 +151,11 @@ class Model:
         landings: list[Landing] = []
         for d in dests:
             host = d.host if "." in d.host else config.fqdn(d.host, vs.namespace if vs else source.namespace)
-            branch = replace(req, host=host, port=d.port, path=d.path)
-            if host != req.host:  # the client's Host header and SNI stay what it sent
-                branch = replace(branch, authority=req.host_header, sni=req.server_name)
-            if d.authority:
-                branch = replace(branch, authority=d.authority)
+            moved = host != req.host  # the client's Host header and SNI stay what it sent
+            authority = d.authority or (req.host_header if moved else req.authority)
+            branch = req.toward(host, d.port, d.path, authority, req.server_name if moved else req.sni)
             for x in self._to_destination(config, scope, source, branch, d, list(chain), hops):
-                landings.append(replace(x, weight=x.weight * d.weight))
+                landings.append(x.scaled(d.weight))
         return landings
 
     def _port_is_http(self, config: Config, host: str, port: int) -> bool:
@@ -249,7 +247,7 @@ class Model:
                 )
             )
             landing = self._deliver(source, e, req, target, mtls, link, hops, service=host)
-            out.append(replace(landing, weight=landing.weight * share))
+            out.append(landing.scaled(share))
         return out
 
     def _endpoints_spec(self, config: Config, host: str, port: int) -> tuple[str | None, dict[str, str], int]:
@@ -284,7 +282,7 @@ class Model:
             return [denied(f"503: no endpoints for {req.host}", chain)]
         share = 1.0 / len(endpoints)
         return [
-            replace(x, weight=share)
+            x.scaled(share)
             for x in (
                 self._deliver(source, e, req, target, False, list(chain), 0, service=req.host)
                 for e in sorted(endpoints, key=lambda w: w.name)

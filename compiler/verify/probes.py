@@ -37,9 +37,9 @@ FULL_PAIRS = 300
 """Up to this many services every edge, route and undeclared pair is probed; beyond, a sample
 stratified by namespace (and, for undeclared pairs, by how close the pair is in the graph), so a
 compile of 10,000 services pays for a few thousand probes, not for N^2 (the report says how many)."""
-SAMPLE_PER_STRATUM = 100
-SAMPLED_CALLERS = 120
-SAMPLED_ROUTES_PER_GATEWAY = 5
+SAMPLE_PER_STRATUM = 75
+SAMPLED_CALLERS = 100
+SAMPLED_ROUTES_PER_GATEWAY = 3
 OTHER_HOST = "meshc-probe.invalid"
 OTHER_ISSUER = "https://issuer.other-team.invalid"
 SHARED_GATEWAY = {"istio": "ingressgateway"}

@@ -35,6 +35,12 @@ class Request:
     sni: str | None = None
     """The TLS server name the client sends (`tls`); the destination host when None."""
 
+    def toward(
+        self, host: str, port: int, path: str | None, authority: str | None, sni: str | None
+    ) -> Request:
+        """The same request sent on to another destination (dataclasses.replace, without its cost)."""
+        return Request(host, port, self.protocol, self.method, path, authority, self.headers, self.token, sni)
+
     @property
     def server_name(self) -> str:
         return self.sni if self.sni is not None else self.host
@@ -71,6 +77,11 @@ class Landing:
     """The path the backend received (after rewrites)."""
     service: str | None = None
     """The destination host that received it (FQDN or external host)."""
+
+    def scaled(self, factor: float) -> Landing:
+        return Landing(
+            self.weight * factor, self.target, self.allowed, self.reason, self.chain, self.path, self.service
+        )
 
 
 @dataclass
