@@ -3,8 +3,8 @@ edge through, on the declared versions; every undeclared pair denied).
 
 Restricted to the shapes issue 12's defects do not touch (each exclusion names the defect that
 blocks it; lift it when that fix lands): no egress (3), no JWT gateways (1, 2, 7), no portMtls
-DISABLE (4), defaultDeny on (5), HTTP ports only when calls carry methods (9), workloads owned and
-injected (8), the default gateway selector (10). The `foreign` probes are left out: every spec
+DISABLE (4), defaultDeny on (5), no methods or paths on calls to services with a TCP port (9),
+workloads owned and injected (8), the default gateway selector (10). The `foreign` probes are left out: every spec
 writes the mesh-wide PeerAuthentication today (6)."""
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ BLOCKED_BY_DEFECT = {"foreign": 6}
 def meshes(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(2, 6))
     names = [f"s{i}" for i in range(n)]
+    with_tcp = {name for name in names if draw(st.integers(0, 2)) == 0}
     services = []
     for name in names:
         versions = draw(st.integers(1, 2))
         svc: dict[str, Any] = {
             "name": name,
             "namespace": draw(st.sampled_from(["ns-a", "ns-b"])),
-            "ports": [{"port": 8080, "protocol": "http"}],
+            "ports": [{"port": 8080, "protocol": "http"}]
+            + ([{"port": 9000, "protocol": "tcp"}] if name in with_tcp else []),
             "versions": [
                 {"name": f"v{k + 1}", "image": f"example.com/{name}:{k + 1}"} for k in range(versions)
             ],
@@ -49,6 +51,11 @@ def meshes(draw: st.DrawFn) -> dict[str, Any]:
             if callee == name:
                 continue
             call: dict[str, Any] = {"service": callee}
+            if callee in with_tcp:  # defect 9: methods or paths make its TCP port unreachable
+                if draw(st.booleans()):
+                    call["ports"] = [draw(st.sampled_from([8080, 9000]))]
+                calls.append(call)
+                continue
             methods = draw(st.lists(st.sampled_from(["GET", "POST", "PUT"]), unique=True, max_size=2))
             if methods:
                 call["methods"] = methods
