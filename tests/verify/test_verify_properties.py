@@ -4,8 +4,8 @@ edge through, on the declared versions; every undeclared pair denied).
 Restricted to the shapes issue 12's defects do not touch (each exclusion names the defect that
 blocks it; lift it when that fix lands): no egress (3), no JWT gateways (1, 2, 7), no portMtls
 DISABLE (4), defaultDeny on (5), no methods or paths on calls to services with a TCP port (9),
-workloads owned and injected (8), the default gateway selector (10). The `foreign` probes are left out: every spec
-writes the mesh-wide PeerAuthentication today (6)."""
+workloads owned and injected (8), the default gateway selector (10). The `foreign` probes are left
+out: every spec writes the mesh-wide PeerAuthentication today (6)."""
 
 from __future__ import annotations
 
