@@ -35,6 +35,8 @@ examples:
   meshc graph mesh.yaml --format svg -o mesh.svg      # the service graph
   meshc publish mesh.yaml --branch rendered/prod      # commit rendered manifests for Argo CD/Flux
   meshc plan --stack dev                              # offline: what `pulumi up` would register
+  meshc verify mesh.yaml                              # probe the output: declared edges only
+  meshc can-i mesh.yaml --from api --to cart --method DELETE
   meshc rules                                         # the rule catalogue
   meshc schema > mesh.schema.json                     # JSON Schema for editors
 
@@ -108,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXTENSION_MODULES = ("compiler.review.cli", "compiler.deploy.cli")
+EXTENSION_MODULES = ("compiler.review.cli", "compiler.deploy.cli", "compiler.verify.cli")
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""
 
@@ -153,6 +155,7 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "check_policies": "checking policies",
         "lower_resources": "compiling",
         "self_check": "self-checking output",
+        "verify_output": "verifying behaviour",
     }
 
     def show(stage: str) -> None:

@@ -1,8 +1,9 @@
 """The pipeline: named stages, listed once in `STAGES`, each taking and filling a `Compilation`.
 
-load -> check_structure -> check_semantics -> lower_resources -> self_check. Parsing happens once at
-the edge (load + structure); everything after works on typed, immutable data. A stage stops the
-pipeline by raising `SpecError` (the user's input is wrong) or `CompilerBug` (meshc is wrong).
+load -> check_structure -> check_semantics -> lower_resources -> self_check -> verify_output.
+Parsing happens once at the edge (load + structure); everything after works on typed, immutable
+data. A stage stops the pipeline by raising `SpecError` (the user's input is wrong) or
+`CompilerBug` (meshc is wrong).
 
 For a big mesh (PARALLEL_SERVICES) the semantic rules run in a forked child beside lowering and
 self-check; the outcome is the sequential one (see `_run_speculatively`).
@@ -108,6 +109,24 @@ def self_check_problems(manifests: Sequence[Manifest]) -> list[str]:
     return [f"{manifests[p.index].ref}: {p.path}: {p.message}" for p in problems]
 
 
+ENFORCE_ON_COMPILE = False
+"""Run the behaviour verifier (compiler/verify) on every compile: output that contradicts the spec is
+a meshc bug (exit 3, nothing written). Off for now: today's lowering still has issue 12's defects, so
+every example fails it (docs/verify.md lists why). The lead flips this to True once the lowering
+fixes are merged; `meshc verify` runs the same check on demand meanwhile."""
+
+
+def verify_output(c: Compilation) -> None:
+    if not ENFORCE_ON_COMPILE:
+        return
+    assert c.index is not None
+    from .verify import verify  # imported here: only compiles that verify pay for it
+
+    report = verify(c.index, c.manifests)
+    if report.bugs:
+        raise compiler_bug([f"verify: {r.probe.key}: {r.reason}" for r in report.bugs])
+
+
 def compiler_bug(problems: list[str]) -> CompilerBug:
     return CompilerBug(problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
 
@@ -120,6 +139,7 @@ STAGES: tuple[Stage, ...] = (
     check_policies,
     lower_resources,
     self_check,
+    verify_output,
 )
 UNCHECKED_STAGES = tuple(s for s in STAGES if s is not self_check)
 """STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way)."""

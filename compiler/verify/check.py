@@ -1,0 +1,232 @@
+"""Run the probes against the model of the compiled output and judge each against the spec."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..index import MeshIndex
+from ..lower import Manifest
+from .config import Config
+from .engine import Model
+from .outbound import scoping
+from .probes import Expect, Plan, Probe, plan
+from .request import Outcome, Step
+from .spec_world import SpecWorld, has_sidecar, owned
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    probe: Probe
+    ok: bool
+    decision: str
+    """allow, deny, partial."""
+    reason: str
+    chain: tuple[Step, ...]
+    landed: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class Report:
+    results: list[Result]
+    undeclared_pairs: int
+    sampled: bool
+    seconds: float = 0.0
+    setup_seconds: float = 0.0
+    edges: int = 0
+    edges_probed: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Result]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def bugs(self) -> list[Result]:
+        """Failures that are meshc's: every failure but the advisory ones (see probes.Expect)."""
+        return [r for r in self.failures if not r.probe.expect.advisory]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def configs_for(manifests: Sequence[Manifest], index: MeshIndex) -> dict[str | None, Config]:
+    spec = index.mesh.spec
+    by_cluster: dict[str | None, list] = {}
+    for m in manifests:
+        by_cluster.setdefault(m.cluster, []).append(m.body)
+    if not by_cluster:
+        by_cluster[None] = []
+    return {
+        c: Config(
+            bodies, root_namespace=spec.control_plane.root_namespace, cluster_domain=index.cluster_domain
+        )
+        for c, bodies in by_cluster.items()
+    }
+
+
+def verify(index: MeshIndex, manifests: Sequence[Manifest], *, seed: int = 0) -> Report:
+    start = time.perf_counter()
+    sw = SpecWorld(index)
+    configs = configs_for(manifests, index)
+    model = Model(configs, sw.world)
+    bare: Model | None = None
+    probe_plan: Plan = plan(index, sw, seed=seed)
+    setup = time.perf_counter() - start
+    results = []
+    for probe in probe_plan.probes:
+        if probe.via == "send-bare":
+            if bare is None:
+                names = frozenset(
+                    s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s)
+                )
+                bare_world = SpecWorld(index, bare=names).world
+                bare = Model(configs, bare_world)
+            results.append(run_probe(bare, probe, index, manifests))
+        else:
+            results.append(run_probe(model, probe, index, manifests))
+    report = Report(
+        results,
+        probe_plan.undeclared_pairs,
+        probe_plan.sampled,
+        edges=probe_plan.edges,
+        edges_probed=probe_plan.edges_probed,
+    )
+    report.counts = dict(sorted(Counter(r.probe.kind for r in results).items()))
+    report.seconds = time.perf_counter() - start
+    report.setup_seconds = setup
+    return report
+
+
+def evaluate(model: Model, probe: Probe) -> Outcome:
+    assert probe.request is not None
+    if probe.via == "ingress":
+        return model.ingress(probe.workload, probe.request)
+    if probe.via == "send-unscoped":
+        return model.send(probe.workload, probe.request, scoped=False)
+    if probe.via == "plaintext":
+        return model.send(probe.workload, probe.request, plaintext=True)
+    return model.send(probe.workload, probe.request)
+
+
+def run_probe(model: Model, probe: Probe, index: MeshIndex, manifests: Sequence[Manifest]) -> Result:
+    if probe.via == "foreign":
+        return _foreign(model, probe)
+    if probe.via == "names":
+        return _names(index, manifests, probe)
+    outcome = evaluate(model, probe)
+    ok, reason, chain = judge(probe.expect, outcome)
+    landed = tuple(sorted(outcome.weights().items()))
+    return Result(probe, ok, outcome.decision, reason, chain, landed)
+
+
+def _version(target: str) -> str:
+    return target.split("@", 1)[0]
+
+
+def judge(expect: Expect, outcome: Outcome) -> tuple[bool, str, tuple[Step, ...]]:
+    """Whether `outcome` is what `expect` says, with the reason and the deciding chain."""
+    allowed = [x for x in outcome.landings if x.allowed]
+    refused = [x for x in outcome.landings if not x.allowed]
+    if expect.neutral:
+        ours = next((x for x in refused if x.reason[:3] in ("401", "403")), None)
+        if ours is not None:
+            return (
+                False,
+                f"refused by this output's resources, though the spec does not govern it: {ours.reason}",
+                ours.chain,
+            )
+        return True, _summary(outcome), _chain(outcome)
+    if expect.forbidden is not None:
+        service, path = expect.forbidden
+        hit = next((x for x in allowed if x.service == service and x.path == path), None)
+        if hit is not None:
+            return False, f"delivered {path} to {service} without the route's claims: {hit.reason}", hit.chain
+        return True, _summary(outcome), _chain(outcome)
+    if not expect.allow:
+        if allowed:
+            x = allowed[0]
+            return False, f"expected denied, but it reaches {x.target}: {x.reason}", x.chain
+        return True, _summary(outcome), _chain(outcome)
+    if refused:
+        x = refused[0]
+        return False, f"expected allowed, but {x.reason}", x.chain
+    wrong = next((x for x in allowed if expect.service is not None and x.service != expect.service), None)
+    if wrong is not None:
+        return False, f"expected to reach {expect.service}, but reaches {wrong.service}", wrong.chain
+    if expect.versions is not None:
+        got: dict[str, float] = {}
+        for x in allowed:
+            got[_version(x.target)] = got.get(_version(x.target), 0.0) + x.weight
+        want = dict(expect.versions)
+        if set(got) != set(want) or any(abs(got[k] - want[k]) > 1e-6 for k in want):
+            shown = {k: round(v, 4) for k, v in sorted(got.items())}
+            return False, f"lands on {shown}, the spec says {dict(sorted(want.items()))}", allowed[0].chain
+    return True, _summary(outcome), _chain(outcome)
+
+
+def _summary(outcome: Outcome) -> str:
+    first = outcome.landings[0] if outcome.landings else None
+    return first.reason if first else "no outcome"
+
+
+def _chain(outcome: Outcome) -> tuple[Step, ...]:
+    return outcome.landings[0].chain if outcome.landings else ()
+
+
+def _foreign(model: Model, probe: Probe) -> Result:
+    """No resource of this output may decide anything for a workload outside the mesh."""
+    w = probe.workload
+    chain: list[Step] = []
+    for config in model.configs.values():
+        for kind in ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"):
+            for res in config.applicable(kind, w):
+                chain.append(
+                    Step(
+                        res.ref,
+                        f"applies to {w.name} in namespace {w.namespace}",
+                        "authz-scope" if kind != "PeerAuthentication" else "peer-authn",
+                    )
+                )
+        scope = scoping(config, w, {})
+        if scope.sidecar is not None:
+            chain.append(Step(scope.sidecar.ref, f"scopes {w.name}'s outbound traffic", "sidecar-selection"))
+    if chain:
+        refs = sorted({s.resource for s in chain})
+        return Result(
+            probe,
+            False,
+            "affected",
+            f"resources of this output govern a workload outside the mesh: {', '.join(refs)}",
+            tuple(chain),
+        )
+    return Result(probe, True, "unaffected", "no resource of this output applies outside the mesh", ())
+
+
+def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Result:
+    """Resources in namespaces the mesh does not own (shared with other teams' specs) must carry the
+    mesh's name, or two specs write one object (the last apply wins)."""
+    owned_ns = set(index.app_namespaces)
+    shared = [
+        m
+        for m in manifests
+        if m.namespace is not None and m.namespace not in owned_ns and m.kind != "Namespace"
+    ]
+    scoped = re.compile(rf"(^|[-.]){re.escape(index.name)}($|[-.])")
+    clashing = sorted({m.ref for m in shared if not scoped.search(m.name)})
+    if clashing:
+        chain = tuple(
+            Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing
+        )
+        return Result(
+            probe,
+            False,
+            "clash",
+            f"names in shared namespaces not scoped by mesh '{index.name}': {', '.join(clashing)}",
+            chain,
+        )
+    return Result(probe, True, "ok", "every resource in a shared namespace carries the mesh's name", ())

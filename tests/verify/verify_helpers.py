@@ -1,0 +1,28 @@
+"""Load a spec and a captured output (the defective resources, stored as data) and verify them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from compiler.lower import Manifest
+from compiler.pipeline import check_semantics, check_structure, load, run
+from compiler.verify import Report, verify
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def manifests_of(path: Path) -> list[Manifest]:
+    out = []
+    for body in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        if body:
+            meta = body["metadata"]
+            out.append(Manifest(body["kind"], meta.get("namespace"), meta["name"], body))
+    return out
+
+
+def verify_fixture(name: str) -> Report:
+    c = run(FIXTURES / f"{name}.mesh.yaml", stages=(load, check_structure, check_semantics))
+    assert c.index is not None
+    return verify(c.index, manifests_of(FIXTURES / f"{name}.today.yaml"))
