@@ -225,7 +225,7 @@ def test_gateway_route_hosts_and_jwt(tmp_path):
     assert deny["rules"] == [
         {
             "from": [{"source": {"notRequestPrincipals": ["*"]}}],
-            "to": [{"operation": {"hosts": ["admin.example.com"], "paths": ["/*"]}}],
+            "to": [{"operation": {"hosts": ["admin.example.com", "admin.example.com:*"], "paths": ["/*"]}}],
         }
     ]
     allow = out[(None, "AuthorizationPolicy", "default", "admin")]["spec"]["rules"]

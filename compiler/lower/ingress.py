@@ -140,6 +140,20 @@ def _protected_paths(route: GatewayRoute) -> list[str] | None:
     return sorted(set(paths))
 
 
+def authorization_hosts(hosts: list[str]) -> list[str] | None:
+    """AuthorizationPolicy `hosts` covering every :authority the gateway routes for `hosts`, or
+    None when only "every host" is safe.
+
+    The gateway's routes match `host` and `host:<port>` (Envoy adds `host:*` domains), but
+    authorization `hosts` are exact strings (or one `*` at either end): listing `host` alone lets
+    `Host: host:443` past a DENY. A `*.` wildcard would need a `*` at both ends, which Istio cannot
+    express, so a rule for such hosts is not limited by host at all (it then covers more, never less).
+    """
+    if not hosts or any(h.startswith("*") for h in hosts):
+        return None
+    return sorted({form for h in hosts for form in (h, f"{h}:*")})
+
+
 def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     jwt = gateway.jwt
     if jwt is None:
@@ -165,7 +179,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     # A RequestAuthentication alone lets requests *without* a token through; denying requests that
     # have no request principal on the protected routes is what makes the token mandatory.
     to: list[dict[str, Any]] = []
-    hosts = [h for h in gateway_hosts(gateway) if h != "*"]
+    hosts = gateway_hosts(gateway)
     whole = False
     for route in gateway.routes:
         if not _requires_jwt(gateway, route):
@@ -175,9 +189,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
             whole = True
             break
         op: dict[str, Any] = {"paths": paths}
-        route_hosts = (
-            [h for h in route.hosts if h != "*"] if route.hosts and "*" not in route.hosts else hosts
-        )
+        route_hosts = authorization_hosts(list(route.hosts) or hosts)
         if route_hosts:
             op["hosts"] = route_hosts
         to.append({"operation": op})
@@ -185,8 +197,9 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         return
     deny: dict[str, Any] = {"from": [{"source": {"notRequestPrincipals": ["*"]}}]}
     if whole:
-        if hosts:
-            deny["to"] = [{"operation": {"hosts": hosts}}]
+        every = authorization_hosts(hosts)
+        if every:
+            deny["to"] = [{"operation": {"hosts": every}}]
     else:
         deny["to"] = to
     yield manifest(
