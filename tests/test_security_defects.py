@@ -100,3 +100,52 @@ def test_jwt_deny_on_wildcard_host_is_not_limited_by_host(tmp_path: Path) -> Non
     (rule,) = out[("AuthorizationPolicy", "istio-system", "pub-require-jwt")]["spec"]["rules"]
     for host in ("a.example.com", "a.example.com:443"):
         assert rule_to_matches(rule, {"host": host, "path": "/api/x"}), host
+
+
+# --- defect 8: every DestinationRule forced ISTIO_MUTUAL, switching auto-mTLS off ---------------
+
+
+def test_destination_rules_leave_client_tls_to_auto_mtls(tmp_path: Path) -> None:
+    out = compile_spec(
+        tmp_path,
+        {
+            "namespaces": [{"name": "legacy", "injection": {"enabled": False}, "mtls": "PERMISSIVE"}],
+            "services": [
+                {"name": "web", "ports": [{"port": 8080, "protocol": "http"}], "calls": [{"service": "old"}]},
+                # a workload meshc does not own, without a sidecar: it cannot terminate mTLS
+                {
+                    "name": "old",
+                    "namespace": "legacy",
+                    "ports": [{"port": 8080, "protocol": "http"}],
+                    "versions": [{"name": "v1"}],
+                },
+                {
+                    "name": "db",
+                    "ports": [{"port": 5432, "protocol": "tcp"}, {"port": 9104, "protocol": "http"}],
+                    "versions": [{"name": "v1"}],
+                    "security": {"portMtls": [{"port": 9104, "mode": "DISABLE"}]},
+                },
+                {
+                    "name": "plain",
+                    "ports": [{"port": 8080, "protocol": "http"}],
+                    "versions": [{"name": "v1"}],
+                    "security": {"mtls": "DISABLE"},
+                },
+            ],
+        },
+    )
+    old = out[("DestinationRule", "legacy", "old")]["spec"]
+    # Forcing ISTIO_MUTUAL here makes web's sidecar send mTLS to a pod that has no sidecar.
+    assert "tls" not in old.get("trafficPolicy", {}), old
+    db = out[("DestinationRule", "default", "db")]["spec"]["trafficPolicy"]
+    assert "tls" not in db  # auto-mTLS on 5432
+    assert db["portLevelSettings"] == [{"port": {"number": 9104}, "tls": {"mode": "DISABLE"}}]
+    # Istio infers only mesh- and namespace-wide modes for auto-mTLS: a workload-level DISABLE
+    # still needs the client told.
+    assert out[("DestinationRule", "default", "plain")]["spec"]["trafficPolicy"] == {
+        "tls": {"mode": "DISABLE"}
+    }
+    for (kind, _, name), body in sorted(shop().items()):
+        if kind == "DestinationRule":
+            tls = body["spec"].get("trafficPolicy", {}).get("tls")
+            assert tls is None, f"DestinationRule {name} sets {tls}"
