@@ -27,6 +27,11 @@ def compile_spec(tmp_path: Path, spec: dict[str, Any]) -> Resources:
     return _resources(path)
 
 
+def warnings(tmp_path: Path) -> set[str]:
+    """Codes of the warnings on the spec `compile_spec` wrote last."""
+    return {d.code for d in run(tmp_path / "mesh.yaml").diagnostics if d.severity == "warning"}
+
+
 def shop() -> Resources:
     return _resources(REPO / "examples" / "shop" / "mesh.yaml")
 
@@ -149,3 +154,154 @@ def test_destination_rules_leave_client_tls_to_auto_mtls(tmp_path: Path) -> None
         if kind == "DestinationRule":
             tls = body["spec"].get("trafficPolicy", {}).get("tls")
             assert tls is None, f"DestinationRule {name} sets {tls}"
+
+
+# --- inbound authorization, evaluated as Istio does ----------------------------------------------
+
+HTTP_ONLY_OPERATION_FIELDS = ("methods", "paths", "hosts", "notMethods", "notPaths", "notHosts")
+
+
+def _source_matches(source: dict[str, Any], request: dict[str, Any]) -> bool:
+    principal = request.get("principal")
+    # Plain text carries no peer identity: no `principals` entry can match it.
+    if "principals" in source and (
+        principal is None or not any(istio_string_match(p, principal) for p in source["principals"])
+    ):
+        return False
+    return "namespaces" not in source or (
+        principal is not None and principal.split("/ns/")[1].split("/")[0] in source["namespaces"]
+    )
+
+
+def _rule_matches(rule: dict[str, Any], request: dict[str, Any]) -> bool:
+    if "from" in rule and not any(_source_matches(f["source"], request) for f in rule["from"]):
+        return False
+    if "to" not in rule:
+        return True
+    for target in rule["to"]:
+        op = target["operation"]
+        if request.get("protocol", "http") == "tcp" and any(k in op for k in HTTP_ONLY_OPERATION_FIELDS):
+            continue  # HTTP-only fields never match TCP traffic (the rule is dropped for TCP)
+        if operation_matches(op, request):
+            return True
+    return False
+
+
+def selected_policies(out: Resources, namespace: str, app: str) -> list[dict[str, Any]]:
+    found = []
+    for (kind, ns, _), body in sorted(out.items(), key=lambda kv: repr(kv[0])):
+        if kind != "AuthorizationPolicy" or ns not in (namespace, "istio-system"):
+            continue
+        selector = body["spec"].get("selector")
+        if selector is None and ns == "istio-system":
+            continue  # root-namespace policies are mesh-wide; meshc writes none without a selector
+        if selector is None or selector["matchLabels"].get("app") == app:
+            found.append(body["spec"])
+    return found
+
+
+def allowed(out: Resources, namespace: str, app: str, request: dict[str, Any]) -> bool:
+    """Istio's order: a matching DENY denies; then, if any ALLOW policy selects the workload, a
+    matching ALLOW rule is needed (an ALLOW policy without rules matches nothing); else allow."""
+    policies = selected_policies(out, namespace, app)
+    for spec in policies:
+        if spec.get("action") == "DENY" and any(_rule_matches(r, request) for r in spec.get("rules", [])):
+            return False
+    allows = [s for s in policies if s.get("action", "ALLOW") == "ALLOW"]
+    if not allows:
+        return True
+    return any(_rule_matches(r, request) for s in allows for r in s.get("rules", []))
+
+
+def principal(ns: str, sa: str) -> str:
+    return f"cluster.local/ns/{ns}/sa/{sa}"
+
+
+HTTP = [{"port": 8080, "protocol": "http"}]
+
+
+# --- defect 9: `methods` on a call to a service with HTTP and TCP ports --------------------------
+
+
+def test_http_conditions_do_not_close_the_tcp_port(tmp_path: Path) -> None:
+    out = compile_spec(
+        tmp_path,
+        {
+            "services": [
+                {"name": "a", "ports": HTTP, "calls": [{"service": "c", "methods": ["GET"]}]},
+                {"name": "b", "ports": HTTP},
+                {
+                    "name": "c",
+                    "ports": [{"port": 8080, "protocol": "http"}, {"port": 5432, "protocol": "tcp"}],
+                },
+            ]
+        },
+    )
+    a, b = principal("default", "a"), principal("default", "b")
+    assert allowed(out, "default", "c", {"principal": a, "port": 5432, "protocol": "tcp"})
+    assert allowed(out, "default", "c", {"principal": a, "port": 8080, "method": "GET", "path": "/"})
+    assert not allowed(out, "default", "c", {"principal": a, "port": 8080, "method": "POST", "path": "/"})
+    assert not allowed(out, "default", "c", {"principal": b, "port": 5432, "protocol": "tcp"})
+
+
+# --- defect 4: a port with mTLS DISABLE receives no principal -------------------------------------
+
+
+def test_declared_caller_reaches_a_port_without_mtls(tmp_path: Path) -> None:
+    out = compile_spec(
+        tmp_path,
+        {
+            "services": [
+                {"name": "a", "ports": HTTP, "calls": [{"service": "c", "methods": ["GET"]}]},
+                {
+                    "name": "c",
+                    "ports": [{"port": 8080, "protocol": "http"}, {"port": 9090, "protocol": "http"}],
+                    "security": {"portMtls": [{"port": 9090, "mode": "DISABLE"}]},
+                },
+            ]
+        },
+    )
+    assert "MC127" in warnings(tmp_path)  # ...and 9090 admits any client: the spec is told so
+    # a's sidecar sends plain text to 9090 (the DestinationRule says DISABLE): no principal.
+    assert allowed(out, "default", "c", {"principal": None, "port": 9090, "method": "GET", "path": "/"})
+    # On the mTLS port only the declared caller gets in, and only with its methods.
+    assert allowed(
+        out,
+        "default",
+        "c",
+        {"principal": principal("default", "a"), "port": 8080, "method": "GET", "path": "/"},
+    )
+    assert not allowed(out, "default", "c", {"principal": None, "port": 8080, "method": "GET", "path": "/"})
+    assert not allowed(
+        out,
+        "default",
+        "c",
+        {"principal": principal("default", "a"), "port": 8080, "method": "PUT", "path": "/"},
+    )
+
+
+# --- defect 5: `defaultDeny: false` still denied undeclared callers -------------------------------
+
+
+def test_default_allow_admits_undeclared_callers(tmp_path: Path) -> None:
+    out = compile_spec(
+        tmp_path,
+        {
+            "security": {"authorization": {"defaultDeny": False}},
+            "services": [
+                {"name": "a", "ports": HTTP, "calls": [{"service": "c", "methods": ["GET"]}]},
+                {"name": "b", "ports": HTTP},
+                {"name": "c", "ports": HTTP},
+            ],
+        },
+    )
+    assert "MC128" in warnings(tmp_path)  # a's `methods` restrict nothing now
+    for caller in ("a", "b"):
+        request = {"principal": principal("default", caller), "port": 8080, "method": "GET", "path": "/"}
+        assert allowed(out, "default", "c", request), caller
+    assert allowed(
+        out,
+        "default",
+        "c",
+        {"principal": principal("default", "b"), "port": 8080, "method": "POST", "path": "/x"},
+    )
