@@ -220,6 +220,8 @@ class MeshIndex:
         return gateway.namespace or self.mesh.spec.defaults.namespace
 
     def egress_namespace(self, egress: Egress) -> str:
+        """The namespace the spec gives the egress (for the review); lowering writes a copy of the
+        ServiceEntry into each caller's namespace when the spec names none."""
         return egress.namespace or self.mesh.spec.control_plane.namespace
 
     @cached_property

@@ -305,3 +305,97 @@ def test_default_allow_admits_undeclared_callers(tmp_path: Path) -> None:
         "c",
         {"principal": principal("default", "b"), "port": 8080, "method": "POST", "path": "/x"},
     )
+
+
+# --- defect 3: egress `callers` not enforced ------------------------------------------------------
+
+
+def _exported_to(body: dict[str, Any], own_ns: str, ns: str) -> bool:
+    export = body["spec"].get("exportTo", ["*"])
+    return "*" in export or ns in export or ("." in export and own_ns == ns)
+
+
+def _imports(hosts: list[str], ns: str, resource_ns: str, host: str) -> bool:
+    for entry in hosts:
+        want_ns, want_host = entry.split("/", 1)
+        if want_ns == ".":
+            want_ns = ns
+        if want_ns not in ("*", resource_ns):
+            continue
+        if (
+            want_host == "*"
+            or want_host == host
+            or (want_host.startswith("*.") and host.endswith(want_host[1:]))
+        ):
+            return True
+    return False
+
+
+def sees(out: Resources, kind: str, workload_ns: str, app: str, host: str) -> list[str]:
+    """The `kind` resources for `host` a workload's sidecar receives (Sidecar egress hosts and
+    exportTo, as istiod scopes them)."""
+    sidecar = next(
+        b
+        for (k, ns, _), b in out.items()
+        if k == "Sidecar" and ns == workload_ns and b["spec"]["workloadSelector"]["labels"].get("app") == app
+    )
+    hosts = [h for listener in sidecar["spec"]["egress"] for h in listener["hosts"]]
+    found = []
+    for (k, ns, name), body in sorted(out.items(), key=lambda kv: repr(kv[0])):
+        if k != kind or ns is None or host not in body["spec"].get("hosts", []):
+            continue
+        if _exported_to(body, ns, workload_ns) and _imports(hosts, workload_ns, ns, host):
+            found.append(f"{ns}/{name}")
+    return found
+
+
+def test_egress_is_visible_to_declared_callers_only() -> None:
+    out = shop()
+    # payments calls stripe (through the egress gateway); fraud and ledger share its namespace.
+    assert sees(out, "ServiceEntry", "payments", "payments", "api.stripe.com")
+    assert sees(out, "VirtualService", "payments", "payments", "api.stripe.com")
+    for ns, app in (("payments", "fraud"), ("payments", "ledger"), ("web", "api")):
+        assert not sees(out, "ServiceEntry", ns, app, "api.stripe.com"), app
+        assert not sees(out, "VirtualService", ns, app, "api.stripe.com"), app
+    # email calls sendgrid directly; notifications shares its namespace.
+    assert sees(out, "ServiceEntry", "platform", "email", "api.sendgrid.com")
+    assert not sees(out, "ServiceEntry", "platform", "notifications", "api.sendgrid.com")
+
+
+def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
+    out = shop()
+    gw_host = "istio-egressgateway.istio-system.svc.cluster.local"
+    gateway = out[("Gateway", "istio-system", "stripe-egress")]["spec"]
+    assert [s["tls"] for s in gateway["servers"]] == [{"mode": "ISTIO_MUTUAL"}]
+    # The callers' sidecars originate Istio mTLS to the gateway, with the external host as SNI.
+    (dr,) = [b for (k, _, _), b in out.items() if k == "DestinationRule" and b["spec"]["host"] == gw_host]
+    assert _exported_to(dr, dr["metadata"]["namespace"], "payments")
+    (subset,) = dr["spec"]["subsets"]
+    assert subset["trafficPolicy"]["portLevelSettings"] == [
+        {"port": {"number": 443}, "tls": {"mode": "ISTIO_MUTUAL", "sni": "api.stripe.com"}}
+    ]
+    mesh_legs = [
+        r["route"][0]["destination"]
+        for (k, _, _), b in out.items()
+        if k == "VirtualService"
+        for kind in ("tls", "tcp", "http")
+        for r in b["spec"].get(kind, [])
+        if r.get("match", [{}])[0].get("gateways") == ["mesh"] and "api.stripe.com" in b["spec"]["hosts"]
+    ]
+    assert mesh_legs == [{"host": gw_host, "subset": subset["name"], "port": {"number": 443}}]
+    # The egress gateway admits exactly the declared callers, for this host.
+    policies = [
+        b["spec"]
+        for (k, ns, _), b in out.items()
+        if k == "AuthorizationPolicy"
+        and ns == "istio-system"
+        and b["spec"].get("selector", {}).get("matchLabels") == {"istio": "egressgateway"}
+    ]
+    assert policies and all(p["action"] == "ALLOW" for p in policies)
+    principals = {
+        pr for p in policies for r in p["rules"] for f in r["from"] for pr in f["source"]["principals"]
+    }
+    assert principals == {"cluster.local/ns/payments/sa/payments"}
+    for p in policies:
+        for r in p["rules"]:
+            assert r["when"] == [{"key": "connection.sni", "values": ["api.stripe.com"]}]

@@ -42,6 +42,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc125_egress_without_callers",
     "mc127_plaintext_port_open",
     "mc128_call_conditions_not_enforced",
+    "mc129_egress_in_shared_namespace",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
