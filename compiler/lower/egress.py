@@ -116,9 +116,10 @@ def _through_gateway(
     )
     # Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
     # gateway matches its servers and the authorization below on that SNI).
+    subset_names = [_numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
     subsets = [
         {
-            "name": _numbered(egress.name, i, len(hosts)),
+            "name": subset_names[i],
             "trafficPolicy": {
                 "portLevelSettings": [
                     {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
@@ -139,7 +140,7 @@ def _through_gateway(
         owner=owner,
     )
     for i, host in enumerate(hosts):
-        subset = subsets[i]["name"]
+        subset = subset_names[i]
         for ns, export in places:
             if export == ["."] and ns == gw.namespace and ns not in caller_namespaces:
                 continue  # the gateway's own copy of the ServiceEntry: no mesh leg there
