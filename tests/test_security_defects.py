@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import REPO
 
 from compiler.pipeline import run
+from mesh_spec.diagnostics import SpecError
 
 Resources = dict[tuple[str, str | None, str], dict[str, Any]]
 
@@ -399,3 +401,39 @@ def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
     for p in policies:
         for r in p["rules"]:
             assert r["when"] == [{"key": "connection.sni", "values": ["api.stripe.com"]}]
+
+
+# --- defect 10: gateway selector and gateway identity set independently --------------------------
+
+
+def _partner_gateway(**extra: Any) -> dict[str, Any]:
+    return {
+        "services": [{"name": "api", "ports": HTTP}],
+        "gateways": [
+            {
+                "name": "partners",
+                "selector": {"istio": "partner-gateway"},
+                "servers": [{"port": 80, "protocol": "http"}],
+                "routes": [{"to": {"service": "api"}}],
+                **extra,
+            }
+        ],
+    }
+
+
+def test_gateway_with_its_own_pods_must_state_their_identity(tmp_path: Path) -> None:
+    doc = {"apiVersion": "meshc.dev/v1alpha1", "kind": "Mesh", "metadata": {"name": "t"}}
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump({**doc, "spec": _partner_gateway()}, sort_keys=False))
+    # Compiled as before, api's ALLOW would name istio-ingressgateway's identity, which the
+    # partner-gateway pods do not have: every request through the gateway would get 403.
+    with pytest.raises(SpecError) as raised:
+        run(path)
+    assert "MC130" in {d.code for d in raised.value.diagnostics if d.severity == "error"}
+    out = compile_spec(
+        tmp_path, _partner_gateway(workload={"namespace": "partners", "account": "partner-gw"})
+    )
+    request = {"principal": principal("partners", "partner-gw"), "port": 8080, "method": "GET", "path": "/"}
+    assert allowed(out, "default", "api", request)
+    default_gateway = principal("istio-system", "istio-ingressgateway-service-account")
+    assert not allowed(out, "default", "api", {**request, "principal": default_gateway})

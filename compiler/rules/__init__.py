@@ -43,6 +43,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc127_plaintext_port_open",
     "mc128_call_conditions_not_enforced",
     "mc129_egress_in_shared_namespace",
+    "mc130_gateway_identity_unstated",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
