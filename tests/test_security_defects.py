@@ -74,7 +74,11 @@ def rule_to_matches(rule: dict[str, Any], request: dict[str, Any]) -> bool:
 
 
 def test_jwt_deny_covers_host_with_port() -> None:
-    deny = shop()[("AuthorizationPolicy", "istio-system", "public-require-jwt")]["spec"]
+    (deny,) = [
+        b["spec"]
+        for (k, _, name), b in shop().items()
+        if k == "AuthorizationPolicy" and name == "public-require-jwt"
+    ]
     assert deny["action"] == "DENY"
     (rule,) = deny["rules"]
     assert rule["from"] == [{"source": {"notRequestPrincipals": ["*"]}}]
@@ -437,3 +441,31 @@ def test_gateway_with_its_own_pods_must_state_their_identity(tmp_path: Path) -> 
     assert allowed(out, "default", "api", request)
     default_gateway = principal("istio-system", "istio-ingressgateway-service-account")
     assert not allowed(out, "default", "api", {**request, "principal": default_gateway})
+
+
+# --- defect 7: RequestAuthentication on a shared ingress gateway ---------------------------------
+
+
+def test_jwt_is_validated_on_dedicated_gateway_pods_only(tmp_path: Path) -> None:
+    out = shop()
+    (ra,) = [b["spec"] for (k, _, _), b in out.items() if k == "RequestAuthentication"]
+    # The shared ingress gateway (istio: ingressgateway) serves other teams' hosts: the shop's
+    # issuer would answer 401 to their requests carrying tokens of another issuer.
+    assert ra["selector"]["matchLabels"] != {"istio": "ingressgateway"}
+    gateway = out[("Gateway", "web", "public")]["spec"]
+    assert ra["selector"]["matchLabels"] == gateway["selector"]
+    compile_spec(
+        tmp_path,
+        {
+            "services": [{"name": "api", "ports": HTTP}],
+            "gateways": [
+                {
+                    "name": "pub",
+                    "servers": [{"port": 80, "protocol": "http"}],
+                    "jwt": {"issuer": "https://idp", "jwksUri": "https://idp/jwks"},
+                    "routes": [{"to": {"service": "api"}}],
+                }
+            ],
+        },
+    )
+    assert "MC131" in warnings(tmp_path)

@@ -44,6 +44,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc128_call_conditions_not_enforced",
     "mc129_egress_in_shared_namespace",
     "mc130_gateway_identity_unstated",
+    "mc131_jwt_on_shared_gateway",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
