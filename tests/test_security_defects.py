@@ -10,7 +10,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from compiler.pipeline import run
+from compiler.pipeline import STAGES, run
+from compiler.review.intent import diff_intent
+from compiler.review.view import build_view
 from mesh_spec.diagnostics import SpecError
 
 Resources = dict[tuple[str, str | None, str], dict[str, Any]]
@@ -469,3 +471,86 @@ def test_jwt_is_validated_on_dedicated_gateway_pods_only(tmp_path: Path) -> None
         },
     )
     assert "MC131" in warnings(tmp_path)
+
+
+# --- defect 2: claims routing used as access control ---------------------------------------------
+
+
+def _claim(request: dict[str, Any], key: str) -> str | None:
+    # request.auth.claims[a][b] -> the nested claim a.b of the validated token
+    value: Any = request.get("claims")
+    for part in key.removeprefix("request.auth.claims[").removesuffix("]").split("]["):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _conditions_hold(rule: dict[str, Any], request: dict[str, Any]) -> bool:
+    for condition in rule.get("when", []):
+        value = _claim(request, condition["key"])
+        if "values" in condition and (value is None or value not in condition["values"]):
+            return False
+        # notValues: a missing claim is not one of the values, so the condition holds (fail closed)
+        if "notValues" in condition and value in condition["notValues"]:
+            return False
+    return True
+
+
+def gateway_denies(out: Resources, selector: dict[str, str], request: dict[str, Any]) -> bool:
+    """Whether a DENY policy on the gateway pods matches the request (RequestAuthentication gives a
+    request principal exactly when a valid token is present)."""
+    for (kind, _, _), body in sorted(out.items(), key=lambda kv: repr(kv[0])):
+        if kind != "AuthorizationPolicy" or body["spec"].get("action") != "DENY":
+            continue
+        spec = body["spec"]
+        if spec.get("selector", {}).get("matchLabels") != selector:
+            continue
+        for rule in spec["rules"]:
+            sources = [f["source"] for f in rule.get("from", [])]
+            if sources and not any(
+                "notRequestPrincipals" in s and not request.get("claims") for s in sources
+            ):
+                continue
+            if rule_to_matches(rule, request) and _conditions_hold(rule, request):
+                return True
+    return False
+
+
+def test_claims_route_does_not_let_other_users_reach_admin_paths() -> None:
+    out = shop()
+    selector = out[("Gateway", "web", "public")]["spec"]["selector"]
+    for host in ("shop.example.com", "shop.example.com:443"):
+        user = {"host": host, "path": "/api/admin/users", "claims": {"role": "customer", "sub": "u1"}}
+        # Without the claim the request would fall through to route `api` and reach the same
+        # backend (`/admin/users` after the rewrite): it must be refused at the gateway.
+        assert gateway_denies(out, selector, user), host
+        assert gateway_denies(out, selector, {**user, "claims": {"sub": "u1"}}), host
+        assert not gateway_denies(out, selector, {**user, "claims": {"role": "admin", "sub": "a"}}), host
+        assert not gateway_denies(out, selector, {**user, "path": "/api/orders"}), host
+
+
+def test_claims_routing_without_enforcement_is_refused(tmp_path: Path) -> None:
+    data = yaml.safe_load((REPO / "examples" / "shop" / "mesh.yaml").read_text())
+    (gateway,) = data["spec"]["gateways"]
+    del gateway["routes"][0]["requireClaims"]
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(SpecError) as raised:
+        run(path)
+    assert {d.code for d in raised.value.diagnostics if d.severity == "error"} == {"MC126"}
+
+
+def test_review_names_relaxed_claims(tmp_path: Path) -> None:
+
+    def view(edit: Any) -> Any:
+        data = yaml.safe_load((REPO / "examples" / "shop" / "mesh.yaml").read_text())
+        edit(data["spec"]["gateways"][0]["routes"][0])
+        path = tmp_path / "mesh.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        c = run(path, stages=STAGES[:2])
+        assert c.index is not None
+        return build_view(c.index)
+
+    base = view(lambda r: None)
+    head = view(lambda r: r["requireClaims"].update(role=["admin", "support"]))
+    report = diff_intent(base, head)
+    assert [r.kind for r in report.risks] == ["claims-relaxed"]

@@ -121,6 +121,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 vs["tcp"] = tcp
             yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs, owner=owner)
         yield from _jwt(index, gateway)
+        yield from _required_claims(index, gateway)
 
 
 def _requires_jwt(gateway: Gateway, route: GatewayRoute) -> bool:
@@ -209,5 +210,45 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         f"{gateway.name}-require-jwt",
         workload_ns,
         {"selector": selector, "action": "DENY", "rules": [deny]},
+        owner=f"gateway/{gateway.name}",
+    )
+
+
+def claim_key(name: str) -> str:
+    """The authorization condition key of a claim (`a.b` is the nested claim b of a)."""
+    return "request.auth.claims" + "".join(f"[{part}]" for part in name.split("."))
+
+
+def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
+    """A DENY policy on the gateway pods: requests to a route's hosts and paths whose token lacks a
+    required claim value. `notValues` also holds when the claim (or the token) is missing, so the
+    policy fails closed. It decides before routing, so a request that would fall through to a
+    later route to the same backend is refused too: the claim is access control, not routing."""
+    rules: list[dict[str, Any]] = []
+    for route in gateway.routes:
+        if not route.require_claims:
+            continue
+        op: dict[str, Any] = {}
+        paths = _protected_paths(route)
+        if paths is not None:
+            op["paths"] = paths
+        route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
+        if route_hosts:
+            op["hosts"] = route_hosts
+        for name, values in sorted(route.require_claims.items()):
+            rule: dict[str, Any] = {}
+            if op:
+                rule["to"] = [{"operation": op}]
+            rule["when"] = [{"key": claim_key(name), "notValues": sorted(set(values))}]
+            rules.append(rule)
+    if not rules:
+        return
+    yield manifest(
+        index,
+        SECURITY,
+        "AuthorizationPolicy",
+        f"{gateway.name}-require-claims",
+        gateway.workload.namespace,
+        {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
         owner=f"gateway/{gateway.name}",
     )

@@ -40,6 +40,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc126_claims_not_access_control",
     "mc127_plaintext_port_open",
     "mc128_call_conditions_not_enforced",
     "mc129_egress_in_shared_namespace",
