@@ -526,6 +526,7 @@ def test_claims_route_does_not_let_other_users_reach_admin_paths() -> None:
         assert gateway_denies(out, selector, {**user, "claims": {"sub": "u1"}}), host
         assert not gateway_denies(out, selector, {**user, "claims": {"role": "admin", "sub": "a"}}), host
         assert not gateway_denies(out, selector, {**user, "path": "/api/orders"}), host
+        assert gateway_denies(out, selector, {**user, "path": "/api/admin"}), host
 
 
 def test_claims_routing_without_enforcement_is_refused(tmp_path: Path) -> None:
