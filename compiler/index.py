@@ -102,6 +102,17 @@ class ServiceInfo:
         return [p for p in self.ports if p.protocol in HTTP_PROTOCOLS]
 
 
+def call_ports(callee: ServiceInfo, call: Call) -> list[ResolvedPort]:
+    """The callee ports a call uses: those it names, else those of its `protocol`, else all."""
+    if call.ports:
+        return [p for p in (callee.port(n) for n in call.ports) if p is not None]
+    if call.protocol is not None:
+        speaking = [p for p in callee.ports if p.protocol == call.protocol]
+        if speaking:
+            return speaking
+    return list(callee.ports)
+
+
 HTTP_ONLY_POLICIES = ("timeout", "retries", "fault", "mirror")
 """Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them)."""
 
@@ -209,6 +220,8 @@ class MeshIndex:
         return gateway.namespace or self.mesh.spec.defaults.namespace
 
     def egress_namespace(self, egress: Egress) -> str:
+        """The namespace the spec gives the egress (for the review); lowering writes a copy of the
+        ServiceEntry into each caller's namespace when the spec names none."""
         return egress.namespace or self.mesh.spec.control_plane.namespace
 
     @cached_property
@@ -238,6 +251,19 @@ class MeshIndex:
         if settings is not None and settings.mtls is not None:
             return settings.mtls
         return self.mesh.spec.security.mtls
+
+    def plaintext_ports(self, info: ServiceInfo) -> set[int]:
+        """Workload (target) ports whose mTLS mode is DISABLE: callers send plain text there, which
+        carries no peer identity, so no `principals` condition can match on them. A port's own mode
+        wins over the workload's."""
+        workload_disabled = self.mtls_mode(info) == "DISABLE"
+        security = info.model.security
+        by_target: dict[int, str] = {}
+        for entry in security.port_mtls if security else []:
+            port = info.port(entry.port)
+            by_target[port.target if port else entry.port] = entry.mode
+        default = "DISABLE" if workload_disabled else ""
+        return {p.target for p in info.ports if by_target.get(p.target, default) == "DISABLE"}
 
     def placed(self, scope: Scope) -> list[ServiceInfo]:
         """Services whose workloads run in the scope, in spec order."""

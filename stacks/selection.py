@@ -4,9 +4,10 @@ The whole mesh is always compiled (so authorization principals, Sidecar hosts an
 cross-namespace reference are exactly what `meshc compile` produces); a shard then keeps a subset:
 
 - a namespace-level resource goes with its namespace (a Namespace object with itself);
-- mesh-wide resources, those in the control-plane and root namespaces (root PeerAuthentication and
-  Telemetry, the east-west gateway, the `topology.istio.io/network` label, egress entries there),
-  go only to a stack that owns them: the unsharded stack, or a shard with `meshWide: true`.
+- mesh-wide resources, those in the control-plane and root namespaces and in the namespaces of the
+  gateway pods (root PeerAuthentication and Telemetry, the east-west gateway, the
+  `topology.istio.io/network` label, ingress JWT policies, egress gateway configuration), go only
+  to a stack that owns them: the unsharded stack, or a shard with `meshWide: true`.
 
 Shards selected by team need each selected team to own whole namespaces: a namespace holding one
 selected team's services and anyone else's cannot be split between stacks.
@@ -79,8 +80,13 @@ class Selection:
 
 
 def platform_namespaces(index: MeshIndex) -> frozenset[str]:
-    cp = index.mesh.spec.control_plane
-    return frozenset({cp.namespace, cp.root_namespace})
+    """The control-plane and root namespaces, and those of the gateway pods (ingress policies and
+    egress gateway configuration live beside the shared gateway workloads)."""
+    spec = index.mesh.spec
+    names = {spec.control_plane.namespace, spec.control_plane.root_namespace}
+    names.update(gateway.workload.namespace for gateway in spec.gateways)
+    names.update(egress.gateway.namespace for egress in spec.egress if egress.gateway is not None)
+    return frozenset(names)
 
 
 def mesh_namespaces(index: MeshIndex, manifests: list[Manifest]) -> set[str]:
@@ -107,8 +113,8 @@ def select(
     for ns in shard.namespaces:
         if ns in platform:
             problems.append(
-                f"{key}.namespaces: {ns!r} is the control-plane/root namespace; its resources are mesh-wide "
-                f"(set `{key}.meshWide: true` in the one stack that owns them)"
+                f"{key}.namespaces: {ns!r} is a control-plane, root or gateway namespace; its resources "
+                f"are mesh-wide (set `{key}.meshWide: true` in the one stack that owns them)"
             )
         elif ns not in known:
             problems.append(

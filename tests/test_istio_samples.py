@@ -126,10 +126,53 @@ def test_bookinfo_reviews_50_v3(bookinfo):
     assert canon_vs(mesh_vs(bookinfo, "reviews", "bookinfo"), "bookinfo") == canon_vs(expected, "bookinfo")
 
 
+def client_tls(resources: list[dict[str, Any]], dr: dict[str, Any]) -> str:
+    """The TLS a client sidecar uses towards the DestinationRule's host.
+
+    A `tls` mode in the rule is used as written. Without one, Istio's auto mTLS decides: mTLS to
+    endpoints that have a sidecar, plain text to the others. meshc leaves client TLS to auto mTLS
+    (a forced ISTIO_MUTUAL would break calls to pods without a sidecar), so whether the callee has a
+    sidecar is read from the compiled Namespace's injection label and the pods' own override.
+    """
+    tls = dr["spec"].get("trafficPolicy", {}).get("tls", {}).get("mode")
+    if tls is not None:
+        return str(tls)
+    name, ns = dr["spec"]["host"].split(".")[:2]
+    namespace = find(resources, "Namespace", lambda r: r["metadata"]["name"] == ns)["metadata"]["labels"]
+    injected = namespace.get("istio-injection") == "enabled" or "istio.io/rev" in namespace
+    for pod in (r for r in resources if r["kind"] == "Deployment" and r["metadata"]["namespace"] == ns):
+        labels = pod["spec"]["template"]["metadata"]["labels"]
+        if labels.get("app") == name and "sidecar.istio.io/inject" in labels:
+            injected = labels["sidecar.istio.io/inject"] == "true"
+    return "ISTIO_MUTUAL" if injected else "DISABLE"
+
+
 def test_bookinfo_destination_rules_all_mtls(bookinfo):
+    """Same subsets as destination-rule-all-mtls.yaml, and the same mTLS on the wire: the sample
+    writes ISTIO_MUTUAL, meshc leaves it to auto mTLS, which gives ISTIO_MUTUAL to injected pods."""
     expected = sample("bookinfo/networking/destination-rule-all-mtls.yaml")
-    ours = {r["spec"]["host"]: canon_dr(r, "bookinfo") for r in bookinfo if r["kind"] == "DestinationRule"}
+    ours = {
+        r["spec"]["host"]: {**canon_dr(r, "bookinfo"), "tls": client_tls(bookinfo, r)}
+        for r in bookinfo
+        if r["kind"] == "DestinationRule"
+    }
     assert ours == {fqdn(d["spec"]["host"], "bookinfo"): canon_dr(d, "bookinfo") for d in expected}
+    assert all(
+        r["kind"] != "DestinationRule" or "tls" not in r["spec"].get("trafficPolicy", {}) for r in bookinfo
+    )
+
+
+def test_client_tls_is_not_vacuous(tmp_path):
+    """Without injection, auto mTLS sends plain text, which no longer matches the all-mtls sample."""
+
+    def no_injection(data: dict[str, Any]) -> None:
+        data["spec"]["defaults"]["injection"] = {"enabled": False}
+        data["spec"]["security"] = {"mtls": "PERMISSIVE", "authorization": {"defaultDeny": False}}
+
+    ours = compile_variant(tmp_path, "bookinfo", no_injection)
+    drs = [r for r in ours if r["kind"] == "DestinationRule"]
+    assert drs and all("tls" not in r["spec"].get("trafficPolicy", {}) for r in drs)
+    assert {client_tls(ours, r) for r in drs} == {"DISABLE"}
 
 
 def _jason(data: dict[str, Any]) -> None:

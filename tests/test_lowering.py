@@ -96,13 +96,13 @@ def test_sidecar_scopes_egress_to_declared_dependencies(tmp_path):
         },
     )
     spec = out[(None, "Sidecar", "x", "a")]["spec"]
-    assert spec["egress"] == [
-        {"hosts": ["istio-system/*", "istio-system/api.example.com", "y/b.y.svc.cluster.local"]}
-    ]
+    assert spec["egress"] == [{"hosts": ["istio-system/*", "x/api.example.com", "y/b.y.svc.cluster.local"]}]
     assert spec["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
     assert out[(None, "Sidecar", "y", "b")]["spec"]["egress"] == [{"hosts": ["istio-system/*"]}]
-    entry = out[(None, "ServiceEntry", "istio-system", "ext")]["spec"]
-    assert entry["exportTo"] == ["x"] and entry["resolution"] == "DNS"
+    # In the caller's namespace, for that namespace only: only Sidecars that list it import it.
+    entry = out[(None, "ServiceEntry", "x", "ext")]["spec"]
+    assert entry["exportTo"] == ["."] and entry["resolution"] == "DNS"
+    assert [k for k in out if k[1] == "ServiceEntry"] == [(None, "ServiceEntry", "x", "ext")]
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_gateway_route_hosts_and_jwt(tmp_path):
     assert deny["rules"] == [
         {
             "from": [{"source": {"notRequestPrincipals": ["*"]}}],
-            "to": [{"operation": {"hosts": ["admin.example.com"], "paths": ["/*"]}}],
+            "to": [{"operation": {"hosts": ["admin.example.com", "admin.example.com:*"], "paths": ["/*"]}}],
         }
     ]
     allow = out[(None, "AuthorizationPolicy", "default", "admin")]["spec"]["rules"]
@@ -252,14 +252,35 @@ def test_egress_through_a_gateway(tmp_path):
             "egress": [{"name": "stripe", "hosts": ["api.stripe.com"], "callers": ["pay"], "gateway": {}}],
         },
     )
+    gw_host = "istio-egressgateway.istio-system.svc.cluster.local"
     gw = out[(None, "Gateway", "istio-system", "stripe-egress")]["spec"]
-    assert gw["servers"][0]["tls"] == {"mode": "PASSTHROUGH"}
-    vs = out[(None, "VirtualService", "istio-system", "stripe-egress")]["spec"]
-    assert vs["gateways"] == ["mesh", "istio-system/stripe-egress"]
-    assert [r["route"][0]["destination"]["host"] for r in vs["tls"]] == [
-        "istio-egressgateway.istio-system.svc.cluster.local",
-        "api.stripe.com",
+    assert gw["servers"] == [
+        {
+            "port": {"number": 443, "name": "tls-443", "protocol": "TLS"},
+            "hosts": ["api.stripe.com"],
+            "tls": {"mode": "ISTIO_MUTUAL"},
+        }
     ]
+    mesh = out[(None, "VirtualService", "p", "stripe-egress-mesh")]["spec"]
+    assert mesh["gateways"] == ["mesh"] and mesh["exportTo"] == ["."]
+    assert mesh["tls"] == [
+        {
+            "match": [{"gateways": ["mesh"], "port": 443, "sniHosts": ["api.stripe.com"]}],
+            "route": [{"destination": {"host": gw_host, "subset": "stripe", "port": {"number": 443}}}],
+        }
+    ]
+    leg = out[(None, "VirtualService", "istio-system", "stripe-egress")]["spec"]
+    assert leg["gateways"] == ["stripe-egress"] and leg["exportTo"] == ["."]
+    assert leg["tcp"] == [
+        {
+            "match": [{"gateways": ["stripe-egress"], "port": 443}],
+            "route": [{"destination": {"host": "api.stripe.com", "port": {"number": 443}}}],
+        }
+    ]
+    dr = out[(None, "DestinationRule", "istio-system", "stripe-egress")]["spec"]
+    assert dr["host"] == gw_host and dr["exportTo"] == [".", "p"]
+    # The gateway resolves the host from its own copy of the ServiceEntry.
+    assert out[(None, "ServiceEntry", "istio-system", "stripe")]["spec"]["exportTo"] == ["."]
     hosts = out[(None, "Sidecar", "p", "pay")]["spec"]["egress"][0]["hosts"]
     assert "istio-system/istio-egressgateway.istio-system.svc.cluster.local" in hosts
 

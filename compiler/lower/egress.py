@@ -1,22 +1,29 @@
-"""Egress: a ServiceEntry per external dependency, visible only to the namespaces of its callers,
-and, when asked, the Gateway + VirtualService that send it through an egress gateway."""
+"""Egress: ServiceEntries that only the declared callers see and, when asked, the egress gateway
+that carries their calls out, reached over Istio mTLS and guarded by an ALLOW policy.
+
+Visibility is per workload. A proxy sees a ServiceEntry only when it is exported to the proxy's
+namespace *and* the proxy's Sidecar imports it. Every Sidecar imports the control-plane namespace
+wholesale (`istio-system/*`), so a ServiceEntry there would reach every workload of the caller
+namespaces; by default the ServiceEntry is therefore written into each caller's namespace with
+`exportTo: ["."]`, where only the Sidecars of callers (which list `<ns>/<host>`) import it. An
+explicit `egress.namespace` is honoured as written (MC129 warns when it is the control plane's).
+
+Through an egress gateway (Istio's egress-gateway tasks): the callers' sidecars send to the
+gateway over ISTIO_MUTUAL with the external host as SNI (a DestinationRule subset per host), the
+gateway's servers terminate ISTIO_MUTUAL, and an ALLOW AuthorizationPolicy on the gateway workload
+admits exactly the callers' principals for those SNIs: a workload that is not a caller can neither
+see the host nor use the gateway to reach it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import Egress
+from mesh_spec.models import Egress, EgressPort
 
 from ..index import MeshIndex, Scope
-from .common import NETWORKING, Manifest, manifest
-
-
-def _caller_namespaces(index: MeshIndex, egress: Egress) -> list[str]:
-    names = {index.services[c].namespace for c in egress.callers if c in index.services}
-    if egress.gateway is not None:
-        names.add(egress.gateway.namespace)
-    return sorted(names) or ["."]
+from .common import NETWORKING, SECURITY, Manifest, manifest
 
 
 def _resolution(egress: Egress) -> str:
@@ -25,13 +32,35 @@ def _resolution(egress: Egress) -> str:
     return "NONE" if any(h.startswith("*") for h in egress.hosts) else "DNS"
 
 
+def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope) -> list[str]:
+    """Namespaces of the callers placed in the scope."""
+    callers = [index.services[c] for c in egress.callers if c in index.services]
+    if scope.cluster is not None:
+        callers = [c for c in callers if c.name in scope.placed]
+    return sorted({c.namespace for c in callers})
+
+
+def _placements(egress: Egress, namespaces: list[str]) -> list[tuple[str, list[str]]]:
+    """(namespace, exportTo) of the ServiceEntry copies the callers in `namespaces` need."""
+    if not namespaces:
+        return []  # MC125: no caller, nothing to expose
+    if egress.namespace is not None:
+        export = set(namespaces)
+        if egress.gateway is not None:
+            export.add(egress.gateway.namespace)
+        return [(egress.namespace, sorted(export))]
+    places = [(ns, ["."]) for ns in namespaces]
+    if egress.gateway is not None and egress.gateway.namespace not in namespaces:
+        places.append((egress.gateway.namespace, ["."]))  # the gateway resolves the host too
+    return sorted(places)
+
+
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    owner_of = {name: f"egress/{name}" for name in index.egress}
     for egress in (e for _, e in index.egress.values()):
-        if scope.cluster is not None and not any(c in scope.placed for c in egress.callers):
-            continue  # no caller runs in this cluster
-        ns = index.egress_namespace(egress)
-        export = _caller_namespaces(index, egress)
-        spec = {
+        namespaces = _caller_namespaces(index, egress, scope)
+        places = _placements(egress, namespaces)
+        spec_base = {
             "hosts": list(egress.hosts),
             "ports": [
                 {"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": p.protocol.upper()}
@@ -39,64 +68,152 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             ],
             "location": "MESH_EXTERNAL",
             "resolution": _resolution(egress),
-            "exportTo": export,
         }
-        yield manifest(
-            index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=f"egress/{egress.name}"
-        )
-        if egress.gateway is not None:
-            yield from _through_gateway(index, egress, ns, export)
+        for ns, export in places:
+            spec = {**spec_base, "exportTo": export}
+            yield manifest(
+                index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=owner_of[egress.name]
+            )
+        if egress.gateway is not None and places:
+            yield from _through_gateway(index, egress, places, namespaces)
 
 
-def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str]) -> Iterator[Manifest]:
+def _terminates_as(port: EgressPort) -> str:
+    """The gateway server protocol for an egress port, reached over ISTIO_MUTUAL: HTTPS when the
+    mesh leg carries HTTP (the gateway routes the requests), TLS for opaque TLS or TCP bytes."""
+    return "HTTPS" if port.protocol in ("http", "http2", "grpc") else "TLS"
+
+
+def _numbered(name: str, i: int, count: int) -> str:
+    return name if count == 1 else f"{name}-{i + 1}"
+
+
+def _through_gateway(
+    index: MeshIndex, egress: Egress, places: list[tuple[str, list[str]]], caller_namespaces: list[str]
+) -> Iterator[Manifest]:
     gw = egress.gateway
     assert gw is not None
+    owner = f"egress/{egress.name}"
     gw_name = f"{egress.name}-egress"
     gw_host = f"{gw.service}.{gw.namespace}.svc.{index.cluster_domain}"
-    servers = []
-    tls_routes: list[dict[str, Any]] = []
-    http_routes: list[dict[str, Any]] = []
-    for p in egress.ports:
-        passthrough = p.protocol in ("tls", "https")
-        server: dict[str, Any] = {
-            "port": {
-                "number": p.port,
-                "name": f"{p.protocol}-{p.port}",
-                "protocol": "TLS" if passthrough else p.protocol.upper(),
-            },
-            "hosts": list(egress.hosts),
+    hosts = list(egress.hosts)
+    servers = [
+        {
+            "port": {"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": _terminates_as(p)},
+            "hosts": hosts,
+            "tls": {"mode": "ISTIO_MUTUAL"},
         }
-        if passthrough:
-            server["tls"] = {"mode": "PASSTHROUGH"}
-        servers.append(server)
-        mesh_leg = {"destination": {"host": gw_host, "port": {"number": p.port}}}
-        out_leg = {"destination": {"host": egress.hosts[0], "port": {"number": p.port}}}
-        if passthrough:
-            sni = list(egress.hosts)
-            tls_routes.append(
-                {"match": [{"gateways": ["mesh"], "port": p.port, "sniHosts": sni}], "route": [mesh_leg]}
-            )
-            tls_routes.append(
+        for p in egress.ports
+    ]
+    yield manifest(
+        index,
+        NETWORKING,
+        "Gateway",
+        gw_name,
+        gw.namespace,
+        {"selector": dict(gw.selector), "servers": servers},
+        owner=owner,
+    )
+    # Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
+    # gateway matches its servers and the authorization below on that SNI).
+    subset_names = [_numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
+    subsets = [
+        {
+            "name": subset_names[i],
+            "trafficPolicy": {
+                "portLevelSettings": [
+                    {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
+                    for p in egress.ports
+                ]
+            },
+        }
+        for i, host in enumerate(hosts)
+    ]
+    dr_export = sorted(set(caller_namespaces) | {"."})
+    yield manifest(
+        index,
+        NETWORKING,
+        "DestinationRule",
+        gw_name,
+        gw.namespace,
+        {"host": gw_host, "subsets": subsets, "exportTo": dr_export},
+        owner=owner,
+    )
+    for i, host in enumerate(hosts):
+        subset = subset_names[i]
+        for ns, export in places:
+            if export == ["."] and ns == gw.namespace and ns not in caller_namespaces:
+                continue  # the gateway's own copy of the ServiceEntry: no mesh leg there
+            yield manifest(
+                index,
+                NETWORKING,
+                "VirtualService",
+                _numbered(f"{egress.name}-egress-mesh", i, len(hosts)),
+                ns,
                 {
-                    "match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port, "sniHosts": sni}],
-                    "route": [out_leg],
-                }
+                    "hosts": [host],
+                    "gateways": ["mesh"],
+                    "exportTo": export,
+                    **_mesh_leg(egress, host, gw_host, subset),
+                },
+                owner=owner,
             )
-        else:
-            http_routes.append({"match": [{"gateways": ["mesh"], "port": p.port}], "route": [mesh_leg]})
-            http_routes.append(
-                {"match": [{"gateways": [f"{gw.namespace}/{gw_name}"], "port": p.port}], "route": [out_leg]}
-            )
-    owner = f"egress/{egress.name}"
-    gw_spec = {"selector": dict(gw.selector), "servers": servers}
-    yield manifest(index, NETWORKING, "Gateway", gw_name, gw.namespace, gw_spec, owner=owner)
-    vs: dict[str, Any] = {
-        "hosts": list(egress.hosts),
-        "gateways": ["mesh", f"{gw.namespace}/{gw_name}"],
-        "exportTo": export,
+        yield manifest(
+            index,
+            NETWORKING,
+            "VirtualService",
+            _numbered(gw_name, i, len(hosts)),
+            gw.namespace,
+            {
+                "hosts": [host],
+                "gateways": [gw_name],
+                "exportTo": ["."],
+                **_gateway_leg(egress, host, gw_name),
+            },
+            owner=owner,
+        )
+    principals = sorted(
+        {
+            index.principal(info.namespace, info.account)
+            for info in (index.services[c] for c in egress.callers if c in index.services)
+        }
+    )
+    policy = {
+        "selector": {"matchLabels": dict(gw.selector)},
+        "action": "ALLOW",
+        "rules": [
+            {
+                "from": [{"source": {"principals": principals}}],
+                "when": [{"key": "connection.sni", "values": hosts}],
+            }
+        ],
     }
-    if http_routes:
-        vs["http"] = http_routes
-    if tls_routes:
-        vs["tls"] = tls_routes
-    yield manifest(index, NETWORKING, "VirtualService", gw_name, ns, vs, owner=owner)
+    yield manifest(index, SECURITY, "AuthorizationPolicy", gw_name, gw.namespace, policy, owner=owner)
+
+
+def _mesh_leg(egress: Egress, host: str, gw_host: str, subset: str) -> dict[str, Any]:
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for p in egress.ports:
+        to_gateway = [{"destination": {"host": gw_host, "subset": subset, "port": {"number": p.port}}}]
+        match: dict[str, Any] = {"gateways": ["mesh"], "port": p.port}
+        if p.protocol in ("tls", "https"):
+            routes.setdefault("tls", []).append(
+                {"match": [{**match, "sniHosts": [host]}], "route": to_gateway}
+            )
+        elif p.protocol == "tcp":
+            routes.setdefault("tcp", []).append({"match": [match], "route": to_gateway})
+        else:
+            routes.setdefault("http", []).append({"match": [match], "route": to_gateway})
+    return routes
+
+
+def _gateway_leg(egress: Egress, host: str, gw_name: str) -> dict[str, Any]:
+    routes: dict[str, list[dict[str, Any]]] = {}
+    for p in egress.ports:
+        out = [{"destination": {"host": host, "port": {"number": p.port}}}]
+        match = {"gateways": [gw_name], "port": p.port}
+        # After terminating ISTIO_MUTUAL the gateway holds HTTP requests (HTTPS server) or opaque
+        # bytes (TLS server: the caller's own TLS, or TCP), which only a tcp route forwards.
+        kind = "http" if _terminates_as(p) == "HTTPS" else "tcp"
+        routes.setdefault(kind, []).append({"match": [match], "route": out})
+    return routes

@@ -121,6 +121,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 vs["tcp"] = tcp
             yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs, owner=owner)
         yield from _jwt(index, gateway)
+        yield from _required_claims(index, gateway)
 
 
 def _requires_jwt(gateway: Gateway, route: GatewayRoute) -> bool:
@@ -138,6 +139,20 @@ def _protected_paths(route: GatewayRoute) -> list[str] | None:
         sm = string_match(m.path)
         paths.append(sm["exact"] if "exact" in sm else sm["prefix"] + "*")
     return sorted(set(paths))
+
+
+def authorization_hosts(hosts: list[str]) -> list[str] | None:
+    """AuthorizationPolicy `hosts` covering every :authority the gateway routes for `hosts`, or
+    None when only "every host" is safe.
+
+    The gateway's routes match `host` and `host:<port>` (Envoy adds `host:*` domains), but
+    authorization `hosts` are exact strings (or one `*` at either end): listing `host` alone lets
+    `Host: host:443` past a DENY. A `*.` wildcard would need a `*` at both ends, which Istio cannot
+    express, so a rule for such hosts is not limited by host at all (it then covers more, never less).
+    """
+    if not hosts or any(h.startswith("*") for h in hosts):
+        return None
+    return sorted({form for h in hosts for form in (h, f"{h}:*")})
 
 
 def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
@@ -165,7 +180,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     # A RequestAuthentication alone lets requests *without* a token through; denying requests that
     # have no request principal on the protected routes is what makes the token mandatory.
     to: list[dict[str, Any]] = []
-    hosts = [h for h in gateway_hosts(gateway) if h != "*"]
+    hosts = gateway_hosts(gateway)
     whole = False
     for route in gateway.routes:
         if not _requires_jwt(gateway, route):
@@ -175,9 +190,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
             whole = True
             break
         op: dict[str, Any] = {"paths": paths}
-        route_hosts = (
-            [h for h in route.hosts if h != "*"] if route.hosts and "*" not in route.hosts else hosts
-        )
+        route_hosts = authorization_hosts(list(route.hosts) or hosts)
         if route_hosts:
             op["hosts"] = route_hosts
         to.append({"operation": op})
@@ -185,8 +198,9 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         return
     deny: dict[str, Any] = {"from": [{"source": {"notRequestPrincipals": ["*"]}}]}
     if whole:
-        if hosts:
-            deny["to"] = [{"operation": {"hosts": hosts}}]
+        every = authorization_hosts(hosts)
+        if every:
+            deny["to"] = [{"operation": {"hosts": every}}]
     else:
         deny["to"] = to
     yield manifest(
@@ -196,5 +210,45 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         f"{gateway.name}-require-jwt",
         workload_ns,
         {"selector": selector, "action": "DENY", "rules": [deny]},
+        owner=f"gateway/{gateway.name}",
+    )
+
+
+def claim_key(name: str) -> str:
+    """The authorization condition key of a claim (`a.b` is the nested claim b of a)."""
+    return "request.auth.claims" + "".join(f"[{part}]" for part in name.split("."))
+
+
+def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
+    """A DENY policy on the gateway pods: requests to a route's hosts and paths whose token lacks a
+    required claim value. `notValues` also holds when the claim (or the token) is missing, so the
+    policy fails closed. It decides before routing, so a request that would fall through to a
+    later route to the same backend is refused too: the claim is access control, not routing."""
+    rules: list[dict[str, Any]] = []
+    for route in gateway.routes:
+        if not route.require_claims:
+            continue
+        op: dict[str, Any] = {}
+        paths = _protected_paths(route)
+        if paths is not None:
+            op["paths"] = paths
+        route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
+        if route_hosts:
+            op["hosts"] = route_hosts
+        for name, values in sorted(route.require_claims.items()):
+            rule: dict[str, Any] = {}
+            if op:
+                rule["to"] = [{"operation": op}]
+            rule["when"] = [{"key": claim_key(name), "notValues": sorted(set(values))}]
+            rules.append(rule)
+    if not rules:
+        return
+    yield manifest(
+        index,
+        SECURITY,
+        "AuthorizationPolicy",
+        f"{gateway.name}-require-claims",
+        gateway.workload.namespace,
+        {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
         owner=f"gateway/{gateway.name}",
     )

@@ -1,9 +1,12 @@
 """mTLS (PeerAuthentication) and least-privilege authorization derived from the declared edges.
 
-Per namespace the mesh owns: an allow-nothing policy (an ALLOW policy with no rules denies every
-request). Per service: one ALLOW policy naming exactly the principals of its declared callers and,
-for routes exposed through an ingress gateway, the gateway's principal. Ports in authorization
-policies are workload (target) ports, which is what Envoy sees on the inbound side.
+With default-deny (the default), per namespace the mesh owns: an allow-nothing policy (an ALLOW
+policy with no rules denies every request). Per service: one ALLOW policy naming exactly the
+principals of its declared callers and, for routes exposed through an ingress gateway, the
+gateway's principal. HTTP conditions apply to HTTP ports only, and ports that receive plain text
+(mTLS DISABLE) cannot be limited to principals. Without default-deny no authorization policy is
+written for services. Ports in authorization policies are workload (target) ports, which is what
+Envoy sees on the inbound side.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..index import MeshIndex, Scope, ServiceInfo
+from mesh_spec.models import HTTP_PROTOCOLS
+
+from ..index import MeshIndex, ResolvedPort, Scope, ServiceInfo, call_ports
 from .common import SECURITY, Manifest, manifest
 
 
@@ -45,44 +50,73 @@ def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         )
 
 
-def _operation(
-    index: MeshIndex, callee: ServiceInfo, ports: list[int], methods: list[str], paths: list[str]
-) -> dict[str, Any]:
-    op: dict[str, Any] = {}
-    chosen = [callee.port(p) for p in ports] if ports else []
-    targets = sorted({p.target for p in chosen if p is not None})
-    if targets:
-        op["ports"] = [str(t) for t in targets]
-    if methods:
-        op["methods"] = sorted(set(methods))
-    if paths:
-        op["paths"] = sorted(set(paths))
-    return op
+Grouped = dict[tuple[bool, str], tuple[dict[str, Any], set[str]]]
+
+
+def _operations(
+    index: MeshIndex,
+    callee: ServiceInfo,
+    ports: list[ResolvedPort],
+    methods: list[str],
+    paths: list[str],
+    *,
+    named: bool,
+) -> list[tuple[bool, dict[str, Any]]]:
+    """(plain text?, operation) per group of the used ports that Istio must treat alike.
+
+    HTTP conditions (`methods`, `paths`) never match TCP traffic, so TCP ports get their own
+    operation without them (else the call's TCP ports would be closed). Ports that receive plain
+    text get their own operation too: a rule there cannot require the caller's principal.
+    """
+    plain = index.plaintext_ports(callee)
+    groups: dict[tuple[bool, bool], list[int]] = {}
+    for port in ports:
+        key = (port.target in plain, port.protocol in HTTP_PROTOCOLS)
+        groups.setdefault(key, []).append(port.target)
+    every_port = {p.target for p in callee.ports} == {p.target for p in ports}
+    out = []
+    for (plaintext, http), targets in sorted(groups.items()):
+        op: dict[str, Any] = {}
+        if named or not every_port or len(groups) > 1:
+            op["ports"] = [str(t) for t in sorted(set(targets))]
+        if http and methods:
+            op["methods"] = sorted(set(methods))
+        if http and paths:
+            op["paths"] = sorted(set(paths))
+        out.append((plaintext, op))
+    return out
 
 
 def allow_rules(index: MeshIndex, info: ServiceInfo) -> list[dict[str, Any]]:
-    """One rule per distinct operation, listing every principal allowed to perform it."""
-    grouped: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    """One rule per distinct operation, listing every principal allowed to perform it; operations
+    on ports that receive plain text admit any source (MC127 says so)."""
+    grouped: Grouped = {}
     for edge in info.callers:
         caller = edge.caller
-        op = _operation(index, info, edge.call.ports, edge.call.methods, edge.call.paths)
-        _add(grouped, op, index.principal(caller.namespace, caller.account))
+        ports = call_ports(info, edge.call)
+        for plaintext, op in _operations(
+            index, info, ports, edge.call.methods, edge.call.paths, named=bool(edge.call.ports)
+        ):
+            _add(grouped, plaintext, op, index.principal(caller.namespace, caller.account))
     for gateway, _, route in info.gateway_routes:
-        ports = [route.to.port] if route.to.port else []
-        op = _operation(index, info, ports, [], [])
-        _add(grouped, op, index.principal(gateway.workload.namespace, gateway.workload.account))
+        routed = info.port(route.to.port) if route.to.port else None
+        ports = [routed] if routed is not None else list(info.ports)
+        gateway_principal = index.principal(gateway.workload.namespace, gateway.workload.account)
+        for plaintext, op in _operations(index, info, ports, [], [], named=routed is not None):
+            _add(grouped, plaintext, op, gateway_principal)
     rules = []
     for key in sorted(grouped):
+        plaintext, _ = key
         op, principals = grouped[key]
-        rule: dict[str, Any] = {"from": [{"source": {"principals": sorted(principals)}}]}
+        rule: dict[str, Any] = {} if plaintext else {"from": [{"source": {"principals": sorted(principals)}}]}
         if op:
             rule["to"] = [{"operation": op}]
         rules.append(rule)
     return rules
 
 
-def _add(grouped: dict[str, tuple[dict[str, Any], set[str]]], op: dict[str, Any], principal: str) -> None:
-    key = repr(sorted(op.items()))
+def _add(grouped: Grouped, plaintext: bool, op: dict[str, Any], principal: str) -> None:
+    key = (plaintext, repr(sorted(op.items())))
     grouped.setdefault(key, (op, set()))[1].add(principal)
 
 
@@ -92,6 +126,11 @@ def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]
             # ALLOW with no rules matches nothing: every request to the namespace is denied unless
             # another ALLOW policy admits it (Istio's documented "allow-nothing" policy).
             yield manifest(index, SECURITY, "AuthorizationPolicy", "default-deny", name, {})
+    else:
+        # Without default-deny an undeclared call must get through, and any ALLOW policy on a
+        # workload denies what it does not list: none is written (MC128 names the call
+        # conditions that are then not enforced).
+        return
     for info in index.placed(scope):
         rules = allow_rules(index, info)
         if not rules:

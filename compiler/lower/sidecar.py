@@ -19,7 +19,8 @@ def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
         if callee is not None:
             hosts.add(f"{callee.namespace}/{callee.fqdn}")
     for egress in info.egress:
-        ns = index.egress_namespace(egress)
+        # The ServiceEntry copy this workload sees: in its own namespace unless the spec names one.
+        ns = egress.namespace or info.namespace
         hosts.update(f"{ns}/{host}" for host in egress.hosts)
         if egress.gateway is not None:
             gw = egress.gateway

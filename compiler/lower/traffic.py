@@ -1,4 +1,5 @@
-"""DestinationRules (subsets, TLS, circuit breaking) and mesh VirtualServices (routing) per service."""
+"""DestinationRules (subsets, circuit breaking, TLS where auto mTLS cannot tell) and mesh
+VirtualServices (routing) per service."""
 
 from __future__ import annotations
 
@@ -69,16 +70,20 @@ def load_balancer(lb: LoadBalancer) -> dict[str, Any]:
 
 def traffic_policy(index: MeshIndex, info: ServiceInfo) -> dict[str, Any]:
     traffic = info.traffic
-    # ISTIO_MUTUAL unless the callee's sidecar does not take mTLS at all.
-    mode = "DISABLE" if index.mtls_mode(info) == "DISABLE" else "ISTIO_MUTUAL"
-    policy: dict[str, Any] = {"tls": {"mode": mode}}
+    # Client TLS is left to Istio's auto mTLS, which sends mTLS exactly to endpoints that have a
+    # sidecar: a `tls` setting here would switch that off and make clients originate mTLS to pods
+    # without one (workloads meshc does not own, pods not yet restarted after injection). Only
+    # DISABLE is said, because auto mTLS infers it from mesh- and namespace-wide
+    # PeerAuthentication only, not from a workload's or a port's own mode.
+    disabled_workload = index.mtls_mode(info) == "DISABLE"
+    policy: dict[str, Any] = {"tls": {"mode": "DISABLE"}} if disabled_workload else {}
     if traffic.connection_pool is not None:
         policy["connectionPool"] = connection_pool(traffic.connection_pool)
     if traffic.outlier_detection is not None:
         policy["outlierDetection"] = outlier_detection(traffic.outlier_detection)
     if traffic.load_balancer is not None:
         policy["loadBalancer"] = load_balancer(traffic.load_balancer)
-    disabled = _disabled_ports(info) if mode != "DISABLE" else []
+    disabled = [] if disabled_workload else _disabled_ports(info)
     if disabled:
         policy["portLevelSettings"] = [{"port": {"number": n}, "tls": {"mode": "DISABLE"}} for n in disabled]
     return drop_none(policy)
@@ -116,9 +121,13 @@ def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         failover = locality_failover(index, info) if scope.cluster else None
         if failover is not None:
             policy["loadBalancer"] = {**policy.get("loadBalancer", {}), "localityLbSetting": failover}
-        spec: dict[str, Any] = {"host": info.fqdn, "trafficPolicy": policy}
+        spec: dict[str, Any] = {"host": info.fqdn}
+        if policy:
+            spec["trafficPolicy"] = policy
         if info.versions:
             spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
+        if len(spec) == 1:
+            continue  # no subsets and no policy: a DestinationRule would say nothing
         yield manifest(
             index, NETWORKING, "DestinationRule", info.name, info.namespace, spec, owner=info.owner
         )

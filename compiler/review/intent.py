@@ -42,6 +42,7 @@ RISKS: dict[str, str] = {
     "mtls-relaxed": "mTLS relaxed",
     "authz-widened": "Authorization widened",
     "unauthenticated-route": "Route exposed without authentication",
+    "claims-relaxed": "Required claims relaxed",
     "egress-widened": "Egress widened",
     "tls-relaxed": "TLS removed",
 }
@@ -580,6 +581,8 @@ class _Differ:
                 details.append(
                     "JWT required → not required" if old.requires_jwt else "JWT not required → required"
                 )
+            if old.required_claims != route.required_claims:
+                details.append(f"required claims {_claims(old)} → {_claims(route)}")
             if old.timeout != route.timeout:
                 details.append(f"timeout {old.timeout or 'none'} → {route.timeout or 'none'}")
             if old.rewrite != route.rewrite:
@@ -608,6 +611,13 @@ class _Differ:
                     subject,
                     f"route `{route.key}` on gateway `{route.gateway}` → `{route.target}` "
                     f"no longer requires a JWT",
+                )
+            if _claims_relaxed(old, route):
+                self.risk(
+                    "claims-relaxed",
+                    subject,
+                    f"route `{route.key}` on gateway `{route.gateway}` → `{route.target}` admits more "
+                    f"tokens: required claims {_claims(old)} → {_claims(route)}",
                 )
         for key, route in base.items():
             if key not in head:
@@ -997,7 +1007,7 @@ def _gateway_json(gw: GatewayView) -> dict[str, Any]:
 
 
 def _route_json(route: PublicRoute) -> dict[str, Any]:
-    return {
+    out = {
         "gateway": route.gateway,
         "hosts": list(route.hosts),
         "match": canonical(list(route.match)),
@@ -1005,6 +1015,23 @@ def _route_json(route: PublicRoute) -> dict[str, Any]:
         "requiresJwt": route.requires_jwt,
         "timeout": route.timeout,
     }
+    if route.required_claims:
+        out["requiresClaims"] = {claim: list(values) for claim, values in route.required_claims}
+    return out
+
+
+def _claims(route: PublicRoute) -> str:
+    if not route.required_claims:
+        return "none"
+    return ", ".join(f"{claim} in [{', '.join(values)}]" for claim, values in route.required_claims)
+
+
+def _claims_relaxed(old: PublicRoute, new: PublicRoute) -> bool:
+    """A required claim dropped, or given more allowed values."""
+    now = dict(new.required_claims)
+    return any(
+        claim not in now or not set(now[claim]) <= set(values) for claim, values in old.required_claims
+    )
 
 
 def _egress_json(eg: EgressView) -> dict[str, Any]:

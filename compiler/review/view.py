@@ -124,6 +124,8 @@ class PublicRoute:
     timeout: str | None
     rewrite: Any
     protocol: str
+    required_claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """`requireClaims`: claim -> allowed values, enforced by authorization at the gateway."""
 
     @property
     def target(self) -> str:
@@ -255,6 +257,10 @@ def build_view(index: MeshIndex) -> MeshView:
                 protocol=_call_protocol(target, None, [route.to.port] if route.to.port else [])
                 if target
                 else "?",
+                required_claims=tuple(
+                    (claim, tuple(sorted(set(values))))
+                    for claim, values in sorted(route.require_claims.items())
+                ),
             )
     for _, egress in index.egress.values():
         view.egress[egress.name] = EgressView(

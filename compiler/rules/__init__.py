@@ -40,6 +40,12 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc126_claims_not_access_control",
+    "mc127_plaintext_port_open",
+    "mc128_call_conditions_not_enforced",
+    "mc129_egress_in_shared_namespace",
+    "mc130_gateway_identity_unstated",
+    "mc131_jwt_on_shared_gateway",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -1,19 +1,20 @@
 """A call crosses between a workload without a sidecar and the mTLS or authorization of the mesh.
 
-Why: a workload whose sidecar injection is off has no proxy and no mesh identity. Calls *to* it
-fail when its mTLS mode is not DISABLE: the callers' DestinationRule makes their sidecars (and the
-gateway) originate Istio mTLS, which the bare pod cannot terminate. Calls *from* it fail when the
-callee enforces STRICT mTLS (plain text is refused) or when authorization is default-deny (the
-callee admits only the principals of its declared callers, and a call without mTLS has none).
+Why: a workload whose sidecar injection is off has no proxy and no mesh identity. Calls *from* it
+fail (an error) when the callee enforces STRICT mTLS (plain text is refused) or when authorization
+is default-deny (the callee admits only the principals of its declared callers, and a call without
+mTLS has none). Calls *to* it work, because Istio's auto mTLS sends plain text to a pod without a
+sidecar, but nothing enforces its mTLS mode or its authorization: a warning when its mTLS mode is
+not DISABLE, since the spec then claims a protection the workload does not have.
 
 Example:
     namespaces:
       - { name: legacy, injection: { enabled: false } }
     services:
       - name: billing
-        namespace: legacy               # no sidecar, mTLS STRICT by default
+        namespace: legacy               # no sidecar, mTLS STRICT by default: not enforced
       - name: shop
-        calls: [{ service: billing }]   # the call fails the TLS handshake
+        calls: [{ service: billing }]   # plain text, and billing's policies never run
 
 Fix: enable injection for the workload, or set `security: { mtls: DISABLE }` on a service without
 a sidecar (and accept plain-text calls to it); a client without a sidecar can only call services
@@ -66,9 +67,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             )
             yield Finding(
                 (*info.path, "name"),
-                f"service '{info.name}' runs without a sidecar ({why} is off) but its mTLS mode is {mode}: "
-                f"calls from {shown} originate mTLS that it cannot terminate",
-                "enable injection for it, or set `security: { mtls: DISABLE }` on it",
+                f"service '{info.name}' runs without a sidecar ({why} is off), so its mTLS mode {mode} and "
+                f"its authorization are not enforced: calls from {shown} reach it in plain text",
+                "enable injection for it, or set `security: { mtls: DISABLE }` on it to say what it gets",
+                severity="warning",
             )
         for j, call in enumerate(info.model.calls):
             callee = index.services.get(call.service)

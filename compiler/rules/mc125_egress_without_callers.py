@@ -1,9 +1,9 @@
 """An egress entry lists no callers, so no service may use it.
 
-Why: meshc exposes an external host only to the services named in `callers` (their Sidecars list
+Why: meshc exposes an external host only to the services named in `callers` (their Sidecars import
 it; every other proxy runs with REGISTRY_ONLY and refuses it). An egress entry without callers
-compiles to a ServiceEntry that nobody can reach: dead configuration that suggests access which
-does not exist, or a forgotten caller whose calls fail with 502s.
+compiles to nothing: dead configuration that suggests access which does not exist, or a
+forgotten caller whose calls fail with 502s.
 
 Example:
     egress:

@@ -34,5 +34,7 @@ class Egress(SpecModel):
     resolution: Literal["DNS", "NONE"] | None = None
     """How the sidecar resolves the hosts; defaults to DNS, or NONE for wildcard hosts."""
     namespace: Name | None = None
-    """Namespace of the ServiceEntry; defaults to the control-plane namespace."""
+    """Namespace of the ServiceEntry. By default each caller's namespace gets its own copy, which
+    only the callers' Sidecars import; a namespace every Sidecar imports (the control plane's)
+    would expose the hosts to every workload of the callers' namespaces (MC129)."""
     gateway: EgressGateway | None = None

@@ -67,11 +67,13 @@ def test_namespace_level_resources_go_with_their_namespace() -> None:
 
 def test_mesh_wide_resources_only_in_the_stack_that_owns_them() -> None:
     mesh = shard_plan("mesh").kube()
-    assert {key.split("/")[1] for key in mesh} == {"istio-system"}
+    # istio-ingress holds the public gateway pods' JWT policies: shared gateway infrastructure.
+    platform = {"istio-system", "istio-ingress"}
+    assert {key.split("/")[1] for key in mesh} == platform
     kinds = {key.split("/")[2] for key in mesh}
-    assert {"PeerAuthentication", "Telemetry"} <= kinds
+    assert {"PeerAuthentication", "Telemetry", "RequestAuthentication"} <= kinds
     for name in ("web-data", "payments", "shop", "platform"):
-        assert not [k for k in shard_plan(name).kube() if k.split("/")[1] == "istio-system"]
+        assert not [k for k in shard_plan(name).kube() if k.split("/")[1] in platform]
 
 
 def test_cross_shard_references_are_those_of_the_whole_mesh() -> None:
@@ -108,7 +110,7 @@ def test_team_that_does_not_own_its_namespace_is_a_config_error(tmp_path: Path) 
     [
         (
             {"namespaces": ["istio-system"]},
-            "meshc:shard.namespaces: 'istio-system' is the control-plane/root namespace",
+            "meshc:shard.namespaces: 'istio-system' is a control-plane, root or gateway namespace",
         ),
         ({}, "meshc:shard: selects nothing"),
         ({"teams": ["nobody"]}, "meshc:shard.teams: no service belongs to team 'nobody' (teams: "),
