@@ -101,7 +101,7 @@ def test_sidecar_scopes_egress_to_declared_dependencies(tmp_path):
     ]
     assert spec["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
     assert out[(None, "Sidecar", "y", "b")]["spec"]["egress"] == [{"hosts": ["istio-system/*"]}]
-    entry = out[(None, "ServiceEntry", "istio-system", "ext")]["spec"]
+    entry = out[(None, "ServiceEntry", "istio-system", "t-ext")]["spec"]
     assert entry["exportTo"] == ["x"] and entry["resolution"] == "DNS"
 
 
@@ -165,9 +165,9 @@ def test_mtls_levels(tmp_path):
             ],
         },
     )
-    assert out[(None, "PeerAuthentication", "istio-system", "default")]["spec"] == {
-        "mtls": {"mode": "STRICT"}
-    }
+    # Namespace-scoped: the spec's mode in each namespace it owns, nothing mesh-wide (no meshWide).
+    assert (None, "PeerAuthentication", "istio-system", "default") not in out
+    assert out[(None, "PeerAuthentication", "data", "default")]["spec"] == {"mtls": {"mode": "STRICT"}}
     assert out[(None, "PeerAuthentication", "legacy", "default")]["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
     pa = out[(None, "PeerAuthentication", "data", "db")]["spec"]
     assert pa["portLevelMtls"] == {"15432": {"mode": "DISABLE"}}
@@ -213,14 +213,14 @@ def test_gateway_route_hosts_and_jwt(tmp_path):
             ],
         },
     )
-    http = out[(None, "VirtualService", "default", "pub")]["spec"]["http"]
+    http = out[(None, "VirtualService", "default", "t-pub")]["spec"]["http"]
     assert http[0]["match"] == [
         {"authority": {"regex": "^admin\\.example\\.com(:[0-9]+)?$"}, "uri": {"prefix": "/"}}
     ]
     assert "match" not in http[1]
-    ra = out[(None, "RequestAuthentication", "istio-system", "pub-jwt")]["spec"]
+    ra = out[(None, "RequestAuthentication", "istio-system", "t-pub-jwt")]["spec"]
     assert ra["jwtRules"] == [{"issuer": "https://idp", "jwksUri": "https://idp/jwks"}]
-    deny = out[(None, "AuthorizationPolicy", "istio-system", "pub-require-jwt")]["spec"]
+    deny = out[(None, "AuthorizationPolicy", "istio-system", "t-pub-require-jwt")]["spec"]
     assert deny["action"] == "DENY"
     assert deny["rules"] == [
         {
@@ -252,10 +252,10 @@ def test_egress_through_a_gateway(tmp_path):
             "egress": [{"name": "stripe", "hosts": ["api.stripe.com"], "callers": ["pay"], "gateway": {}}],
         },
     )
-    gw = out[(None, "Gateway", "istio-system", "stripe-egress")]["spec"]
+    gw = out[(None, "Gateway", "istio-system", "t-stripe-egress")]["spec"]
     assert gw["servers"][0]["tls"] == {"mode": "PASSTHROUGH"}
-    vs = out[(None, "VirtualService", "istio-system", "stripe-egress")]["spec"]
-    assert vs["gateways"] == ["mesh", "istio-system/stripe-egress"]
+    vs = out[(None, "VirtualService", "istio-system", "t-stripe-egress")]["spec"]
+    assert vs["gateways"] == ["mesh", "istio-system/t-stripe-egress"]
     assert [r["route"][0]["destination"]["host"] for r in vs["tls"]] == [
         "istio-egressgateway.istio-system.svc.cluster.local",
         "api.stripe.com",

@@ -9,6 +9,7 @@ from typing import Any
 from mesh_spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
+from . import names
 from .common import Manifest, manifest
 
 
@@ -136,7 +137,7 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 index,
                 "apps/v1",
                 "Deployment",
-                f"{info.name}-{version.name}",
+                names.deployment(info.name, version.name),
                 info.namespace,
                 spec,
                 labels=selector,

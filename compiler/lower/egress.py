@@ -9,6 +9,7 @@ from typing import Any
 from mesh_spec.models import Egress
 
 from ..index import MeshIndex, Scope
+from . import names
 from .common import NETWORKING, Manifest, manifest
 
 
@@ -42,7 +43,13 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             "exportTo": export,
         }
         yield manifest(
-            index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=f"egress/{egress.name}"
+            index,
+            NETWORKING,
+            "ServiceEntry",
+            names.service_entry(index.name, egress.name),
+            ns,
+            spec,
+            owner=f"egress/{egress.name}",
         )
         if egress.gateway is not None:
             yield from _through_gateway(index, egress, ns, export)
@@ -51,7 +58,7 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
 def _through_gateway(index: MeshIndex, egress: Egress, ns: str, export: list[str]) -> Iterator[Manifest]:
     gw = egress.gateway
     assert gw is not None
-    gw_name = f"{egress.name}-egress"
+    gw_name = names.egress_gateway(index.name, egress.name)
     gw_host = f"{gw.service}.{gw.namespace}.svc.{index.cluster_domain}"
     servers = []
     tls_routes: list[dict[str, Any]] = []

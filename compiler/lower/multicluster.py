@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..index import MeshIndex, Scope
+from . import names
 from .common import NETWORKING, Manifest, manifest
 
 
@@ -42,4 +43,4 @@ def east_west_gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         ],
     }
     cp = index.mesh.spec.control_plane.namespace
-    yield manifest(index, NETWORKING, "Gateway", "cross-network-gateway", cp, spec)
+    yield manifest(index, NETWORKING, "Gateway", names.EAST_WEST_GATEWAY, cp, spec)

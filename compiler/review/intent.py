@@ -786,7 +786,11 @@ class _Differ:
         for ns, mode in head.namespace_mtls.items():
             old_mode = base.namespace_mtls.get(ns)
             if old_mode is None:
-                continue
+                if not compare_mesh:
+                    continue
+                # A namespace new to the spec was under the spec's mesh mode before: declaring it
+                # with a weaker mode relaxes it (for the root namespace: the whole cluster).
+                old_mode = base.mtls
             explicit = (
                 head.namespace_own_mtls.get(ns) is not None or base.namespace_own_mtls.get(ns) is not None
             )
@@ -802,7 +806,10 @@ class _Differ:
             if _relaxed(old_mode, mode):
                 relaxed_ns.add(ns)
                 if explicit or not mesh_relaxed:
-                    self.risk("mtls-relaxed", f"namespace {ns}", f"namespace `{ns}`: {old_mode} → {mode}")
+                    whole = " (Istio's root namespace: every namespace)" if ns == head.root_namespace else ""
+                    self.risk(
+                        "mtls-relaxed", f"namespace {ns}", f"namespace `{ns}`{whole}: {old_mode} → {mode}"
+                    )
         for ns, enabled in head.namespace_injection.items():
             was = base.namespace_injection.get(ns)
             if was is not None and was != enabled:

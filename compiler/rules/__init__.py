@@ -40,6 +40,8 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc150_name_collision",
+    "mc151_root_namespace_settings",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
