@@ -8,10 +8,10 @@ pipeline treats any duplicate that still gets through as a meshc bug (exit 3, no
 from __future__ import annotations
 
 import pytest
-from conftest import meshc
+from conftest import REPO, meshc
 
 from compiler.lower.common import Manifest
-from compiler.pipeline import Compilation, CompilerBug, check_unique_objects
+from compiler.pipeline import Compilation, CompilerBug, check_unique_objects, compile_mesh
 
 HEAD = """\
 apiVersion: meshc.dev/v1alpha1
@@ -93,3 +93,22 @@ def test_a_duplicate_object_is_a_meshc_bug():
         check_unique_objects(c)
     c.manifests = [pa("default"), pa("web"), Manifest("Sidecar", "shop", "web", {})]
     check_unique_objects(c)
+
+
+def test_an_owned_control_plane_namespace_is_one_namespace_in_a_multi_network_mesh(write):
+    """The multi-network label on the control-plane namespace used to come as a second Namespace
+    object when the spec also owned that namespace (now exit 3 by the invariant; fixed at the
+    source: one Namespace with both sets of labels)."""
+
+    text = (REPO / "examples" / "multicluster" / "mesh.yaml").read_text()
+    text = text.replace(
+        "  controlPlane:", "  meshWide: true\n  namespaces: [{ name: istio-system }]\n  controlPlane:"
+    )
+
+    manifests = compile_mesh(write(text))
+    found = [m for m in manifests if m.kind == "Namespace" and m.name == "istio-system"]
+    assert sorted(m.cluster or "" for m in found) == ["east", "west"]
+    for m in found:
+        labels = m.body["metadata"]["labels"]
+        assert labels["topology.istio.io/network"] == f"net-{m.cluster}"
+        assert labels["app.kubernetes.io/part-of"] == "travel"

@@ -11,6 +11,7 @@ from mesh_spec.models import Injection, Proxy
 from ..index import MeshIndex, Scope, ServiceInfo
 from . import names
 from .common import Manifest, manifest
+from .multicluster import control_plane_labels
 
 
 def injection_labels(injection: Injection) -> dict[str, str]:
@@ -23,11 +24,13 @@ def injection_labels(injection: Injection) -> dict[str, str]:
 
 
 def namespaces(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    cp = index.mesh.spec.control_plane.namespace
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         labels = {
             **(settings.labels if settings else {}),
             **injection_labels(index.namespace_injection(name)),
+            **(control_plane_labels(index, scope) if name == cp else {}),
         }
         yield manifest(index, "v1", "Namespace", name, None, None, labels=labels)
 
