@@ -767,6 +767,22 @@ class _Differ:
             if _relaxed(base.mtls, head.mtls):
                 mesh_relaxed = True
                 self.risk("mtls-relaxed", "mesh", f"mesh-wide mTLS: {base.mtls} → {head.mtls}")
+        if compare_mesh and base.mesh_wide != head.mesh_wide:
+            self.change(
+                "security",
+                "mesh-wide",
+                "mesh",
+                f"cluster-wide defaults (meshWide): {_onoff(base.mesh_wide)} → {_onoff(head.mesh_wide)}",
+                base.mesh_wide,
+                head.mesh_wide,
+            )
+            if base.mesh_wide and base.mtls != "DISABLE":
+                self.risk(
+                    "mtls-relaxed",
+                    "mesh",
+                    f"the mesh-wide mTLS mode {base.mtls} is no longer set: namespaces no spec owns "
+                    "fall back to Istio's default (PERMISSIVE)",
+                )
         if compare_mesh and base.default_deny != head.default_deny:
             self.change(
                 "security",

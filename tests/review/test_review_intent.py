@@ -312,3 +312,13 @@ def test_relaxing_a_namespace_new_to_the_spec_is_a_risk() -> None:
     assert risks(diff(BOOKINFO, legacy)) == [("mtls-relaxed", "namespace legacy: STRICT → PERMISSIVE")]
     strict = legacy.replace("mtls: PERMISSIVE }", "mtls: STRICT }")
     assert diff(BOOKINFO, strict).risks == []
+
+
+def test_giving_up_the_mesh_wide_mode_is_a_risk() -> None:
+    owner = BOOKINFO.replace("  security:\n", "  meshWide: true\n  security:\n", 1)
+    assert owner != BOOKINFO
+    d = diff(owner, BOOKINFO)
+    assert messages(d) == ["cluster-wide defaults (meshWide): on → off"]
+    assert [kind for kind, _ in risks(d)] == ["mtls-relaxed"]
+    d = diff(BOOKINFO, owner)
+    assert messages(d) == ["cluster-wide defaults (meshWide): off → on"] and d.risks == []
