@@ -20,18 +20,17 @@ one (hard links, copies) and write only what changed; the exchange stays the one
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
 import secrets
 import shutil
 import stat
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from . import libc
 
 STAGING = "tmp"
 RETIRED = "old"
@@ -127,7 +126,7 @@ def swap_in(staging: Path, target: Path) -> None:
 def exchange(a: Path, b: Path) -> bool:
     """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE). False when the system
     or filesystem cannot; an OSError for any other failure."""
-    renameat2 = _renameat2()
+    renameat2 = libc.renameat2()
     if renameat2 is None:
         return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
@@ -136,43 +135,3 @@ def exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))
-
-
-_libc_cache: list[ctypes.CDLL | None] = []
-
-
-def _libc() -> ctypes.CDLL | None:
-    if not _libc_cache:
-        lib: ctypes.CDLL | None = None
-        if sys.platform == "linux":
-            try:
-                lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            except OSError:
-                lib = None
-        _libc_cache.append(lib)
-    return _libc_cache[0]
-
-
-def _renameat2() -> Any:
-    lib = _libc()
-    fn = getattr(lib, "renameat2", None) if lib is not None else None
-    if fn is not None:
-        fn.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
-        fn.restype = ctypes.c_int
-    return fn
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """In a forked child: be killed (SIGKILL) when the parent dies, so that no writer outlives a
-    killed compile and keeps writing. Linux only (prctl); elsewhere, only the check below. The
-    parent may have died before the prctl took effect: then exit now."""
-    lib = _libc()
-    if lib is not None:
-        import signal
-
-        lib.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)

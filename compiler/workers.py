@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Generic, TypeVar
 
-from .outdir import die_with_parent
+from . import libc
 
 T = TypeVar("T")
 X = TypeVar("X")
@@ -133,9 +133,13 @@ _parent: int | None = None
 
 
 def _become_child(parent: int) -> None:
+    """Die with the parent, so that no worker outlives a killed compile and, say, keeps writing
+    into its output. The parent may have died before the prctl took effect: then exit now."""
     global _parent
     _parent = parent
-    die_with_parent(parent)
+    libc.kill_me_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def orphaned() -> bool:
