@@ -112,3 +112,11 @@ def test_an_owned_control_plane_namespace_is_one_namespace_in_a_multi_network_me
         labels = m.body["metadata"]["labels"]
         assert labels["topology.istio.io/network"] == f"net-{m.cluster}"
         assert labels["app.kubernetes.io/part-of"] == "travel"
+
+
+def test_a_gateway_and_a_service_of_one_name_no_longer_share_a_virtual_service(write):
+    """The issue's shape: gateway `web` and service `web` both produced VirtualService `web`; the
+    gateway's objects now carry the mesh name (they often live in shared namespaces)."""
+    text = VIRTUAL_SERVICE.replace("name: shop-web", "name: web").replace("service: shop-web", "service: web")
+    manifests = compile_mesh(write(text))
+    assert sorted(m.name for m in manifests if m.kind == "VirtualService") == ["shop-web", "web"]

@@ -49,6 +49,9 @@ class Planned:
 def planned(ctx: RuleContext) -> Iterator[Planned]:
     """The objects whose names depend on user-chosen names, as `compiler.lower` names them."""
     index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
+    if any(scope.east_west for scope in index.scopes):
+        cp = spec.control_plane.namespace
+        yield Planned("Gateway", cp, names.EAST_WEST_GATEWAY, "the east-west gateway", None)
     if spec.mesh_wide:
         root = spec.control_plane.root_namespace
         yield Planned("PeerAuthentication", root, names.NAMESPACE_POLICY, "the mesh-wide mTLS policy", None)
