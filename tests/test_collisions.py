@@ -99,12 +99,10 @@ def test_an_owned_control_plane_namespace_is_one_namespace_in_a_multi_network_me
     """The multi-network label on the control-plane namespace used to come as a second Namespace
     object when the spec also owned that namespace (now exit 3 by the invariant; fixed at the
     source: one Namespace with both sets of labels)."""
-
     text = (REPO / "examples" / "multicluster" / "mesh.yaml").read_text()
-    text = text.replace(
-        "  controlPlane:", "  meshWide: true\n  namespaces: [{ name: istio-system }]\n  controlPlane:"
-    )
-
+    # istio-system is the control-plane namespace here, not the root namespace (MC151).
+    owned = "  namespaces: [{ name: istio-system }]\n  controlPlane:\n    rootNamespace: istio-config"
+    text = text.replace("  controlPlane:", owned)
     manifests = compile_mesh(write(text))
     found = [m for m in manifests if m.kind == "Namespace" and m.name == "istio-system"]
     assert sorted(m.cluster or "" for m in found) == ["east", "west"]
