@@ -154,6 +154,7 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "check_semantics": "checking rules",
         "check_policies": "checking policies",
         "lower_resources": "compiling",
+        "check_unique_objects": "checking object names",
         "self_check": "self-checking output",
         "verify_output": "verifying behaviour",
     }

@@ -95,6 +95,26 @@ def lower_resources(c: Compilation) -> None:
     c.manifests = lower(c.index)
 
 
+def check_unique_objects(c: Compilation) -> None:
+    """The invariant that no two compiled objects share a kind, namespace and name (per cluster).
+
+    Applying two such objects keeps only the last, silently (a service's ALLOW policy replacing
+    the namespace's allow-nothing policy opens the namespace). The rules (MC150) reject every spec
+    whose names collide; one that still gets here is a meshc bug, so nothing is written.
+    """
+    first: dict[tuple[str, str, str, str], Manifest] = {}
+    problems = []
+    for m in c.manifests:
+        key = (m.cluster or "", m.kind, m.namespace or "", m.name)
+        earlier = first.setdefault(key, m)
+        if earlier is not m:
+            where = f" in cluster {m.cluster}" if m.cluster else ""
+            sources = f"{earlier.owner or 'the mesh'} and {m.owner or 'the mesh'}"
+            problems.append(f"{m.ref}{where}: compiled twice (from {sources})")
+    if problems:
+        raise compiler_bug(problems)
+
+
 def self_check(c: Compilation) -> None:
     problems = self_check_problems(c.manifests)
     if problems:
@@ -138,6 +158,7 @@ STAGES: tuple[Stage, ...] = (
     check_semantics,
     check_policies,
     lower_resources,
+    check_unique_objects,
     self_check,
     verify_output,
 )

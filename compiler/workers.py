@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Generic, TypeVar
 
+from . import libc
+
 T = TypeVar("T")
 X = TypeVar("X")
 
@@ -96,10 +98,12 @@ class Forked(Generic[T]):
 
     def __init__(self, fn: Callable[[], T]) -> None:
         read_end, write_end = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns, never runs the parent's cleanup or atexit handlers
             os.close(read_end)
             try:
+                _become_child(parent)
                 payload = _outcome(fn)
                 view = memoryview(payload)
                 while view:
@@ -122,6 +126,25 @@ class Forked(Generic[T]):
             raise WorkerFailed(value, oserror=oserror)
         result: T = value
         return result
+
+
+_parent: int | None = None
+"""In a forked child: the pid of the process that forked it."""
+
+
+def _become_child(parent: int) -> None:
+    """Die with the parent, so that no worker outlives a killed compile and, say, keeps writing
+    into its output. The parent may have died before the prctl took effect: then exit now."""
+    global _parent
+    _parent = parent
+    libc.kill_me_with_parent()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def orphaned() -> bool:
+    """In a forked child: whether the parent has died (then its work is no longer wanted)."""
+    return _parent is not None and os.getppid() != _parent
 
 
 def _outcome(fn: Callable[[], object]) -> bytes:

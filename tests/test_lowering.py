@@ -100,9 +100,9 @@ def test_sidecar_scopes_egress_to_declared_dependencies(tmp_path):
     assert spec["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
     assert out[(None, "Sidecar", "y", "b")]["spec"]["egress"] == [{"hosts": ["istio-system/*"]}]
     # In the caller's namespace, for that namespace only: only Sidecars that list it import it.
-    entry = out[(None, "ServiceEntry", "x", "ext")]["spec"]
+    entry = out[(None, "ServiceEntry", "x", "t-ext")]["spec"]
     assert entry["exportTo"] == ["."] and entry["resolution"] == "DNS"
-    assert [k for k in out if k[1] == "ServiceEntry"] == [(None, "ServiceEntry", "x", "ext")]
+    assert [k for k in out if k[1] == "ServiceEntry"] == [(None, "ServiceEntry", "x", "t-ext")]
 
 
 @pytest.mark.parametrize(
@@ -165,9 +165,9 @@ def test_mtls_levels(tmp_path):
             ],
         },
     )
-    assert out[(None, "PeerAuthentication", "istio-system", "default")]["spec"] == {
-        "mtls": {"mode": "STRICT"}
-    }
+    # Namespace-scoped: the spec's mode in each namespace it owns, nothing mesh-wide (no meshWide).
+    assert (None, "PeerAuthentication", "istio-system", "default") not in out
+    assert out[(None, "PeerAuthentication", "data", "default")]["spec"] == {"mtls": {"mode": "STRICT"}}
     assert out[(None, "PeerAuthentication", "legacy", "default")]["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
     pa = out[(None, "PeerAuthentication", "data", "db")]["spec"]
     assert pa["portLevelMtls"] == {"15432": {"mode": "DISABLE"}}
@@ -213,14 +213,14 @@ def test_gateway_route_hosts_and_jwt(tmp_path):
             ],
         },
     )
-    http = out[(None, "VirtualService", "default", "pub")]["spec"]["http"]
+    http = out[(None, "VirtualService", "default", "t-pub")]["spec"]["http"]
     assert http[0]["match"] == [
         {"authority": {"regex": "^admin\\.example\\.com(:[0-9]+)?$"}, "uri": {"prefix": "/"}}
     ]
     assert "match" not in http[1]
-    ra = out[(None, "RequestAuthentication", "istio-system", "pub-jwt")]["spec"]
+    ra = out[(None, "RequestAuthentication", "istio-system", "t-pub-jwt")]["spec"]
     assert ra["jwtRules"] == [{"issuer": "https://idp", "jwksUri": "https://idp/jwks"}]
-    deny = out[(None, "AuthorizationPolicy", "istio-system", "pub-require-jwt")]["spec"]
+    deny = out[(None, "AuthorizationPolicy", "istio-system", "t-pub-require-jwt")]["spec"]
     assert deny["action"] == "DENY"
     assert deny["rules"] == [
         {
@@ -253,7 +253,7 @@ def test_egress_through_a_gateway(tmp_path):
         },
     )
     gw_host = "istio-egressgateway.istio-system.svc.cluster.local"
-    gw = out[(None, "Gateway", "istio-system", "stripe-egress")]["spec"]
+    gw = out[(None, "Gateway", "istio-system", "t-stripe-egress")]["spec"]
     assert gw["servers"] == [
         {
             "port": {"number": 443, "name": "tls-443", "protocol": "TLS"},
@@ -261,7 +261,7 @@ def test_egress_through_a_gateway(tmp_path):
             "tls": {"mode": "ISTIO_MUTUAL"},
         }
     ]
-    mesh = out[(None, "VirtualService", "p", "stripe-egress-mesh")]["spec"]
+    mesh = out[(None, "VirtualService", "p", "t-stripe-egress-mesh")]["spec"]
     assert mesh["gateways"] == ["mesh"] and mesh["exportTo"] == ["."]
     assert mesh["tls"] == [
         {
@@ -269,18 +269,18 @@ def test_egress_through_a_gateway(tmp_path):
             "route": [{"destination": {"host": gw_host, "subset": "stripe", "port": {"number": 443}}}],
         }
     ]
-    leg = out[(None, "VirtualService", "istio-system", "stripe-egress")]["spec"]
-    assert leg["gateways"] == ["stripe-egress"] and leg["exportTo"] == ["."]
+    leg = out[(None, "VirtualService", "istio-system", "t-stripe-egress")]["spec"]
+    assert leg["gateways"] == ["t-stripe-egress"] and leg["exportTo"] == ["."]
     assert leg["tcp"] == [
         {
-            "match": [{"gateways": ["stripe-egress"], "port": 443}],
+            "match": [{"gateways": ["t-stripe-egress"], "port": 443}],
             "route": [{"destination": {"host": "api.stripe.com", "port": {"number": 443}}}],
         }
     ]
-    dr = out[(None, "DestinationRule", "istio-system", "stripe-egress")]["spec"]
+    dr = out[(None, "DestinationRule", "istio-system", "t-stripe-egress")]["spec"]
     assert dr["host"] == gw_host and dr["exportTo"] == [".", "p"]
     # The gateway resolves the host from its own copy of the ServiceEntry.
-    assert out[(None, "ServiceEntry", "istio-system", "stripe")]["spec"]["exportTo"] == ["."]
+    assert out[(None, "ServiceEntry", "istio-system", "t-stripe")]["spec"]["exportTo"] == ["."]
     hosts = out[(None, "Sidecar", "p", "pay")]["spec"]["egress"][0]["hosts"]
     assert "istio-system/istio-egressgateway.istio-system.svc.cluster.local" in hosts
 

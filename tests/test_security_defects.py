@@ -79,7 +79,7 @@ def test_jwt_deny_covers_host_with_port() -> None:
     (deny,) = [
         b["spec"]
         for (k, _, name), b in shop().items()
-        if k == "AuthorizationPolicy" and name == "public-require-jwt"
+        if k == "AuthorizationPolicy" and name == "shop-public-require-jwt"
     ]
     assert deny["action"] == "DENY"
     (rule,) = deny["rules"]
@@ -110,7 +110,7 @@ def test_jwt_deny_on_wildcard_host_is_not_limited_by_host(tmp_path: Path) -> Non
             ],
         },
     )
-    (rule,) = out[("AuthorizationPolicy", "istio-system", "pub-require-jwt")]["spec"]["rules"]
+    (rule,) = out[("AuthorizationPolicy", "istio-system", "t-pub-require-jwt")]["spec"]["rules"]
     for host in ("a.example.com", "a.example.com:443"):
         assert rule_to_matches(rule, {"host": host, "path": "/api/x"}), host
 
@@ -373,7 +373,7 @@ def test_egress_is_visible_to_declared_callers_only() -> None:
 def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
     out = shop()
     gw_host = "istio-egressgateway.istio-system.svc.cluster.local"
-    gateway = out[("Gateway", "istio-system", "stripe-egress")]["spec"]
+    gateway = out[("Gateway", "istio-system", "shop-stripe-egress")]["spec"]
     assert [s["tls"] for s in gateway["servers"]] == [{"mode": "ISTIO_MUTUAL"}]
     # The callers' sidecars originate Istio mTLS to the gateway, with the external host as SNI.
     (dr,) = [b for (k, _, _), b in out.items() if k == "DestinationRule" and b["spec"]["host"] == gw_host]
@@ -454,7 +454,7 @@ def test_jwt_is_validated_on_dedicated_gateway_pods_only(tmp_path: Path) -> None
     # The shared ingress gateway (istio: ingressgateway) serves other teams' hosts: the shop's
     # issuer would answer 401 to their requests carrying tokens of another issuer.
     assert ra["selector"]["matchLabels"] != {"istio": "ingressgateway"}
-    gateway = out[("Gateway", "web", "public")]["spec"]
+    gateway = out[("Gateway", "web", "shop-public")]["spec"]
     assert ra["selector"]["matchLabels"] == gateway["selector"]
     compile_spec(
         tmp_path,
@@ -517,7 +517,7 @@ def gateway_denies(out: Resources, selector: dict[str, str], request: dict[str, 
 
 def test_claims_route_does_not_let_other_users_reach_admin_paths() -> None:
     out = shop()
-    selector = out[("Gateway", "web", "public")]["spec"]["selector"]
+    selector = out[("Gateway", "web", "shop-public")]["spec"]["selector"]
     for host in ("shop.example.com", "shop.example.com:443"):
         user = {"host": host, "path": "/api/admin/users", "claims": {"role": "customer", "sub": "u1"}}
         # Without the claim the request would fall through to route `api` and reach the same

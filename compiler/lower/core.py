@@ -9,7 +9,9 @@ from typing import Any
 from mesh_spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
+from . import names
 from .common import Manifest, manifest
+from .multicluster import control_plane_labels
 
 
 def injection_labels(injection: Injection) -> dict[str, str]:
@@ -22,11 +24,13 @@ def injection_labels(injection: Injection) -> dict[str, str]:
 
 
 def namespaces(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    cp = index.mesh.spec.control_plane.namespace
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         labels = {
             **(settings.labels if settings else {}),
             **injection_labels(index.namespace_injection(name)),
+            **(control_plane_labels(index, scope) if name == cp else {}),
         }
         yield manifest(index, "v1", "Namespace", name, None, None, labels=labels)
 
@@ -136,7 +140,7 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 index,
                 "apps/v1",
                 "Deployment",
-                f"{info.name}-{version.name}",
+                names.deployment(info.name, version.name),
                 info.namespace,
                 spec,
                 labels=selector,

@@ -23,6 +23,7 @@ from typing import Any
 from mesh_spec.models import Egress, EgressPort
 
 from ..index import MeshIndex, Scope
+from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest
 
 
@@ -32,10 +33,10 @@ def _resolution(egress: Egress) -> str:
     return "NONE" if any(h.startswith("*") for h in egress.hosts) else "DNS"
 
 
-def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope) -> list[str]:
-    """Namespaces of the callers placed in the scope."""
+def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope | None) -> list[str]:
+    """Namespaces of the callers placed in the scope (all callers without one)."""
     callers = [index.services[c] for c in egress.callers if c in index.services]
-    if scope.cluster is not None:
+    if scope is not None and scope.cluster is not None:
         callers = [c for c in callers if c.name in scope.placed]
     return sorted({c.namespace for c in callers})
 
@@ -55,6 +56,30 @@ def _placements(egress: Egress, namespaces: list[str]) -> list[tuple[str, list[s
     return sorted(places)
 
 
+def placements(index: MeshIndex, egress: Egress, scope: Scope | None = None) -> list[tuple[str, list[str]]]:
+    """(namespace, exportTo) of every ServiceEntry copy of `egress` (in `scope`, or in any)."""
+    return _placements(egress, _caller_namespaces(index, egress, scope))
+
+
+def mesh_leg_namespaces(
+    egress: Egress, places: list[tuple[str, list[str]]], caller_namespaces: list[str]
+) -> list[str]:
+    """The namespaces holding a VirtualService that sends callers to the egress gateway: every copy
+    of the ServiceEntry but the gateway's own (no caller runs there)."""
+    gw = egress.gateway
+    assert gw is not None
+    return [
+        ns
+        for ns, export in places
+        if not (export == ["."] and ns == gw.namespace and ns not in caller_namespaces)
+    ]
+
+
+def numbered(name: str, i: int, count: int) -> str:
+    """The i-th of `count` objects named after one egress entry (one per external host)."""
+    return name if count == 1 else f"{name}-{i + 1}"
+
+
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     owner_of = {name: f"egress/{name}" for name in index.egress}
     for egress in (e for _, e in index.egress.values()):
@@ -72,7 +97,13 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         for ns, export in places:
             spec = {**spec_base, "exportTo": export}
             yield manifest(
-                index, NETWORKING, "ServiceEntry", egress.name, ns, spec, owner=owner_of[egress.name]
+                index,
+                NETWORKING,
+                "ServiceEntry",
+                names.service_entry(index.name, egress.name),
+                ns,
+                spec,
+                owner=owner_of[egress.name],
             )
         if egress.gateway is not None and places:
             yield from _through_gateway(index, egress, places, namespaces)
@@ -84,17 +115,13 @@ def _terminates_as(port: EgressPort) -> str:
     return "HTTPS" if port.protocol in ("http", "http2", "grpc") else "TLS"
 
 
-def _numbered(name: str, i: int, count: int) -> str:
-    return name if count == 1 else f"{name}-{i + 1}"
-
-
 def _through_gateway(
     index: MeshIndex, egress: Egress, places: list[tuple[str, list[str]]], caller_namespaces: list[str]
 ) -> Iterator[Manifest]:
     gw = egress.gateway
     assert gw is not None
     owner = f"egress/{egress.name}"
-    gw_name = f"{egress.name}-egress"
+    gw_name = names.egress_gateway(index.name, egress.name)
     gw_host = f"{gw.service}.{gw.namespace}.svc.{index.cluster_domain}"
     hosts = list(egress.hosts)
     servers = [
@@ -116,7 +143,7 @@ def _through_gateway(
     )
     # Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
     # gateway matches its servers and the authorization below on that SNI).
-    subset_names = [_numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
+    subset_names = [numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
     subsets = [
         {
             "name": subset_names[i],
@@ -139,16 +166,16 @@ def _through_gateway(
         {"host": gw_host, "subsets": subsets, "exportTo": dr_export},
         owner=owner,
     )
+    leg_namespaces = set(mesh_leg_namespaces(egress, places, caller_namespaces))
+    leg_places = [(ns, export) for ns, export in places if ns in leg_namespaces]
     for i, host in enumerate(hosts):
         subset = subset_names[i]
-        for ns, export in places:
-            if export == ["."] and ns == gw.namespace and ns not in caller_namespaces:
-                continue  # the gateway's own copy of the ServiceEntry: no mesh leg there
+        for ns, export in leg_places:
             yield manifest(
                 index,
                 NETWORKING,
                 "VirtualService",
-                _numbered(f"{egress.name}-egress-mesh", i, len(hosts)),
+                numbered(names.egress_mesh_leg(index.name, egress.name), i, len(hosts)),
                 ns,
                 {
                     "hosts": [host],
@@ -162,7 +189,7 @@ def _through_gateway(
             index,
             NETWORKING,
             "VirtualService",
-            _numbered(gw_name, i, len(hosts)),
+            numbered(gw_name, i, len(hosts)),
             gw.namespace,
             {
                 "hosts": [host],

@@ -9,6 +9,7 @@ from typing import Any
 from mesh_spec.models import Gateway, GatewayRoute
 
 from ..index import MeshIndex, Scope, ServiceInfo
+from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
 from .traffic import destination, http_match, weighted
 
@@ -109,17 +110,18 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         ns = index.gateway_namespace(gateway)
         spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
         owner = f"gateway/{gateway.name}"
-        yield manifest(index, NETWORKING, "Gateway", gateway.name, ns, spec, owner=owner)
+        name = names.gateway(index.name, gateway.name)
+        yield manifest(index, NETWORKING, "Gateway", name, ns, spec, owner=owner)
         routes = [r for r in gateway.routes if r.to.service in index.services]
         if routes:
-            vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [gateway.name]}
+            vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [name]}
             http = [_http_route(index, r) for r in routes if route_is_http(index, r)]
             tcp = [_tcp_route(index, gateway, r) for r in routes if not route_is_http(index, r)]
             if http:
                 vs["http"] = http
             if tcp:
                 vs["tcp"] = tcp
-            yield manifest(index, NETWORKING, "VirtualService", gateway.name, ns, vs, owner=owner)
+            yield manifest(index, NETWORKING, "VirtualService", name, ns, vs, owner=owner)
         yield from _jwt(index, gateway)
         yield from _required_claims(index, gateway)
 
@@ -172,7 +174,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         index,
         SECURITY,
         "RequestAuthentication",
-        f"{gateway.name}-jwt",
+        names.gateway_jwt(index.name, gateway.name),
         workload_ns,
         {"selector": selector, "jwtRules": [rule]},
         owner=f"gateway/{gateway.name}",
@@ -207,7 +209,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         index,
         SECURITY,
         "AuthorizationPolicy",
-        f"{gateway.name}-require-jwt",
+        names.gateway_require_jwt(index.name, gateway.name),
         workload_ns,
         {"selector": selector, "action": "DENY", "rules": [deny]},
         owner=f"gateway/{gateway.name}",
@@ -247,7 +249,7 @@ def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         index,
         SECURITY,
         "AuthorizationPolicy",
-        f"{gateway.name}-require-claims",
+        names.gateway_require_claims(index.name, gateway.name),
         gateway.workload.namespace,
         {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
         owner=f"gateway/{gateway.name}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..index import MeshIndex, Scope
+from . import names
 from .common import NETWORKING, Manifest, manifest
 
 
@@ -16,11 +17,19 @@ def _multi_network(index: MeshIndex) -> bool:
     return len({c.network for c in index.clusters.values()}) > 1
 
 
-def network_labels(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+def control_plane_labels(index: MeshIndex, scope: Scope) -> dict[str, str]:
+    """The labels the control-plane namespace needs in `scope` (none for one network)."""
     if scope.cluster is None or not _multi_network(index):
-        return
-    network = index.clusters[scope.cluster].network
+        return {}
+    return {"topology.istio.io/network": index.clusters[scope.cluster].network}
+
+
+def network_labels(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    labels = control_plane_labels(index, scope)
     cp = index.mesh.spec.control_plane.namespace
+    if not labels or cp in index.scope_namespaces(scope):
+        return  # a namespace the spec owns carries the label itself (see core.namespaces)
+    network = labels["topology.istio.io/network"]
     yield manifest(
         index, "v1", "Namespace", cp, None, None, labels={"topology.istio.io/network": network}, owned=False
     )
@@ -42,4 +51,4 @@ def east_west_gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         ],
     }
     cp = index.mesh.spec.control_plane.namespace
-    yield manifest(index, NETWORKING, "Gateway", "cross-network-gateway", cp, spec)
+    yield manifest(index, NETWORKING, "Gateway", names.EAST_WEST_GATEWAY, cp, spec)

@@ -17,20 +17,29 @@ from typing import Any
 from mesh_spec.models import HTTP_PROTOCOLS
 
 from ..index import MeshIndex, ResolvedPort, Scope, ServiceInfo, call_ports
+from . import names
 from .common import SECURITY, Manifest, manifest
 
 
 def peer_authentications(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    """Namespace-wide PeerAuthentication in every namespace the spec owns; a mesh-wide one in the
+    root namespace only with `meshWide: true` (it would change every other team's namespaces).
+    MC151 rejects a spec that would also set the root namespace's own mode."""
     spec = index.mesh.spec
-    root = spec.control_plane.root_namespace
-    yield manifest(
-        index, SECURITY, "PeerAuthentication", "default", root, {"mtls": {"mode": spec.security.mtls}}
-    )
+    mesh_mode = spec.security.mtls
+    if spec.mesh_wide:
+        root = spec.control_plane.root_namespace
+        yield manifest(
+            index, SECURITY, "PeerAuthentication", names.NAMESPACE_POLICY, root, {"mtls": {"mode": mesh_mode}}
+        )
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
-        if settings is not None and settings.mtls is not None:
+        mode = settings.mtls if settings is not None and settings.mtls is not None else None
+        if mode is None and not spec.mesh_wide:
+            mode = mesh_mode
+        if mode is not None:
             yield manifest(
-                index, SECURITY, "PeerAuthentication", "default", name, {"mtls": {"mode": settings.mtls}}
+                index, SECURITY, "PeerAuthentication", names.NAMESPACE_POLICY, name, {"mtls": {"mode": mode}}
             )
     for info in index.placed(scope):
         security = info.model.security
@@ -125,7 +134,7 @@ def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]
         for name in index.scope_namespaces(scope):
             # ALLOW with no rules matches nothing: every request to the namespace is denied unless
             # another ALLOW policy admits it (Istio's documented "allow-nothing" policy).
-            yield manifest(index, SECURITY, "AuthorizationPolicy", "default-deny", name, {})
+            yield manifest(index, SECURITY, "AuthorizationPolicy", names.ALLOW_NOTHING, name, {})
     else:
         # Without default-deny an undeclared call must get through, and any ALLOW policy on a
         # workload denies what it does not list: none is written (MC128 names the call

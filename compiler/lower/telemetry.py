@@ -1,4 +1,5 @@
-"""Telemetry: the mesh-wide defaults in the root namespace, and per-service overrides."""
+"""Telemetry: the spec's defaults per namespace it owns (or, with `meshWide: true`, once in the root
+namespace for the whole cluster), and per-service overrides."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from mesh_spec.models import Telemetry
 
 from ..index import MeshIndex, Scope
+from . import names
 from .common import TELEMETRY, Manifest, manifest
 
 
@@ -48,8 +50,13 @@ def telemetry_spec(t: Telemetry) -> dict[str, Any]:
 def telemetries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     spec = index.mesh.spec
     if spec.telemetry is not None:
-        root = spec.control_plane.root_namespace
-        yield manifest(index, TELEMETRY, "Telemetry", "mesh-default", root, telemetry_spec(spec.telemetry))
+        defaults = telemetry_spec(spec.telemetry)
+        if spec.mesh_wide:
+            root = spec.control_plane.root_namespace
+            yield manifest(index, TELEMETRY, "Telemetry", names.MESH_TELEMETRY, root, defaults)
+        else:
+            for name in index.scope_namespaces(scope):
+                yield manifest(index, TELEMETRY, "Telemetry", names.NAMESPACE_POLICY, name, defaults)
     for info in index.placed(scope):
         if info.model.telemetry is None:
             continue

@@ -777,6 +777,22 @@ class _Differ:
             if _relaxed(base.mtls, head.mtls):
                 mesh_relaxed = True
                 self.risk("mtls-relaxed", "mesh", f"mesh-wide mTLS: {base.mtls} → {head.mtls}")
+        if compare_mesh and base.mesh_wide != head.mesh_wide:
+            self.change(
+                "security",
+                "mesh-wide",
+                "mesh",
+                f"cluster-wide defaults (meshWide): {_onoff(base.mesh_wide)} → {_onoff(head.mesh_wide)}",
+                base.mesh_wide,
+                head.mesh_wide,
+            )
+            if base.mesh_wide and base.mtls != "DISABLE":
+                self.risk(
+                    "mtls-relaxed",
+                    "mesh",
+                    f"the mesh-wide mTLS mode {base.mtls} is no longer set: namespaces no spec owns "
+                    "fall back to Istio's default (PERMISSIVE)",
+                )
         if compare_mesh and base.default_deny != head.default_deny:
             self.change(
                 "security",
@@ -796,7 +812,11 @@ class _Differ:
         for ns, mode in head.namespace_mtls.items():
             old_mode = base.namespace_mtls.get(ns)
             if old_mode is None:
-                continue
+                if not compare_mesh:
+                    continue
+                # A namespace new to the spec was under the spec's mesh mode before: declaring it
+                # with a weaker mode relaxes it (for the root namespace: the whole cluster).
+                old_mode = base.mtls
             explicit = (
                 head.namespace_own_mtls.get(ns) is not None or base.namespace_own_mtls.get(ns) is not None
             )
@@ -812,7 +832,10 @@ class _Differ:
             if _relaxed(old_mode, mode):
                 relaxed_ns.add(ns)
                 if explicit or not mesh_relaxed:
-                    self.risk("mtls-relaxed", f"namespace {ns}", f"namespace `{ns}`: {old_mode} → {mode}")
+                    whole = " (Istio's root namespace: every namespace)" if ns == head.root_namespace else ""
+                    self.risk(
+                        "mtls-relaxed", f"namespace {ns}", f"namespace `{ns}`{whole}: {old_mode} → {mode}"
+                    )
         for ns, enabled in head.namespace_injection.items():
             was = base.namespace_injection.get(ns)
             if was is not None and was != enabled:

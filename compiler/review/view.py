@@ -187,6 +187,10 @@ class MeshView:
     clusters: tuple[str, ...] = ()
     default_traffic: Traffic | None = None
     """`spec.defaults.traffic`: a change there changes every service that does not override it."""
+    root_namespace: str = "istio-system"
+    """Istio's root namespace: its mTLS mode is the whole cluster's."""
+    mesh_wide: bool = False
+    """`meshWide`: the spec writes the cluster-wide mTLS mode and telemetry."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -202,6 +206,8 @@ def build_view(index: MeshIndex) -> MeshView:
         namespace_injection={ns: index.namespace_injection(ns).enabled for ns in namespaces},
         clusters=tuple(getattr(index, "clusters", None) or ()),
         default_traffic=spec.defaults.traffic,
+        root_namespace=spec.control_plane.root_namespace,
+        mesh_wide=spec.mesh_wide,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls

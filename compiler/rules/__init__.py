@@ -46,6 +46,8 @@ RULE_MODULES: tuple[str, ...] = (
     "mc129_egress_in_shared_namespace",
     "mc130_gateway_identity_unstated",
     "mc131_jwt_on_shared_gateway",
+    "mc150_name_collision",
+    "mc151_root_namespace_settings",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -27,7 +27,8 @@ class ControlPlane(SpecModel):
     namespace: Name = "istio-system"
     """Namespace of istiod (every Sidecar keeps it reachable)."""
     root_namespace: Name = "istio-system"
-    """Istio's root namespace: mesh-wide PeerAuthentication and Telemetry live here."""
+    """Istio's root namespace: a PeerAuthentication or Telemetry here applies to every namespace of
+    the cluster, so meshc writes one only for a spec with `meshWide: true`."""
     trust_domain: str = "cluster.local"
     """SPIFFE trust domain of workload identities (`<trustDomain>/ns/<ns>/sa/<sa>`)."""
     cluster_domain: str = "cluster.local"
@@ -39,7 +40,7 @@ class Namespace(SpecModel):
     injection: Injection | None = None
     """Namespace-wide sidecar injection; defaults to `spec.defaults.injection`."""
     mtls: MtlsMode | None = None
-    """Namespace-wide mTLS mode, overriding the mesh mode."""
+    """Namespace-wide mTLS mode, overriding `security.mtls`."""
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -50,6 +51,8 @@ class Authorization(SpecModel):
 
 class Security(SpecModel):
     mtls: MtlsMode = "STRICT"
+    """mTLS mode of every namespace this spec owns (a PeerAuthentication `default` in each); with
+    `meshWide: true`, of the whole cluster (one in the root namespace)."""
     authorization: Authorization = Field(default_factory=Authorization)
 
 
@@ -65,6 +68,11 @@ class Defaults(SpecModel):
 
 
 class MeshSpec(SpecModel):
+    mesh_wide: bool = False
+    """This spec owns the cluster-wide defaults: `security.mtls` and `telemetry` are written to
+    Istio's root namespace and apply to every namespace, including other teams'. Set it in one
+    spec per cluster at most (the platform team's). Off (the default), they apply only to the
+    namespaces this spec owns: those of its services and its `namespaces[]`."""
     control_plane: ControlPlane = Field(default_factory=ControlPlane)
     clusters: list[Cluster] = Field(default_factory=list)
     """Clusters of a multi-cluster mesh; a single-cluster spec declares none."""

@@ -281,3 +281,44 @@ def test_a_default_change_is_reported_once() -> None:
     own = after.replace("split: { v1: 90, v2: 10 }\n        timeout: 5s", "split: { v1: 90, v2: 10 }")
     d = diff(before, own)
     assert "api timeout: 5s → 20s" in messages(d)  # api stopped setting its own
+
+
+def _unchecked_view(text: str) -> MeshView:
+    """The view of a spec the rules would reject (MC151): the review must still weigh it."""
+    from compiler.pipeline import STAGES
+
+    c = run("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]), stages=STAGES[:2])
+    assert c.index is not None
+    return build_view(c.index)
+
+
+def test_relaxing_a_namespace_new_to_the_spec_is_a_risk() -> None:
+    """Issue 13 defect 1: declaring the root namespace DISABLE beside `security.mtls: STRICT` showed
+    `STRICT → DISABLE` in the resources and reported 0 risks: a namespace only the head declares
+    was never compared with anything."""
+    root = BOOKINFO.replace(
+        "  security:\n    mtls: STRICT\n",
+        "  security:\n    mtls: STRICT\n  namespaces:\n    - { name: istio-system, mtls: DISABLE }\n",
+    )
+    assert root != BOOKINFO
+    d = diff_intent(_unchecked_view(BOOKINFO), _unchecked_view(root))
+    assert risks(d) == [
+        ("mtls-relaxed", "namespace istio-system (Istio's root namespace: every namespace): STRICT → DISABLE")
+    ]
+    legacy = BOOKINFO.replace(
+        "  security:\n    mtls: STRICT\n",
+        "  security:\n    mtls: STRICT\n  namespaces:\n    - { name: legacy, mtls: PERMISSIVE }\n",
+    )
+    assert risks(diff(BOOKINFO, legacy)) == [("mtls-relaxed", "namespace legacy: STRICT → PERMISSIVE")]
+    strict = legacy.replace("mtls: PERMISSIVE }", "mtls: STRICT }")
+    assert diff(BOOKINFO, strict).risks == []
+
+
+def test_giving_up_the_mesh_wide_mode_is_a_risk() -> None:
+    owner = BOOKINFO.replace("  security:\n", "  meshWide: true\n  security:\n", 1)
+    assert owner != BOOKINFO
+    d = diff(owner, BOOKINFO)
+    assert messages(d) == ["cluster-wide defaults (meshWide): on → off"]
+    assert [kind for kind, _ in risks(d)] == ["mtls-relaxed"]
+    d = diff(BOOKINFO, owner)
+    assert messages(d) == ["cluster-wide defaults (meshWide): off → on"] and d.risks == []

@@ -1,0 +1,64 @@
+"""The names of compiled objects, defined once for lowering and for the collision rule (MC150).
+
+Objects derived from a service live in the service's namespace, which the spec owns, and keep the
+service's name. Objects derived from a gateway or an egress entry live where that gateway or
+egress runs: often a namespace that other specs (other teams) share, such as `istio-system`.
+Their names start with the mesh name, so two specs with a gateway `public` or an egress `stripe`
+do not overwrite each other's objects (a name that already starts with the mesh name is kept as it
+is: gateway `bookinfo-gateway` of mesh `bookinfo` stays `bookinfo-gateway`, as in Istio's sample;
+MC150 reports the collision if the same spec also has a gateway `gateway`). Namespace-wide objects
+take Istio's conventional names (`default`): there is one per namespace, whoever writes it.
+"""
+
+from __future__ import annotations
+
+NAMESPACE_POLICY = "default"
+"""The namespace-wide PeerAuthentication and Telemetry (and the mesh-wide PeerAuthentication in
+the root namespace, with `meshWide: true`)."""
+ALLOW_NOTHING = "default-deny"
+"""The namespace's allow-nothing AuthorizationPolicy."""
+MESH_TELEMETRY = "mesh-default"
+"""The mesh-wide Telemetry in the root namespace (`meshWide: true`)."""
+EAST_WEST_GATEWAY = "cross-network-gateway"
+
+
+def mesh_scoped(mesh: str, name: str) -> str:
+    return name if name.startswith(f"{mesh}-") else f"{mesh}-{name}"
+
+
+def deployment(service: str, version: str) -> str:
+    return f"{service}-{version}"
+
+
+def gateway(mesh: str, name: str) -> str:
+    """The Gateway of a declared ingress gateway, and the VirtualService bound to it."""
+    return mesh_scoped(mesh, name)
+
+
+def gateway_jwt(mesh: str, name: str) -> str:
+    """The RequestAuthentication of a gateway's `jwt`."""
+    return mesh_scoped(mesh, f"{name}-jwt")
+
+
+def gateway_require_jwt(mesh: str, name: str) -> str:
+    """The DENY policy that makes the gateway's token mandatory."""
+    return mesh_scoped(mesh, f"{name}-require-jwt")
+
+
+def service_entry(mesh: str, egress: str) -> str:
+    return mesh_scoped(mesh, egress)
+
+
+def egress_gateway(mesh: str, egress: str) -> str:
+    """The Gateway and VirtualService that send an egress entry through its egress gateway."""
+    return mesh_scoped(mesh, f"{egress}-egress")
+
+
+def egress_mesh_leg(mesh: str, egress: str) -> str:
+    """The VirtualService in a caller's namespace that sends the caller to the egress gateway."""
+    return mesh_scoped(mesh, f"{egress}-egress-mesh")
+
+
+def gateway_require_claims(mesh: str, name: str) -> str:
+    """The DENY policy that enforces a gateway route's `requireClaims`."""
+    return mesh_scoped(mesh, f"{name}-require-claims")

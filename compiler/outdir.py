@@ -1,0 +1,137 @@
+"""Crash-safe replacement of an output directory (`meshc compile -o DIR`).
+
+What a reader of DIR may see, whenever meshc is killed (kill -9 included): the complete previous
+tree or the complete new one, never a mix and never nothing. The new tree is written into a
+hidden sibling `.DIR.tmp-*` and swapped in with a single `renameat2(RENAME_EXCHANGE)`: DIR stays a
+real directory (not a symlink to flip), and at every instant its name refers to one whole tree.
+After the exchange the sibling holds the previous tree and is removed. Where the exchange is not
+available (not Linux, or a filesystem without it), the swap falls back to two renames through
+`.DIR.old-*/previous`; a crash between them leaves DIR missing until the next compile, which puts
+the previous tree back before anything else.
+
+Writers of one parent directory take turns (an exclusive `flock` on the parent, released by the
+kernel when the process dies), so anything matching `.DIR.tmp-*` or `.DIR.old-*` that a writer
+finds under the lock is debris of a killed compile, and is removed.
+
+Designed for incremental writing too: a later writer may fill the staging tree from the previous
+one (hard links, copies) and write only what changed; the exchange stays the one visible step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import libc
+
+STAGING = "tmp"
+RETIRED = "old"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def debris_prefix(target: Path, what: str) -> str:
+    return f".{target.name}.{what}-"
+
+
+@contextmanager
+def writer_lock(parent: Path) -> Iterator[bool]:
+    """Hold the parent directory's writer lock (blocking); yields whether it is held. Without it
+    (a filesystem that refuses locks) nothing is cleaned up, since another writer may be live."""
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            locked = False
+        yield locked
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def recover_and_clean(target: Path) -> None:
+    """Under the writer lock: put back a previous tree a crash left retired (DIR missing), then
+    remove every staging and retired directory of `target` left by killed writers."""
+    parent = target.parent
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return
+    staged = [n for n in names if n.startswith(debris_prefix(target, STAGING))]
+    retired = [n for n in names if n.startswith(debris_prefix(target, RETIRED))]
+    if not os.path.lexists(target):
+        for name in retired:
+            previous = parent / name / "previous"
+            if _is_real_dir(previous):
+                os.rename(previous, target)
+                break
+    for name in (*staged, *retired):
+        path = parent / name
+        if _is_real_dir(path):  # never follow a planted symlink
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def make_staging(target: Path) -> Path:
+    """A fresh hidden sibling of `target`, created like `mkdir` does (mode 0777 less the umask,
+    unlike `tempfile.mkdtemp`'s 0700, which would make the output unreadable to other users)."""
+    for _ in range(100):
+        path = target.parent / f"{debris_prefix(target, STAGING)}{secrets.token_hex(4)}"
+        try:
+            os.mkdir(path, 0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, "no free name for a staging directory")
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Make `staging` the tree at `target` in one step, then remove the previous tree."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    if exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # now the previous tree
+        return
+    retired = target.parent / f"{debris_prefix(target, RETIRED)}{secrets.token_hex(4)}"
+    os.mkdir(retired, 0o700)
+    os.rename(target, retired / "previous")
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(retired / "previous", target)  # put the previous output back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux renameat2 RENAME_EXCHANGE). False when the system
+    or filesystem cannot; an OSError for any other failure."""
+    renameat2 = libc.renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))

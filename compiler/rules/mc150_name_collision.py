@@ -1,0 +1,142 @@
+"""Two parts of the spec compile to objects of one kind with one name in one namespace.
+
+Why: Kubernetes keeps one object per kind, namespace and name; applying the second replaces the
+first without a word. A service named `default-deny` would get an ALLOW policy that replaces the
+namespace's allow-nothing policy and opens the namespace to everyone; service `a` version `b-c`
+and service `a-b` version `c` would both be Deployment `a-b-c`, one running the other's image.
+meshc keeps the names users already have (renaming every object on upgrade would churn every
+mesh), so the few that can collide are reported here, at both places in the spec.
+
+Example:
+    services:
+      - name: a
+        versions: [{ name: b-c, image: ... }]    # Deployment a-b-c
+      - name: a-b
+        versions: [{ name: c, image: ... }]      # Deployment a-b-c again
+
+Fix: rename one of the two (a service, version, gateway or egress entry). Names reserved for
+namespace-wide objects (`default`, `default-deny`) cannot be used by a service that would compile
+to an object of that kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from mesh_spec.source import PathItem
+
+from ..lower import names
+from ..lower.egress import mesh_leg_namespaces, numbered
+from ..lower.egress import placements as egress_placements
+from .base import Finding, RuleContext
+
+CODE = "MC150"
+NAME = "name-collision"
+SEVERITY = "error"
+
+
+class Source(NamedTuple):
+    """A spec element that compiles to objects (no path: the mesh's own namespace-wide objects)."""
+
+    description: str
+    path: tuple[PathItem, ...] | None
+
+
+Planned = tuple[str, str, str, Source]
+"""kind, namespace, name of an object lowering will produce, and where it comes from. Plain
+tuples: a 10,000-service mesh plans ~75,000 of them."""
+
+
+def planned(ctx: RuleContext) -> Iterator[Planned]:
+    """The objects whose names depend on user-chosen names, as `compiler.lower` names them."""
+    index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
+    if any(scope.east_west for scope in index.scopes):
+        cp = spec.control_plane.namespace
+        yield ("Gateway", cp, names.EAST_WEST_GATEWAY, Source("the east-west gateway", None))
+    if spec.mesh_wide:
+        root = spec.control_plane.root_namespace
+        yield ("PeerAuthentication", root, names.NAMESPACE_POLICY, Source("the mesh-wide mTLS policy", None))
+        if spec.telemetry is not None:
+            yield ("Telemetry", root, names.MESH_TELEMETRY, Source("the mesh-wide telemetry", None))
+    for ns in index.app_namespaces:
+        what = f"namespace '{ns}'"
+        if spec.security.authorization.default_deny:
+            allow_nothing = Source(f"the allow-nothing policy of {what}", None)
+            yield ("AuthorizationPolicy", ns, names.ALLOW_NOTHING, allow_nothing)
+        settings = index.namespace_settings.get(ns)
+        if not spec.mesh_wide or (settings is not None and settings.mtls is not None):
+            mtls = f"the mTLS policy of {what}"
+            yield ("PeerAuthentication", ns, names.NAMESPACE_POLICY, Source(mtls, None))
+        if spec.telemetry is not None and not spec.mesh_wide:
+            yield ("Telemetry", ns, names.NAMESPACE_POLICY, Source(f"the telemetry of {what}", None))
+    for i, svc in enumerate(spec.services):
+        info = index.services.get(svc.name)
+        if info is None or info.index != i:
+            continue  # a duplicate service: MC102
+        ns, where = info.namespace, f"service '{svc.name}'"
+        source = Source(where, (*info.path, "name"))
+        for kind in ("Service", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"):
+            yield (kind, ns, svc.name, source)
+        if svc.security is not None and (svc.security.mtls is not None or svc.security.port_mtls):
+            yield ("PeerAuthentication", ns, svc.name, source)
+        if svc.telemetry is not None:
+            yield ("Telemetry", ns, svc.name, source)
+        for j, version in enumerate(svc.versions):
+            if version.image:
+                of = Source(f"{where} version '{version.name}'", (*info.path, "versions", j, "name"))
+                yield ("Deployment", ns, names.deployment(svc.name, version.name), of)
+    for i, gw in enumerate(spec.gateways):
+        if index.gateways.get(gw.name, (None,))[0] != i:
+            continue
+        ns, source = (
+            index.gateway_namespace(gw),
+            Source(f"gateway '{gw.name}'", ("spec", "gateways", i, "name")),
+        )
+        yield ("Gateway", ns, names.gateway(mesh, gw.name), source)
+        yield ("VirtualService", ns, names.gateway(mesh, gw.name), source)
+        if gw.jwt is not None:
+            workload = gw.workload.namespace
+            yield ("RequestAuthentication", workload, names.gateway_jwt(mesh, gw.name), source)
+            required = names.gateway_require_jwt(mesh, gw.name)
+            yield ("AuthorizationPolicy", workload, required, source)
+        if any(route.require_claims for route in gw.routes):
+            claims = names.gateway_require_claims(mesh, gw.name)
+            yield ("AuthorizationPolicy", gw.workload.namespace, claims, source)
+    for i, egress in enumerate(spec.egress):
+        if index.egress.get(egress.name, (None,))[0] != i:
+            continue
+        ns, source = (
+            index.egress_namespace(egress),
+            Source(f"egress '{egress.name}'", ("spec", "egress", i, "name")),
+        )
+        places = egress_placements(index, egress)
+        for ns in sorted({ns for ns, _ in places}):
+            yield ("ServiceEntry", ns, names.service_entry(mesh, egress.name), source)
+        if egress.gateway is not None and places:
+            gw_ns, gw_name, count = (
+                egress.gateway.namespace,
+                names.egress_gateway(mesh, egress.name),
+                len(egress.hosts),
+            )
+            for kind in ("Gateway", "DestinationRule", "AuthorizationPolicy"):
+                yield (kind, gw_ns, gw_name, source)
+            callers = sorted({index.services[c].namespace for c in egress.callers if c in index.services})
+            for i in range(count):
+                yield ("VirtualService", gw_ns, numbered(gw_name, i, count), source)
+                leg = numbered(names.egress_mesh_leg(mesh, egress.name), i, count)
+                for ns in mesh_leg_namespaces(egress, places, callers):
+                    yield ("VirtualService", ns, leg, source)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    first: dict[tuple[str, str, str], Source] = {}
+    for kind, namespace, name, source in planned(ctx):
+        earlier = first.setdefault((kind, namespace, name), source)
+        if earlier is source or earlier == source:
+            continue
+        message = f"{source.description} and {earlier.description} both compile to {kind} {namespace}/{name}"
+        hint = "rename one of them; Kubernetes keeps one object per kind, namespace and name"
+        for one in (earlier, source):
+            if one.path is not None:
+                yield Finding(one.path, message, hint)
