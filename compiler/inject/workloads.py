@@ -58,7 +58,7 @@ def workload_of(obj: dict[str, Any]) -> Workload:
     )
 
 
-def _template(obj: dict[str, Any]) -> dict[str, Any] | None:
+def template_of(obj: dict[str, Any]) -> dict[str, Any] | None:
     node: Any = obj
     for key in TEMPLATE_PATHS[obj["kind"]]:
         node = node.get(key) if isinstance(node, dict) else None
@@ -70,7 +70,7 @@ def inject_object(obj: dict[str, Any], settings: InjectionSettings, *, go_defaul
     skips, unchanged. `go_defaults` adds the zero-valued fields kube-inject's Go encoder writes."""
     if not is_workload(obj):
         return obj
-    template = _template(obj)
+    template = template_of(obj)
     if template is None or not isinstance(template.get("spec"), dict):
         return obj
     workload = workload_of(obj)
@@ -79,7 +79,7 @@ def inject_object(obj: dict[str, Any], settings: InjectionSettings, *, go_defaul
         return obj
     new_meta, new_spec = inject_template(meta, template["spec"], workload, settings)
     out = copy.deepcopy(obj)
-    target = _template(out)
+    target = template_of(out)
     assert target is not None
     target["metadata"] = new_meta
     target["spec"] = new_spec
