@@ -50,8 +50,9 @@ class SidecarInjector(SpecModel):
     """Registry of the proxy image (`<hub>/proxyv2:<tag>`)."""
     tag: str = Field(default="1.30.3", min_length=1)
     """Proxy image tag: manual injection pins every injected workload to it."""
-    revisions: list[str] = Field(default_factory=lambda: ["default"])
-    """Control-plane revisions and revision tags installed in the cluster (their webhooks exist)."""
+    revisions: list[str] | None = None
+    """Control-plane revisions and revision tags installed in the cluster (their webhooks exist);
+    when given, every revision a namespace or workload asks for must be one of them (MC164)."""
     cni: bool = False
     """Istio CNI sets up traffic redirection (`istio-validation` instead of the privileged `istio-init`)."""
     hold_application_until_proxy_starts: bool = False
