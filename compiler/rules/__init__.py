@@ -40,6 +40,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc161_proxy_settings_without_workload",
+    "mc162_workload_injection_overridden",
+    "mc163_mixed_injection_modes",
+    "mc164_unknown_revision",
+    "mc165_manual_injection_without_workload",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
