@@ -3,7 +3,8 @@
 Why: in manual mode meshc writes the sidecar into the Deployments it owns and keeps the webhook
 out of the namespace. A service without an `image` has its workload written elsewhere, so it gets
 no sidecar from meshc and none from the webhook: its pods run outside the mesh, and under STRICT
-mTLS its callers fail.
+mTLS its callers fail. The same holds for an image-less service in auto mode inside a manual-mode
+namespace: the namespace carries no injection label for the webhook to act on.
 
 Example:
     namespaces:
@@ -32,15 +33,23 @@ SEVERITY = "error"
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     for info in index.services.values():
-        if index.owns_workload(info) or not index.manually_injected(info):
+        if index.owns_workload(info) or not index.injection_enabled(info):
+            continue
+        in_manual_namespace = index.namespace_mode(info.namespace) == "manual"
+        if not index.manually_injected(info) and not in_manual_namespace:
             continue
         own = info.model.injection
         path = (*info.path, "injection", "mode") if own is not None and own.mode else (*info.path, "name")
+        mode = (
+            "is in manual injection mode"
+            if index.manually_injected(info)
+            else "is in a manual-mode namespace"
+        )
         yield Finding(
             path,
-            f"service '{info.name}' is in manual injection mode, but meshc writes no workload for it "
-            "(no version has an image), and its namespace is not labelled for the webhook: its pods "
-            "get no sidecar",
+            f"service '{info.name}' {mode}, but meshc writes no workload for it (no version has an "
+            f"image), and namespace '{info.namespace}' is not labelled for the webhook: its pods get no "
+            "sidecar",
             f"inject its manifests with `meshc inject --spec`, give a version an image, or use "
             f"`injection: {{ mode: auto }}` for namespace '{info.namespace}'",
         )
