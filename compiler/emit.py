@@ -22,6 +22,7 @@ from typing import Any
 from . import workers
 from .gcpause import gc_paused
 from .lower.common import Manifest
+from .sharedtext import SHARED
 
 _PLAIN = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_./-]*$"  # names, hosts, label keys
@@ -79,6 +80,23 @@ def _scalar(value: Any) -> str:
 # and intermediate lists. `first` is the prefix of the first line ("- " for a sequence item).
 
 
+def _shared(item: Any, indent: str, first: str, out: list[str]) -> bool:
+    """Append the cached text of a registered shared subtree; False when `item` is not one."""
+    entry = SHARED.get(id(item))
+    if entry is None:
+        return False
+    text = entry[1].get((indent, first))
+    if text is None:
+        rendered: list[str] = []
+        if type(item) is dict:
+            _mapping(item, indent, first, rendered)
+        else:
+            _sequence(item, indent, first, rendered)
+        text = entry[1][(indent, first)] = "".join(rendered)
+    out.append(text)
+    return True
+
+
 def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> None:
     prefix = first
     deeper = indent + "  "
@@ -88,10 +106,12 @@ def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> 
         kind = type(item)
         if kind is dict and item:
             out.append(f"{prefix}{k}:\n")
-            _mapping(item, deeper, deeper, out)
+            if not (SHARED and _shared(item, deeper, deeper, out)):
+                _mapping(item, deeper, deeper, out)
         elif kind is list and item:
             out.append(f"{prefix}{k}:\n")
-            _sequence(item, deeper, deeper, out)
+            if not (SHARED and _shared(item, deeper, deeper, out)):
+                _sequence(item, deeper, deeper, out)
         else:
             out.append(f"{prefix}{k}: {_scalar(item)}\n")
         prefix = indent
@@ -103,7 +123,8 @@ def _sequence(value: list[Any], indent: str, first: str, out: list[str]) -> None
     for item in value:
         kind = type(item)
         if kind is dict and item:
-            _mapping(item, inner, dash, out)
+            if not (SHARED and _shared(item, inner, dash, out)):
+                _mapping(item, inner, dash, out)
         elif kind is list and item:
             _sequence(item, inner, dash, out)
         else:

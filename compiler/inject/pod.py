@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from ..sharedtext import share
 from . import overrides, probes, sidecar
 from .gojson import dumps
 from .quantity import QuantityError
@@ -211,13 +211,78 @@ def _cni_annotations(pod: sidecar.PodSettings) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """What injection writes the same way into every pod with the same settings and annotations.
+    Built once and shared by the pods that use it: nothing may modify it afterwards."""
+
+    pod: sidecar.PodSettings
+    init: dict[str, Any]
+    proxy: dict[str, Any]
+    env: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+    prometheus: dict[str, str]
+    scrape: str | None
+    status: str
+    cni: dict[str, str]
+    volumes: list[dict[str, Any]]
+    volume_names: frozenset[str]
+
+
+_FIXED: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[InjectionSettings, _Fixed]] = {}
+
+
+def _fixed(settings: InjectionSettings, annotation_items: tuple[tuple[str, str], ...]) -> _Fixed:
+    """The shared pieces for these settings and annotations, built once. Keyed by the settings'
+    identity (hashing the settings on every pod would cost more than the lookup saves); the value
+    keeps the settings alive, so the id cannot be reused while the entry exists."""
+    key = (id(settings), annotation_items)
+    found = _FIXED.get(key)
+    if found is not None:
+        return found[1]
+    if len(_FIXED) >= 512:
+        _FIXED.clear()
+    fixed = _build_fixed(settings, annotation_items)
+    _FIXED[key] = (settings, fixed)
+    return fixed
+
+
+def _build_fixed(settings: InjectionSettings, annotation_items: tuple[tuple[str, str], ...]) -> _Fixed:
+    annotations = dict(annotation_items)
+    pod = pod_settings(settings, annotations)
+    prometheus, scrape = _prometheus(annotations, settings.status_port)
+    volumes = share(sidecar.volumes())
+    proxy = sidecar.proxy_container(settings, pod)
+    for value in proxy.values():
+        if isinstance(value, (dict, list)):
+            share(value)
+    env = (sidecar.env_head(settings, pod), sidecar.env_middle(settings, pod), sidecar.env_tail(settings))
+    for part in env:
+        for entry in part:
+            share(entry)
+    return _Fixed(
+        pod=pod,
+        init=share(sidecar.init_container(pod, settings.cni)),
+        proxy=proxy,
+        env=env,
+        prometheus=prometheus,
+        scrape=scrape,
+        status=_status(settings),
+        cni=_cni_annotations(pod) if settings.cni else {},
+        volumes=volumes,
+        volume_names=frozenset(v["name"] for v in volumes),
+    )
+
+
 def inject_template(
     meta: dict[str, Any], spec: dict[str, Any], workload: Workload, settings: InjectionSettings
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pod template's metadata and spec with the sidecar in them (inputs are not modified)."""
+    """The pod template's metadata and spec with the sidecar in them. The inputs are not modified;
+    the result shares the parts that are the same for every pod with these settings (treat it as
+    read-only), which keeps injecting thousands of workloads cheap."""
     annotations: dict[str, str] = {k: str(v) for k, v in (meta.get("annotations") or {}).items()}
     labels: dict[str, str] = dict(meta.get("labels") or {})
-    pod = pod_settings(settings, annotations)
+    fixed = _fixed(settings, tuple(sorted(annotations.items())))
+    pod = fixed.pod
 
     containers = list(spec.get("containers") or [])
     inits = list(spec.get("initContainers") or [])
@@ -230,15 +295,14 @@ def inject_template(
     if pod.rewrite_probes:
         apps, probers = probes.rewrite(apps, pod.status_port)
     else:
-        apps, probers = [copy.deepcopy(c) for c in apps], {}
+        apps, probers = [dict(c) for c in apps], {}
 
-    init = sidecar.init_container(pod, settings.cni)
-    proxy = sidecar.proxy_container(settings, pod, apps, workload.name, workload.owner)
+    init = fixed.init
+    proxy = {**fixed.proxy, "env": sidecar.workload_env(fixed.env, apps, workload.name, workload.owner)}
     if probers:
         proxy["env"].append({"name": "ISTIO_KUBE_APP_PROBERS", "value": probes.probers_env(probers)})
-    prometheus, scrape = _prometheus(annotations, settings.status_port)
-    if scrape:
-        proxy["env"].append({"name": "ISTIO_PROMETHEUS_ANNOTATIONS", "value": scrape})
+    if fixed.scrape:
+        proxy["env"].append({"name": "ISTIO_PROMETHEUS_ANNOTATIONS", "value": fixed.scrape})
 
     new_annotations = dict(annotations)
     if user_proxy or user_init:
@@ -256,23 +320,23 @@ def inject_template(
     new_annotations.setdefault(DEFAULT_CONTAINER, first_app)
     new_annotations.setdefault(DEFAULT_LOGS_CONTAINER, first_app)
     new_annotations[REVISION] = settings.revision
-    new_annotations[STATUS_ANNOTATION] = _status(settings)
-    new_annotations.update(prometheus)
-    if settings.cni:
-        for key, value in _cni_annotations(pod).items():
-            new_annotations.setdefault(key, value)
+    new_annotations[STATUS_ANNOTATION] = fixed.status
+    new_annotations.update(fixed.prometheus)
+    for key, value in fixed.cni.items():
+        new_annotations.setdefault(key, value)
     for key, value in _canonical_labels(labels, workload.name).items():
         labels.setdefault(key, value)
 
-    new_meta = copy.deepcopy(meta)
-    new_meta["annotations"] = dict(sorted(new_annotations.items()))
-    new_meta["labels"] = dict(sorted(labels.items()))
-    new_spec = copy.deepcopy(spec)
-    new_spec["containers"] = apps
-    new_spec["initContainers"] = [init, proxy, *copy.deepcopy(other_inits)]
-    istio_volumes = sidecar.volumes()
-    taken = {v["name"] for v in istio_volumes}
-    new_spec["volumes"] = istio_volumes + [
-        copy.deepcopy(v) for v in spec.get("volumes") or [] if v.get("name") not in taken
-    ]
+    new_meta = {
+        **meta,
+        "annotations": dict(sorted(new_annotations.items())),
+        "labels": dict(sorted(labels.items())),
+    }
+    own_volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in fixed.volume_names]
+    new_spec = {
+        **spec,
+        "containers": apps,
+        "initContainers": [init, proxy, *other_inits],
+        "volumes": [*fixed.volumes, *own_volumes] if own_volumes else fixed.volumes,
+    }
     return new_meta, new_spec

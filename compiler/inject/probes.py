@@ -8,7 +8,6 @@ port under `/app-health/<container>/<kind>` and tells the agent the original che
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from . import gojson
@@ -64,7 +63,7 @@ def rewrite(
     probers: dict[str, Any] = {}
     out = []
     for original in containers:
-        container = copy.deepcopy(original)
+        container = dict(original)
         name = container.get("name", "")
         for kind, suffix in PROBE_PATHS.items():
             probe = container.get(kind)
@@ -78,6 +77,7 @@ def rewrite(
             container[kind] = rewritten
         lifecycle = container.get("lifecycle")
         if isinstance(lifecycle, dict):
+            lifecycle = container["lifecycle"] = dict(lifecycle)
             for hook, suffix in LIFECYCLE_PATHS.items():
                 handler = lifecycle.get(hook)
                 check = _check_of(handler) if isinstance(handler, dict) else None

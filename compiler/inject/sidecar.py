@@ -146,21 +146,23 @@ def _resource_env(name: str, resource: str) -> dict[str, Any]:
 
 def pod_ports_json(containers: list[dict[str, Any]]) -> str:
     """`ISTIO_META_POD_PORTS`: the app containers' ports, one per line as istiod writes them."""
-    entries = [
-        gojson.dumps(gojson.ordered(p, gojson.PORT_FIELDS)) for c in containers for p in c.get("ports") or []
-    ]
-    lines = ["["] + [("    " if i == 0 else "    ,") + e for i, e in enumerate(entries)] + ["]"]
+    entries = []
+    for container in containers:
+        for port in container.get("ports") or ():
+            if all(k in PORT_FIELD_SET for k in port):
+                entries.append(gojson.dumps({k: port[k] for k in gojson.PORT_FIELDS if k in port}))
+            else:
+                entries.append(gojson.dumps(gojson.ordered(port, gojson.PORT_FIELDS)))
+    lines = ["[", *(("    " if i == 0 else "    ,") + e for i, e in enumerate(entries)), "]"]
     return "\n".join(lines)
 
 
-def proxy_container(
-    settings: InjectionSettings,
-    pod: PodSettings,
-    app_containers: list[dict[str, Any]],
-    workload_name: str,
-    owner: str,
-) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [
+PORT_FIELD_SET = frozenset(gojson.PORT_FIELDS)
+
+
+def env_head(settings: InjectionSettings, pod: PodSettings) -> list[dict[str, Any]]:
+    """The proxy's environment up to `PROXY_CONFIG` (the same for every workload)."""
+    return [
         {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
         {"name": "CA_ADDR", "value": settings.ca_address},
         _field_env("POD_NAME", "metadata.name"),
@@ -170,18 +172,48 @@ def proxy_container(
         _field_env("HOST_IP", "status.hostIP"),
         _resource_env("ISTIO_CPU_LIMIT", "limits.cpu"),
         {"name": "PROXY_CONFIG", "value": proxy_config_json(pod.proxy_config)},
-        {"name": "ISTIO_META_POD_PORTS", "value": pod_ports_json(app_containers)},
-        {"name": "ISTIO_META_APP_CONTAINERS", "value": ",".join(c.get("name", "") for c in app_containers)},
+    ]
+
+
+def env_middle(settings: InjectionSettings, pod: PodSettings) -> list[dict[str, Any]]:
+    """The environment between the app containers and the workload name."""
+    return [
         _resource_env("GOMEMLIMIT", "limits.memory"),
         _resource_env("GOMAXPROCS", "limits.cpu"),
         {"name": "ISTIO_META_CLUSTER_ID", "value": settings.cluster_id},
         _field_env("ISTIO_META_NODE_NAME", "spec.nodeName"),
         {"name": "ISTIO_META_INTERCEPTION_MODE", "value": pod.interception_mode},
-        {"name": "ISTIO_META_WORKLOAD_NAME", "value": workload_name},
-        {"name": "ISTIO_META_OWNER", "value": owner},
+    ]
+
+
+def env_tail(settings: InjectionSettings) -> list[dict[str, Any]]:
+    return [
         {"name": "ISTIO_META_MESH_ID", "value": settings.mesh_id},
         {"name": "TRUST_DOMAIN", "value": settings.trust_domain},
     ]
+
+
+def workload_env(
+    fixed: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+    app_containers: list[dict[str, Any]],
+    workload_name: str,
+    owner: str,
+) -> list[dict[str, Any]]:
+    """The proxy's environment for one workload: the fixed parts around what names the workload."""
+    head, middle, tail = fixed
+    return [
+        *head,
+        {"name": "ISTIO_META_POD_PORTS", "value": pod_ports_json(app_containers)},
+        {"name": "ISTIO_META_APP_CONTAINERS", "value": ",".join(c.get("name", "") for c in app_containers)},
+        *middle,
+        {"name": "ISTIO_META_WORKLOAD_NAME", "value": workload_name},
+        {"name": "ISTIO_META_OWNER", "value": owner},
+        *tail,
+    ]
+
+
+def proxy_container(settings: InjectionSettings, pod: PodSettings) -> dict[str, Any]:
+    """The istio-proxy container without its environment (see `workload_env`)."""
     readiness: dict[str, Any] = {
         "failureThreshold": 4,
         "httpGet": {"path": "/healthz/ready", "port": READINESS_PORT},
@@ -220,7 +252,6 @@ def proxy_container(
             f"--proxyComponentLogLevel={pod.component_log_level}",
             f"--log_output_level={pod.agent_log_level}",
         ],
-        "env": env,
         "image": pod.image,
         "lifecycle": {
             "preStop": {

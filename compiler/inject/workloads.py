@@ -74,13 +74,12 @@ def inject_object(obj: dict[str, Any], settings: InjectionSettings, *, go_defaul
     if template is None or not isinstance(template.get("spec"), dict):
         return obj
     workload = workload_of(obj)
-    meta = template.get("metadata") or {}
-    if skip_reason(meta, template["spec"], workload.namespace) is not None:
+    if skip_reason(template.get("metadata") or {}, template["spec"], workload.namespace) is not None:
         return obj
-    new_meta, new_spec = inject_template(meta, template["spec"], workload, settings)
-    out = copy.deepcopy(obj)
+    out = copy.deepcopy(obj)  # the result shares nothing with the caller's object
     target = template_of(out)
     assert target is not None
+    new_meta, new_spec = inject_template(target.get("metadata") or {}, target["spec"], workload, settings)
     target["metadata"] = new_meta
     target["spec"] = new_spec
     if go_defaults:
