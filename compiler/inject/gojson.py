@@ -52,10 +52,15 @@ _NESTED: dict[str, tuple[str, ...]] = {
 }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON with `<`, `>` and `&` escaped as Go does."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = _ENCODER.encode(value)
+    if "<" in text or ">" in text or "&" in text:
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text
 
 
 def ordered(value: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
