@@ -80,21 +80,17 @@ def _scalar(value: Any) -> str:
 # and intermediate lists. `first` is the prefix of the first line ("- " for a sequence item).
 
 
-def _shared(item: Any, indent: str, first: str, out: list[str]) -> bool:
-    """Append the cached text of a registered shared subtree; False when `item` is not one."""
-    entry = SHARED.get(id(item))
-    if entry is None:
-        return False
-    text = entry[1].get((indent, first))
-    if text is None:
-        rendered: list[str] = []
-        if type(item) is dict:
-            _mapping(item, indent, first, rendered)
-        else:
-            _sequence(item, indent, first, rendered)
-        text = entry[1][(indent, first)] = "".join(rendered)
+def _render_shared(entry: tuple[Any, dict[str, str]], indent: str, first: str, out: list[str]) -> None:
+    """Render a registered shared subtree once for this position and remember the text. The text
+    is keyed by `first` alone: `indent` is always as many spaces as `first` is long."""
+    item, texts = entry
+    rendered: list[str] = []
+    if type(item) is dict:
+        _mapping(item, indent, first, rendered)
+    else:
+        _sequence(item, indent, first, rendered)
+    text = texts[first] = "".join(rendered)
     out.append(text)
-    return True
 
 
 def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> None:
@@ -106,12 +102,26 @@ def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> 
         kind = type(item)
         if kind is dict and item:
             out.append(f"{prefix}{k}:\n")
-            if not (SHARED and _shared(item, deeper, deeper, out)):
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
                 _mapping(item, deeper, deeper, out)
+            else:
+                text = entry[1].get(deeper)
+                if text is None:
+                    _render_shared(entry, deeper, deeper, out)
+                else:
+                    out.append(text)
         elif kind is list and item:
             out.append(f"{prefix}{k}:\n")
-            if not (SHARED and _shared(item, deeper, deeper, out)):
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
                 _sequence(item, deeper, deeper, out)
+            else:
+                text = entry[1].get(deeper)
+                if text is None:
+                    _render_shared(entry, deeper, deeper, out)
+                else:
+                    out.append(text)
         else:
             out.append(f"{prefix}{k}: {_scalar(item)}\n")
         prefix = indent
@@ -123,8 +133,15 @@ def _sequence(value: list[Any], indent: str, first: str, out: list[str]) -> None
     for item in value:
         kind = type(item)
         if kind is dict and item:
-            if not (SHARED and _shared(item, inner, dash, out)):
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
                 _mapping(item, inner, dash, out)
+            else:
+                text = entry[1].get(dash)
+                if text is None:
+                    _render_shared(entry, inner, dash, out)
+                else:
+                    out.append(text)
         elif kind is list and item:
             _sequence(item, inner, dash, out)
         else:

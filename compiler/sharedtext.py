@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-SHARED: dict[int, tuple[Any, dict[tuple[str, str], str]]] = {}
+SHARED: dict[int, tuple[Any, dict[str, str]]] = {}
+"""id -> (the object, its text per first-line prefix)."""
 _LIMIT = 50_000
 
 

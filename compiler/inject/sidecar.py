@@ -146,6 +146,13 @@ def _resource_env(name: str, resource: str) -> dict[str, Any]:
 
 def pod_ports_json(containers: list[dict[str, Any]]) -> str:
     """`ISTIO_META_POD_PORTS`: the app containers' ports, one per line as istiod writes them."""
+    try:
+        key = tuple(tuple(port.items()) for c in containers for port in c.get("ports") or ())
+        found = _PORTS_JSON.get(key)
+    except TypeError:  # an unhashable value (a malformed port): no cache
+        key, found = None, None
+    if found is not None:
+        return found
     entries = []
     for container in containers:
         for port in container.get("ports") or ():
@@ -154,9 +161,15 @@ def pod_ports_json(containers: list[dict[str, Any]]) -> str:
             else:
                 entries.append(gojson.dumps(gojson.ordered(port, gojson.PORT_FIELDS)))
     lines = ["[", *(("    " if i == 0 else "    ,") + e for i, e in enumerate(entries)), "]"]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if key is not None:
+        if len(_PORTS_JSON) >= 4096:
+            _PORTS_JSON.clear()
+        _PORTS_JSON[key] = text
+    return text
 
 
+_PORTS_JSON: dict[tuple[tuple[tuple[str, Any], ...], ...], str] = {}
 PORT_FIELD_SET = frozenset(gojson.PORT_FIELDS)
 
 
