@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..sharedtext import share
 from . import gojson
 from .quantity import canonical
 from .settings import InjectionSettings
@@ -169,6 +170,21 @@ def pod_ports_json(containers: list[dict[str, Any]]) -> str:
     return text
 
 
+def _app_env(ports: str, names: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The env entries naming the app's ports and containers, one pair of objects per distinct value
+    (the versions of a service share them, and their rendered text)."""
+    found = _APP_ENV.get((ports, names))
+    if found is None:
+        if len(_APP_ENV) >= 4096:
+            _APP_ENV.clear()
+        found = _APP_ENV[(ports, names)] = (
+            share({"name": "ISTIO_META_POD_PORTS", "value": ports}),
+            share({"name": "ISTIO_META_APP_CONTAINERS", "value": names}),
+        )
+    return found
+
+
+_APP_ENV: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
 _PORTS_JSON: dict[tuple[tuple[tuple[str, Any], ...], ...], str] = {}
 PORT_FIELD_SET = frozenset(gojson.PORT_FIELDS)
 
@@ -216,8 +232,7 @@ def workload_env(
     head, middle, tail = fixed
     return [
         *head,
-        {"name": "ISTIO_META_POD_PORTS", "value": pod_ports_json(app_containers)},
-        {"name": "ISTIO_META_APP_CONTAINERS", "value": ",".join(c.get("name", "") for c in app_containers)},
+        *_app_env(pod_ports_json(app_containers), ",".join(c.get("name", "") for c in app_containers)),
         *middle,
         {"name": "ISTIO_META_WORKLOAD_NAME", "value": workload_name},
         {"name": "ISTIO_META_OWNER", "value": owner},

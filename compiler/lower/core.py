@@ -33,10 +33,15 @@ class ManualInjector:
         return found
 
     def inject(
-        self, info: ServiceInfo, name: str, meta: dict[str, Any], spec: dict[str, Any]
+        self,
+        settings: InjectionSettings,
+        info: ServiceInfo,
+        name: str,
+        meta: dict[str, Any],
+        spec: dict[str, Any],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         workload = Workload("apps/v1", "Deployment", name, info.namespace)
-        return inject_template(meta, spec, workload, self.settings(self.index.injection_revision(info)))
+        return inject_template(meta, spec, workload, settings)
 
 
 def injection_labels(injection: Injection) -> dict[str, str]:
@@ -158,6 +163,7 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         annotations = proxy_annotations(info.proxy)
         manual = index.manually_injected(info)
         injection = workload_injection_labels(index, info)
+        settings = injector.settings(index.injection_revision(info)) if manual else None
         for version in info.versions:
             if not version.image:
                 continue
@@ -176,8 +182,8 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 container["ports"] = [{"containerPort": p} for p in container_ports]
             pod_spec: dict[str, Any] = {"serviceAccountName": info.account, "containers": [container]}
             name = f"{info.name}-{version.name}"
-            if manual:
-                template_meta, pod_spec = injector.inject(info, name, template_meta, pod_spec)
+            if settings is not None:
+                template_meta, pod_spec = injector.inject(settings, info, name, template_meta, pod_spec)
                 template_meta["labels"] = {**template_meta["labels"], **injection}
             spec = {
                 "replicas": version.replicas,
