@@ -15,7 +15,8 @@ import yaml
 SERVICES_PER_NAMESPACE = 50
 
 
-def make_spec(n: int) -> dict[str, Any]:
+def make_spec(n: int, *, manual: bool = False) -> dict[str, Any]:
+    """`manual`: every service in manual injection mode (meshc writes each Deployment's sidecar)."""
     services = []
     for i in range(n):
         name = f"svc-{i:05d}"
@@ -79,7 +80,10 @@ def make_spec(n: int) -> dict[str, Any]:
         "kind": "Mesh",
         "metadata": {"name": "synthetic"},
         "spec": {
-            "defaults": {"traffic": {"timeout": "30s"}},
+            "defaults": {
+                "traffic": {"timeout": "30s"},
+                **({"injection": {"mode": "manual"}} if manual else {}),
+            },
             "telemetry": {"tracing": {"provider": "zipkin", "sampling": 1.0}},
             "services": services,
             "gateways": gateways,
@@ -110,8 +114,10 @@ def make_gateways(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def write_spec(n: int, path: Path) -> Path:
+def write_spec(n: int, path: Path, *, manual: bool = False) -> Path:
     path.write_text(
-        yaml.dump(make_spec(n), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
+        yaml.dump(
+            make_spec(n, manual=manual), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False
+        )
     )
     return path

@@ -110,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-EXTENSION_MODULES = ("compiler.review.cli", "compiler.deploy.cli", "compiler.verify.cli")
+EXTENSION_MODULES = (
+    "compiler.review.cli",
+    "compiler.deploy.cli",
+    "compiler.verify.cli",
+    "compiler.inject.cli",
+)
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""
 

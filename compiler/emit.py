@@ -21,6 +21,7 @@ from typing import Any
 from . import outdir, workers
 from .gcpause import gc_paused
 from .lower.common import Manifest
+from .sharedtext import SHARED
 
 _PLAIN = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_./-]*$"  # names, hosts, label keys
@@ -78,6 +79,19 @@ def _scalar(value: Any) -> str:
 # and intermediate lists. `first` is the prefix of the first line ("- " for a sequence item).
 
 
+def _render_shared(entry: tuple[Any, dict[str, str]], indent: str, first: str, out: list[str]) -> None:
+    """Render a registered shared subtree once for this position and remember the text. The text
+    is keyed by `first` alone: `indent` is always as many spaces as `first` is long."""
+    item, texts = entry
+    rendered: list[str] = []
+    if type(item) is dict:
+        _mapping(item, indent, first, rendered)
+    else:
+        _sequence(item, indent, first, rendered)
+    text = texts[first] = "".join(rendered)
+    out.append(text)
+
+
 def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> None:
     prefix = first
     deeper = indent + "  "
@@ -87,10 +101,26 @@ def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> 
         kind = type(item)
         if kind is dict and item:
             out.append(f"{prefix}{k}:\n")
-            _mapping(item, deeper, deeper, out)
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
+                _mapping(item, deeper, deeper, out)
+            else:
+                text = entry[1].get(deeper)
+                if text is None:
+                    _render_shared(entry, deeper, deeper, out)
+                else:
+                    out.append(text)
         elif kind is list and item:
             out.append(f"{prefix}{k}:\n")
-            _sequence(item, deeper, deeper, out)
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
+                _sequence(item, deeper, deeper, out)
+            else:
+                text = entry[1].get(deeper)
+                if text is None:
+                    _render_shared(entry, deeper, deeper, out)
+                else:
+                    out.append(text)
         else:
             out.append(f"{prefix}{k}: {_scalar(item)}\n")
         prefix = indent
@@ -102,7 +132,15 @@ def _sequence(value: list[Any], indent: str, first: str, out: list[str]) -> None
     for item in value:
         kind = type(item)
         if kind is dict and item:
-            _mapping(item, inner, dash, out)
+            entry = SHARED.get(id(item)) if SHARED else None
+            if entry is None:
+                _mapping(item, inner, dash, out)
+            else:
+                text = entry[1].get(dash)
+                if text is None:
+                    _render_shared(entry, inner, dash, out)
+                else:
+                    out.append(text)
         elif kind is list and item:
             _sequence(item, inner, dash, out)
         else:

@@ -236,6 +236,59 @@ class MeshIndex:
             return settings.injection
         return self.mesh.spec.defaults.injection
 
+    # --- sidecar injection ---------------------------------------------------------------------
+
+    def namespace_mode(self, namespace: str) -> str:
+        """`auto` (the webhook injects, namespace labels) or `manual` (meshc writes the sidecar)."""
+        settings = self.namespace_settings.get(namespace)
+        if settings is not None and settings.injection is not None and settings.injection.mode:
+            return settings.injection.mode
+        return self.mesh.spec.defaults.injection.mode or "auto"
+
+    def injection_mode(self, info: ServiceInfo) -> str:
+        """A workload's injection mode: its own, else its namespace's."""
+        own = info.model.injection
+        if own is not None and own.mode is not None:
+            return own.mode
+        return self.namespace_mode(info.namespace)
+
+    def injection_enabled(self, info: ServiceInfo) -> bool:
+        own = info.model.injection
+        if own is not None and "enabled" in own.model_fields_set:
+            return own.enabled
+        return self.namespace_injection(info.namespace).enabled
+
+    def injection_revision(self, info: ServiceInfo) -> str | None:
+        """The control-plane revision a workload asks for (None: the default revision)."""
+        own = info.model.injection
+        if own is not None and own.revision:
+            return own.revision
+        return self.namespace_injection(info.namespace).revision
+
+    def manually_injected(self, info: ServiceInfo) -> bool:
+        """meshc writes this workload's sidecar itself (manual mode, injection on)."""
+        return self.injection_mode(info) == "manual" and self.injection_enabled(info)
+
+    @staticmethod
+    def owns_workload(info: ServiceInfo) -> bool:
+        """meshc writes the Deployments (a version has an image); otherwise someone else does."""
+        return any(v.image for v in info.versions)
+
+    @cached_property
+    def webhook_namespaces(self) -> frozenset[str]:
+        """Namespaces in manual mode that still hold workloads the webhook injects (mixed modes):
+        they carry no namespace label; those workloads select the webhook with pod labels."""
+        mixed = set()
+        for info in self.services.values():
+            if (
+                self.namespace_mode(info.namespace) == "manual"
+                and self.owns_workload(info)
+                and self.injection_mode(info) == "auto"
+                and self.injection_enabled(info)
+            ):
+                mixed.add(info.namespace)
+        return frozenset(mixed)
+
     def namespace_of_services(self) -> dict[str, list[ServiceInfo]]:
         result: dict[str, list[ServiceInfo]] = defaultdict(list)
         for info in self.services.values():

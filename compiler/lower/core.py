@@ -9,9 +9,41 @@ from typing import Any
 from mesh_spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
+from ..inject import InjectionSettings, Workload, inject_template
+from ..inject.spec import settings_from_spec
 from . import names
 from .common import Manifest, manifest
 from .multicluster import control_plane_labels
+
+INJECT_LABEL = "sidecar.istio.io/inject"
+
+
+class ManualInjector:
+    """Writes the sidecar into the Deployments of workloads in manual mode, as kube-inject would
+    with the spec's `sidecarInjector` settings (one settings object per revision)."""
+
+    def __init__(self, index: MeshIndex, cluster: str | None) -> None:
+        self.index = index
+        self.cluster = cluster
+        self._settings: dict[str | None, InjectionSettings] = {}
+
+    def settings(self, revision: str | None) -> InjectionSettings:
+        found = self._settings.get(revision)
+        if found is None:
+            found = settings_from_spec(self.index.mesh, revision=revision, cluster=self.cluster)
+            self._settings[revision] = found
+        return found
+
+    def inject(
+        self,
+        settings: InjectionSettings,
+        info: ServiceInfo,
+        name: str,
+        meta: dict[str, Any],
+        spec: dict[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        workload = Workload("apps/v1", "Deployment", name, info.namespace)
+        return inject_template(meta, spec, workload, settings)
 
 
 def injection_labels(injection: Injection) -> dict[str, str]:
@@ -23,13 +55,22 @@ def injection_labels(injection: Injection) -> dict[str, str]:
     return {"istio-injection": "enabled"}
 
 
+def namespace_injection_labels(index: MeshIndex, name: str) -> dict[str, str]:
+    injection = index.namespace_injection(name)
+    if index.namespace_mode(name) == "manual" and injection.enabled:
+        # meshc writes the sidecars itself: keep the webhook out. A namespace that also holds
+        # workloads in auto mode carries no label; those pods select the webhook themselves.
+        return {} if name in index.webhook_namespaces else {"istio-injection": "disabled"}
+    return injection_labels(injection)
+
+
 def namespaces(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     cp = index.mesh.spec.control_plane.namespace
     for name in index.scope_namespaces(scope):
         settings = index.namespace_settings.get(name)
         labels = {
             **(settings.labels if settings else {}),
-            **injection_labels(index.namespace_injection(name)),
+            **namespace_injection_labels(index, name),
             **(control_plane_labels(index, scope) if name == cp else {}),
         }
         yield manifest(index, "v1", "Namespace", name, None, None, labels=labels)
@@ -98,25 +139,40 @@ def _csv(ports: list[int]) -> str:
     return ",".join(str(p) for p in sorted(set(ports)))
 
 
-def workload_injection_labels(info: ServiceInfo) -> dict[str, str]:
+def workload_injection_labels(index: MeshIndex, info: ServiceInfo) -> dict[str, str]:
     """Pod labels for a per-workload injection override (the label form; the annotation is deprecated)."""
+    if index.manually_injected(info):
+        # The pod carries its sidecar already; no webhook may add a second one.
+        return {INJECT_LABEL: "false"}
+    if index.namespace_mode(info.namespace) == "manual" and index.namespace_injection(info.namespace).enabled:
+        # An auto workload in a namespace without an injection label selects the webhook itself.
+        if not index.injection_enabled(info):
+            return {INJECT_LABEL: "false"}
+        revision = index.injection_revision(info)
+        if revision and revision != "default":
+            return {"istio.io/rev": revision}
+        return {INJECT_LABEL: "true"}
     injection = info.model.injection
     if injection is None:
         return {}
-    labels = {"sidecar.istio.io/inject": "true" if injection.enabled else "false"}
+    labels = {INJECT_LABEL: "true" if injection.enabled else "false"}
     if injection.enabled and injection.revision:
         labels["istio.io/rev"] = injection.revision
     return labels
 
 
 def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    injector = ManualInjector(index, scope.cluster)
     for info in index.placed(scope):
         annotations = proxy_annotations(info.proxy)
+        manual = index.manually_injected(info)
+        injection = workload_injection_labels(index, info)
+        settings = injector.settings(index.injection_revision(info)) if manual else None
         for version in info.versions:
             if not version.image:
                 continue
             selector = {"app": info.name, **info.version_labels(version)}
-            pod_labels = {**selector, **workload_injection_labels(info)}
+            pod_labels = {**selector, **({} if manual else injection)}
             template_meta: dict[str, Any] = {"labels": pod_labels}
             if annotations:
                 template_meta["annotations"] = annotations
@@ -128,19 +184,21 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             container_ports = sorted({p.target for p in info.ports})
             if container_ports:
                 container["ports"] = [{"containerPort": p} for p in container_ports]
+            pod_spec: dict[str, Any] = {"serviceAccountName": info.account, "containers": [container]}
+            name = names.deployment(info.name, version.name)
+            if settings is not None:
+                template_meta, pod_spec = injector.inject(settings, info, name, template_meta, pod_spec)
+                template_meta["labels"] = {**template_meta["labels"], **injection}
             spec = {
                 "replicas": version.replicas,
                 "selector": {"matchLabels": selector},
-                "template": {
-                    "metadata": template_meta,
-                    "spec": {"serviceAccountName": info.account, "containers": [container]},
-                },
+                "template": {"metadata": template_meta, "spec": pod_spec},
             }
             yield manifest(
                 index,
                 "apps/v1",
                 "Deployment",
-                names.deployment(info.name, version.name),
+                name,
                 info.namespace,
                 spec,
                 labels=selector,

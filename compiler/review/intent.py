@@ -45,6 +45,7 @@ RISKS: dict[str, str] = {
     "claims-relaxed": "Required claims relaxed",
     "egress-widened": "Egress widened",
     "tls-relaxed": "TLS removed",
+    "injection-mode": "Sidecar injection mode changed",
 }
 _CAMEL = {
     "connection_pool": "connectionPool",
@@ -858,6 +859,48 @@ class _Differ:
             old = base.services.get(name)
             if old is not None:
                 self.service_security(old, svc, relaxed_ns)
+                self.injection_mode(old, svc)
+
+    def injection_mode(self, old: ServiceView, new: ServiceView) -> None:
+        """A switch between webhook and manual injection, or a new pinned proxy: every pod of the
+        workload is replaced, and who decides the proxy version changes."""
+        if not new.injection or not any(v.image for v in new.versions.values()):
+            return
+        name = new.name
+        if old.injection_mode != new.injection_mode:
+            self.change(
+                "security",
+                "injection-mode",
+                name,
+                f"`{name}` sidecar injection: {old.injection_mode} → {new.injection_mode}",
+                old.injection_mode,
+                new.injection_mode,
+            )
+            if new.injection_mode == "manual":
+                detail = f"proxy version pinned to `{new.proxy_image}`"
+            else:
+                detail = f"the proxy now comes from the webhook of revision `{new.revision or 'default'}`"
+            self.risk(
+                "injection-mode",
+                name,
+                f"`{name}` sidecar injection {old.injection_mode} → {new.injection_mode}: "
+                f"pods restart; {detail}",
+            )
+        elif new.injection_mode == "manual" and old.proxy_image != new.proxy_image:
+            self.change(
+                "security",
+                "proxy-image",
+                name,
+                f"`{name}` pinned proxy: `{old.proxy_image}` → `{new.proxy_image}`",
+                old.proxy_image,
+                new.proxy_image,
+            )
+            self.risk(
+                "injection-mode",
+                name,
+                f"`{name}` pinned proxy `{old.proxy_image}` → `{new.proxy_image}`: pods restart; "
+                f"proxy version pinned to `{new.proxy_image}`",
+            )
 
     def service_security(self, old: ServiceView, new: ServiceView, relaxed_ns: set[str]) -> None:
         name = new.name

@@ -110,6 +110,12 @@ class ServiceView:
     own_injection: bool | None
     own_traffic: frozenset[str] = frozenset()
     """Traffic fields the service sets itself (the others come from `spec.defaults.traffic`)."""
+    injection_mode: str = "auto"
+    """`manual` when meshc writes the sidecar into this service's Deployments, else `auto`."""
+    proxy_image: str | None = None
+    """The proxy image manual injection pins the pods to (None in auto mode)."""
+    revision: str | None = None
+    """The control-plane revision the workload asks for (None: the default revision)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +324,20 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         injection=injection.enabled,
         own_injection=model.injection.enabled if model.injection is not None else None,
         own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
+        **_injection(index, info),
     )
+
+
+def _injection(index: MeshIndex, info: ServiceInfo) -> dict[str, Any]:
+    manually_injected = getattr(index, "manually_injected", None)
+    if manually_injected is None or not index.owns_workload(info) or not manually_injected(info):
+        return {"revision": info.model.injection.revision if info.model.injection else None}
+    injector = index.mesh.spec.sidecar_injector
+    return {
+        "injection_mode": "manual",
+        "proxy_image": f"{injector.hub}/proxyv2:{injector.tag}",
+        "revision": index.injection_revision(info),
+    }
 
 
 def _weights(info: ServiceInfo) -> dict[str, float] | None:

@@ -48,6 +48,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc131_jwt_on_shared_gateway",
     "mc150_name_collision",
     "mc151_root_namespace_settings",
+    "mc161_proxy_settings_without_workload",
+    "mc162_workload_injection_overridden",
+    "mc163_mixed_injection_modes",
+    "mc164_unknown_revision",
+    "mc165_manual_injection_without_workload",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

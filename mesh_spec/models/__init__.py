@@ -31,7 +31,7 @@ from .traffic import (
     Route,
     Traffic,
 )
-from .workload import Injection, Proxy
+from .workload import Injection, InjectionMode, Proxy, ProxyResources, SidecarInjector
 
 __all__ = [
     "API_VERSION",
@@ -55,6 +55,7 @@ __all__ = [
     "GatewayRoute",
     "GatewayWorkload",
     "Injection",
+    "InjectionMode",
     "Jwt",
     "LoadBalancer",
     "Match",
@@ -71,6 +72,7 @@ __all__ = [
     "PortMtls",
     "Protocol",
     "Proxy",
+    "ProxyResources",
     "Retries",
     "Rewrite",
     "Route",
@@ -80,6 +82,7 @@ __all__ = [
     "ServerTls",
     "Service",
     "ServiceSecurity",
+    "SidecarInjector",
     "SpecModel",
     "StringMatch",
     "Telemetry",

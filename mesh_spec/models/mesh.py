@@ -13,7 +13,7 @@ from .gateway import Gateway
 from .observability import Telemetry
 from .service import Service
 from .traffic import Traffic
-from .workload import Injection, Proxy
+from .workload import Injection, Proxy, SidecarInjector
 
 API_VERSION = "meshc.dev/v1alpha1"
 
@@ -74,6 +74,8 @@ class MeshSpec(SpecModel):
     spec per cluster at most (the platform team's). Off (the default), they apply only to the
     namespaces this spec owns: those of its services and its `namespaces[]`."""
     control_plane: ControlPlane = Field(default_factory=ControlPlane)
+    sidecar_injector: SidecarInjector = Field(default_factory=SidecarInjector)
+    """The cluster's sidecar injection settings, for workloads in `manual` injection mode."""
     clusters: list[Cluster] = Field(default_factory=list)
     """Clusters of a multi-cluster mesh; a single-cluster spec declares none."""
     defaults: Defaults = Field(default_factory=Defaults)

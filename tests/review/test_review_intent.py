@@ -322,3 +322,36 @@ def test_giving_up_the_mesh_wide_mode_is_a_risk() -> None:
     assert [kind for kind, _ in risks(d)] == ["mtls-relaxed"]
     d = diff(BOOKINFO, owner)
     assert messages(d) == ["cluster-wide defaults (meshWide): off → on"] and d.risks == []
+
+
+def test_an_injection_mode_change_is_a_risk_naming_the_pinned_proxy() -> None:
+    manual = SHOP_LIKE.replace(
+        "  defaults: { namespace: app }\n",
+        "  defaults: { namespace: app }\n"
+        "  sidecarInjector: { hub: registry.example.com/istio, tag: 1.30.3 }\n"
+        "  namespaces: [{ name: app, injection: { mode: manual } }]\n",
+    ).replace("    - name: db\n", "    - name: db\n      namespace: data\n")
+    d = diff(SHOP_LIKE.replace("    - name: db\n", "    - name: db\n      namespace: data\n"), manual)
+    risks = sorted((r.kind, r.subject, plain(r.message)) for r in d.risks)
+    assert risks == [
+        (
+            "injection-mode",
+            name,
+            f"{name} sidecar injection auto → manual: pods restart; "
+            "proxy version pinned to registry.example.com/istio/proxyv2:1.30.3",
+        )
+        for name in ("api", "web")  # db has no image: meshc writes no pod for it
+    ]
+    assert "web sidecar injection: auto → manual" in messages(d)
+    back = diff(manual, SHOP_LIKE.replace("    - name: db\n", "    - name: db\n      namespace: data\n"))
+    assert [plain(r.message) for r in back.risks if r.subject == "web"] == [
+        "web sidecar injection manual → auto: pods restart; the proxy now comes from the webhook of "
+        "revision default"
+    ]
+    bumped = diff(manual, manual.replace("tag: 1.30.3", "tag: 1.30.4"))
+    assert [r.kind for r in bumped.risks] == ["injection-mode", "injection-mode"]
+    assert (
+        "pinned proxy registry.example.com/istio/proxyv2:1.30.3 → registry.example.com/istio/proxyv2:1.30.4"
+        in (plain(bumped.risks[0].message))
+    )
+    assert diff(manual, manual).risks == []
