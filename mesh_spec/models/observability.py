@@ -88,6 +88,15 @@ Objective = Annotated[
 
 Severity = Literal["page", "ticket"]
 
+Window = Annotated[
+    str,
+    Field(
+        pattern=r"^[1-9][0-9]*(m|h|d)$",
+        description="A burn-rate window in whole minutes, hours or days (`5m`, `1h`, `3d`).",
+        examples=["1h", "5m"],
+    ),
+]
+
 
 class PrometheusOutput(SpecModel):
     output: Literal["operator", "files", "none"] = "operator"
@@ -118,8 +127,8 @@ class BurnWindow(SpecModel):
     """One multi-window burn-rate condition: both windows must burn faster than the factor."""
 
     severity: Severity
-    long: Duration
-    short: Duration
+    long: Window
+    short: Window
     budget_percent: Annotated[float, Field(gt=0, le=100)]
     """Share of the period's error budget this condition spends before it fires; the burn factor
     is `budgetPercent / 100 x period / long`."""
