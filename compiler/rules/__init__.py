@@ -40,6 +40,13 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc170_latency_off_bucket",
+    "mc171_telemetry_breaks_slo",
+    "mc172_slo_without_http",
+    "mc173_destination_only_slo",
+    "mc174_tight_objective",
+    "mc175_invalid_slo",
+    "mc176_slo_not_generated",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
