@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from ..index import MeshIndex, Scope
 from .common import KIND_ORDER, Manifest
 from .core import deployments, namespaces, service_accounts, services
+from .dashboards import grafana_dashboards
 from .egress import service_entries
 from .ingress import gateways
 from .multicluster import east_west_gateways, network_labels
@@ -37,6 +38,7 @@ LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
     authorization_policies,
     telemetries,
     prometheus_resources,
+    grafana_dashboards,
 )
 
 
