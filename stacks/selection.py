@@ -79,8 +79,16 @@ class Selection:
 
 
 def platform_namespaces(index: MeshIndex) -> frozenset[str]:
+    """The control-plane and root namespaces, and the monitoring namespaces of `observability`
+    (mesh-wide rules, monitors, the mesh dashboard) unless services live there too."""
     cp = index.mesh.spec.control_plane
-    return frozenset({cp.namespace, cp.root_namespace})
+    found = {cp.namespace, cp.root_namespace}
+    observability = index.mesh.spec.observability
+    if observability is not None:
+        found |= {observability.prometheus.namespace, observability.grafana.namespace} - set(
+            index.app_namespaces
+        )
+    return frozenset(found)
 
 
 def mesh_namespaces(index: MeshIndex, manifests: list[Manifest]) -> set[str]:

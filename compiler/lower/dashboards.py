@@ -1,5 +1,9 @@
 """Grafana dashboards from the graph: one per service with an SLO, and a mesh overview.
 
+The mesh overview lives in `observability.grafana.namespace`; a service's dashboard lives in the
+service's namespace, so that it deploys (and is owned) with the service's team like its
+PrometheusRule: the Grafana sidecar must search every namespace (`searchNamespace: ALL`).
+
 Classic dashboard JSON (what file provisioning and the Grafana sidecar read) in ConfigMaps
 labelled `grafana_dashboard: "1"` (the kiwigrid/k8s-sidecar convention of the Grafana chart and
 kube-prometheus-stack), with the folder in the `k8s-sidecar-target-directory` annotation. Generated
@@ -328,13 +332,13 @@ def mesh_panels(plan: SloPlan) -> list[dict[str, Any]]:
     return panels
 
 
-def _config_map(index: MeshIndex, grafana: GrafanaOutput, name: str, key: str, dashboard: dict[str, Any],
-                owner: str | None) -> Manifest:  # fmt: skip
+def _config_map(index: MeshIndex, grafana: GrafanaOutput, name: str, namespace: str, key: str,
+                dashboard: dict[str, Any], owner: str | None) -> Manifest:  # fmt: skip
     text = json.dumps(dashboard, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
     return config_map(
         index,
         name,
-        grafana.namespace,
+        namespace,
         {key: text},
         labels=dict(grafana.label),
         annotations={FOLDER_ANNOTATION: grafana.folder},
@@ -356,7 +360,9 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     if scope is index.scopes[0] and plan.objectives:
         uid = dashboard_uid(index.name)
         board = _dashboard(uid, f"{index.name} mesh (meshc)", ["meshc", index.name], mesh_panels(plan))
-        yield _config_map(index, grafana, "meshc-dashboard", f"meshc-{index.name}-mesh.json", board, None)
+        yield _config_map(
+            index, grafana, "meshc-dashboard", grafana.namespace, f"meshc-{index.name}-mesh.json", board, None
+        )
     for name in sorted(by_service):
         info = index.services[name]
         if _home_scope(index, info) is not scope:
@@ -370,6 +376,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             index,
             grafana,
             f"meshc-dashboard-{info.name}",  # service names are unique in the mesh
+            info.namespace,  # beside the service: it deploys with the service's team (stack shard)
             f"meshc-{info.namespace}-{info.name}.json",
             board,
             info.owner,

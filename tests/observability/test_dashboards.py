@@ -40,13 +40,17 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
 
 def test_one_dashboard_per_service_with_an_slo_and_one_for_the_mesh(shop: list[Manifest]) -> None:
     with_slo = sorted(s["name"] for s in yaml.safe_load(SHOP.read_text())["spec"]["services"] if "slo" in s)
+    services = yaml.safe_load(SHOP.read_text())["spec"]["services"]
+    namespaces = {s["name"]: s.get("namespace", "shop") for s in services}
     names = sorted(m.name for m, _ in dashboards(shop))
     assert names == sorted(["meshc-dashboard", *(f"meshc-dashboard-{s}" for s in with_slo)])
     for m, _ in dashboards(shop):
         labels = m.body["metadata"]["labels"]
         assert labels["grafana_dashboard"] == "1"
         assert m.body["metadata"]["annotations"] == {"k8s-sidecar-target-directory": "shop"}
-        assert m.namespace == "monitoring"
+        # the mesh overview in grafana's namespace; a service's beside the service (its team's stack)
+        expected = "monitoring" if m.owner is None else namespaces[m.owner.removeprefix("service/")]
+        assert m.namespace == expected, m.ref
         assert len(dump(m.body).encode()) < MAX_BYTES
 
 

@@ -67,11 +67,39 @@ def test_namespace_level_resources_go_with_their_namespace() -> None:
 
 def test_mesh_wide_resources_only_in_the_stack_that_owns_them() -> None:
     mesh = shard_plan("mesh").kube()
-    assert {key.split("/")[1] for key in mesh} == {"istio-system"}
+    assert {key.split("/")[1] for key in mesh} == {"istio-system", "monitoring"}
     kinds = {key.split("/")[2] for key in mesh}
     assert {"PeerAuthentication", "Telemetry"} <= kinds
     for name in ("web-data", "payments", "shop", "platform"):
-        assert not [k for k in shard_plan(name).kube() if k.split("/")[1] == "istio-system"]
+        assert not [k for k in shard_plan(name).kube() if k.split("/")[1] in ("istio-system", "monitoring")]
+
+
+def test_monitoring_goes_with_the_team_that_owns_the_service() -> None:
+    """A service's SLO rows and dashboard deploy with its team; the mesh-wide SLI rules, alerts,
+    monitors and overview with the stack that owns mesh-wide resources; no SLO, no object."""
+    mesh = set(shard_plan("mesh").kube())
+    assert {
+        "default/monitoring/PrometheusRule/meshc-sli",
+        "default/monitoring/PodMonitor/meshc-envoy-stats",
+        "default/monitoring/ServiceMonitor/meshc-istiod",
+        "default/monitoring/ConfigMap/meshc-dashboard",
+    } <= mesh
+    payments = shard_plan("payments").kube()
+    assert {k for k in payments if "/PrometheusRule/" in k or "/ConfigMap/" in k} == {
+        "default/payments/PrometheusRule/meshc-slo-payments",
+        "default/payments/ConfigMap/meshc-dashboard-payments",
+    }  # fraud and ledger (same team, no slo) add nothing
+    rule = payments["default/payments/PrometheusRule/meshc-slo-payments"]
+    assert rule["type"] == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+    assert (
+        payments["default/payments/ConfigMap/meshc-dashboard-payments"]["type"]
+        == "kubernetes:core/v1:ConfigMap"
+    )
+    shop = shard_plan("shop").kube()
+    assert {k.split("/")[-1] for k in shop if "/PrometheusRule/" in k} == {
+        "meshc-slo-checkout",
+        "meshc-slo-recommendations",
+    }
 
 
 def test_cross_shard_references_are_those_of_the_whole_mesh() -> None:
