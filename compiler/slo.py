@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 
 from mesh_spec.models import BurnWindow, Observability, Slo, duration_seconds
 
@@ -38,6 +38,7 @@ SLI_TAGS = ("reporter", "destination_service_namespace", "destination_service_na
 """Labels every SLI groups or selects by; `response_code` too for availability."""
 
 
+@cache
 def number(value: Decimal) -> str:
     """The shortest exact decimal text (`0.001`, `14.4`, `1`), never an exponent."""
     text = format(value.normalize(), "f")
@@ -90,11 +91,13 @@ def burn_rates(observability: Observability) -> list[BurnRate]:
     return out
 
 
+@cache
 def budget(objective: float) -> Decimal:
     """The error budget of an objective in percent: `1 - objective/100`, exactly (99.9 -> 0.001)."""
     return ((Decimal(100) - Decimal(str(objective))) / 100).normalize()
 
 
+@cache
 def threshold_ms(duration: str) -> Decimal:
     """A latency threshold in milliseconds, exactly (`250ms` -> 250, `1s` -> 1000)."""
     return (_seconds(duration) * 1000).normalize()

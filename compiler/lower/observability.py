@@ -7,9 +7,9 @@ SLOs cost 10,000 one-line rows, not 120,000 rules. See docs/observability.md for
 
 Output (`spec.observability.prometheus.output`):
 - `operator`: PrometheusRule `meshc-sli` (SLIs, period ratios, alerts) in the monitoring
-  namespace; per service with an SLO, PrometheusRule `meshc-slo-<service>` in the service's
-  namespace with its rows (so it deploys with the service's team); PodMonitor `meshc-envoy-stats`
-  and ServiceMonitor `meshc-istiod`, both limited to the mesh's namespaces.
+  namespace; per namespace with SLOs, PrometheusRule `meshc-slo` (`meshc-slo-2`, ... past 200
+  services) with the rows of its services, so they deploy with the namespace's team; PodMonitor
+  `meshc-envoy-stats` and ServiceMonitor `meshc-istiod`, limited to the mesh's namespaces.
 - `files`: the same rule groups as plain Prometheus rule files, and a scrape-config snippet, in
   ConfigMaps of the monitoring namespace (`meshc-prometheus-rules`, `meshc-prometheus-rules-<ns>`,
   `meshc-prometheus-scrape`) to mount into a Prometheus that reads `rule_files`.
@@ -436,21 +436,16 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             yield manifest(
                 index, MONITORING, "PrometheusRule", "meshc-sli", ns, _rule_body(groups), labels=labels
             )
-        for name in sorted(rows_by_service):
-            info = index.services[name]
-            group = {
-                "name": f"meshc-slo-{info.namespace}-{info.name}",
-                "rules": service_rules(index, rows_by_service[name], info),
-            }
+        for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
+            group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
             yield manifest(
                 index,
                 MONITORING,
                 "PrometheusRule",
-                f"meshc-slo-{info.name}",
-                info.namespace,
+                f"meshc-slo{suffix}",
+                namespace,
                 _rule_body([group]),
                 labels=labels,
-                owner=info.owner,
             )
         if prometheus.scrape != "none" and first:
             yield manifest(
@@ -463,29 +458,45 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         yield config_map(
             index, "meshc-prometheus-rules", ns, {"meshc-sli.rules.yaml": dump_yaml(_rule_body(groups))}
         )
-    by_namespace: dict[str, list[dict[str, Any]]] = {}
-    for name in sorted(rows_by_service, key=lambda n: (index.services[n].namespace, n)):
-        info = index.services[name]
-        by_namespace.setdefault(info.namespace, []).append(
-            {
-                "name": f"meshc-slo-{info.namespace}-{info.name}",
-                "rules": service_rules(index, rows_by_service[name], info),
-            }
-        )
-    for namespace, service_groups in sorted(by_namespace.items()):
+    for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
+        group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
         yield config_map(
             index,
-            f"meshc-prometheus-rules-{namespace}",
+            f"meshc-prometheus-rules-{namespace}{suffix}",
             ns,
-            {f"meshc-slo-{namespace}.rules.yaml": dump_yaml(_rule_body(service_groups))},
+            {f"meshc-slo-{namespace}{suffix}.rules.yaml": dump_yaml(_rule_body([group]))},
         )
     if prometheus.scrape != "none" and first:
         snippet = {"scrape_configs": scrape_snippet(index, observability)}
         yield config_map(index, "meshc-prometheus-scrape", ns, {"meshc-scrape.yaml": dump_yaml(snippet)})
 
 
+SERVICES_PER_RULE_OBJECT = 200
+"""Rows of at most this many services per PrometheusRule (or rule ConfigMap): a few hundred bytes a
+service keeps each object far below the API server's 1.5 MiB (ConfigMap: 1 MiB) limit."""
+
+
+def _row_chunks(
+    index: MeshIndex, rows_by_service: dict[str, list[Objective]]
+) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
+    """(namespace, name suffix, rows): per namespace, the rows of its services with an SLO, in
+    chunks of SERVICES_PER_RULE_OBJECT services (`meshc-slo`, `meshc-slo-2`, ...). A namespace
+    is what stacks shard by, so a team's rows deploy with its team."""
+    by_namespace: dict[str, list[str]] = {}
+    for name in rows_by_service:
+        by_namespace.setdefault(index.services[name].namespace, []).append(name)
+    for namespace, names in sorted(by_namespace.items()):
+        names.sort()
+        for k in range(0, len(names), SERVICES_PER_RULE_OBJECT):
+            chunk = names[k : k + SERVICES_PER_RULE_OBJECT]
+            rows = [r for n in chunk for r in service_rules(index, rows_by_service[n], index.services[n])]
+            yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), rows
+
+
 def _home_scope(index: MeshIndex, info: ServiceInfo) -> Scope:
     """The scope a service's own monitoring objects go to: the first cluster it runs on."""
+    if len(index.scopes) == 1:
+        return index.scopes[0]
     return next((s for s in index.scopes if info.name in s.placed), index.scopes[0])
 
 

@@ -21,6 +21,7 @@ the `sidecar.istio.io/statsHistogramBuckets` pod annotation and keep a bucket ed
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 from compiler.slo import ENVOY_BUCKETS_MS, neighbour_buckets, number, threshold_ms
 from mesh_spec.models import LATENCY_PERCENTILES
@@ -32,8 +33,8 @@ NAME = "latency-off-bucket"
 SEVERITY = "error"
 
 
-def _ms(value: object) -> str:
-    return f"{number(value)}ms" if value is not None else ""  # type: ignore[arg-type]
+def _ms(value: Decimal) -> str:
+    return f"{number(value)}ms"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

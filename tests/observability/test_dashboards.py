@@ -130,6 +130,7 @@ def test_uids_and_output_are_stable_under_spec_reordering(tmp_path: Path) -> Non
 
 
 def test_a_service_without_slo_gets_no_dashboard_and_no_rules(small: list[Manifest]) -> None:
-    owners = {m.owner for m in small if m.kind in ("ConfigMap", "PrometheusRule")}
-    assert "service/web" not in owners
-    assert {"service/tight", "service/loose", "service/dest", "service/split"} <= owners
+    owners = {m.owner for m in small if m.kind == "ConfigMap"}
+    assert owners == {None, "service/tight", "service/loose", "service/dest", "service/split"}
+    rows = [r for m in small if m.name == "meshc-slo" for g in m.body["spec"]["groups"] for r in g["rules"]]
+    assert {r["labels"]["destination_service_name"] for r in rows} == {"tight", "loose", "dest", "split"}

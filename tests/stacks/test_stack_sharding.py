@@ -86,20 +86,26 @@ def test_monitoring_goes_with_the_team_that_owns_the_service() -> None:
     } <= mesh
     payments = shard_plan("payments").kube()
     assert {k for k in payments if "/PrometheusRule/" in k or "/ConfigMap/" in k} == {
-        "default/payments/PrometheusRule/meshc-slo-payments",
+        "default/payments/PrometheusRule/meshc-slo",
         "default/payments/ConfigMap/meshc-dashboard-payments",
-    }  # fraud and ledger (same team, no slo) add nothing
-    rule = payments["default/payments/PrometheusRule/meshc-slo-payments"]
+    }
+    rule = payments["default/payments/PrometheusRule/meshc-slo"]
     assert rule["type"] == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+    (group,) = rule["inputs"]["spec"]["groups"]
+    # fraud and ledger (same team and namespace, no slo) add nothing
+    assert {r["labels"]["destination_service_name"] for r in group["rules"]} == {"payments"}
     assert (
         payments["default/payments/ConfigMap/meshc-dashboard-payments"]["type"]
         == "kubernetes:core/v1:ConfigMap"
     )
     shop = shard_plan("shop").kube()
-    assert {k.split("/")[-1] for k in shop if "/PrometheusRule/" in k} == {
-        "meshc-slo-checkout",
-        "meshc-slo-recommendations",
+    (shop_rule,) = [r for k, r in shop.items() if "/PrometheusRule/" in k]
+    names = {
+        r["labels"]["destination_service_name"]
+        for g in shop_rule["inputs"]["spec"]["groups"]
+        for r in g["rules"]
     }
+    assert names == {"checkout", "recommendations"}
 
 
 def test_cross_shard_references_are_those_of_the_whole_mesh() -> None:
