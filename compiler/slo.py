@@ -149,6 +149,18 @@ def reporter_choice(index: MeshIndex, info: ServiceInfo, slo: Slo) -> ReporterCh
     return ReporterChoice("source", True)
 
 
+def declared_split(info: ServiceInfo) -> dict[str, int]:
+    """Declared weights per `destination_version` when they alone decide the split: no routes
+    (matched traffic goes elsewhere) and no mirror; versions must carry a `version` label."""
+    traffic = info.traffic
+    if not traffic.split or traffic.routes or traffic.mirror:
+        return {}
+    versions = {v.name: info.version_labels(v).get("version") for v in info.versions}
+    if any(versions.get(name) is None for name in traffic.split):
+        return {}
+    return {str(versions[name]): weight for name, weight in sorted(traffic.split.items())}
+
+
 class SloPlan:
     """Every objective of the mesh, in spec order, with the reporter each one uses."""
 
@@ -173,6 +185,11 @@ class SloPlan:
                         Objective(info, "latency", budget(objective), reporter, threshold_ms(threshold))
                     )
         return out
+
+    @cached_property
+    def has_declared_split(self) -> bool:
+        """Some service with an SLO declares a split that alone decides its versions' shares."""
+        return any(declared_split(info) for info in {o.info.name: o.info for o in self.objectives}.values())
 
     @cached_property
     def thresholds(self) -> list[Decimal]:

@@ -25,13 +25,12 @@ from typing import Any
 from mesh_spec.models import GrafanaOutput
 
 from ..index import MeshIndex, Scope, ServiceInfo
-from ..slo import Objective, SloPlan, number
+from ..slo import Objective, SloPlan, declared_split, number
 from .common import Manifest
 from .observability import (
     BUDGET,
     DECLARED_EDGE,
     DECLARED_SPLIT,
-    _declared_split,
     _home_scope,
     config_map,
     sli_record,
@@ -141,7 +140,7 @@ def service_panels(index: MeshIndex, info: ServiceInfo, objectives: list[Objecti
             unit="reqps",
         ),
     ]
-    split = _declared_split(info)
+    split = declared_split(info)
     if split:
         observed = (
             f"sum by (destination_version) ({rate}) / ignoring(destination_version) group_left() sum({rate})"

@@ -24,7 +24,7 @@ from typing import Any
 from mesh_spec.models import Observability
 
 from ..index import MeshIndex, Scope, ServiceInfo
-from ..slo import Objective, SloPlan, burn_rates, number
+from ..slo import Objective, SloPlan, burn_rates, declared_split, number
 from .common import Manifest, manifest
 
 MONITORING = "monitoring.coreos.com/v1"
@@ -214,7 +214,7 @@ def mesh_rule_groups(plan: SloPlan, observability: Observability) -> list[dict[s
         if (a := burn_alert(kind, severity, observability)) is not None
     ]
     alerts.append(undeclared_caller_alert(observability))
-    if any(_declared_split(o.info) for o in plan.objectives):
+    if plan.has_declared_split:
         alerts.append(split_alert(observability))
     return [
         {"name": "meshc-sli", "rules": sli_rules(plan, observability)},
@@ -223,31 +223,23 @@ def mesh_rule_groups(plan: SloPlan, observability: Observability) -> list[dict[s
     ]
 
 
-def _alerting(info: ServiceInfo) -> str:
-    slo = info.model.slo
-    assert slo is not None
-    chosen = [s for s, on in (("page", slo.alert.page), ("ticket", slo.alert.ticket)) if on]
-    return "-".join(chosen) or "none"
-
-
-def _team_labels(info: ServiceInfo) -> dict[str, str]:
+def _row_labels(info: ServiceInfo) -> dict[str, str]:
+    """The labels every objective row of a service carries: the user's alert labels, `team`
+    (defaulting to the service's), the service, and which alerts it wants (`alerting`)."""
     slo = info.model.slo
     assert slo is not None
     labels = dict(slo.alert.labels)
     if info.model.team and "team" not in labels:
         labels["team"] = info.model.team
+    chosen = [s for s, on in (("page", slo.alert.page), ("ticket", slo.alert.ticket)) if on]
+    labels["alerting"] = "-".join(chosen) or "none"
+    labels["destination_service_namespace"] = info.namespace
+    labels["destination_service_name"] = info.name
     return labels
 
 
-def objective_row(o: Objective) -> dict[str, Any]:
-    labels = {
-        **_team_labels(o.info),
-        "destination_service_namespace": o.info.namespace,
-        "destination_service_name": o.info.name,
-        "reporter": o.reporter,
-        "slo": o.kind,
-        "alerting": _alerting(o.info),
-    }
+def objective_row(o: Objective, base: dict[str, str]) -> dict[str, Any]:
+    labels = {**base, "reporter": o.reporter, "slo": o.kind}
     if o.le_ms is not None:
         labels["le_ms"] = number(o.le_ms)
     return {"record": BUDGET, "expr": f"vector({number(o.budget)})", "labels": labels}
@@ -261,20 +253,9 @@ def _principals(index: MeshIndex, info: ServiceInfo) -> list[str]:
     return sorted(f"spiffe://{p}" for p in found)
 
 
-def _declared_split(info: ServiceInfo) -> dict[str, int]:
-    """Declared weights per `destination_version` when they alone decide the split: no routes
-    (matched traffic goes elsewhere) and no mirror; versions must carry a `version` label."""
-    traffic = info.traffic
-    if not traffic.split or traffic.routes or traffic.mirror:
-        return {}
-    versions = {v.name: info.version_labels(v).get("version") for v in info.versions}
-    if any(versions.get(name) is None for name in traffic.split):
-        return {}
-    return {str(versions[name]): weight for name, weight in sorted(traffic.split.items())}
-
-
 def service_rules(index: MeshIndex, plan_rows: list[Objective], info: ServiceInfo) -> list[dict[str, Any]]:
-    rows = [objective_row(o) for o in plan_rows]
+    base = _row_labels(info)
+    rows = [objective_row(o, base) for o in plan_rows]
     service = {"destination_service_namespace": info.namespace, "destination_service_name": info.name}
     rows += [
         {"record": DECLARED_EDGE, "expr": "vector(1)", "labels": {**service, "source_principal": p}}
@@ -286,7 +267,7 @@ def service_rules(index: MeshIndex, plan_rows: list[Objective], info: ServiceInf
             "expr": f"vector({number(Decimal(weight) / 100)})",
             "labels": {**service, "destination_version": version},
         }
-        for version, weight in _declared_split(info).items()
+        for version, weight in declared_split(info).items()
     ]
     return rows
 
