@@ -31,7 +31,6 @@ from .observability import (
     BUDGET,
     DECLARED_EDGE,
     DECLARED_SPLIT,
-    _home_scope,
     config_map,
     sli_record,
 )
@@ -356,7 +355,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     by_service: dict[str, list[Objective]] = {}
     for o in plan.objectives:
         by_service.setdefault(o.info.name, []).append(o)
-    if scope is index.scopes[0] and plan.objectives:
+    if plan.objectives:
         uid = dashboard_uid(index.name)
         board = _dashboard(uid, f"{index.name} mesh (meshc)", ["meshc", index.name], mesh_panels(plan))
         yield _config_map(
@@ -364,7 +363,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         )
     for name in sorted(by_service):
         info = index.services[name]
-        if _home_scope(index, info) is not scope:
+        if info.name not in scope.visible:
             continue
         uid = dashboard_uid(index.name, info.namespace, info.name)
         title = f"{info.name}.{info.namespace} (meshc)"

@@ -312,6 +312,7 @@ SECURE_TLS = {
 
 
 def _pod_endpoint(scrape: str) -> dict[str, Any]:
+    """The Envoy stats endpoint; `secure` only ever reaches the files-mode snippet (MC177)."""
     keep = [
         {"action": "keep", "sourceLabels": ["__meta_kubernetes_pod_container_name"], "regex": "istio-proxy"},
         {
@@ -404,13 +405,14 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     prometheus = observability.prometheus
     plan = SloPlan(index)
     ns = prometheus.namespace
-    first = scope is index.scopes[0]
+    # Multi-cluster: each cluster's Prometheus sees the proxies of that cluster, so each gets the
+    # mesh-wide rules and monitors, and the rows of every service visible there (running there,
+    # or called from there: the callers' sidecars report source-side SLIs where they run).
     rows_by_service: dict[str, list[Objective]] = {}
     for o in plan.objectives:
-        if _home_scope(index, o.info) is scope:
+        if o.info.name in scope.visible:
             rows_by_service.setdefault(o.info.name, []).append(o)
-    # Mesh-wide objects go to the first cluster of a multi-cluster mesh (one Prometheus view).
-    groups = mesh_rule_groups(plan, observability) if first else []
+    groups = mesh_rule_groups(plan, observability)
     if prometheus.output == "operator":
         labels = dict(prometheus.rule_labels)
         if groups:
@@ -428,7 +430,7 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 _rule_body([group]),
                 labels=labels,
             )
-        if prometheus.scrape != "none" and first:
+        if prometheus.scrape != "none":
             yield manifest(
                 index, MONITORING, "PodMonitor", "meshc-envoy-stats", ns, pod_monitor(index, observability)
             )
@@ -447,7 +449,7 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             ns,
             {f"meshc-slo-{namespace}{suffix}.rules.yaml": dump_yaml(_rule_body([group]))},
         )
-    if prometheus.scrape != "none" and first:
+    if prometheus.scrape != "none":
         snippet = {"scrape_configs": scrape_snippet(index, observability)}
         yield config_map(index, "meshc-prometheus-scrape", ns, {"meshc-scrape.yaml": dump_yaml(snippet)})
 
@@ -472,13 +474,6 @@ def _row_chunks(
             chunk = names[k : k + SERVICES_PER_RULE_OBJECT]
             rows = [r for n in chunk for r in service_rules(index, rows_by_service[n], index.services[n])]
             yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), rows
-
-
-def _home_scope(index: MeshIndex, info: ServiceInfo) -> Scope:
-    """The scope a service's own monitoring objects go to: the first cluster it runs on."""
-    if len(index.scopes) == 1:
-        return index.scopes[0]
-    return next((s for s in index.scopes if info.name in s.placed), index.scopes[0])
 
 
 def config_map(index: MeshIndex, name: str, namespace: str, data: dict[str, str], **extra: Any) -> Manifest:

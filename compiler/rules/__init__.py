@@ -47,6 +47,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc174_tight_objective",
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
+    "mc177_secure_scrape_with_operator",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
