@@ -91,7 +91,7 @@ Severity = Literal["page", "ticket"]
 Window = Annotated[
     str,
     Field(
-        pattern=r"^[1-9][0-9]*(m|h|d)$",
+        pattern=r"^[1-9][0-9]{0,5}(m|h|d)$",
         description="A burn-rate window in whole minutes, hours or days (`5m`, `1h`, `3d`).",
         examples=["1h", "5m"],
     ),
