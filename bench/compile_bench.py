@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic import write_spec
 
 from compiler.gcpause import gc_paused
-from compiler.pipeline import UNCHECKED_STAGES, run, write_checked
+from compiler.pipeline import UNCHECKED_STAGES, Compilation, run, write_checked
 
 _SAMPLER = """
 import os, select, sys
@@ -78,9 +78,23 @@ def main() -> None:
         action="store_true",
         help="every service in manual injection mode: meshc writes the sidecar into each Deployment",
     )
+    parser.add_argument(
+        "--slo",
+        action="store_true",
+        help="give every service an availability and a latency SLO (observability: operator output)",
+    )
+    parser.add_argument(
+        "--dashboards", action="store_true", help="with --slo: a Grafana dashboard per service too"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        spec = write_spec(args.services, Path(tmp) / "mesh.yaml", manual=args.manual_injection)
+        spec = write_spec(
+            args.services,
+            Path(tmp) / "mesh.yaml",
+            manual=args.manual_injection,
+            slo=args.slo,
+            dashboards=args.dashboards,
+        )
         size_mb = spec.stat().st_size / 1048576
         sampler = _memory_sampler()
         cpu_start = _cpu_seconds()
@@ -108,6 +122,38 @@ def main() -> None:
     lower = c.timings.get("lower_resources", 0.0)
     if lower:
         print(f"  compile rate     {args.services / lower:,.0f} services/s (lower_resources)")
+    if args.slo:
+        _slo_figures(c)
+
+
+def _slo_figures(c: Compilation) -> None:
+    """Rule counts (mesh-wide rules must not grow with the mesh; one row per SLO) and the time of
+    the observability lowering steps alone."""
+    from compiler.lower.dashboards import grafana_dashboards
+    from compiler.lower.observability import BUDGET, prometheus_resources
+
+    assert c.index is not None
+    with gc_paused():  # as in the pipeline
+        start = time.perf_counter()
+        produced = [m for scope in c.index.scopes for m in prometheus_resources(c.index, scope)]
+        produced += [m for scope in c.index.scopes for m in grafana_dashboards(c.index, scope)]
+        seconds = time.perf_counter() - start
+    rules = [
+        r
+        for m in produced
+        if m.kind == "PrometheusRule"
+        for g in m.body["spec"]["groups"]
+        for r in g["rules"]
+    ]
+    mesh_wide = [
+        r for m in produced if m.name == "meshc-sli" for g in m.body["spec"]["groups"] for r in g["rules"]
+    ]
+    rows = sum(1 for r in rules if r.get("record") == BUDGET)
+    print(
+        f"  slo: mesh-wide rules={len(mesh_wide)} objective rows={rows} all rules={len(rules)}"
+        f" rule objects={sum(1 for m in produced if m.kind == 'PrometheusRule')}"
+        f" observability lowering={seconds:.3f}s"
+    )
 
 
 if __name__ == "__main__":

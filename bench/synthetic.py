@@ -15,7 +15,11 @@ import yaml
 SERVICES_PER_NAMESPACE = 50
 
 
-def make_spec(n: int, *, manual: bool = False) -> dict[str, Any]:
+SLO = {"availability": 99.9, "latency": {"p99": "250ms"}}
+"""With `slo=True`: every service has an availability and a latency objective."""
+
+
+def make_spec(n: int, *, manual: bool = False, slo: bool = False, dashboards: bool = False) -> dict[str, Any]:
     """`manual`: every service in manual injection mode (meshc writes each Deployment's sidecar)."""
     services = []
     for i in range(n):
@@ -65,6 +69,7 @@ def make_spec(n: int, *, manual: bool = False) -> dict[str, Any]:
                 "versions": versions,
                 "calls": calls,
                 "traffic": traffic,
+                **({"slo": {**SLO, "latency": dict(SLO["latency"])}} if slo else {}),  # no YAML aliases
             }
         )
     gateways = make_gateways(n)
@@ -75,15 +80,25 @@ def make_spec(n: int, *, manual: bool = False) -> dict[str, Any]:
             "callers": [f"svc-{i:05d}" for i in range(0, n, 97)],
         }
     ]
+    defaults: dict[str, Any] = {
+        "traffic": {"timeout": "30s"},
+        **({"injection": {"mode": "manual"}} if manual else {}),
+    }
+    extra: dict[str, Any] = {}
+    if slo:
+        # source-side everywhere: tier-0 services have no declared caller (auto would warn, MC173)
+        defaults["slo"] = {"reporter": "source"}
+        extra["observability"] = {
+            "prometheus": {"output": "operator"},
+            "grafana": {"dashboards": "configmap" if dashboards else "none"},
+        }
     return {
         "apiVersion": "meshc.dev/v1alpha1",
         "kind": "Mesh",
         "metadata": {"name": "synthetic"},
         "spec": {
-            "defaults": {
-                "traffic": {"timeout": "30s"},
-                **({"injection": {"mode": "manual"}} if manual else {}),
-            },
+            **extra,
+            "defaults": defaults,
             "telemetry": {"tracing": {"provider": "zipkin", "sampling": 1.0}},
             "services": services,
             "gateways": gateways,
@@ -114,10 +129,14 @@ def make_gateways(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def write_spec(n: int, path: Path, *, manual: bool = False) -> Path:
+def write_spec(
+    n: int, path: Path, *, manual: bool = False, slo: bool = False, dashboards: bool = False
+) -> Path:
     path.write_text(
         yaml.dump(
-            make_spec(n, manual=manual), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False
+            make_spec(n, manual=manual, slo=slo, dashboards=dashboards),
+            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            sort_keys=False,
         )
     )
     return path

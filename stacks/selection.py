@@ -80,12 +80,19 @@ class Selection:
 
 
 def platform_namespaces(index: MeshIndex) -> frozenset[str]:
-    """The control-plane and root namespaces, and those of the gateway pods (ingress policies and
-    egress gateway configuration live beside the shared gateway workloads)."""
+    """The control-plane and root namespaces, those of the gateway pods (ingress policies and
+    egress gateway configuration live beside the shared gateway workloads), and the monitoring
+    namespaces of `observability` (mesh-wide rules, monitors, the mesh dashboard) unless services
+    live there too."""
     spec = index.mesh.spec
     names = {spec.control_plane.namespace, spec.control_plane.root_namespace}
     names.update(gateway.workload.namespace for gateway in spec.gateways)
     names.update(egress.gateway.namespace for egress in spec.egress if egress.gateway is not None)
+    observability = spec.observability
+    if observability is not None:
+        names |= {observability.prometheus.namespace, observability.grafana.namespace} - set(
+            index.app_namespaces
+        )
     return frozenset(names)
 
 

@@ -618,16 +618,35 @@ def test_error_indexes_follow_input_order() -> None:
     assert [(e.index, e.kind, e.path) for e in errors] == [(1, "Sidecar", "spec.egress")]
 
 
-def test_prometheus_operator_kinds_are_metadata_only() -> None:
+def test_prometheus_operator_kinds_are_checked_against_their_crds() -> None:
     sm: dict[str, Any] = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": {"name": "reviews", "namespace": "bookinfo"},
-        "spec": {"anything": "goes"},
+        "spec": {"selector": {}, "endpoints": [{"port": "http-monitoring"}]},
     }
     assert check_resources([sm]) == []
+    sm["spec"]["anything"] = "goes"
+    assert one_error(sm).path == "spec.anything"
+    del sm["spec"]["anything"]
     sm["metadata"]["name"] = "Bad_Name"
     assert one_error(sm).path == "metadata.name"
+    rule: dict[str, Any] = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "meshc-slo", "namespace": "monitoring"},
+        "spec": {
+            "groups": [
+                {"name": "g", "partial_response_strategy": "Warn", "rules": [{"record": "a", "expr": "1"}]}
+            ]
+        },
+    }
+    assert check_resources([rule]) == []  # Go's `^(?i)(abort|warn)?$`, without the inline flag
+    rule["spec"]["groups"][0]["partial_response_strategy"] = "ignore"
+    assert one_error(rule).path == "spec.groups[0].partial_response_strategy"
+    rule["spec"]["groups"][0]["partial_response_strategy"] = "abort"
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "5 minutes"
+    assert one_error(rule).path == "spec.groups[0].rules[0].for"
 
 
 def test_format_path() -> None:

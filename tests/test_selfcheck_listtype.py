@@ -135,7 +135,8 @@ def test_pruned_tree_keeps_every_list_type(api_version: str, kind: str) -> None:
 
 
 def test_the_vendored_crds_have_list_types_where_expected() -> None:
-    """If Istio adds or drops list types, this test says so (the check follows the schemas)."""
+    """If Istio or prometheus-operator add or drop list types, this test says so (the check follows
+    the schemas)."""
     found = {}
     for api_version, kind in crd.known_istio_kinds():
         paths: set[tuple[str, ...]] = set()
@@ -148,6 +149,22 @@ def test_the_vendored_crds_have_list_types_where_expected() -> None:
         "networking.istio.io/v1/ServiceEntry": ["spec.ports"],
         "networking.istio.io/v1alpha3/ServiceEntry": ["spec.ports"],
         "networking.istio.io/v1beta1/ServiceEntry": ["spec.ports"],
+        # prometheus-operator v0.93.0: rule groups are unique by name, scrape protocols a set.
+        "monitoring.coreos.com/v1/PodMonitor": [
+            "spec.scrapeProtocols",
+            "status.bindings",
+            "status.bindings.[].conditions",
+        ],
+        "monitoring.coreos.com/v1/PrometheusRule": [
+            "spec.groups",
+            "status.bindings",
+            "status.bindings.[].conditions",
+        ],
+        "monitoring.coreos.com/v1/ServiceMonitor": [
+            "spec.scrapeProtocols",
+            "status.bindings",
+            "status.bindings.[].conditions",
+        ],
     }
 
 

@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable
 from ..index import MeshIndex, Scope
 from .common import KIND_ORDER, Manifest
 from .core import deployments, namespaces, service_accounts, services
+from .dashboards import grafana_dashboards
 from .egress import service_entries
 from .ingress import gateways
 from .multicluster import east_west_gateways, network_labels
+from .observability import prometheus_resources
 from .security import authorization_policies, peer_authentications
 from .sidecar import sidecars
 from .telemetry import telemetries
@@ -35,6 +37,8 @@ LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
     peer_authentications,
     authorization_policies,
     telemetries,
+    prometheus_resources,
+    grafana_dashboards,
 )
 
 

@@ -27,6 +27,10 @@ KIND_ORDER = (
     "RequestAuthentication",
     "AuthorizationPolicy",
     "Telemetry",
+    "PodMonitor",
+    "ServiceMonitor",
+    "PrometheusRule",
+    "ConfigMap",
 )
 """Canonical order: what a resource depends on comes first (a namespace before what lives in it)."""
 _KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}

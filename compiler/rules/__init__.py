@@ -53,6 +53,14 @@ RULE_MODULES: tuple[str, ...] = (
     "mc163_mixed_injection_modes",
     "mc164_unknown_revision",
     "mc165_manual_injection_without_workload",
+    "mc170_latency_off_bucket",
+    "mc171_telemetry_breaks_slo",
+    "mc172_slo_without_http",
+    "mc173_destination_only_slo",
+    "mc174_tight_objective",
+    "mc175_invalid_slo",
+    "mc176_slo_not_generated",
+    "mc177_secure_scrape_with_operator",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

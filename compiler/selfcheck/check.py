@@ -13,16 +13,10 @@ from typing import Any, Protocol
 from . import core, crd
 from .metadata import MetadataChecker
 
-# Kinds accepted without a schema check (their metadata is still checked). The Prometheus
-# Operator CRDs are not vendored, so their specs are NOT validated. To validate them, vendor
-# their CRDs and load them like the Istio ones in crd.py.
-UNCHECKED_KINDS = frozenset(
-    {
-        ("monitoring.coreos.com/v1", "ServiceMonitor"),
-        ("monitoring.coreos.com/v1", "PodMonitor"),
-        ("monitoring.coreos.com/v1", "PrometheusRule"),
-    }
-)
+# Kinds accepted without a schema check (their metadata is still checked). None today: the
+# prometheus-operator CRDs (PodMonitor, ServiceMonitor, PrometheusRule) are vendored and checked
+# like Istio's (crd.py).
+UNCHECKED_KINDS: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ def _dispatch(api_version: Any, kind: Any) -> _Dispatch:
         return found
     checker: _Checker | None
     group = api_version.rpartition("/")[0]
-    if group in crd.ISTIO_GROUPS:
+    if group in crd.CRD_GROUPS:
         checker = crd.istio_checker(api_version, kind)
     elif (api_version, kind) in UNCHECKED_KINDS:
         checker = _MetadataOnly()

@@ -48,6 +48,17 @@ CRD_FILE = Path(__file__).resolve().parent.parent / "data" / f"istio-{ISTIO_VERS
 ISTIO_GROUPS = frozenset(
     {"networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io"}
 )
+PROMETHEUS_OPERATOR_VERSION = "0.93.0"
+PROMETHEUS_OPERATOR_DIR = (
+    Path(__file__).resolve().parent.parent / "data" / f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}"
+)
+PROMETHEUS_OPERATOR_FILES = tuple(
+    PROMETHEUS_OPERATOR_DIR / f"monitoring.coreos.com_{plural}.yaml"
+    for plural in ("podmonitors", "prometheusrules", "servicemonitors")
+)
+"""The prometheus-operator CRDs meshc emits (see SOURCES.md beside them), checked like Istio's."""
+CRD_GROUPS = ISTIO_GROUPS | {"monitoring.coreos.com"}
+"""Groups whose kinds are checked against a vendored CRD."""
 
 _DOC_KEYWORDS = frozenset({"description", "default", "example", "externalDocs", "title", "nullable"})
 _KEPT_FORMATS = frozenset({"byte", "date-time"})
@@ -63,7 +74,7 @@ _CACHE_FORMAT = b"crd-json-v1"
 @functools.cache
 def _all_crds() -> dict[tuple[str, str], Mapping[str, Any]]:
     """(group, kind) -> CRD document. Parsed from YAML once per install, then cached as JSON."""
-    raw = CRD_FILE.read_bytes()
+    raw = b"\n---\n".join(path.read_bytes() for path in (CRD_FILE, *PROMETHEUS_OPERATOR_FILES))
     digest = hashlib.sha256(_CACHE_FORMAT + raw).hexdigest()[:32]
     cache_name = f"istio-{ISTIO_VERSION}-crds-{digest}.json"
     cached = diskcache.read(cache_name)
@@ -90,7 +101,7 @@ def _crd(group: str, kind: str) -> Mapping[str, Any] | None:
 def crd_version_schema(api_version: str, kind: str) -> Mapping[str, Any] | None:
     """The openAPIV3Schema of a served CRD version, or None."""
     group, _, version = api_version.partition("/")
-    if group not in ISTIO_GROUPS or not version:
+    if group not in CRD_GROUPS or not version:
         return None
     doc = _crd(group, kind)
     if doc is None:
@@ -119,6 +130,18 @@ def known_istio_kinds() -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _without_inline_flags(pattern: str) -> str:
+    """Go's `(?i)` flag (prometheus-operator's `^(?i)(abort|warn)?$`) spelled without it: the
+    pattern engine here rejects inline flags. Only patterns made of literal letters and
+    grouping are rewritten (each letter `a` becomes `[aA]`); anything else is a vendoring bug."""
+    if "(?i)" not in pattern:
+        return pattern
+    rest = pattern.replace("(?i)", "")
+    if "[" in rest or "\\" in rest or "(?" in rest:
+        raise ValueError(f"cannot rewrite the case-insensitive pattern {pattern!r}")
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in rest)
+
+
 def convert_schema(s: Mapping[str, Any], *, junctor: bool = False) -> dict[str, Any]:
     """Convert a Kubernetes structural schema node to strict JSON Schema (draft 4)."""
     out: dict[str, Any] = {}
@@ -138,6 +161,8 @@ def convert_schema(s: Mapping[str, Any], *, junctor: bool = False) -> dict[str, 
         elif key == "format":
             if value in _KEPT_FORMATS:
                 out["format"] = value
+        elif key == "pattern":
+            out["pattern"] = _without_inline_flags(value)
         else:
             out[key] = value
     if s.get("x-kubernetes-int-or-string") is True and "anyOf" not in out and "type" not in out:

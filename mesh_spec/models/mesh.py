@@ -10,7 +10,7 @@ from .base import MtlsMode, Name, SpecModel
 from .cluster import Cluster
 from .egress import Egress
 from .gateway import Gateway
-from .observability import Telemetry
+from .observability import Observability, SloDefaults, Telemetry
 from .service import Service
 from .traffic import Traffic
 from .workload import Injection, Proxy, SidecarInjector
@@ -65,6 +65,7 @@ class Defaults(SpecModel):
     proxy: Proxy | None = None
     placement: list[Name] | None = None
     """Clusters a service runs on when it does not say; every cluster when omitted."""
+    slo: SloDefaults = Field(default_factory=SloDefaults)
 
 
 class MeshSpec(SpecModel):
@@ -81,6 +82,9 @@ class MeshSpec(SpecModel):
     defaults: Defaults = Field(default_factory=Defaults)
     security: Security = Field(default_factory=Security)
     telemetry: Telemetry | None = None
+    observability: Observability | None = None
+    """Prometheus scraping, SLO recording rules and burn-rate alerts, Grafana dashboards; none
+    unless present (see docs/observability.md)."""
     namespaces: list[Namespace] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
     gateways: list[Gateway] = Field(default_factory=list)

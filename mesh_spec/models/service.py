@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from .base import MtlsMode, Name, Protocol, SpecModel
-from .observability import TelemetryOverride
+from .observability import Slo, TelemetryOverride
 from .traffic import Traffic
 from .workload import Injection, Proxy
 
@@ -87,5 +87,8 @@ class Service(SpecModel):
     proxy: Proxy | None = None
     """Sidecar proxy settings, merged over `spec.defaults.proxy`."""
     telemetry: TelemetryOverride | None = None
+    slo: Slo | None = None
+    """Service level objectives; rules, alerts and a dashboard are generated when
+    `spec.observability` is present (a service without `slo` adds nothing)."""
     placement: list[Name] | None = None
     """Clusters this service runs on; defaults to `spec.defaults.placement`, else every cluster."""

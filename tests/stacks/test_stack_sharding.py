@@ -67,8 +67,9 @@ def test_namespace_level_resources_go_with_their_namespace() -> None:
 
 def test_mesh_wide_resources_only_in_the_stack_that_owns_them() -> None:
     mesh = shard_plan("mesh").kube()
-    # istio-ingress holds the public gateway pods' JWT policies: shared gateway infrastructure.
-    platform = {"istio-system", "istio-ingress"}
+    # istio-ingress holds the public gateway pods' JWT policies (shared gateway infrastructure),
+    # monitoring the mesh-wide SLI rules, monitors and overview dashboard.
+    platform = {"istio-system", "istio-ingress", "monitoring"}
     assert {key.split("/")[1] for key in mesh} == platform
     kinds = {key.split("/")[2] for key in mesh}
     # shop does not set `meshWide`: its mTLS and telemetry are namespace-level, in the namespace
@@ -77,6 +78,40 @@ def test_mesh_wide_resources_only_in_the_stack_that_owns_them() -> None:
     assert not {"PeerAuthentication", "Telemetry"} & kinds
     for name in ("web-data", "payments", "shop", "platform"):
         assert not [k for k in shard_plan(name).kube() if k.split("/")[1] in platform]
+
+
+def test_monitoring_goes_with_the_team_that_owns_the_service() -> None:
+    """A service's SLO rows and dashboard deploy with its team; the mesh-wide SLI rules, alerts,
+    monitors and overview with the stack that owns mesh-wide resources; no SLO, no object."""
+    mesh = set(shard_plan("mesh").kube())
+    assert {
+        "default/monitoring/PrometheusRule/meshc-sli",
+        "default/monitoring/PodMonitor/meshc-envoy-stats",
+        "default/monitoring/ServiceMonitor/meshc-istiod",
+        "default/monitoring/ConfigMap/meshc-dashboard",
+    } <= mesh
+    payments = shard_plan("payments").kube()
+    assert {k for k in payments if "/PrometheusRule/" in k or "/ConfigMap/" in k} == {
+        "default/payments/PrometheusRule/meshc-slo",
+        "default/payments/ConfigMap/meshc-dashboard-payments",
+    }
+    rule = payments["default/payments/PrometheusRule/meshc-slo"]
+    assert rule["type"] == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+    (group,) = rule["inputs"]["spec"]["groups"]
+    # fraud and ledger (same team and namespace, no slo) add nothing
+    assert {r["labels"]["destination_service_name"] for r in group["rules"]} == {"payments"}
+    assert (
+        payments["default/payments/ConfigMap/meshc-dashboard-payments"]["type"]
+        == "kubernetes:core/v1:ConfigMap"
+    )
+    shop = shard_plan("shop").kube()
+    (shop_rule,) = [r for k, r in shop.items() if "/PrometheusRule/" in k]
+    names = {
+        r["labels"]["destination_service_name"]
+        for g in shop_rule["inputs"]["spec"]["groups"]
+        for r in g["rules"]
+    }
+    assert names == {"checkout", "recommendations"}
 
 
 def test_cross_shard_references_are_those_of_the_whole_mesh() -> None:
