@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from conftest import require_tool
 
 from compiler.lower import Manifest
 from compiler.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent.parent
-
-
-def require_tool(name: str) -> str:
-    """The path of an external tool a test needs: skipped where it is absent, but a failure in CI
-    (`CI=true`), where the set-up installs it, so a missing install step cannot hide.
-    (The same contract as `require_tool` in the lead's tests/conftest.py; kept here so this
-    directory merges on its own.)"""
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed, but CI=true: the set-up should have installed it")
-        pytest.skip(f"{name} is not installed")
-    return found
 
 
 NS = "shop"
