@@ -42,13 +42,31 @@ def path_without(tmp_path: Path, *hidden: str) -> str:
 
 
 def run(
-    *args: str, path: str | None = None, user: int | None = None, python: str | None = None
+    *args: str,
+    path: str | None = None,
+    user: int | None = None,
+    python: str | None = None,
+    script: Path = SCRIPT,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": path or os.environ["PATH"], "PYTHON": python or "python3"}
-    command = ["bash", str(SCRIPT), *args]
+    command = ["bash", str(script), *args]
     if user is not None:
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def _nodejs_provides() -> str:
+    return (
+        subprocess.run(
+            ["dpkg-query", "-W", "-f=${Provides}", "nodejs"], capture_output=True, text=True, check=False
+        ).stdout
+        if shutil.which("dpkg-query")
+        else ""
+    )
+
+
+NODEJS_BRINGS_NPM = "npm" in [p.split()[0] for p in _nodejs_provides().split(",") if p.strip()]
+"""nodesource's Node.js (this kind of machine's) provides npm itself."""
 
 
 def all_tools_present() -> bool:
@@ -68,8 +86,8 @@ def complete_machine() -> None:
     [
         ((), ""),
         (("dot", "promtool"), "graphviz prometheus"),
-        (("npm",), "npm"),
-        (("node", "npm"), "nodejs npm"),
+        (("npm",), "" if NODEJS_BRINGS_NPM else "npm"),
+        (("node", "npm"), "nodejs" if NODEJS_BRINGS_NPM else "nodejs npm"),
         (("dot",), "graphviz"),
     ],
     ids=["nothing-missing", "fresh-machine", "no-npm", "no-node", "no-dot"],
@@ -110,10 +128,50 @@ def test_without_root_it_says_what_to_install_and_goes_on(tmp_path: Path, comple
     with tempfile.TemporaryDirectory() as shared:
         Path(shared).chmod(0o755)
         path = path_without(Path(shared), "dot", "promtool")
-        result = run(path=path, user=65534, python="/usr/bin/python3")
+        # The clone may sit in a folder only root can read (/root/...): run a copy of the script.
+        script = Path(shared) / "system-deps"
+        shutil.copy(SCRIPT, script)
+        result = run(path=path, user=65534, python="/usr/bin/python3", script=script)
     assert result.returncode == 0, result.stderr
     assert "missing: graphviz prometheus; install them by hand" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+FAKE_APT = """#!/bin/sh
+# apt-cache/dpkg-query stand-ins: nodejs is not installed; apt's candidate is CANDIDATE.
+case "$(basename "$0") $1" in
+  "dpkg-query -W") exit 1 ;;
+  "dpkg-query -S") exit 1 ;;
+  "apt-cache policy") printf 'nodejs:\\n  Installed: (none)\\n  Candidate: %s\\n' "$CANDIDATE" ;;
+  "apt-cache show") [ -n "$PROVIDES" ] && printf 'Package: nodejs\\nProvides: %s\\n' "$PROVIDES" ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize(
+    ("candidate", "provides", "expected"),
+    [
+        ("20.20.2-1nodesource1", "nodejs-dev, nodejs-legacy, npm", "nodejs"),
+        ("18.20.4+dfsg-1~deb12u2", "", "nodejs npm"),
+    ],
+    ids=["nodesource-candidate", "debian-candidate"],
+)
+def test_npm_is_not_asked_for_beside_a_nodejs_that_brings_it(
+    tmp_path: Path, complete_machine: None, candidate: str, provides: str, expected: str
+) -> None:
+    """A bare machine whose apt offers nodesource's Node.js: the plan must not add Debian's npm."""
+    path = path_without(tmp_path, "node", "npm", "apt-cache", "dpkg-query")
+    for name in ("apt-cache", "dpkg-query"):
+        fake = Path(path) / name
+        fake.write_text(FAKE_APT)
+        fake.chmod(0o755)
+    env = {**os.environ, "PATH": path, "CANDIDATE": candidate, "PROVIDES": provides}
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--print"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 def test_unknown_option_is_a_usage_error() -> None:
