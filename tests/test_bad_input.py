@@ -255,3 +255,29 @@ def test_sigils_inside_plain_scalars_keep_the_fast_path(text: str) -> None:
 def test_only_json_like_data_is_plain(value: object) -> None:
     assert not _plain(value)
     assert _plain({"a": [1, "b", None, True, 2.5, {"c": []}], 3: "x"})
+
+
+def test_required_claims_that_istio_would_reject_are_refused(write):
+    """An empty value list or a claim name with brackets, blanks or empty parts compiled to a DENY
+    policy Istio rejects (`notValues: []`, `request.auth.claims[ro]le]`): the guard never landed
+    while the spec said the route was protected. Each is refused where it is written."""
+    spec = HEADER + (
+        "spec:\n"
+        "  services: [{ name: web, ports: [{ port: 80, protocol: http }] }]\n"
+        "  gateways:\n"
+        "    - name: pub\n"
+        "      hosts: [a.example.com]\n"
+        "      servers: [{ port: 80, protocol: http }]\n"
+        "      jwt: { issuer: https://id.example.com, jwksUri: https://id.example.com/jwks }\n"
+        "      routes:\n"
+        "        - to: { service: web }\n"
+        '          requireClaims: { role: [], "ro]le": [x], "a..b": [y], "": [z], ok: [""] }\n'
+    )
+    found = diagnostics(write(spec))
+    assert [line.split(": error MC013: ")[1].split(":")[0] for line in found] == [
+        "spec.gateways[0].routes[0].requireClaims.role",
+        "spec.gateways[0].routes[0].requireClaims.ro]le",
+        "spec.gateways[0].routes[0].requireClaims.a..b",
+        "spec.gateways[0].routes[0].requireClaims.",
+        "spec.gateways[0].routes[0].requireClaims.ok[0]",
+    ]

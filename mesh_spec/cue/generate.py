@@ -209,13 +209,24 @@ class _Generator:
         return " & ".join([text, *extra])
 
     def struct(self, schema: dict[str, Any], keys: set[str], depth: int) -> str:
-        _only(keys, {"type", "properties", "required", "additionalProperties"})
+        _only(
+            keys,
+            {"type", "properties", "required", "additionalProperties", "patternProperties", "propertyNames"},
+        )
         props: dict[str, Any] = schema.get("properties", {})
+        patterns: dict[str, Any] = schema.get("patternProperties", {})
+        names = schema.get("propertyNames")
+        if names is not None and (
+            set(names) - {"pattern", "description", "examples"}
+            or names.get("pattern", "") not in {"", *patterns}
+        ):
+            raise Unsupported("propertyNames other than the one pattern of patternProperties")
         required = set(schema.get("required", []))
         unknown = required - set(props)
         if unknown:
             raise Unsupported(f"required properties without a schema: {sorted(unknown)}")
-        extra = schema.get("additionalProperties", True)
+        # Keys that must match a pattern (JSON Schema `propertyNames`): only those fields, closed.
+        extra = schema.get("additionalProperties", not patterns)
         inner = "\t" * (depth + 1)
         lines: list[str] = []
         for name, sub in props.items():
@@ -230,13 +241,15 @@ class _Generator:
                 lines.append(f"{inner}{label}?: {value}")
                 marker = json.dumps(MISSING + name)
                 lines.append(f"{inner}if {label} == _|_ {{{marker}: string}}")
+        for pattern, sub in patterns.items():
+            lines.append(f"{inner}[=~{_raw_string(pattern)}]: {self.expr(sub, depth + 1)}")
         if isinstance(extra, dict):
             lines.append(f"{inner}[string]: {self.expr(extra, depth + 1)}")
         elif extra is True:
             lines.append(f"{inner}...")
         if not lines:
             return "{}" if extra is False else "{...}"
-        if len(lines) == 1 and not props:  # a map: keep it on one line
+        if len(lines) == 1 and not props and not patterns:  # a map: keep it on one line
             return "{" + lines[0].strip() + "}"
         return "{\n" + "\n".join(lines) + "\n" + "\t" * depth + "}"
 

@@ -48,6 +48,20 @@ def duration_seconds(value: str) -> float:
 
 Percent = Annotated[float, Field(ge=0, le=100, description="A percentage from 0 to 100.")]
 
+ClaimName = Annotated[
+    str,
+    Field(
+        pattern=r"^[^.\[\]\s]+(\.[^.\[\]\s]+)*$",
+        description="A JWT claim; `a.b` is the claim b nested in a. No brackets, blanks or empty parts:"
+        " they would break Istio's `request.auth.claims[...]` key.",
+        examples=["role", "realm_access.roles"],
+    ),
+]
+ClaimValues = Annotated[
+    list[Annotated[str, Field(min_length=1)]],
+    Field(min_length=1, description="Accepted values (exact, `prefix*` or `*suffix`); at least one."),
+]
+
 # Names used as Kubernetes object names and label values. The format is checked by rule MC103
 # rather than by the schema so that a bad name gets a diagnostic with a hint, not a regex dump.
 Name = Annotated[str, Field(min_length=1, description="A DNS-1123 label: lower case letters, digits, '-'.")]

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Duration, Name, SpecModel
+from .base import ClaimName, ClaimValues, Duration, Name, SpecModel
 from .traffic import Match
 
 
@@ -53,7 +53,7 @@ class GatewayRoute(SpecModel):
     timeout: Duration | None = None
     require_jwt: bool | None = None
     """Require a valid JWT for this route; defaults to true when the gateway has `jwt`."""
-    require_claims: dict[str, list[str]] = Field(default_factory=dict)
+    require_claims: dict[ClaimName, ClaimValues] = Field(default_factory=dict)
     """Access control on JWT claims: requests to this route's hosts and paths whose validated
     token lacks one of these claims with one of the listed values (exact, `prefix*` or `*suffix`)
     are denied at the gateway, whichever route they would take. Claims in `match` only route;
