@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--version", action="version", version=meshc_version_line(), help="print meshc's version and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     v = sub.add_parser(
@@ -305,20 +308,27 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_version(args: argparse.Namespace) -> int:
+def _package_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    def ver(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
+
+def meshc_version_line() -> str:
+    """The first line of `meshc version`, which is all `meshc --version` prints."""
+    return f"meshc {_package_version('meshc')}"
+
+
+def cmd_version(args: argparse.Namespace) -> int:
     from mesh_spec.cue import version as cue_version
 
     from .selfcheck.core import KUBERNETES_VERSION
 
-    print(f"meshc {ver('meshc')}")
+    ver = _package_version
+    print(meshc_version_line())
     print(f"output checked against: Istio 1.30.3 CRDs, Kubernetes {KUBERNETES_VERSION}")
     print(f"cue: {cue_version()}")
     for pkg in ("pydantic", "PyYAML", "yaml-rs", "jsonschema-rs", "cel-python", "kubernetes-validate"):
