@@ -30,7 +30,7 @@ examples:
   meshc validate examples/bookinfo/mesh.yaml
   meshc validate mesh.yaml --format json --strict     # for CI bots: warnings fail too
   meshc compile examples/bookinfo/mesh.yaml -o out/   # one file per resource: out/<ns>/<kind>-<name>.yaml
-  meshc compile mesh.yaml -o - | kubectl apply --dry-run=server -f -
+  meshc compile mesh.yaml | kubectl apply --dry-run=server -f -   # one YAML stream, like helm template
   meshc diff mesh.yaml --base origin/main --format markdown   # what a PR changes, with risks
   meshc graph mesh.yaml --format svg -o mesh.svg      # the service graph
   meshc publish mesh.yaml --branch rendered/prod      # commit rendered manifests for Argo CD/Flux
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--version", action="version", version=meshc_version_line(), help="print meshc's version and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     v = sub.add_parser(
@@ -86,12 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "compile",
         help="compile a spec into Kubernetes/Istio YAML",
-        description="Compile a spec. Writes one YAML file per resource under DIR "
-        "(<namespace>/<kind>-<name>.yaml), replacing DIR only when everything succeeded; "
-        "`-o -` prints one YAML stream. A summary goes to stderr.",
+        description="Compile a spec. Without -o (or with `-o -`) prints one YAML stream to stdout, "
+        "as `helm template` does; `-o DIR` writes one YAML file per resource under DIR "
+        "(<namespace>/<kind>-<name>.yaml), replacing DIR only when everything succeeded. "
+        "A summary goes to stderr.",
     )
     c.add_argument("spec", help="spec file or directory")
-    c.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory, or - for stdout")
+    c.add_argument(
+        "-o",
+        "--output",
+        default="-",
+        metavar="DIR",
+        help="output directory, or - for stdout (default: - (stdout))",
+    )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
     _add_format(c)
@@ -305,20 +315,27 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_version(args: argparse.Namespace) -> int:
+def _package_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    def ver(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
+
+def meshc_version_line() -> str:
+    """The first line of `meshc version`, which is all `meshc --version` prints."""
+    return f"meshc {_package_version('meshc')}"
+
+
+def cmd_version(args: argparse.Namespace) -> int:
     from mesh_spec.cue import version as cue_version
 
     from .selfcheck.core import KUBERNETES_VERSION
 
-    print(f"meshc {ver('meshc')}")
+    ver = _package_version
+    print(meshc_version_line())
     print(f"output checked against: Istio 1.30.3 CRDs, Kubernetes {KUBERNETES_VERSION}")
     print(f"cue: {cue_version()}")
     for pkg in ("pydantic", "PyYAML", "yaml-rs", "jsonschema-rs", "cel-python", "kubernetes-validate"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +61,8 @@ Commits the compiled manifests (the layout of `meshc compile -o DIR`) to BRANCH 
 never touching the working tree, the index or the checked-out branch. No commit is made when the
 branch already holds exactly these files. The message names the source commit (HEAD of the
 spec's repository, marked dirty when the spec has uncommitted changes) and the spec's digest.
+In CI (CI=true in the environment) a spec with uncommitted changes is refused (exit 2) unless
+--allow-dirty is given, so a rendered branch always matches the commit it names.
 Two publishers racing for the branch cannot overwrite each other: the branch is moved with a
 compare-and-swap and the loser retries on the new tip (--retries times) or fails with exit 2.
 
@@ -255,7 +258,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from ..pipeline import run
-    from .gitsource import GitSourceError, head_commit, is_dirty, read_revision, read_worktree, repo_relative
+    from .gitsource import (
+        GitSourceError,
+        dirty_paths,
+        head_commit,
+        read_revision,
+        read_worktree,
+        repo_relative,
+    )
     from .publish import Provenance, PublishError, commit_message, manifest_files, publish
 
     try:
@@ -274,7 +284,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
             )
         else:
             revision = read_worktree(args.spec)
-            source_commit, dirty = head_commit(source_repo), is_dirty(source_repo, path)
+            changed = dirty_paths(source_repo, path)
+            source_commit, dirty = head_commit(source_repo), bool(changed)
+            if dirty and _in_ci() and not args.allow_dirty:
+                return _error(_dirty_refusal(args.spec, changed))
         if revision.sources is None:
             where = f"at {revision.label}" if args.ref is not None else "on disk"
             return _error(f"{args.spec}: no such file or directory {where}")
@@ -309,6 +322,24 @@ def cmd_publish(args: argparse.Namespace) -> int:
     else:
         print(f"meshc: {args.branch} is up to date at {result.commit[:12]}; no commit made", file=sys.stderr)
     return EXIT_OK
+
+
+DIRTY_PATHS_SHOWN = 3
+
+
+def _in_ci() -> bool:
+    """CI systems (GitHub Actions, GitLab, Buildkite, ...) set CI=true."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def _dirty_refusal(spec: str, paths: Sequence[str]) -> str:
+    shown = ", ".join(repr(p) if not p.isprintable() else p for p in paths[:DIRTY_PATHS_SHOWN])
+    more = f" and {len(paths) - DIRTY_PATHS_SHOWN} more" if len(paths) > DIRTY_PATHS_SHOWN else ""
+    return (
+        f"{spec}: uncommitted changes ({shown}{more}); in CI (CI=true) publish renders committed specs "
+        "only, so the branch always matches its Source-Commit: commit them, publish a commit with "
+        "--ref REF, or pass --allow-dirty"
+    )
 
 
 # --- registration -----------------------------------------------------------------------------------
@@ -401,6 +432,11 @@ def register(subparsers: Any) -> None:
         "--ref",
         metavar="REF",
         help="publish the spec as committed at REF (default: the working tree, marked dirty if changed)",
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="in CI (CI=true), publish even when the spec has uncommitted changes (refused by default)",
     )
     p.add_argument(
         "-m", "--message", metavar="TEXT", help="commit subject (provenance trailers are always added)"

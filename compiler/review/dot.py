@@ -41,7 +41,9 @@ def _node(node: Node) -> str:
     text = "\\n".join(quote(part)[1:-1] for part in (node.name, *node.details))
     attrs = [_SHAPES[node.kind], f'label="{text}"']
     if node.status in _COLORS:
-        attrs.append(f'color="{_COLORS[node.status]}", fillcolor="{_FILLS[node.status]}", penwidth=2')
+        # a relaxed mTLS gets the removal red and a thick border on the changed fill
+        color, width = (_COLORS[REMOVED], 4) if node.relaxed else (_COLORS[node.status], 2)
+        attrs.append(f'color="{color}", fillcolor="{_FILLS[node.status]}", penwidth={width}')
         if node.status == REMOVED:
             attrs[0] = (
                 attrs[0].replace('style="', 'style="dashed,').replace("style=filled", 'style="dashed,filled"')

@@ -347,18 +347,33 @@ def head_commit(repo: git.Repo) -> str | None:
 
 def is_dirty(repo: git.Repo, path: str) -> bool:
     """True when the spec at `path` differs from HEAD in the working tree or index, or is untracked."""
+    return bool(dirty_paths(repo, path))
+
+
+def dirty_paths(repo: git.Repo, path: str) -> list[str]:
+    """The files under the spec's `path` (repository-relative, sorted) that differ from HEAD in the
+    working tree or index, or are untracked; `[path]` when that cannot be told (no commit yet)."""
     if repo.bare:
-        return False
-    if not has_commits(repo):
-        return True
+        return []
     spec = path or "."
+    if not has_commits(repo):
+        return [spec]
     try:
         # GIT_OPTIONAL_LOCKS=0: `status` must not refresh (write) the user's index.
         changed = repo.git.status(
-            "--porcelain", "--untracked-files=all", "--", spec, env={"GIT_OPTIONAL_LOCKS": "0"}
+            "--porcelain", "-z", "--untracked-files=all", "--", spec, env={"GIT_OPTIONAL_LOCKS": "0"}
         )
     except git.GitCommandNotFound:
         raise GitSourceError(GIT_MISSING) from None
     except git.GitCommandError:
-        return True
-    return bool(changed.strip())
+        return [spec]
+    # -z entries are `XY path`; a rename or copy is followed by one more entry, its old path.
+    paths: set[str] = set()
+    entries = iter(changed.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        paths.add(entry[3:])
+        if entry[0] in "RC":
+            next(entries, None)
+    return sorted(paths)

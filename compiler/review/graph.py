@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .view import MeshView, ServiceView, percent
+from .view import MTLS_RANK, MeshView, ServiceView, percent
 
 SAME, ADDED, REMOVED, CHANGED = "same", "added", "removed", "changed"
+MTLS_MARK = "⚠ mTLS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class Node:
     namespace: str | None = None
     clusters: tuple[str, ...] = ()
     status: str = SAME
+    mtls: str | None = None
+    """A service's weakest mTLS mode over the workload and its ports (None for other nodes)."""
+    relaxed: bool = False
+    """In a merged graph: the service's mTLS got weaker (STRICT → PERMISSIVE, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +70,64 @@ class Graph:
 
 
 def service_details(svc: ServiceView) -> tuple[str, ...]:
-    if not svc.versions:
-        return ()
-    weights = svc.weights
-    if weights is None or (len(svc.versions) == 1 and weights == {next(iter(svc.versions)): 100.0}):
-        return (" · ".join(svc.versions),)
-    parts = [f"{v} {percent(weights.get(v, 0.0))}" for v in svc.versions]
-    parts.extend(f"{v} {percent(w)}" for v, w in weights.items() if v not in svc.versions)
-    return (" · ".join(parts),)
+    details: list[str] = []
+    if svc.versions:
+        routed = routed_versions(svc)
+        weights = svc.weights
+        if weights is None or (len(svc.versions) == 1 and weights == {next(iter(svc.versions)): 100.0}):
+            parts = [f"{v}{_routed(routed, v)}" for v in svc.versions]
+        else:
+            parts = [f"{v} {percent(weights.get(v, 0.0))}{_routed(routed, v)}" for v in svc.versions]
+            parts.extend(f"{v} {percent(w)}" for v, w in weights.items() if v not in svc.versions)
+        details.append(" · ".join(parts))
+    details.extend(_mtls_details(svc))
+    return tuple(details)
+
+
+def routed_versions(svc: ServiceView) -> dict[str, str]:
+    """Versions that requests matching a route reach whatever the weights say: version -> `header
+    route` when a header decides (the usual opt-in canary), else `route`. A route without a match
+    takes every request; its versions are marked too."""
+    found: dict[str, str] = {}
+    for route in svc.routes.values():
+        targets = [route.to] if route.to else [v for v, w in (route.split or {}).items() if w > 0]
+        kind = "header route" if any(m.headers for m in route.match) else "route"
+        for version in targets:
+            if found.get(version) != "header route":
+                found[version] = kind
+    return found
+
+
+def _routed(routed: dict[str, str], version: str) -> str:
+    return f" (+ {routed[version]})" if version in routed else ""
+
+
+def weakest_mtls(svc: ServiceView) -> str:
+    return min((svc.mtls, *svc.port_mtls.values()), key=lambda mode: MTLS_RANK.get(mode, 0))
+
+
+def _mtls_details(svc: ServiceView) -> list[str]:
+    """A line for mTLS weaker than STRICT (the workload's mode, then ports with their own)."""
+    lines = [f"{MTLS_MARK} {svc.mtls}"] if svc.mtls != "STRICT" else []
+    for port, mode in sorted(svc.port_mtls.items()):
+        if mode != "STRICT" and mode != svc.mtls:
+            lines.append(f"{MTLS_MARK} {mode} on port {port}")
+    return lines
 
 
 def build_graph(view: MeshView) -> Graph:
     g = Graph()
     for svc in view.services.values():
         key = f"service:{svc.name}"
-        g.nodes[key] = Node(key, "service", svc.name, service_details(svc), svc.namespace, svc.clusters)
+        g.nodes[key] = Node(
+            key,
+            "service",
+            svc.name,
+            service_details(svc),
+            svc.namespace,
+            svc.clusters,
+            mtls=weakest_mtls(svc),
+        )
     for edge in view.edges.values():
         source, target = f"service:{edge.caller}", f"service:{edge.callee}"
         g.edges[(source, target)] = Edge(source, target, edge.protocol)
@@ -118,6 +166,10 @@ def merge(base: Graph | None, head: Graph | None) -> Graph:
             g.nodes[key] = replace(node, status=ADDED)
         elif was == node:
             g.nodes[key] = node
+        elif _relaxed(was, node):
+            details = tuple(d for d in node.details if not d.startswith(MTLS_MARK))
+            relaxation = f"{MTLS_MARK} relaxed: {was.mtls} → {node.mtls}"
+            g.nodes[key] = replace(node, details=(*details, relaxation), status=CHANGED, relaxed=True)
         else:
             g.nodes[key] = replace(node, status=CHANGED)
     for key, node in old.nodes.items():
@@ -135,6 +187,12 @@ def merge(base: Graph | None, head: Graph | None) -> Graph:
         if ekey not in new.edges:
             g.edges[ekey] = replace(edge, status=REMOVED)
     return g
+
+
+def _relaxed(was: Node, node: Node) -> bool:
+    if was.mtls is None or node.mtls is None:
+        return False
+    return MTLS_RANK.get(node.mtls, 0) < MTLS_RANK.get(was.mtls, 0)
 
 
 def focus(g: Graph, max_nodes: int = 60, max_edges: int = 200) -> Graph:
@@ -164,6 +222,10 @@ def focus(g: Graph, max_nodes: int = 60, max_edges: int = 200) -> Graph:
     kept_edges.sort(key=lambda pair: pair[1].status == SAME)  # changed edges first
     out.edges = dict(kept_edges[:max_edges])
     return out
+
+
+def has_relaxed(g: Graph) -> bool:
+    return any(n.relaxed for n in g.nodes.values())
 
 
 def is_changed(g: Graph) -> bool:

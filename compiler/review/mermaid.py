@@ -4,7 +4,8 @@ Ids are sanitized (`[A-Za-z0-9_]`, prefixed by kind, so no id is a Mermaid keywo
 and every label is quoted with `"` escaped as `#quot;`. Services are rectangles in one subgraph per
 namespace (nested in a subgraph per cluster placement when the mesh has clusters), gateways are
 hexagons, egress entries are stadiums. In a diff, added nodes and edges are green (edges thick),
-removed ones red and dashed, changed ones yellow.
+removed ones red and dashed, changed ones yellow; a service whose mTLS was relaxed is yellow with a
+thick red border.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CLASS_DEFS = (
     "classDef added fill:#dafbe1,stroke:#1a7f37,stroke-width:2px,color:#0b3d1a",
     "classDef removed fill:#ffebe9,stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5,color:#5c0b0b",
     "classDef changed fill:#fff8c5,stroke:#9a6700,stroke-width:2px,color:#3d2a00",
+    "classDef relaxed fill:#fff8c5,stroke:#cf222e,stroke-width:4px,color:#3d2a00",
     "classDef gateway fill:#ddf4ff,stroke:#0969da",
     "classDef egress fill:#f6f8fa,stroke:#57606a",
 )
@@ -107,6 +109,8 @@ def render(g: Graph, *, title: str | None = None) -> str:
     by_class: dict[str, list[str]] = {}
     for node in g.nodes.values():
         cls = node.status if node.status != SAME else (node.kind if node.kind != "service" else None)
+        if node.relaxed:
+            cls = "relaxed"
         if cls:
             by_class.setdefault(cls, []).append(ids.get(node.key))
     if by_class:

@@ -1,7 +1,9 @@
 """`meshc diff` output: text for terminals, Markdown for pull-request comments, JSON for bots.
 
 Markdown puts a summary line first, then the risks, the intent changes, the resource changes in
-a collapsed `<details>` block and the Mermaid picture of the changed part of the graph. It stays
+a collapsed `<details>` block (a `diff` block GitHub colours: `-` old value, `+` new value, a
+changed list as the items removed and added) and the Mermaid picture of the changed part of the
+graph. It stays
 under GitHub's comment limit (65,536 characters): long lists are cut with a count of what was left
 out, never silently.
 """
@@ -10,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from typing import Any, TextIO
 
 from . import mermaid
 from .gitsource import Revision
-from .graph import focus, is_changed
+from .graph import focus, has_relaxed, is_changed
 from .intent import CATEGORIES, Change, Risk, plain
 from .report import Report
 from .resources import FieldChange, ResourceChange, ResourceDiff, ResourceKey
@@ -27,7 +30,6 @@ MAX_ITEMS = 200
 VALUE_WIDTH = 100
 MARKDOWN_FIELDS = 40
 """Field changes shown per resource in Markdown (the text and JSON formats show up to `MAX_FIELDS`)."""
-_MARKS = {"changed": "!", "added": "+", "removed": "-"}
 
 
 def _plural(n: int, word: str) -> str:
@@ -43,12 +45,83 @@ def value(v: Any, width: int = VALUE_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+LIST_ITEMS = 20
+"""Items listed per side of a list change in the text format before "and N more"."""
+MARKDOWN_VALUE_WIDTH = 400
+"""Markdown puts before and after on lines of their own, so a long value can be shown far enough
+to reach the change (a hostname or principal differing at its end)."""
+
+
+def list_delta(f: FieldChange) -> tuple[list[Any], list[Any]] | None:
+    """(removed, added) items of a changed list of scalars, in list order; None for other changes.
+    Items are compared as a multiset: a duplicate dropped is one item removed."""
+    before, after = f.before, f.after
+    if f.op != "changed" or not isinstance(before, list) or not isinstance(after, list):
+        return None
+    if any(isinstance(x, dict | list) for x in (*before, *after)):
+        return None
+    left = Counter(_item_key(x) for x in after)
+    removed = []
+    for item in before:
+        key = _item_key(item)
+        if left[key]:
+            left[key] -= 1
+        else:
+            removed.append(item)
+    right = Counter(_item_key(x) for x in before)
+    added = []
+    for item in after:
+        key = _item_key(item)
+        if right[key]:
+            right[key] -= 1
+        else:
+            added.append(item)
+    if not removed and not added:
+        return None  # the same items in another order: shown whole
+    return removed, added
+
+
+def _item_key(item: Any) -> str:
+    return json.dumps(item, sort_keys=True)
+
+
+def _items(items: list[Any]) -> str:
+    shown = ", ".join(value(x, MARKDOWN_VALUE_WIDTH) for x in items[:LIST_ITEMS])
+    return shown + (f" and {len(items) - LIST_ITEMS} more" if len(items) > LIST_ITEMS else "")
+
+
 def field_line(f: FieldChange) -> str:
     if f.op == "added":
         return f"{f.path}: {value(f.after)} (added)"
     if f.op == "removed":
         return f"{f.path}: {value(f.before)} (removed)"
+    delta = list_delta(f)
+    if delta is not None:
+        removed, added = delta
+        parts = [f"added {_items(added)}"] if added else []
+        parts += [f"removed {_items(removed)}"] if removed else []
+        return f"{f.path}: {'; '.join(parts)}"
     return f"{f.path}: {value(f.before)} → {value(f.after)}"
+
+
+def markdown_field_lines(f: FieldChange) -> list[str]:
+    """A field change as lines of a `diff` block: `-` the old value, `+` the new one (GitHub colours
+    those); a list of scalars as the items removed and added (`path[]: item`)."""
+    if f.op == "added":
+        return [f"+   {f.path}: {value(f.after, MARKDOWN_VALUE_WIDTH)}"]
+    if f.op == "removed":
+        return [f"-   {f.path}: {value(f.before, MARKDOWN_VALUE_WIDTH)}"]
+    delta = list_delta(f)
+    if delta is not None:
+        removed, added = delta
+        return [
+            *(f"-   {f.path}[]: {value(x, MARKDOWN_VALUE_WIDTH)}" for x in removed),
+            *(f"+   {f.path}[]: {value(x, MARKDOWN_VALUE_WIDTH)}" for x in added),
+        ]
+    return [
+        f"-   {f.path}: {value(f.before, MARKDOWN_VALUE_WIDTH)}",
+        f"+   {f.path}: {value(f.after, MARKDOWN_VALUE_WIDTH)}",
+    ]
 
 
 def summary(report: Report) -> str:
@@ -177,21 +250,25 @@ def _md_resources(r: ResourceDiff, room: int) -> str:
     shown = 0
     lines_by_cluster: dict[str, list[list[str]]] = {}
     for key, mark, change in _resource_entries(r):
-        entry = [f"{mark} {key.local_ref}"]  # grouped under a cluster heading below
+        # a changed resource is a hunk header (`@@ ... @@`), its fields `-`/`+` lines under it
+        entry = [f"@@ {key.local_ref} @@" if mark == "!" else f"{mark} {key.local_ref}"]
         size = len(entry[0]) + 1
         if used + size > room and shown:
             break
         if change is not None:
-            fields = [f"{_MARKS[f.op]}   {field_line(f)}" for f in change.fields[:MARKDOWN_FIELDS]]
-            omitted = change.omitted + len(change.fields) - len(fields)
-            for line in fields:  # as many field lines as fit; the rest are counted
-                if used + size + len(line) + 1 > room - 60 and len(entry) > 1:
+            listed = change.fields[:MARKDOWN_FIELDS]
+            taken = 0
+            for f in listed:  # as many field changes as fit; the rest are counted
+                lines = markdown_field_lines(f)
+                grown = sum(len(line) + 1 for line in lines)
+                if used + size + grown > room - 60 and taken:
                     break
-                entry.append(line)
-                size += len(line) + 1
-            omitted += len(fields) - (len(entry) - 1)
+                entry.extend(lines)
+                size += grown
+                taken += 1
+            omitted = change.omitted + len(change.fields) - taken
             if omitted:
-                entry.append(f"!   … {omitted} more field changes")
+                entry.append(f"@@ … {omitted} more field changes @@")
                 size += len(entry[-1]) + 1
         used += size
         shown += 1
@@ -236,7 +313,10 @@ def _md_graph(report: Report) -> str:
             f"\n<sub>Showing the changed part of the graph: {len(shown.nodes)} of "
             f"{len(shown.nodes) + shown.omitted_nodes} nodes (`meshc graph` draws all of it).</sub>\n"
         )
-    legend = "<sub>green: added · red, dashed: removed · yellow: changed</sub>"
+    legend = "<sub>green: added · red, dashed: removed · yellow: changed"
+    if has_relaxed(shown):
+        legend += " · thick red border: mTLS relaxed"
+    legend += "</sub>"
     return f"#### Service graph\n\n{mermaid.fenced(shown)}\n{legend}\n{note}"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_tool
-from review_helpers import BOOKINFO, DATA, GOLDEN, NEW_EDGE, REPO
+from review_helpers import BOOKINFO, DATA, GOLDEN, MTLS_RELAXED, NEW_EDGE, REPO
 
 from compiler.pipeline import run
 from compiler.review import dot, mermaid
@@ -45,7 +45,8 @@ def test_shop_example_graph_has_every_kind_of_node() -> None:
     assert 'gw_public{{"<b>public</b><br/>shop.example.com"}}' in text
     assert 'eg_stripe(["<b>stripe</b><br/>api.stripe.com"])' in text
     assert 'svc_payments -->|"tls"| eg_stripe' in text
-    assert 'svc_checkout["<b>checkout</b><br/>v1 90% · v2 10%"]' in text
+    # the header route `canary-opt-in` sends opted-in requests to v2 whatever the weights say
+    assert 'svc_checkout["<b>checkout</b><br/>v1 90% · v2 10% (+ header route)"]' in text
     assert {line.split("[")[0].strip() for line in text.splitlines() if "subgraph" in line} == {
         "subgraph ns_data",
         "subgraph ns_payments",
@@ -126,3 +127,45 @@ def test_example_bookinfo_matches_the_frozen_copy_graph() -> None:
     assert c.index is not None
     assert (DATA / "bookinfo.yaml").exists()
     assert set(build_graph(build_view(c.index)).nodes) == set(graph_of(BOOKINFO).nodes)
+
+
+# --- labels that say what the weights do not (issue 18) ----------------------------------------------
+
+HEADER_ROUTED = BOOKINFO.replace(
+    "      traffic:\n        split: { v1: 50, v2: 0, v3: 50 }\n",
+    "      traffic:\n"
+    "        routes:\n"
+    "          - { name: testers, match: [{ headers: { x-tester: { exact: 'yes' } } }], to: v2 }\n"
+    "        split: { v1: 50, v2: 0, v3: 50 }\n",
+)
+
+
+def test_header_routed_version_says_so_in_the_label() -> None:
+    assert HEADER_ROUTED != BOOKINFO
+    text = mermaid.render(graph_of(HEADER_ROUTED))
+    assert 'svc_reviews["<b>reviews</b><br/>v1 50% · v2 0% (+ header route) · v3 50%"]' in text
+    plain = mermaid.render(graph_of(BOOKINFO))
+    assert "route)" not in plain
+
+
+def test_path_routed_version_is_labelled_as_routed() -> None:
+    spec = HEADER_ROUTED.replace("{ headers: { x-tester: { exact: 'yes' } } }", "{ path: { prefix: /beta } }")
+    text = mermaid.render(graph_of(spec))
+    assert "v2 0% (+ route) · v3 50%" in text
+
+
+def test_relaxed_mtls_is_marked_in_the_graph_and_the_diff() -> None:
+    head = graph_of(MTLS_RELAXED)
+    assert "⚠ mTLS PERMISSIVE" in head.nodes["service:reviews"].details
+    assert not any("mTLS" in d for d in graph_of(BOOKINFO).nodes["service:reviews"].details)
+    g = merge(graph_of(BOOKINFO), head)
+    node = g.nodes["service:reviews"]
+    assert node.status == CHANGED and node.relaxed
+    assert "⚠ mTLS relaxed: STRICT → PERMISSIVE" in node.details
+    text = mermaid.render(g)
+    assert "classDef relaxed" in text and "class " in text and "svc_reviews" in text.split("relaxed\n")[0]
+    assert any(line.startswith("  class ") and line.endswith(" relaxed") for line in text.splitlines())
+    back = merge(head, graph_of(BOOKINFO))
+    assert not back.nodes["service:reviews"].relaxed
+    reviews_dot = next(line for line in dot.render(g, name="x").splitlines() if '"service:reviews" [' in line)
+    assert 'color="#cf222e"' in reviews_dot and "penwidth=4" in reviews_dot

@@ -168,6 +168,10 @@ def test_publish_into_a_bare_repository_and_an_empty_one(tmp_path: Path) -> None
     assert empty.git.status("--porcelain") == ""
 
 
+NOT_CI = {"CI": ""}
+"""Outside CI a dirty spec is published (marked dirty); these tests pass under CI=true too."""
+
+
 # --- through the CLI -------------------------------------------------------------------------------
 
 
@@ -191,7 +195,7 @@ def test_cli_publish_names_the_source_commit_and_dirty_state(tmp_path: Path) -> 
 
     (tmp_path / "deploy" / "mesh.yaml").write_text(CANARY)  # uncommitted change
     before = snapshot(repo)
-    dirty = meshc("publish", "deploy/mesh.yaml", "--branch", BRANCH, cwd=tmp_path)
+    dirty = meshc("publish", "deploy/mesh.yaml", "--branch", BRANCH, cwd=tmp_path, env=NOT_CI)
     assert dirty.returncode == 0, dirty.stderr
     assert "updated rendered/prod" in dirty.stderr and "1 modified" in dirty.stderr
     tip = repo.commit(BRANCH)
@@ -232,10 +236,61 @@ def test_cli_publish_errors(tmp_path: Path) -> None:
     no_traceback(checked_out)
     assert checked_out.returncode == 2 and "checked out" in checked_out.stderr
     (tmp_path / "mesh.yaml").write_text(BOOKINFO.replace("ratings, methods", "ratingz, methods"))
-    invalid = meshc("publish", "mesh.yaml", "--branch", BRANCH, cwd=tmp_path)
+    invalid = meshc("publish", "mesh.yaml", "--branch", BRANCH, cwd=tmp_path, env=NOT_CI)
     assert invalid.returncode == 1 and "MC101" in invalid.stderr
     assert "rendered/prod" not in [h.name for h in repo.heads]
     missing = meshc("publish", "nope.yaml", "--branch", BRANCH, cwd=tmp_path)
     assert missing.returncode == 2
     bad_ref = meshc("publish", "mesh.yaml", "--branch", BRANCH, "--ref", "nope", cwd=tmp_path)
     assert bad_ref.returncode == 2 and "no such commit" in bad_ref.stderr
+
+
+# --- in CI a dirty working tree is refused (issue 18) -------------------------------------------------
+
+
+def test_cli_publish_in_ci_refuses_a_dirty_spec_naming_the_paths(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    commit(repo, {"deploy/mesh.yaml": BOOKINFO, "README.md": "hello\n"})
+    (tmp_path / "deploy" / "mesh.yaml").write_text(CANARY)
+    for n in range(5):
+        (tmp_path / "deploy" / f"notes-{n}.txt").write_text("scratch\n")
+    before = snapshot(repo)
+    refused = meshc("publish", "deploy", "--branch", BRANCH, cwd=tmp_path, env={"CI": "true"})
+    no_traceback(refused)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "deploy/mesh.yaml" in lines[0] and "deploy/notes-0.txt" in lines[0]
+    assert "and 3 more" in lines[0] and "deploy/notes-4.txt" not in lines[0]
+    assert "--allow-dirty" in lines[0]
+    assert BRANCH not in [h.name for h in repo.heads]
+    assert snapshot(repo) == before
+
+    allowed = meshc(
+        "publish", "deploy", "--branch", BRANCH, "--allow-dirty", cwd=tmp_path, env={"CI": "true"}
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Source-Dirty: true" in repo.commit(BRANCH).message
+
+
+def test_cli_publish_in_ci_accepts_a_clean_spec_and_a_committed_ref(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    commit(repo, {"mesh.yaml": BOOKINFO})
+    (tmp_path / "unrelated.txt").write_text("not part of the spec\n")  # a build artefact, say
+    clean = meshc("publish", "mesh.yaml", "--branch", BRANCH, cwd=tmp_path, env={"CI": "true"})
+    assert clean.returncode == 0, clean.stderr
+    (tmp_path / "mesh.yaml").write_text(CANARY)
+    committed = meshc(
+        "publish", "mesh.yaml", "--branch", BRANCH, "--ref", "HEAD", cwd=tmp_path, env={"CI": "true"}
+    )
+    assert committed.returncode == 0, committed.stderr
+    assert "Source-Dirty: false" in repo.commit(BRANCH).message
+
+
+def test_cli_publish_outside_ci_still_publishes_a_dirty_spec(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    commit(repo, {"mesh.yaml": BOOKINFO})
+    (tmp_path / "mesh.yaml").write_text(CANARY)
+    result = meshc("publish", "mesh.yaml", "--branch", BRANCH, cwd=tmp_path, env=NOT_CI)
+    assert result.returncode == 0, result.stderr
+    assert "Source-Dirty: true" in repo.commit(BRANCH).message

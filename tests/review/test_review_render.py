@@ -76,3 +76,56 @@ def test_markdown_stays_within_the_comment_budget() -> None:
     assert "Showing the changed part of the graph" in markdown
     full = render_markdown(report)
     assert len(full) < 65_536
+
+
+# --- GitHub-friendly resource diffs (issue 18) --------------------------------------------------------
+
+
+def _diff_block(markdown: str) -> list[str]:
+    body = markdown.split("```diff\n", 1)[1].split("\n```", 1)[0]
+    return body.splitlines()
+
+
+def test_markdown_field_changes_are_minus_and_plus_lines() -> None:
+    from review_helpers import CANARY
+
+    report = compare("mesh.yaml", revision(BOOKINFO, "main", "base"), revision(CANARY, "working tree"))
+    lines = _diff_block(render_markdown(report))
+    assert lines[0] == "@@ VirtualService bookinfo/reviews @@"
+    assert '-   spec.http[0].route[0].destination.subset: "v1"' in lines
+    assert '+   spec.http[0].route[0].destination.subset: "v3"' in lines
+    assert "-   spec.http[0].route[0].weight: 50" in lines
+    # GitHub colours `+`/`-` lines only: every line is one of those or a hunk header
+    assert all(line[:1] in "+-" or line.startswith("@@ ") for line in lines), lines
+    assert not any("→" in line or "(removed)" in line for line in lines)
+
+
+def test_list_changes_show_the_items_added_and_removed() -> None:
+    from compiler.review.render import field_line, markdown_field_lines
+    from compiler.review.resources import FieldChange
+
+    principals = [f"cluster.local/ns/bookinfo/sa/bookinfo-service-number-{n:02d}" for n in range(6)]
+    change = FieldChange(
+        "spec.rules[0].from[0].source.principals",
+        "changed",
+        principals,
+        [*principals[:2], *principals[3:], "cluster.local/ns/bookinfo/sa/newcomer"],
+    )
+    lines = markdown_field_lines(change)
+    assert lines == [
+        f'-   spec.rules[0].from[0].source.principals[]: "{principals[2]}"',
+        '+   spec.rules[0].from[0].source.principals[]: "cluster.local/ns/bookinfo/sa/newcomer"',
+    ]
+    text = field_line(change)
+    assert "newcomer" in text and principals[2] in text and "…" not in text
+    assert text.startswith("spec.rules[0].from[0].source.principals: ")
+
+
+def test_long_scalar_values_are_not_cut_before_the_change() -> None:
+    from compiler.review.render import markdown_field_lines
+    from compiler.review.resources import FieldChange
+
+    before = "x" * 150 + "-old"
+    after = "x" * 150 + "-new"
+    lines = markdown_field_lines(FieldChange("spec.host", "changed", before, after))
+    assert lines == [f'-   spec.host: "{before}"', f'+   spec.host: "{after}"']
