@@ -71,3 +71,41 @@ def test_line_separators_and_controls_in_values_read_back_unchanged(write, char)
     (deployment,) = [d for d in parses_back(path) if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["args"] == [f"--a {char}b"]  # a reader used to drop the space
+
+
+# -- 6: nesting that crashed the loader ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [65, 500, 700, 999])
+@pytest.mark.parametrize("style", ["flow", "json", "block"])
+def test_deep_nesting_is_a_diagnostic_not_a_recursion_error(write, depth, style):
+    if style == "flow":
+        value = "[" * depth + "]" * depth
+    elif style == "json":
+        value = '{"k": ' * depth + "1" + "}" * depth
+    else:
+        value = "".join("\n" + " " * (10 + i) + "k:" for i in range(depth)) + " 1"
+    path = write(HEADER + "spec:\n  services:\n    - name: web\n      team: " + value + "\n")
+    (found,) = codes(path)
+    assert found.endswith(" MC017") or (depth >= 999 and found.endswith(" MC003")), found
+
+
+# -- 9: YAML tags on lists and maps --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        "!!python/object:os.system\n        - a",
+        "!!python/object/apply:os.system [echo]",
+        "!!set { a, b }",
+        "!!omap [ a: 1 ]",
+        "!custom { a: 1 }",
+        "!!int null",
+        "!!float x",
+    ],
+)
+def test_unknown_or_unfitting_tags_are_rejected_everywhere(write, tagged):
+    path = write(HEADER + "spec:\n  services:\n    - name: web\n      calls: " + tagged + "\n")
+    (found,) = messages(path)
+    assert " error MC003: " in found and ("unsupported YAML tag" in found or "is not a valid !!" in found)
