@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .safetext import redact, safe
+
 Severity = Literal["error", "warning"]
 
 
@@ -19,9 +21,14 @@ class Diagnostic:
     hint: str | None = None
 
     def format(self) -> str:
-        text = f"{self.file}:{self.line}:{self.column}: {self.severity} {self.code}: {self.message}"
+        """One line (two with a hint). Whatever the spec put into the file name, message or hint is
+        printed with control characters escaped and credentials masked (see `safetext`): a name
+        can neither drive the terminal nor forge a diagnostic line, a secret never reaches a log."""
+        text = (
+            f"{safe(self.file)}:{self.line}:{self.column}: {self.severity} {self.code}: {safe(self.message)}"
+        )
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {safe(self.hint)}"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -31,8 +38,8 @@ class Diagnostic:
             "column": self.column,
             "severity": self.severity,
             "code": self.code,
-            "message": self.message,
-            "hint": self.hint,
+            "message": redact(self.message),
+            "hint": redact(self.hint) if self.hint else self.hint,
         }
 
     @property

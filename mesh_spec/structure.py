@@ -93,14 +93,23 @@ def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, st
             f"missing required field '{loc[-1] if loc else '?'}' in {_dotted(loc[:-1]) or 'the document'}",
             None,
         )
+    secret = _secret(loc)
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
-        return ("MC013", f"{where}: invalid value {_shown(error)}; expected {expected}", None)
+        shown = "" if secret else f" {_shown(error)}"
+        return ("MC013", f"{where}: invalid value{shown}; expected {expected}", None)
     if kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_attributes_type", "dict_type"):
         base = kind.split("_")[0]
         expected = _TYPE_WORDS.get(base, base)
-        return ("MC009", f"{where}: expected {expected}, got {_type_name(error.get('input'))}", None)
+        value = error.get("input")
+        got = _kind_only(value) if secret else _type_name(value)
+        return ("MC009", f"{where}: expected {expected}, got {got}", None)
     return ("MC013", f"{where}: {error['msg'].lower()}", None)
+
+
+def _secret(loc: tuple[Any, ...]) -> bool:
+    """Values under a container's `env` are never echoed: they are where credentials live."""
+    return "env" in loc[:-1]
 
 
 def _shown(error: Any) -> str:
@@ -122,6 +131,17 @@ def _type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _kind_only(value: Any) -> str:
+    """What `_type_name` says without the value itself."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return _type_name(value)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -109,3 +109,80 @@ def test_unknown_or_unfitting_tags_are_rejected_everywhere(write, tagged):
     path = write(HEADER + "spec:\n  services:\n    - name: web\n      calls: " + tagged + "\n")
     (found,) = messages(path)
     assert " error MC003: " in found and ("unsupported YAML tag" in found or "is not a valid !!" in found)
+
+
+# -- 9: secrets and terminal safety --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\x1b[2J\x1b]0;owned\x07web",  # clear screen, set the terminal title
+        "web\rfuzz.yaml:1:1: error MC101: forged",
+        "web\nfuzz.yaml:1:1: error MC101: forged",
+        "web\u2028forged",
+        "web\u202eevil",
+    ],
+)
+def test_control_characters_from_the_spec_are_escaped_in_diagnostics(write, name):
+    quoted = name.encode("unicode_escape").decode().replace('"', '\\\\"')
+    path = write(HEADER + 'spec:\n  services:\n    - name: "' + quoted + '"\n')
+    found = messages(path)
+    assert any("MC103" in text for text in found)
+    for text in found:
+        first, _, hint = text.partition("\n  hint: ")
+        assert not any(c in first + hint for c in "\x1b\x07\r\n\u2028\u202e"), text
+    assert any(e in " ".join(found) for e in ("\\x1b", "\\x0d", "\\x0a", "\\u2028", "\\u202e"))
+
+
+SECRETS = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "-----BEGIN RSA PRIVATE KEY-----MIIEow",
+    "Zm9vYmFyYmF6cXV4UXVpY2tCcm93bkZveDEyMzQ1Ng",
+]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_credentials_in_diagnostics_are_masked(write, secret):
+    path = write(HEADER + f'spec:\n  services:\n    - name: web\n      calls: [{{ service: "{secret}" }}]\n')
+    found = messages(path)
+    assert found and not any(secret in line for line in found), found
+    assert any("***" in line for line in found)
+
+
+def test_env_values_are_never_echoed(write):
+    path = write(
+        HEADER
+        + "spec:\n  services:\n    - name: web\n      versions:\n"
+        + "        - { name: v1, image: nginx, env: { DB_PASSWORD: 8675309, TOKEN: [hunter2] } }\n"
+    )
+    found = " ".join(messages(path))
+    assert "8675309" not in found and "hunter2" not in found
+    assert "env.DB_PASSWORD: expected a string, got a number" in found
+
+
+def test_review_diffs_mask_env_values_and_credentials(write):
+    from compiler.review.render import field_line
+    from compiler.review.resources import diff_manifests
+
+    def compiled(env: str, image: str) -> list:
+        return run(
+            write(
+                HEADER
+                + "spec:\n  services:\n    - name: web\n      ports: [{ port: 80, protocol: http }]\n"
+                + f"      versions: [{{ name: v1, image: '{image}', env: {env} }}]\n"
+            )
+        ).manifests
+
+    base = compiled("{ A: old-secret-value }", "registry.example.com/web:1")
+    head = compiled(
+        "{ A: new-secret-value, B: hunter2 }",
+        "user:s3cr3tPassw0rd@registry.example.com/web:AKIAIOSFODNN7EXAMPLE",
+    )
+    lines = [field_line(f) for c in diff_manifests(base, head).changed for f in c.fields]
+    shown = "\n".join(lines)
+    assert ".env" in shown and "***" in shown, shown
+    for secret in ("old-secret-value", "new-secret-value", "hunter2", "AKIAIOSFODNN7EXAMPLE"):
+        assert secret not in shown, shown
