@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .safetext import redact, safe
+from .safetext import escape_controls, redact, safe
 
 Severity = Literal["error", "warning"]
 
@@ -24,9 +24,8 @@ class Diagnostic:
         """One line (two with a hint). Whatever the spec put into the file name, message or hint is
         printed with control characters escaped and credentials masked (see `safetext`): a name
         can neither drive the terminal nor forge a diagnostic line, a secret never reaches a log."""
-        text = (
-            f"{safe(self.file)}:{self.line}:{self.column}: {self.severity} {self.code}: {safe(self.message)}"
-        )
+        where = f"{escape_controls(self.file)}:{self.line}:{self.column}"
+        text = f"{where}: {self.severity} {self.code}: {safe(self.message)}"
         if self.hint:
             text += f"\n  hint: {safe(self.hint)}"
         return text

@@ -44,9 +44,9 @@ _ASSIGNED = re.compile(
 )
 """`password=...`, `--api-key=...` (`=` only: `token: expected a string` is meshc's own text)."""
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^/\s@]+)(@)")
-_OPAQUE = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{32,}(?![A-Za-z0-9+/_=-])")
-"""A long run of base64/token characters: masked when it mixes upper, lower and digits (as
-generated secrets do; hex digests and names do not)."""
+_OPAQUE = re.compile(r"(?<![A-Za-z0-9+/_=.-])[A-Za-z0-9+_=-]{32,}(?![A-Za-z0-9+/_=.-])")
+"""A long run of token characters (not part of a path or host name): masked when it mixes upper,
+lower and digits as generated secrets do (hex digests, names and paths do not)."""
 
 
 def redact(text: str) -> str:
@@ -58,11 +58,10 @@ def redact(text: str) -> str:
 
 
 def looks_generated(token: str) -> bool:
-    return (
-        any(c.isupper() for c in token)
-        and any(c.islower() for c in token)
-        and any(c.isdigit() for c in token)
-    )
+    upper = sum(c.isupper() for c in token)
+    lower = sum(c.islower() for c in token)
+    digits = sum(c.isdigit() for c in token)
+    return upper >= 2 and lower >= 2 and digits >= 2
 
 
 def safe(text: str) -> str:
