@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import meshc
 
 from compiler.emit import dump, dump_stream
 from compiler.pipeline import run
@@ -186,3 +187,66 @@ def test_review_diffs_mask_env_values_and_credentials(write):
     assert ".env" in shown and "***" in shown, shown
     for secret in ("old-secret-value", "new-secret-value", "hunter2", "AKIAIOSFODNN7EXAMPLE"):
         assert secret not in shown, shown
+
+
+# -- 3, 5, 6: values that reach a Kubernetes name, label or Istio field, checked where written ---
+
+CALLER = "    - name: api\n      ports: [{ port: 80, protocol: http }]\n      calls: [{ service: web }]\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ('  controlPlane: { trustDomain: "*" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
+        ('  controlPlane: { trustDomain: "" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
+        ('  controlPlane: { trustDomain: "a/b" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
+        (
+            "  services:\n" + SERVICE + CALLER + "  egress:\n    - { name: x, hosts: [], callers: [web] }\n",
+            "14:18 MC143",
+        ),
+        (
+            "  services:\n"
+            + SERVICE
+            + CALLER
+            + "  egress:\n    - { name: x, hosts: [], callers: [web], gateway: {} }\n",
+            "14:18 MC143",
+        ),
+        (
+            '  namespaces:\n    - { name: default, injection: { revision: "canary/x" } }\n  services:\n'
+            + SERVICE
+            + CALLER,
+            "7:37 MC142",
+        ),
+        (
+            "  services:\n"
+            + SERVICE
+            + "  gateways:\n    - name: gw\n      selector: { istio: '*' }\n      servers: [{ port: 80 }]\n"
+            + "      jwt: { issuer: https://i.example.com, jwksUri: https://i.example.com/k }\n"
+            + "      routes: [{ to: { service: web } }]\n",
+            "12:19 MC141",
+        ),
+        (
+            "  services:\n"
+            + SERVICE
+            + "  gateways:\n    - name: gw\n      selector:\n        ? "
+            + "k" * 1100
+            + "\n        : x\n      servers: [{ port: 80 }]\n      routes: [{ to: { service: web } }]\n",
+            "13:11 MC141",
+        ),
+    ],
+    ids=[
+        "trust-*",
+        "trust-empty",
+        "trust-slash",
+        "egress-no-hosts",
+        "egress-no-hosts-gw",
+        "revision",
+        "selector-*",
+        "long-key",
+    ],
+)
+def test_values_that_reach_kubernetes_are_checked_where_written(write, spec, expected):
+    path = write(HEADER + "spec:\n" + spec)
+    assert expected in codes(path)
+    result = meshc("compile", str(path), "-o", "-")
+    assert result.returncode == 1, result.stderr  # exit 3 / a crash before

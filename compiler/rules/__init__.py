@@ -40,6 +40,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc123_missing_sidecar",
     "mc124_route_host_not_served",
     "mc125_egress_without_callers",
+    "mc140_invalid_trust_domain",
+    "mc141_invalid_label",
+    "mc142_invalid_revision",
+    "mc143_egress_without_hosts",
+    "mc144_invalid_jwt",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
