@@ -41,9 +41,8 @@ class Tally:
             if self.save is not None:
                 self.save.mkdir(parents=True, exist_ok=True)
                 name = f"{outcome.kind}-{len(self.examples):03d}.yaml"
-                (self.save / name).write_text(
-                    f"# {outcome.cls}\n" + text, encoding="utf-8", errors="surrogatepass"
-                )
+                comment = "".join(f"# {line}\n" for line in f"{outcome.kind}: {outcome.detail}".splitlines())
+                (self.save / name).write_text(comment + text, encoding="utf-8", errors="surrogatepass")
 
     @property
     def total(self) -> int:
@@ -62,11 +61,14 @@ class Tally:
         ]
         lines += [f"  {n:>8}  {cls}" for cls, n in sorted(self.outcomes.items(), key=lambda x: (-x[1], x[0]))]
         seconds, cls, text = self.slowest
-        lines.append(
-            f"slowest case: {seconds:.2f} s ({cls}), {len(text.encode('utf-8', 'surrogatepass'))} bytes"
-        )
-        if self.save is not None and self.examples:
-            lines.append(f"one example per finding class saved under {self.save}/")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        lines.append(f"slowest case: {seconds:.2f} s of CPU ({cls}), {size} bytes")
+        if self.save is not None:
+            self.save.mkdir(parents=True, exist_ok=True)
+            (self.save / "slowest.yaml").write_text(
+                f"# {seconds:.2f} s of CPU, {cls}\n" + text, encoding="utf-8", errors="surrogatepass"
+            )
+            lines.append(f"the slowest case and one example per finding class are saved under {self.save}/")
         return "\n".join(lines)
 
 
