@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from .safetext import escape_controls, redact, safe
@@ -55,6 +56,14 @@ class SpecError(Exception):
     """Raised by the loading stages when the input cannot go further; carries its diagnostics."""
 
     def __init__(self, diagnostics: list[Diagnostic], *, usage: bool = False) -> None:
-        super().__init__("\n".join(d.format() for d in diagnostics))
+        super().__init__()
         self.diagnostics = diagnostics
         self.usage = usage
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled between processes with its diagnostics
+        return (partial(SpecError, usage=self.usage), (self.diagnostics,))
+
+    def __str__(self) -> str:
+        # Formatted on demand: the pipeline re-raises a SpecError per stage, and formatting
+        # thousands of diagnostics each time cost more than finding them.
+        return "\n".join(d.format() for d in self.diagnostics)

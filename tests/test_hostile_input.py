@@ -6,6 +6,8 @@ valid output that parses back, or in a positioned diagnostic.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 
 import pytest
@@ -250,3 +252,43 @@ def test_values_that_reach_kubernetes_are_checked_where_written(write, spec, exp
     assert expected in codes(path)
     result = meshc("compile", str(path), "-o", "-")
     assert result.returncode == 1, result.stderr  # exit 3 / a crash before
+
+
+# -- 7: "did you mean" is bounded ------------------------------------------------------------------
+
+
+def _mesh(services: int, *, broken: bool) -> str:
+    lines = [HEADER + "spec:\n  services:"]
+    for i in range(services):
+        callee = f"svc-{(i + 1) % services:05d}" + ("x" if broken else "")
+        ports = "[{ port: 8080, protocol: http }]"
+        lines.append(f"    - {{ name: svc-{i:05d}, ports: {ports}, calls: [{{ service: {callee} }}] }}")
+    return "\n".join(lines) + "\n"
+
+
+def _seconds(path: Path) -> float:
+    start = time.perf_counter()
+    with contextlib.suppress(SpecError):
+        run(path)
+    return time.perf_counter() - start
+
+
+def test_a_broken_spec_is_not_slower_than_a_valid_one(write):
+    valid = write(_mesh(1500, broken=False), "valid.yaml")
+    broken = write(_mesh(1500, broken=True), "broken.yaml")  # 1,500 unknown callees, all similar
+    _seconds(valid)  # warm up: schemas, caches
+    valid_seconds, broken_seconds = _seconds(valid), _seconds(broken)
+    assert broken_seconds < valid_seconds * 2 + 1.0, (broken_seconds, valid_seconds)  # was 66 s vs 0.3 s
+
+
+def test_suggestions_stay_useful_and_bounded():
+    from mesh_spec.suggest import BUDGET, Suggester
+
+    names = [f"svc-{i:05d}" for i in range(5000)]
+    suggester = Suggester(names)
+    assert suggester.suggest("svc-00001x") == "svc-00001"
+    for i in range(5000):
+        suggester.suggest(f"svc-{i:05d}x")
+    assert suggester.comparisons <= BUDGET
+    assert Suggester(["reviews", "ratings", "details"]).suggest("reveiws") == "reviews"
+    assert Suggester(["reviews"]).suggest("x" * 10_000) is None
