@@ -302,12 +302,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     elif result.changed:
         verb = "created" if result.created else "updated"
         print(
-            f"meshc: {verb} {args.branch} at {result.commit[:12]}: {result.added} added, {result.modified} "
+            f"meshc: {verb} {result.branch} at {result.commit[:12]}: {result.added} added, {result.modified} "
             f"modified, {result.removed} removed files; source {provenance.describe()}",
             file=sys.stderr,
         )
     else:
-        print(f"meshc: {args.branch} is up to date at {result.commit[:12]}; no commit made", file=sys.stderr)
+        print(
+            f"meshc: {result.branch} is up to date at {result.commit[:12]}; no commit made", file=sys.stderr
+        )
     return EXIT_OK
 
 
