@@ -138,7 +138,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         elif repo.bare:
             return _error(f"{repo.git_dir} is a bare repository: it has no working tree; pass --head REF")
         else:
-            head = read_worktree(args.spec)
+            head = read_worktree(args.spec, repo.working_tree_dir)
         base = read_revision(repo, args.base, base_path)
     except GitSourceError as exc:
         return _error(str(exc))
@@ -273,7 +273,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 f"{source_repo.git_dir} is a bare repository: pass --ref REF to say which commit to publish"
             )
         else:
-            revision = read_worktree(args.spec)
+            revision = read_worktree(args.spec, source_repo.working_tree_dir)
             source_commit, dirty = head_commit(source_repo), is_dirty(source_repo, path)
         if revision.sources is None:
             where = f"at {revision.label}" if args.ref is not None else "on disk"
