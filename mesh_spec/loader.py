@@ -287,7 +287,11 @@ class _Builder:
             if make is not None:
                 try:
                     value = make(node)
-                except (ValueError, TypeError):  # `!!int null`, `!!float x`: a tag the text does not fit
+                except (
+                    ValueError,
+                    TypeError,
+                    IndexError,
+                ):  # `!!int null`, `!!int ""`: a tag the text does not fit
                     raise self.fail(
                         node,
                         "MC003",

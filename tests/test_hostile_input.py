@@ -106,6 +106,7 @@ def test_deep_nesting_is_a_diagnostic_not_a_recursion_error(write, depth, style)
         "!custom { a: 1 }",
         "!!int null",
         "!!float x",
+        "!!int ''",
     ],
 )
 def test_unknown_or_unfitting_tags_are_rejected_everywhere(write, tagged):
