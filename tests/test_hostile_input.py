@@ -200,6 +200,15 @@ CALLER = "    - name: api\n      ports: [{ port: 80, protocol: http }]\n      ca
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
+        ('  telemetry: { accessLogging: { provider: "" } }\n  services:\n' + SERVICE + CALLER, "6:33 MC145"),
+        (
+            "  services:\n"
+            + SERVICE
+            + "  gateways:\n    - name: gw\n      servers: [{ port: 80 }]\n"
+            + "      jwt: { issuer: https://i.example.com, jwksUri: i.example.com/k }\n"
+            + "      routes: [{ to: { service: web } }]\n",
+            "13:45 MC144",
+        ),
         ('  controlPlane: { trustDomain: "*" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
         ('  controlPlane: { trustDomain: "" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
         ('  controlPlane: { trustDomain: "a/b" }\n  services:\n' + SERVICE + CALLER, "6:19 MC140"),
@@ -238,6 +247,8 @@ CALLER = "    - name: api\n      ports: [{ port: 80, protocol: http }]\n      ca
         ),
     ],
     ids=[
+        "telemetry-provider",
+        "jwks-uri",
         "trust-*",
         "trust-empty",
         "trust-slash",
