@@ -183,3 +183,13 @@ def _where() -> str:
         return "outside meshc"
     frame = frames[-1]
     return f"at {frame.filename[len(_REPO) + 1 :]}:{frame.lineno} in {frame.name}"
+
+
+def warm_up() -> None:
+    """Run the examples once: the self-check loads its schemas and CEL environment on first use
+    (cel-python raises the recursion limit then, which hypothesis warns about if it happens
+    inside a test), and the first case should not be charged for it."""
+    from .strategies import example_documents
+
+    for text in example_documents():
+        run_case(text)

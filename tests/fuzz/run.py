@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, seed, settings
 
-from .harness import Outcome, run_case
+from .harness import Outcome, run_case, warm_up
 from .strategies import cases
 
 MEMORY_LIMIT = 3 << 30
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1000, help="progress line every N cases")
     args = parser.parse_args(argv)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    warm_up()
     tally = Tally(args.save)
 
     @seed(args.seed)

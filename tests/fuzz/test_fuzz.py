@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
-from .harness import run_case
+from .harness import run_case, warm_up
 from .strategies import cases
 
 SHORT_RUN = 300
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm() -> None:
+    warm_up()
 
 
 @settings(
