@@ -45,7 +45,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc142_invalid_revision",
     "mc143_egress_without_hosts",
     "mc144_invalid_jwt",
-    "mc145_invalid_telemetry_provider",
+    "mc145_invalid_telemetry",
     "mc146_invalid_env_name",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""

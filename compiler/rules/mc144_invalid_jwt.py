@@ -1,9 +1,9 @@
-"""A gateway's JWT issuer or JWKS URI is not usable.
+"""A gateway's JWT issuer, JWKS URI, audience or token header is not usable.
 
 Why: `jwt` compiles to a RequestAuthentication whose `jwksUri` Istio requires to be an http(s) URL
 (its CRD refuses anything else, so the gateway's configuration would not apply) and whose `issuer`
 every token is checked against: an empty issuer accepts no token, so every route that requires a
-JWT answers 401.
+JWT answers 401. Istio's CRD refuses an empty audience, and an empty header name carries no token.
 
 Example:
     jwt:
@@ -50,6 +50,17 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"gateway '{gateway.name}': the JWT issuer is empty, so no token is ever accepted",
                 "write the issuer exactly as tokens carry it in `iss`",
             )
+        for field, values, what in (
+            ("audiences", jwt.audiences, "audience"),
+            ("fromHeaders", jwt.from_headers, "token header"),
+        ):
+            for k, value in enumerate(values):
+                if not value.strip():
+                    yield Finding(
+                        (*path, field, k),
+                        f"gateway '{gateway.name}': an empty JWT {what}",
+                        f"write the {what} or remove the entry",
+                    )
         problem = _url_problem(jwt.jwks_uri)
         if problem is not None:
             shown = repr(jwt.jwks_uri if len(jwt.jwks_uri) <= 80 else jwt.jwks_uri[:80] + "…")
