@@ -37,7 +37,8 @@ class Suggester:
         """The most similar known name (ties: the first in sorted order), or None."""
         if name in self._cache:
             return self._cache[name]
-        found = self._search(name) if 0 < len(name) <= LONGEST else None
+        spent = self.comparisons >= self.budget  # then not even the matcher is set up
+        found = self._search(name) if 0 < len(name) <= LONGEST and not spent else None
         self._cache[name] = found
         return found
 
