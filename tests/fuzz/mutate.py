@@ -67,6 +67,7 @@ ODD_STRINGS: tuple[str, ...] = (
     "*a",
     "\u2028",
     "a\u2029b",
+    "a \u2028b",
     "x\u0085y",
     "\x1b[31mred\x1b[0m",
     "bell\x07",
