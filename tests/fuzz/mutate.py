@@ -123,7 +123,10 @@ def mutate(data: Any, rng: random.Random, count: int = 1) -> Any:
     for _ in range(count):
         mutation = rng.choice(MUTATIONS)
         before = copy.deepcopy(result)
-        result = mutate_once(result, rng, mutation)
+        try:
+            result = mutate_once(result, rng, mutation)
+        except (TypeError, KeyError, IndexError):  # a place an earlier mutation reshaped: skip it
+            result = before
         if _size(result) > MAX_NODES:  # grown past a spec under ~1 MB: keep the smaller one
             result = before
         if mutation is deep_nesting:  # last: copying and walking it again would recurse too deep
