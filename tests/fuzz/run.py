@@ -13,6 +13,7 @@ import resource
 import signal
 import sys
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -113,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         one()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+    except Exception:  # a bug of the fuzzer itself: say so, and keep the report of what ran
+        traceback.print_exc()
+        print("the fuzzer failed (see above); the report covers the cases run so far", file=sys.stderr)
+        if args.report:
+            print(tally.report())
+        return 2
     if args.report:
         print(tally.report())
     return 1 if tally.findings else 0
