@@ -287,11 +287,7 @@ class _Builder:
             if make is not None:
                 try:
                     value = make(node)
-                except (
-                    ValueError,
-                    TypeError,
-                    IndexError,
-                ):  # `!!int null`, `!!int ""`: a tag the text does not fit
+                except (ValueError, TypeError, IndexError):  # `!!int null`, `!!int ''`: text and tag disagree
                     raise self.fail(
                         node,
                         "MC003",
