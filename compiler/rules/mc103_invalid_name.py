@@ -110,8 +110,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for path, name, what in _names(ctx):
         problem = _label_problem(name)
         if problem is None and what == "service name" and not name[0].isalpha():
-            # it names a Kubernetes Service, whose names are DNS-1035 labels
-            problem = "starts with a digit; a Kubernetes Service name must start with a letter"
+            # It also names a Kubernetes Service, whose names are DNS-1035 labels.
+            yield Finding(
+                path,
+                f"{what} '{name}' is not a valid Kubernetes Service name: it starts with a digit",
+                "start the name with a letter (a DNS-1035 label), e.g. 'svc-" + name + "'",
+            )
         if problem is not None:
             hint = "use lower-case letters, digits and '-', starting and ending with a letter or digit"
             suggestion = _suggestion(name, 63)
