@@ -84,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     # Ctrl-C, and SIGTERM or SIGINT from a job runner (background jobs start with SIGINT ignored),
-    # end the run with its report instead of losing it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # end the run with its report. The handler only raises a flag: an exception raised from a
+    # signal handler can land in a garbage-collector callback, where Python swallows it.
+    stopping: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     warm_up()
     tally = Tally(args.save)
 
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     @given(cases())
     def one(text: str) -> None:
+        if stopping:
+            raise KeyboardInterrupt
         outcome = run_case(text)
         tally.add(text, outcome)
         if tally.total % args.every == 0:
