@@ -28,7 +28,10 @@ _PLAIN = re.compile(
     r"|^/[A-Za-z0-9_./-]*$"  # paths
     r"|^[0-9]+(\.[0-9]+)?(ms|us|ns|s|m|h|Ki|Mi|Gi|Ti|k|M|G)$"  # durations and quantities: never numbers
 )
-_UNPRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+"""Escaped in double-quoted scalars: what YAML does not allow raw (DEL, C1 controls, surrogates,
+non-characters) and the line breaks it folds (U+0085 NEL, U+2028, U+2029: a reader turns them into
+a space or a newline, so the value would not read back as written)."""
 _RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"})
 _scalar_cache: dict[str, str] = {}
 
@@ -44,7 +47,7 @@ def _string(value: str) -> str:
         out = value
     else:
         # A JSON string is a YAML double-quoted scalar; escape what JSON leaves raw but YAML
-        # does not allow unescaped (DEL, C1 controls, non-characters).
+        # does not allow unescaped or folds (see _UNPRINTABLE).
         out = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
     if len(_scalar_cache) < 200_000:
         _scalar_cache[value] = out
@@ -99,7 +102,9 @@ def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> 
         item = value[key]
         k = _scalar_cache.get(key) or _string(str(key))
         kind = type(item)
-        if kind is dict and item:
+        if len(k) > _LONGEST_IMPLICIT_KEY // 4 and len(k.encode()) > _LONGEST_IMPLICIT_KEY:
+            _explicit_entry(k, item, prefix, indent, out)
+        elif kind is dict and item:
             out.append(f"{prefix}{k}:\n")
             entry = SHARED.get(id(item)) if SHARED else None
             if entry is None:
@@ -124,6 +129,26 @@ def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> 
         else:
             out.append(f"{prefix}{k}: {_scalar(item)}\n")
         prefix = indent
+
+
+_LONGEST_IMPLICIT_KEY = 1000
+"""YAML readers refuse an implicit (`key: value`) key longer than 1024 characters (PyYAML and
+libyaml count them differently); a longer key is written in the explicit form (`? key` then
+`: value`), which has no limit. Measured in UTF-8 bytes of the written key, a bound on both."""
+
+
+def _explicit_entry(k: str, item: Any, prefix: str, indent: str, out: list[str]) -> None:
+    deeper = indent + "  "
+    out.append(f"{prefix}? {k}\n")
+    kind = type(item)
+    if kind is dict and item:
+        out.append(f"{indent}:\n")
+        _mapping(item, deeper, deeper, out)
+    elif kind is list and item:
+        out.append(f"{indent}:\n")
+        _sequence(item, deeper, deeper, out)
+    else:
+        out.append(f"{indent}: {_scalar(item)}\n")
 
 
 def _sequence(value: list[Any], indent: str, first: str, out: list[str]) -> None:

@@ -27,6 +27,9 @@ except ImportError:  # pragma: no cover - optional speed-up
 
 MAX_BYTES = 64 * 1024 * 1024
 """Specs beyond this are refused: a 10,000-service mesh is about 6 MiB."""
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists accepted (the deepest spec field is about 12 levels down);
+deeper input is refused with MC017 before anything walks it recursively."""
 ALIAS_SLACK = 100_000
 """Extra nodes that aliases may add beyond one node per byte of input before we call it a bomb."""
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -138,11 +141,13 @@ def parse_fast(text: str) -> dict[str, Any] | None:
 def _plain(value: Any) -> bool:
     """Only JSON-like data with string (or int) keys and finite numbers is accepted from the fast
     path. Exact types only (a subclass takes the careful path); containers alone are stacked."""
-    stack: list[Any] = [value]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     pop, push = stack.pop, stack.append
     values: Iterable[Any]
     while stack:
-        item = pop()
+        item, depth = pop()
+        if depth > MAX_DEPTH:
+            return False  # the careful path reports where
         if type(item) is dict:
             for key in item:
                 if type(key) is not str and type(key) is not int:
@@ -155,7 +160,7 @@ def _plain(value: Any) -> bool:
         for sub in values:
             kind = type(sub)
             if kind is dict or kind is list:
-                push(sub)
+                push((sub, depth + 1))
             elif kind is float:
                 if not math.isfinite(sub):
                     return False
@@ -235,6 +240,25 @@ _SCALARS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
 }
 
 
+_COLLECTION_TAGS: dict[type[yaml.Node], str] = {
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+def _tag_name(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _unsupported_tag(tag: str) -> str:
+    return f"unsupported YAML tag {shown(_tag_name(tag))}"
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for a message: control characters escaped, long text shortened."""
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
+
+
 class _Builder:
     """Node tree -> plain data, rejecting duplicate keys, non-scalar keys and alias explosions."""
 
@@ -242,6 +266,7 @@ class _Builder:
         self.display = display
         self.budget = budget
         self.visited = 0
+        self.depth = 0
         self.active: set[int] = set()
 
     def fail(self, node: yaml.Node, code: str, message: str, hint: str | None = None) -> SpecError:
@@ -260,25 +285,44 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             make = _SCALARS.get(node.tag)
             if make is not None:
-                value = make(node)
+                try:
+                    value = make(node)
+                except (ValueError, TypeError, IndexError):  # `!!int null`, `!!int ''`: text and tag disagree
+                    raise self.fail(
+                        node,
+                        "MC003",
+                        f"{shown(node.value)} is not a valid {_tag_name(node.tag)}",
+                        "remove the explicit tag",
+                    ) from None
                 if isinstance(value, float) and not math.isfinite(value):
-                    raise self.fail(node, "MC003", f"'{node.value}' is not a finite number")
+                    raise self.fail(node, "MC003", f"{shown(node.value)} is not a finite number")
                 return value
             if node.tag == "tag:yaml.org,2002:str":
                 return node.value
-            raise self.fail(node, "MC003", f"unsupported YAML tag {node.tag}", "remove the explicit tag")
+            raise self.fail(node, "MC003", _unsupported_tag(node.tag), "remove the explicit tag")
+        expected = _COLLECTION_TAGS.get(type(node))
+        if node.tag != expected:  # `!!python/object`, `!!set`, `!!omap`, `!custom` on a list or map
+            raise self.fail(node, "MC003", _unsupported_tag(node.tag), "remove the explicit tag")
         key = id(node)
         if key in self.active:
             raise self.fail(node, "MC007", "recursive YAML alias: a node contains itself")
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(
+                node,
+                "MC017",
+                f"lists and mappings are nested more than {MAX_DEPTH} levels deep",
+                "a spec nests about a dozen levels; look for runaway brackets or indentation",
+            )
         self.active.add(key)
+        self.depth += 1
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item) for item in node.value]
-            if isinstance(node, yaml.MappingNode):
-                return self.build_mapping(node)
+            assert isinstance(node, yaml.MappingNode)  # the only other tag in _COLLECTION_TAGS
+            return self.build_mapping(node)
         finally:
+            self.depth -= 1
             self.active.discard(key)
-        raise self.fail(node, "MC003", "unsupported YAML node")
 
     def build_mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

@@ -6,8 +6,7 @@ suggestion always names a field that is valid right there.
 
 from __future__ import annotations
 
-import difflib
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from .diagnostics import Diagnostic, SpecError
 from .loader import LoadedSpec
 from .models import Mesh
 from .schema import mesh_schema
+from .suggest import Suggester, did_you_mean
 
 _TYPE_WORDS = {
     "int": "an integer",
@@ -39,10 +39,11 @@ def parse_mesh(loaded: LoadedSpec) -> Mesh:
 def structure_diagnostics(exc: ValidationError, loaded: LoadedSpec) -> list[Diagnostic]:
     seen: set[tuple[tuple[Any, ...], str]] = set()
     result: list[Diagnostic] = []
+    suggesters: dict[frozenset[str], Suggester] = {}  # one per set of allowed fields: bounded work
     for error in exc.errors(include_url=False, include_input=True):
         loc = _data_path(loaded.data, error["loc"])
         kind = error["type"]
-        code, message, hint = _describe(kind, error, loc)
+        code, message, hint = _describe(kind, error, loc, suggesters)
         if (loc, code) in seen:
             continue
         seen.add((loc, code))
@@ -75,16 +76,18 @@ def _is_field_name(part: str) -> bool:
     ) or part == "apiVersion"
 
 
-def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, str | None]:
+def _describe(
+    kind: str, error: Any, loc: tuple[Any, ...], suggesters: dict[frozenset[str], Suggester]
+) -> tuple[str, str, str | None]:
     where = _dotted(loc)
     if kind == "extra_forbidden":
         name = str(loc[-1]) if loc else "?"
-        allowed = sorted(_allowed_fields(loc[:-1]))
-        guess = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-        hint = (
-            f"did you mean '{guess[0]}'?"
-            if guess
-            else ("allowed here: " + ", ".join(allowed) if allowed else None)
+        allowed = _allowed_fields(_shape(loc[:-1]))
+        suggester = suggesters.get(allowed)
+        if suggester is None:
+            suggester = suggesters[allowed] = Suggester(allowed)
+        hint = did_you_mean(
+            suggester.suggest(name), "allowed here: " + ", ".join(sorted(allowed)) if allowed else None
         )
         return ("MC010", f"unknown field '{name}' in {_dotted(loc[:-1]) or 'the document'}", hint)
     if kind == "missing":
@@ -93,14 +96,23 @@ def _describe(kind: str, error: Any, loc: tuple[Any, ...]) -> tuple[str, str, st
             f"missing required field '{loc[-1] if loc else '?'}' in {_dotted(loc[:-1]) or 'the document'}",
             None,
         )
+    secret = _secret(loc)
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
-        return ("MC013", f"{where}: invalid value {_shown(error)}; expected {expected}", None)
+        shown = "" if secret else f" {_shown(error)}"
+        return ("MC013", f"{where}: invalid value{shown}; expected {expected}", None)
     if kind.endswith("_type") or kind.endswith("_parsing") or kind in ("model_attributes_type", "dict_type"):
         base = kind.split("_")[0]
         expected = _TYPE_WORDS.get(base, base)
-        return ("MC009", f"{where}: expected {expected}, got {_type_name(error.get('input'))}", None)
+        value = error.get("input")
+        got = _kind_only(value) if secret else _type_name(value)
+        return ("MC009", f"{where}: expected {expected}, got {got}", None)
     return ("MC013", f"{where}: {error['msg'].lower()}", None)
+
+
+def _secret(loc: tuple[Any, ...]) -> bool:
+    """Values under a container's `env` are never echoed: they are where credentials live."""
+    return "env" in loc[:-1]
 
 
 def _shown(error: Any) -> str:
@@ -124,6 +136,17 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _kind_only(value: Any) -> str:
+    """What `_type_name` says without the value itself."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return _type_name(value)
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
@@ -136,7 +159,13 @@ def _schema() -> dict[str, Any]:
     return mesh_schema()
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> set[str]:
+def _shape(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location with list indexes as 0: the allowed fields are the same for every item."""
+    return tuple(0 if isinstance(part, int) else part for part in loc)
+
+
+@lru_cache(maxsize=1024)
+def _allowed_fields(loc: tuple[Any, ...]) -> frozenset[str]:
     schema = _schema()
     defs = schema.get("$defs", {})
     nodes = [schema]
@@ -150,7 +179,7 @@ def _allowed_fields(loc: tuple[Any, ...]) -> set[str]:
             elif isinstance(part, str) and isinstance(node.get("additionalProperties"), dict):
                 nxt.append(node["additionalProperties"])
         nodes = nxt
-    return {name for node in _expand(nodes, defs) for name in node.get("properties", {})}
+    return frozenset(name for node in _expand(nodes, defs) for name in node.get("properties", {}))
 
 
 def _expand(nodes: list[dict[str, Any]], defs: dict[str, Any]) -> list[dict[str, Any]]:

@@ -52,6 +52,9 @@ scalars = (
             "y",
             "N",
             "\u0085",
+            "a \u2028b",  # a reader folds the break and drops the space before it
+            "a \u2029b",
+            "x \u0085 y",
             "é",
             "\t",
             "line\nbreak",
@@ -60,7 +63,11 @@ scalars = (
         ]
     )
 )
-keys = st.text(min_size=1, max_size=12) | st.sampled_from(["on", "y", "1", "a.b/c", "@request.auth.claims.x"])
+keys = (
+    st.text(min_size=1, max_size=12)
+    | st.sampled_from(["on", "y", "1", "a.b/c", "@request.auth.claims.x", "k \u2028x"])
+    | st.integers(1000, 3000).map(lambda n: "k" * n)  # readers refuse implicit keys over 1024
+)
 data = st.recursive(
     scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
@@ -71,7 +78,9 @@ data = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(keys, data, max_size=5))
 def test_round_trip(value):
-    assert yaml.safe_load(dump(value)) == (value or {})
+    text = dump(value)
+    assert yaml.safe_load(text) == (value or {})
+    assert yaml.load(text, Loader=yaml.CSafeLoader) == (value or {})  # libyaml, as kubectl-like tools
 
 
 def test_canonical_key_order_and_style():

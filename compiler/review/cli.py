@@ -141,7 +141,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         elif repo.bare:
             return _error(f"{repo.git_dir} is a bare repository: it has no working tree; pass --head REF")
         else:
-            head = read_worktree(args.spec)
+            head = read_worktree(args.spec, repo.working_tree_dir)
         base = read_revision(repo, args.base, base_path)
     except GitSourceError as exc:
         return _error(str(exc))
@@ -283,7 +283,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 f"{source_repo.git_dir} is a bare repository: pass --ref REF to say which commit to publish"
             )
         else:
-            revision = read_worktree(args.spec)
+            revision = read_worktree(args.spec, source_repo.working_tree_dir)
             changed = dirty_paths(source_repo, path)
             source_commit, dirty = head_commit(source_repo), bool(changed)
             if dirty and _in_ci() and not args.allow_dirty:
@@ -315,12 +315,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     elif result.changed:
         verb = "created" if result.created else "updated"
         print(
-            f"meshc: {verb} {args.branch} at {result.commit[:12]}: {result.added} added, {result.modified} "
+            f"meshc: {verb} {result.branch} at {result.commit[:12]}: {result.added} added, {result.modified} "
             f"modified, {result.removed} removed files; source {provenance.describe()}",
             file=sys.stderr,
         )
     else:
-        print(f"meshc: {args.branch} is up to date at {result.commit[:12]}; no commit made", file=sys.stderr)
+        print(
+            f"meshc: {result.branch} is up to date at {result.commit[:12]}; no commit made", file=sys.stderr
+        )
     return EXIT_OK
 
 

@@ -313,8 +313,28 @@ def _read_blob(blob: Blob, display: str) -> bytes:
     return data
 
 
-def read_worktree(spec: str | Path) -> Revision:
-    """The spec as it is on disk now (committed or not), with the paths the user gave."""
+def _inside(file: Path, root: str | Path | None, display: str) -> Path:
+    """`file`, when it (through every symlink) lies inside the repository's working tree `root`.
+
+    A spec file that is a symlink out of the repository is not read: its content (a credential
+    file, say) would end up in diffs, CI logs and pull-request comments, and the committed spec
+    that reviewers see could not contain it anyway (git stores the link, not the target)."""
+    if root is None:
+        return file
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(file)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise GitSourceError(
+            f"{display}: leads out of the repository through a symlink; "
+            "the working-tree spec must live inside the repository (nothing was read)"
+        )
+    return file
+
+
+def read_worktree(spec: str | Path, root: str | Path | None = None) -> Revision:
+    """The spec as it is on disk now (committed or not), with the paths the user gave.
+
+    `root`, the repository's working tree, bounds what is read: see `_inside`."""
     display = str(spec)
     path = Path(spec)
     if not path.exists():
@@ -324,7 +344,7 @@ def read_worktree(spec: str | Path) -> Revision:
 
         files = cue_source_files(path, display)
         try:
-            data = [(name, file.read_bytes()) for name, file in files]
+            data = [(name, _inside(file, root, name).read_bytes()) for name, file in files]
         except OSError as exc:
             raise GitSourceError(f"{display}: cannot read file: {exc.strerror}") from None
         rels = [file.name for _, file in files]
@@ -333,7 +353,7 @@ def read_worktree(spec: str | Path) -> Revision:
     names: list[str] = []
     for file_path, name in spec_files(path, display):  # raises SpecError for an empty directory
         try:
-            sources.append((name, file_path.read_bytes()))
+            sources.append((name, _inside(file_path, root, name).read_bytes()))
         except OSError as exc:
             raise GitSourceError(f"{name}: cannot read file: {exc.strerror}") from None
         names.append(file_path.relative_to(path).as_posix() if path.is_dir() else path.name)

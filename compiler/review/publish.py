@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 import subprocess
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -177,8 +178,8 @@ def _pack(objects: list[tuple[bytes, bytes]]) -> bytes:
 class Publisher:
     def __init__(self, repo: git.Repo, branch: str) -> None:
         self.repo = repo
-        self.branch = branch
-        self.ref = f"refs/heads/{branch}"
+        self.branch = branch.removeprefix("refs/heads/")  # `refs/heads/x` means the branch `x`
+        self.ref = f"refs/heads/{self.branch}"
         self._check_branch()
 
     def _git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> str:
@@ -200,12 +201,26 @@ class Publisher:
         return result.stdout.decode("utf-8", "replace")
 
     def _check_branch(self) -> None:
+        """git's own rules for a branch name (`git check-ref-format --branch`, as `git branch` uses
+        them); a name git would read as something else (`@` is HEAD, `@{-1}` the previous branch,
+        `refs/...` a full ref) is refused rather than created literally."""
+        name = self.branch
+        if name.startswith("refs/"):
+            raise PublishError(
+                f"{name!r} is not a valid branch name: give a branch (rendered/prod) or refs/heads/<branch>"
+            )
         try:
-            self._git("check-ref-format", "--branch", self.branch)
+            expanded = self._git("check-ref-format", "--branch", name).strip()
         except git.GitCommandError:
-            raise PublishError(f"{self.branch!r} is not a valid branch name") from None
-        if self.branch.startswith("-"):
-            raise PublishError(f"{self.branch!r} is not a valid branch name")
+            raise PublishError(
+                f"{name!r} is not a valid branch name (see `git help check-ref-format`)"
+            ) from None
+        if expanded != name or name.startswith("-") or "@" in name.split("/"):
+            raise PublishError(
+                f"{name!r} is not a valid branch name: git reads it as {expanded!r}"
+                if expanded != name
+                else f"{name!r} is not a valid branch name"
+            )
         try:
             object_format = self._git("rev-parse", "--show-object-format").strip()
         except git.GitCommandError:
@@ -230,12 +245,20 @@ class Publisher:
             )
 
     def tip(self) -> str | None:
-        try:
-            return self._git("rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}").strip() or None
-        except git.GitCommandError:
-            if self._git_ok("show-ref", "--verify", "--quiet", self.ref):
-                raise PublishError(f"{self.ref} exists but does not point at a commit") from None
-            return None
+        """The branch's commit, None when the branch does not exist yet.
+
+        While another publish moves the branch, git can briefly fail to resolve it (the ref already
+        names a commit whose pack this process has not seen yet): that is read again, and only a
+        ref that stays unreadable is an error.
+        """
+        for delay in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
+            time.sleep(delay)
+            try:
+                return self._git("rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}").strip() or None
+            except git.GitCommandError:
+                if not self._git_ok("show-ref", "--verify", "--quiet", self.ref):
+                    return None
+        raise PublishError(f"{self.ref} exists but does not point at a commit")
 
     def _git_ok(self, *args: str) -> bool:
         try:
@@ -315,7 +338,7 @@ def publish(
         tip = publisher.tip()
         tip_tree, tip_files, known = publisher.tip_contents(tip)
         if tip is not None and tip_tree == built.root:
-            return PublishResult(branch, tip, tip, changed=False, created=False, attempts=attempts)
+            return PublishResult(publisher.branch, tip, tip, changed=False, created=False, attempts=attempts)
         publisher.write_objects([obj for oid, obj in built.objects.items() if oid.hex() not in known])
         commit = publisher.commit_tree(built.root, tip, message)
         if before_update is not None:
@@ -325,7 +348,7 @@ def publish(
             modified = sum(1 for p, oid in built.paths.items() if p in tip_files and tip_files[p] != oid)
             removed = sum(1 for p in tip_files if p not in built.paths)
             return PublishResult(
-                branch,
+                publisher.branch,
                 commit,
                 tip,
                 changed=True,
@@ -338,8 +361,8 @@ def publish(
             )
         if attempts > retries:
             raise PublishConflict(
-                f"{branch}: the branch moved during each of {attempts} attempts "
-                "(other publishers are racing); nothing was changed by this run; try again"
+                f"{publisher.branch}: the branch moved during each of {attempts} attempts: another publish "
+                "won each race for it; nothing was changed by this run (run it again to publish on top)"
             )
 
 

@@ -15,6 +15,8 @@ import os
 from collections import Counter
 from typing import Any, TextIO
 
+from mesh_spec.safetext import escape_controls
+
 from . import mermaid
 from .gitsource import Revision
 from .graph import focus, has_relaxed, is_changed
@@ -41,7 +43,8 @@ def _resource_counts(r: ResourceDiff) -> str:
 
 
 def value(v: Any, width: int = VALUE_WIDTH) -> str:
-    text = json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+    # JSON escapes C0 controls; the rest (C1, U+2028, bidi overrides) must not reach a terminal raw.
+    text = escape_controls(json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(", ", ": ")))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

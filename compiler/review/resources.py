@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh_spec.safetext import MASK, redact
+
 from ..lower.common import KIND_ORDER, Manifest
 
 MAX_FIELDS = 200
@@ -194,7 +196,7 @@ class _Collector:
 
     def _keep(self, change: FieldChange) -> None:
         if len(self.changes) < self.limit:
-            self.changes.append(change)
+            self.changes.append(_masked(change))
         else:
             self.omitted += 1
 
@@ -237,6 +239,35 @@ class _Collector:
             self.add(FieldChange(f"{path}[{i}]", "removed", a[i], None))
         for i in range(len(a), len(b)):
             self.add(FieldChange(f"{path}[{i}]", "added", None, b[i]))
+
+
+_ENV = re.compile(r"\.env(\[[0-9]+\](\.value)?)?$")
+"""A container's `env` list, one of its items, or an item's value: where credentials live."""
+
+
+def _masked(change: FieldChange) -> FieldChange:
+    """The change as a review may show it: env values and credential-looking strings masked, so a
+    diff in a CI log or a pull-request comment never carries a secret (it still says what changed)."""
+    env = _ENV.search(change.path) is not None
+    before, after = _mask(change.before, env), _mask(change.after, env)
+    if before is change.before and after is change.after:
+        return change
+    return FieldChange(change.path, change.op, before, after)
+
+
+def _mask(value: Any, env: bool) -> Any:
+    if isinstance(value, str):
+        if env:
+            return MASK
+        masked = redact(value)
+        return value if masked == value else masked
+    if isinstance(value, list):
+        items = [_mask(item, env) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        entries = {k: _mask(v, env and k == "value") for k, v in value.items()}
+        return value if all(entries[k] is value[k] for k in value) else entries
+    return value
 
 
 def _by_name(items: list[Any]) -> dict[str, int] | None:

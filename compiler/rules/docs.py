@@ -25,6 +25,7 @@ LOAD_CODES = (
     ("MC014", "error", "CUE could not evaluate the spec (conflict, out of bound, incomplete value, syntax)."),
     ("MC015", "error", "No CUE toolchain: install `cue`, set `CUE_EXE`, or run `npm ci` (exit 2)."),
     ("MC016", "error", "The spec violates an organisation policy given with `meshc validate --policy`."),
+    ("MC017", "error", "Lists and mappings are nested more than 64 levels deep."),
 )
 
 

@@ -14,8 +14,9 @@ Fix: correct the name, or declare the missing service, version or port.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
+
+from mesh_spec.suggest import Suggester, did_you_mean
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext
@@ -26,9 +27,12 @@ NAME = "unknown-reference"
 SEVERITY = "error"
 
 
-def _suggest(name: str, known: Iterable[str], otherwise: str = "declare it, or correct the name") -> str:
-    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f"did you mean '{match[0]}'?" if match else otherwise
+DECLARE = "declare it, or correct the name"
+
+
+def _suggest(name: str, known: Iterable[str], otherwise: str = DECLARE) -> str:
+    """For a small set (a service's versions): one bounded search."""
+    return did_you_mean(Suggester(known).suggest(name), otherwise) or otherwise
 
 
 def _versions(info: ServiceInfo) -> set[str]:
@@ -79,6 +83,11 @@ def _inherited(missing: dict[tuple[tuple[str | int, ...], str], list[str]]) -> I
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     services = index.services
+    service_names = Suggester(services)  # one index and one budget for every unknown service
+
+    def unknown_service(name: str) -> str:
+        return did_you_mean(service_names.suggest(name), DECLARE) or DECLARE
+
     missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     for info in services.values():
         for j, call in enumerate(info.model.calls):
@@ -88,7 +97,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield Finding(
                     (*path, "service"),
                     f"service '{info.name}' calls unknown service '{call.service}'",
-                    _suggest(call.service, services),
+                    unknown_service(call.service),
                 )
                 continue
             known_ports = {p.number for p in callee.ports}
@@ -134,7 +143,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield Finding(
                     (*path, "service"),
                     f"gateway '{gateway.name}' routes to unknown service '{route.to.service}'",
-                    _suggest(route.to.service, services),
+                    unknown_service(route.to.service),
                 )
             elif route.to.port is not None and target.port(route.to.port) is None:
                 yield Finding(
@@ -148,5 +157,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield Finding(
                     ("spec", "egress", ei, "callers", ci),
                     f"egress '{egress.name}' allows unknown service '{caller}'",
-                    _suggest(caller, services),
+                    unknown_service(caller),
                 )

@@ -4,7 +4,8 @@ Why: service, version, namespace, account, gateway, egress, cluster and network 
 Kubernetes object names, namespaces, label values, subset names and output folders. The API
 server rejects anything that is not a DNS-1123 label (at most 63 characters of lower-case
 letters, digits and '-', starting and ending with a letter or digit), so `kubectl apply` would
-fail half-way through a rollout. Port names must be IANA service names (at most 15 characters,
+fail half-way through a rollout. A service name also names a Kubernetes Service, which must start
+with a letter (a DNS-1035 label). Port names must be IANA service names (at most 15 characters,
 lower-case letters, digits and '-', at least one letter, no leading, trailing or doubled '-').
 
 Example:
@@ -108,6 +109,13 @@ def _names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for path, name, what in _names(ctx):
         problem = _label_problem(name)
+        if problem is None and what == "service name" and not name[0].isalpha():
+            # It also names a Kubernetes Service, whose names are DNS-1035 labels.
+            yield Finding(
+                path,
+                f"{what} '{name}' is not a valid Kubernetes Service name: it starts with a digit",
+                "start the name with a letter (a DNS-1035 label), e.g. 'svc-" + name + "'",
+            )
         if problem is not None:
             hint = "use lower-case letters, digits and '-', starting and ending with a letter or digit"
             suggestion = _suggestion(name, 63)

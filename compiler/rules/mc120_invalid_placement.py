@@ -18,8 +18,9 @@ run everywhere.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
+
+from mesh_spec.suggest import Suggester, did_you_mean
 
 from .base import Finding, RuleContext
 from .walk import Path
@@ -43,7 +44,9 @@ def _placements(ctx: RuleContext) -> Iterator[tuple[Path, list[str], str]]:
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     clusters = sorted(ctx.index.clusters)
-    declared = f"declared clusters: {', '.join(clusters)}" if clusters else "the spec declares no `clusters`"
+    listed = ", ".join(clusters[:10]) + (f" and {len(clusters) - 10} more" if len(clusters) > 10 else "")
+    declared = f"declared clusters: {listed}" if clusters else "the spec declares no `clusters`"
+    suggester = Suggester(clusters)
     for path, names, owner in _placements(ctx):
         if not names:
             yield Finding(
@@ -54,9 +57,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         for k, name in enumerate(names):
             if name in ctx.index.clusters:
                 continue
-            close = difflib.get_close_matches(name, clusters, n=1, cutoff=0.6)
             yield Finding(
                 (*path, k),
                 f"the placement of {owner} names unknown cluster '{name}'",
-                f"did you mean '{close[0]}'?" if close else declared,
+                did_you_mean(suggester.suggest(name), declared),
             )

@@ -16,19 +16,28 @@ Python because they sit on the hot path for every resource:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema_rs
 
+from ..k8snames import (
+    dns1035_label_error as _dns1035_label,
+)
+from ..k8snames import (
+    dns1123_label_error as _dns1123_label,
+)
+from ..k8snames import (
+    dns1123_subdomain_error as _dns1123_subdomain,
+)
+from ..k8snames import (
+    label_value_error as _label_value,
+)
+from ..k8snames import (
+    qualified_name_error,
+)
 from .paths import format_path
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_QUALIFIED_NAME_PART = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 _ANNOTATIONS_MAX_BYTES = 256 * 1024
 
 OBJECT_META_FIELDS = frozenset(
@@ -53,39 +62,6 @@ OBJECT_META_FIELDS = frozenset(
 _FAST_FIELDS = frozenset({"name", "namespace", "labels", "annotations"})
 
 
-def _dns1123_label(value: str) -> str | None:
-    if len(value) > 63:
-        return "must be no more than 63 characters"
-    if not _DNS1123_LABEL.fullmatch(value):
-        return (
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-            "and must start and end with an alphanumeric character"
-        )
-    return None
-
-
-def _dns1123_subdomain(value: str) -> str | None:
-    if len(value) > 253:
-        return "must be no more than 253 characters"
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        return (
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-            "or '.', and must start and end with an alphanumeric character"
-        )
-    return None
-
-
-def _dns1035_label(value: str) -> str | None:
-    if len(value) > 63:
-        return "must be no more than 63 characters"
-    if not _DNS1035_LABEL.fullmatch(value):
-        return (
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
-            "an alphabetic character, and end with an alphanumeric character"
-        )
-    return None
-
-
 NameRule = Callable[[str], str | None]
 
 # (API group, kind) -> name validator; everything else uses DNS-1123 subdomain.
@@ -93,37 +69,6 @@ NAME_RULES: dict[tuple[str, str], NameRule] = {
     ("", "Namespace"): _dns1123_label,
     ("", "Service"): _dns1035_label,
 }
-
-
-def qualified_name_error(key: str) -> str | None:
-    prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix:
-            return "prefix part must be non-empty"
-        err = _dns1123_subdomain(prefix)
-        if err:
-            return f"prefix part {err}"
-    if not name:
-        return "name part must be non-empty"
-    if len(name) > 63:
-        return "name part must be no more than 63 characters"
-    if not _QUALIFIED_NAME_PART.fullmatch(name):
-        return (
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
-            "end with an alphanumeric character"
-        )
-    return None
-
-
-def _label_value(value: str) -> str | None:
-    if len(value) > 63:
-        return "must be no more than 63 characters"
-    if not _LABEL_VALUE.fullmatch(value):
-        return (
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-            "or '.', and must start and end with an alphanumeric character"
-        )
-    return None
 
 
 # Values already proven valid. The ~10 resources meshc emits per service share names and

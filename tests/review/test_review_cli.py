@@ -396,3 +396,25 @@ def test_cue_specs_file_and_package(tmp_path: Path) -> None:
         data = json.loads(result.stdout)
         assert [c["message"] for c in data["changes"]] == ["reviews: v1 50% → 0%, v3 50% → 100%"]
         assert data["summary"]["resources"]["changed"] == 1
+
+
+def test_a_worktree_spec_symlinked_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
+    """Issue 13, defect 9: the target's content reached diffs, CI logs and PR comments."""
+    repo = make_repo(tmp_path / "repo")
+    commit(repo, {"mesh/a.yaml": BOOKINFO})
+    outside = tmp_path / "secrets.yaml"
+    outside.write_text("db_password: hunter2-outside-the-repo\n")
+    (tmp_path / "repo" / "mesh" / "b.yaml").symlink_to(outside)
+    inside = tmp_path / "repo" / "mesh" / "c.yml"
+    for args in (("diff", "mesh", "--base", "HEAD"), ("publish", "mesh", "--branch", "rendered/x")):
+        result = meshc(*args, cwd=tmp_path / "repo")
+        assert result.returncode == 2, result.stderr
+        assert "leads out of the repository through a symlink" in result.stderr
+        assert "hunter2" not in result.stdout + result.stderr
+    inside.symlink_to(tmp_path / "repo" / "mesh" / "a.yaml")  # a link inside the repository is fine
+    (tmp_path / "repo" / "mesh" / "b.yaml").unlink()
+    (tmp_path / "repo" / "mesh" / "a.yaml").rename(tmp_path / "repo" / "mesh" / "real.txt")
+    inside.unlink()
+    inside.symlink_to(tmp_path / "repo" / "mesh" / "real.txt")
+    result = meshc("diff", "mesh", "--base", "HEAD", cwd=tmp_path / "repo")
+    assert result.returncode == 0, result.stderr

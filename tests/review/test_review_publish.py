@@ -294,3 +294,52 @@ def test_cli_publish_outside_ci_still_publishes_a_dirty_spec(tmp_path: Path) -> 
     result = meshc("publish", "mesh.yaml", "--branch", BRANCH, cwd=tmp_path, env=NOT_CI)
     assert result.returncode == 0, result.stderr
     assert "Source-Dirty: true" in repo.commit(BRANCH).message
+
+
+# -- issue 13, defect 10 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["@", "refs/heads/@", "HEAD", "-x", "a/.b", "a.lock", "a@{1}", "a b", "a\\b"]
+)
+def test_branch_names_git_refuses_are_refused(tmp_path: Path, name: str) -> None:
+    repo = make_repo(tmp_path)
+    commit(repo, {"README": "x"})
+    with pytest.raises(PublishError, match="not a valid branch name"):
+        publish(repo, name, {"a.yaml": b"1\n"}, "m\n")
+    assert [r.path for r in repo.references if "@" in r.path or "HEAD" in r.path.split("/")[2:]] == []
+
+
+def test_a_full_ref_name_is_normalised_to_its_branch(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path)
+    commit(repo, {"README": "x"})
+    result = publish(repo, "refs/heads/rendered/x", {"a.yaml": b"1\n"}, "m\n")
+    assert result.branch == "rendered/x"
+    assert sorted(r.path for r in repo.references if "rendered" in r.path) == ["refs/heads/rendered/x"]
+
+
+def test_racing_publishes_each_succeed_or_say_another_publish_won(tmp_path: Path) -> None:
+    import threading
+
+    repo = make_repo(tmp_path)
+    commit(repo, {"README": "x"})
+    outcomes: list[str] = []
+
+    def one(i: int) -> None:
+        try:
+            publish(git.Repo(repo.git_dir), BRANCH, {"a.yaml": f"{i}\n".encode()}, f"run {i}\n", retries=1)
+            outcomes.append("published")
+        except PublishConflict as exc:
+            assert "another publish" in str(exc), exc
+            outcomes.append("lost")
+        except Exception as exc:  # the misleading "exists but does not point at a commit"
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(outcomes) <= {"lost", "published"}, outcomes
+    published = outcomes.count("published")
+    assert published >= 1 and count(repo) == published
