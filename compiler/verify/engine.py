@@ -18,11 +18,13 @@ from .outbound import (
     HTTP_APP_PROTOCOLS,
     Destination,
     Scoping,
+    client_sni,
     client_tls,
     destination_rule,
     has_section,
     http_route,
     l4_route,
+    mtls_sni,
     scoping,
     subset_labels,
     validated_claims,
@@ -246,7 +248,12 @@ class Model:
                     "dr-tls" if mode else "auto-mtls",
                 )
             )
-            landing = self._deliver(source, e, req, target, mtls, link, hops, service=host)
+            sni = (
+                mtls_sni(client_sni(dr, d.subset, req.port), host, d.subset, req.port)
+                if mtls
+                else _app_sni(req)
+            )
+            landing = self._deliver(source, e, req, target, mtls, link, hops, service=host, sni=sni)
             out.append(landing.scaled(share))
         return out
 
@@ -284,7 +291,9 @@ class Model:
         return [
             x.scaled(share)
             for x in (
-                self._deliver(source, e, req, target, False, list(chain), 0, service=req.host)
+                self._deliver(
+                    source, e, req, target, False, list(chain), 0, service=req.host, sni=_app_sni(req)
+                )
                 for e in sorted(endpoints, key=lambda w: w.name)
             )
         ]
@@ -302,10 +311,13 @@ class Model:
         hops: int,
         *,
         service: str,
+        sni: str | None,
     ) -> Landing:
+        """`sni`: the server name of the connection as it arrives (an mTLS leg's own, see
+        outbound.mtls_sni; the application's for TLS it originates; None for plaintext)."""
         config = self.config(e)
         if e.gateway:
-            return self._egress_gateway(source, e, req, mtls, chain, hops)
+            return self._egress_gateway(source, e, req, mtls, chain, hops, sni)
         if not e.sidecar:
             if mtls:
                 chain.append(Step("world", f"{e.name} has no sidecar to terminate mTLS", "auto-mtls"))
@@ -335,6 +347,7 @@ class Model:
             method=req.method,
             path=req.path,
             headers=req.headers,
+            sni=sni,
         )
         ok, reason, steps = authorize(config, e, inbound)
         chain.extend(steps)
@@ -349,15 +362,25 @@ class Model:
         )
 
     def _egress_gateway(
-        self, source: Workload, gw: Workload, req: Request, mtls: bool, chain: list[Step], hops: int
+        self,
+        source: Workload,
+        gw: Workload,
+        req: Request,
+        mtls: bool,
+        chain: list[Step],
+        hops: int,
+        sni: str | None,
     ) -> Landing:
-        """egress-gateway: the second leg, from the gateway to the external host."""
+        """egress-gateway: the second leg, from the gateway to the external host. A server is chosen
+        by the SNI of the connection the gateway terminates (for an mTLS leg the DestinationRule's
+        `sni`, which is why Istio's egress task sets it to the external host), and that SNI is what
+        a `connection.sni` condition sees (authz-conditions)."""
         config = self.config(gw)
         if hops >= MAX_HOPS:
             chain.append(Step(gw.name, "the request came back to a gateway too often", "egress-gateway"))
             return denied("508: routing loop through gateways", chain)
         name = req.server_name if req.protocol == "tls" else host_part(req.host_header)
-        server, gateway = self._server(config, gw, req.port, name)
+        server, gateway = self._server(config, gw, req.port, sni if mtls and sni else name)
         if server is None or gateway is None:
             chain.append(
                 Step("-", f"no Gateway server of {gw.name} for {name}:{req.port}", "gateway-selector")
@@ -390,6 +413,7 @@ class Model:
             host=req.host_header,
             method=req.method,
             path=req.path,
+            sni=sni,
         )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
@@ -473,6 +497,7 @@ class Model:
             headers=req.headers,
             request_principal=f"{token.issuer}/{token.subject}" if token else None,
             claims=tuple(sorted((claims or {}).items())),
+            sni=name if server.get("tls") else None,  # a TLS server: the client's SNI is the host
         )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
@@ -489,3 +514,8 @@ class Model:
         return Outcome(
             self._route(config, None, gw, req, chain, gateway=gw_ref, claims=claims, hops=0, vs=vs)
         )
+
+
+def _app_sni(req: Request) -> str | None:
+    """The server name of TLS the application originates itself; plaintext has none."""
+    return req.server_name if req.protocol == "tls" else None
