@@ -53,7 +53,7 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
     index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
     if any(scope.east_west for scope in index.scopes):
         cp = spec.control_plane.namespace
-        yield ("Gateway", cp, names.EAST_WEST_GATEWAY, Source("the east-west gateway", None))
+        yield ("Gateway", cp, names.east_west_gateway(mesh), Source("the east-west gateway", None))
     if spec.mesh_wide:
         root = spec.control_plane.root_namespace
         yield ("PeerAuthentication", root, names.NAMESPACE_POLICY, Source("the mesh-wide mTLS policy", None))
