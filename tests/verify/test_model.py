@@ -345,8 +345,8 @@ def test_connection_sni_condition_on_http_and_tcp() -> None:  # authz-conditions
 
 
 def test_mtls_sni_is_the_destination_rules_else_the_cluster_name() -> None:  # dr-tls
-    from compiler.verify.outbound import client_sni, mtls_sni
     from compiler.verify.config import Resource
+    from compiler.verify.outbound import client_sni, mtls_sni
 
     gw = "istio-egressgateway.istio-system.svc.cluster.local"
     spec = {
