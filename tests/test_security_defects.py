@@ -315,6 +315,29 @@ def test_default_allow_admits_undeclared_callers(tmp_path: Path) -> None:
     )
 
 
+def test_default_allow_lets_the_sidecar_reach_undeclared_services(tmp_path: Path) -> None:
+    """Without default-deny the caller's Sidecar must import every service of the mesh: with only
+    its declared callees and REGISTRY_ONLY, an undeclared call ends in the BlackHoleCluster, a
+    denial after all (found by the verifier's `non-edge` probe); its egress stays limited."""
+    out = compile_spec(
+        tmp_path,
+        {
+            "security": {"authorization": {"defaultDeny": False}},
+            "services": [
+                {"name": "a", "ports": HTTP, "calls": [{"service": "c"}]},
+                {"name": "b", "ports": HTTP},
+                {"name": "c", "namespace": "other", "ports": HTTP},
+            ],
+            "egress": [{"name": "ext", "hosts": ["api.example.com"], "callers": ["a"]}],
+        },
+    )
+    sidecar = out[("Sidecar", "default", "b")]["spec"]
+    hosts = [h for listener in sidecar["egress"] for h in listener["hosts"]]
+    assert _imports(hosts, "default", "other", "c.other.svc.cluster.local")
+    assert _imports(hosts, "default", "default", "a.default.svc.cluster.local")
+    assert not _imports(hosts, "default", "default", "api.example.com")
+
+
 # --- defect 3: egress `callers` not enforced ------------------------------------------------------
 
 
