@@ -1,6 +1,6 @@
 """Benchmark: load -> validate -> compile -> self-check -> write for a synthetic mesh of N services.
 
-    python bench/compile_bench.py --services 10000
+    python bench/compile_bench.py --services 10000 [--no-verify]
 
 prints `services=N seconds=S peak_rss_mb=M resources=R` and a per-stage breakdown. Not a timed test:
 run it and read the figures (targets: N=10,000 under 8 s and 1 GiB; compile >= 5,000 services/s).
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic import write_spec
 
 from compiler.gcpause import gc_paused
-from compiler.pipeline import UNCHECKED_STAGES, run, write_checked
+from compiler.pipeline import UNCHECKED_STAGES, run, verify_output, write_checked
 
 _SAMPLER = """
 import os, select, sys
@@ -64,14 +64,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="leave out the behaviour verifier (every `meshc compile` runs it): to measure its cost",
+    )
     args = parser.parse_args()
+    stages = tuple(s for s in UNCHECKED_STAGES if not (args.no_verify and s is verify_output))
     with tempfile.TemporaryDirectory() as tmp:
         spec = write_spec(args.services, Path(tmp) / "mesh.yaml")
         size_mb = spec.stat().st_size / 1048576
         sampler = _memory_sampler()
         start = time.perf_counter()
         with gc_paused():  # as `meshc compile -o DIR` does
-            c = run(spec, stages=UNCHECKED_STAGES)
+            c = run(spec, stages=stages)
             write_checked(c, Path(tmp) / "out")
         end = time.perf_counter()
         tree_pss = sampler.communicate("stop\n")[0].strip() if sampler is not None else "n/a"

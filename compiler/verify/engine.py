@@ -380,12 +380,13 @@ class Model:
             chain.append(Step(gw.name, "the request came back to a gateway too often", "egress-gateway"))
             return denied("508: routing loop through gateways", chain)
         name = req.server_name if req.protocol == "tls" else host_part(req.host_header)
-        server, gateway = self._server(config, gw, req.port, sni if mtls and sni else name)
+        served = sni if mtls and sni else name  # an mTLS leg is matched by its own SNI
+        server, gateway = self._server(config, gw, req.port, served)
         if server is None or gateway is None:
             chain.append(
-                Step("-", f"no Gateway server of {gw.name} for {name}:{req.port}", "gateway-selector")
+                Step("-", f"no Gateway server of {gw.name} for {served}:{req.port}", "gateway-selector")
             )
-            return denied(f"404: {gw.name} serves no {name}:{req.port}", chain)
+            return denied(f"404: {gw.name} serves no {served}:{req.port}", chain)
         tls_mode = (server.get("tls") or {}).get("mode")
         if tls_mode == "ISTIO_MUTUAL" and not mtls:
             chain.append(
