@@ -81,6 +81,8 @@ class Model:
                 return Outcome(
                     [denied(f"502: {req.host} is not visible to {source.name} (REGISTRY_ONLY)", chain)]
                 )
+            if self._unresolvable(config, req.host):
+                return Outcome([self._no_such_service(config, source, req.host, chain)])
             chain.append(
                 Step("mesh-default", f"{req.host} unknown: PassthroughCluster (ALLOW_ANY)", "registry-only")
             )
@@ -117,6 +119,20 @@ class Model:
 
     def _is_cluster_host(self, config: Config, host: str) -> bool:
         return host in config.services
+
+    def _unresolvable(self, config: Config, host: str) -> bool:
+        """A Service name of the cluster domain with no Service in this cluster (the spec places the
+        service in another cluster only): the client's DNS lookup fails (k8s-dns)."""
+        return (
+            host.endswith(f".svc.{config.cluster_domain}")
+            and host not in config.services
+            and host not in self.world.installed
+        )
+
+    def _no_such_service(self, config: Config, source: Workload, host: str, chain: list[Step]) -> Landing:
+        where = f" in cluster {source.cluster}" if source.cluster else ""
+        chain.append(Step("world", f"no Service {host}{where}: the name does not resolve", "k8s-dns"))
+        return denied(f"503: {host} does not resolve{where} (no Service)", chain)
 
     def _route(
         self,
@@ -279,6 +295,8 @@ class Model:
         return peer_mode(self.config(endpoint), endpoint, target)[0] != "DISABLE"
 
     def _direct(self, config: Config, source: Workload, req: Request, chain: list[Step]) -> list[Landing]:
+        if self._unresolvable(config, req.host):
+            return [self._no_such_service(config, source, req.host, chain)]
         svc_ns, selector, target = self._endpoints_spec(config, req.host, req.port)
         if svc_ns is None:
             return [

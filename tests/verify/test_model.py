@@ -365,3 +365,15 @@ def test_mtls_sni_is_the_destination_rules_else_the_cluster_name() -> None:  # d
     dr = Resource("DestinationRule", ROOT, "egress", spec, {})
     assert mtls_sni(client_sni(dr, "stripe", 443), gw, "stripe", 443) == "api.stripe.com"
     assert mtls_sni(client_sni(dr, None, 443), gw, None, 443) == f"outbound_.443_._.{gw}"
+
+
+def test_a_service_name_without_a_service_in_the_cluster_does_not_resolve() -> None:  # k8s-dns
+    """A caller without Sidecar scoping (ALLOW_ANY) sends an unknown external host through the
+    PassthroughCluster, but a `.svc.<cluster domain>` name with no Service in its cluster (one the
+    spec places in another cluster only) fails its DNS lookup: never a reached 'external' host."""
+    model, web = _mesh_model()
+    out = model.send(web, Request("audit.app.svc.cluster.local", 8080, "http", "GET", "/"))
+    assert out.denied and "does not resolve" in out.landings[0].reason
+    out = model.send(web, Request("audit.app.svc.cluster.local", 8080, "http", "GET", "/"), plaintext=True)
+    assert out.denied
+    assert model.send(web, Request("api.example.com", 443, "tls")).allowed  # passthrough to the internet
