@@ -23,8 +23,16 @@ EAST_WEST_GATEWAY = "cross-network-gateway"
 """The name Istio's multicluster documentation gives the east-west Gateway (see east_west_gateway)."""
 
 
+def is_mesh_scoped(mesh: str, name: str) -> bool:
+    """What scoping a name by the mesh means: it starts with `<mesh>-`. The verifier checks the
+    compiled names in shared namespaces against this, independently of how `mesh_scoped` and the
+    functions below build them."""
+    return name.startswith(f"{mesh}-")
+
+
 def mesh_scoped(mesh: str, name: str) -> str:
-    return name if name.startswith(f"{mesh}-") else f"{mesh}-{name}"
+    """`name`, prefixed with the mesh name unless it already is (is_mesh_scoped holds for it)."""
+    return name if is_mesh_scoped(mesh, name) else f"{mesh}-{name}"
 
 
 def east_west_gateway(mesh: str) -> str:

@@ -217,7 +217,7 @@ def _foreign(model: Model, probe: Probe, intended: frozenset[tuple[str, str, str
 
 def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Result:
     """Resources in namespaces the mesh does not own (shared with other teams' specs) must carry the
-    mesh's name as compiler/lower/names.py scopes it (`<mesh>-...`), or two specs write one object
+    mesh's name as compiler/lower/names.py defines it (`is_mesh_scoped`: `<mesh>-...`), or two specs write one object
     (the last apply wins); the only exception is what `meshWide: true` asks for."""
     owned_ns = set(index.app_namespaces)
     intended = _intended_mesh_wide(index)
@@ -229,7 +229,7 @@ def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Res
         and m.kind != "Namespace"
         and (m.kind, m.namespace, m.name) not in intended
     ]
-    clashing = sorted({m.ref for m in shared if names.mesh_scoped(index.name, m.name) != m.name})
+    clashing = sorted({m.ref for m in shared if not names.is_mesh_scoped(index.name, m.name)})
     if clashing:
         chain = tuple(
             Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing
