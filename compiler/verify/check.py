@@ -217,8 +217,9 @@ def _foreign(model: Model, probe: Probe, intended: frozenset[tuple[str, str, str
 
 def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Result:
     """Resources in namespaces the mesh does not own (shared with other teams' specs) must carry the
-    mesh's name as compiler/lower/names.py defines it (`is_mesh_scoped`: `<mesh>-...`), or two specs write one object
-    (the last apply wins); the only exception is what `meshWide: true` asks for."""
+    mesh's name as compiler/lower/names.py defines it (`is_mesh_scoped`: `<mesh>-...`), or two
+    specs write one object (the last apply wins); the only exception is what `meshWide: true` asks
+    for."""
     owned_ns = set(index.app_namespaces)
     intended = _intended_mesh_wide(index)
     shared = [
