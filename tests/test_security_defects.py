@@ -578,3 +578,29 @@ def test_review_names_relaxed_claims(tmp_path: Path) -> None:
     head = view(lambda r: r["requireClaims"].update(role=["admin", "support"]))
     report = diff_intent(base, head)
     assert [r.kind for r in report.risks] == ["claims-relaxed"]
+
+
+def test_gateway_pods_in_an_owned_namespace_are_not_denied_by_its_allow_nothing(tmp_path: Path) -> None:
+    """A gateway whose pods run in a namespace the spec owns: the namespace's allow-nothing policy
+    selects them too, and every request from outside got 403 (found by the verifier's gateway
+    probe, which every compile now runs)."""
+    out = compile_spec(
+        tmp_path,
+        {
+            "defaults": {"namespace": "app"},
+            "services": [{"name": "web", "ports": HTTP}],
+            "gateways": [
+                {
+                    "name": "edge",
+                    "selector": {"app": "edge-gateway"},
+                    "workload": {"namespace": "app", "account": "edge-gateway"},
+                    "hosts": ["web.example.com"],
+                    "servers": [{"port": 80, "protocol": "http"}],
+                    "routes": [{"to": {"service": "web"}}],
+                }
+            ],
+        },
+    )
+    assert out[("AuthorizationPolicy", "app", "default-deny")]["spec"] == {}
+    policy = out[("AuthorizationPolicy", "app", "t-edge-ingress")]["spec"]
+    assert policy == {"selector": {"matchLabels": {"app": "edge-gateway"}}, "action": "ALLOW", "rules": [{}]}

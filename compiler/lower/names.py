@@ -90,6 +90,11 @@ def egress_mesh_leg(mesh: str, egress: str) -> str:
     return mesh_scoped(mesh, f"{egress}-egress-mesh")
 
 
+def gateway_pods_allow(mesh: str, name: str) -> str:
+    """The ALLOW policy that exempts a gateway's pods from their namespace's allow-nothing policy."""
+    return mesh_scoped(mesh, f"{name}-ingress")
+
+
 def gateway_require_claims(mesh: str, name: str) -> str:
     """The DENY policy that enforces a gateway route's `requireClaims`."""
     return mesh_scoped(mesh, f"{name}-require-claims")
