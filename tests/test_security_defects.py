@@ -604,3 +604,18 @@ def test_gateway_pods_in_an_owned_namespace_are_not_denied_by_its_allow_nothing(
     assert out[("AuthorizationPolicy", "app", "default-deny")]["spec"] == {}
     policy = out[("AuthorizationPolicy", "app", "t-edge-ingress")]["spec"]
     assert policy == {"selector": {"matchLabels": {"app": "edge-gateway"}}, "action": "ALLOW", "rules": [{}]}
+
+
+def test_a_claims_route_is_not_refused_without_a_token_when_a_later_route_takes_those_requests() -> None:
+    """Without a token no claims match, so the gateway takes the next route (`requireJwt: false`):
+    the DENY-without-token must not cover the claims route's paths (found by the verifier)."""
+    out = _resources(REPO / "tests" / "rules" / "fixtures" / "MC112" / "pass-claims-at-jwt-gateway.yaml")
+    deny = out.get(("AuthorizationPolicy", "istio-system", "shop-public-require-jwt"))
+    paths = (
+        []
+        if deny is None
+        else [
+            p for r in deny["spec"]["rules"] for t in r.get("to", []) for p in t["operation"].get("paths", [])
+        ]
+    )
+    assert not any(p.startswith("/admin") for p in paths), paths
