@@ -1,6 +1,6 @@
 """Benchmark: load -> validate -> compile -> self-check -> write for a synthetic mesh of N services.
 
-    python bench/compile_bench.py --services 10000
+    python bench/compile_bench.py --services 10000 [--no-verify]
     python bench/compile_bench.py --services 10000 --manual-injection   # sidecars written by meshc
 
 prints `services=N seconds=S peak_rss_mb=M resources=R` and a per-stage breakdown. Not a timed test:
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic import write_spec
 
 from compiler.gcpause import gc_paused
-from compiler.pipeline import UNCHECKED_STAGES, Compilation, run, write_checked
+from compiler.pipeline import UNCHECKED_STAGES, Compilation, run, verify_output, write_checked
 
 _SAMPLER = """
 import os, select, sys
@@ -86,7 +86,13 @@ def main() -> None:
     parser.add_argument(
         "--dashboards", action="store_true", help="with --slo: a Grafana dashboard per service too"
     )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="leave out the behaviour verifier (every `meshc compile` runs it): to measure its cost",
+    )
     args = parser.parse_args()
+    stages = tuple(s for s in UNCHECKED_STAGES if not (args.no_verify and s is verify_output))
     with tempfile.TemporaryDirectory() as tmp:
         spec = write_spec(
             args.services,
@@ -100,7 +106,7 @@ def main() -> None:
         cpu_start = _cpu_seconds()
         start = time.perf_counter()
         with gc_paused():  # as `meshc compile -o DIR` does
-            c = run(spec, stages=UNCHECKED_STAGES)
+            c = run(spec, stages=stages)
             write_checked(c, Path(tmp) / "out")
         end = time.perf_counter()
         cpu = _cpu_seconds() - cpu_start

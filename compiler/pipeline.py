@@ -129,18 +129,14 @@ def self_check_problems(manifests: Sequence[Manifest]) -> list[str]:
     return [f"{manifests[p.index].ref}: {p.path}: {p.message}" for p in problems]
 
 
-ENFORCE_ON_COMPILE = False
-"""Run the behaviour verifier (compiler/verify) on every compile: output that contradicts the spec is
-a meshc bug (exit 3, nothing written). Off for now: today's lowering still has issue 12's defects, so
-every example fails it (docs/verify.md lists why). The lead flips this to True once the lowering
-fixes are merged; `meshc verify` runs the same check on demand meanwhile."""
-
-
 def verify_output(c: Compilation) -> None:
-    if not ENFORCE_ON_COMPILE:
-        return
+    """The behaviour verifier (compiler/verify, docs/verify.md): probes generated from the spec run
+    against a model of what Istio does with the compiled resources. Output that lets an undeclared
+    caller in, keeps a declared one out, routes elsewhere than the spec says or touches what the
+    spec does not own is a meshc bug: CompilerBug (exit 3, nothing written). Advisory probes (a
+    limit of Istio the spec can only avoid, see probes.Expect) never fail a compile."""
     assert c.index is not None
-    from .verify import verify  # imported here: only compiles that verify pay for it
+    from .verify import verify  # imported here: the model is only loaded by commands that lower
 
     report = verify(c.index, c.manifests)
     if report.bugs:
@@ -163,7 +159,8 @@ STAGES: tuple[Stage, ...] = (
     verify_output,
 )
 UNCHECKED_STAGES = tuple(s for s in STAGES if s is not self_check)
-"""STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way)."""
+"""STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way): the
+verifier then runs before the self-check, and both must pass before anything is written."""
 
 
 def run(

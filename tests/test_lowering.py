@@ -301,8 +301,8 @@ def test_multicluster_scopes():
     ) in west
     assert ("AuthorizationPolicy", "travel", "ratings") not in east
     # west serves callers from east's network: it has the east-west gateway; east serves nobody remote.
-    assert ("Gateway", "istio-system", "cross-network-gateway") in west
-    assert ("Gateway", "istio-system", "cross-network-gateway") not in east
+    assert ("Gateway", "istio-system", "travel-cross-network-gateway") in west
+    assert ("Gateway", "istio-system", "travel-cross-network-gateway") not in east
     ns = {m.cluster: m.body for m in c.manifests if m.kind == "Namespace" and m.name == "istio-system"}
     assert ns["east"]["metadata"]["labels"] == {"topology.istio.io/network": "net-east"}
     dr = next(

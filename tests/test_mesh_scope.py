@@ -107,3 +107,21 @@ def test_objects_in_shared_namespaces_carry_the_mesh_name(write):
         assert (kind, "istio-system", name) in one
         assert (kind, "istio-system", name.replace("shop-", "blog-", 1)) in other
     assert ("Gateway", "shop", "shop-public") in one
+
+
+def test_every_name_built_for_a_shared_namespace_is_mesh_scoped() -> None:
+    from compiler.lower import names
+
+    for build in (
+        names.gateway,
+        names.gateway_jwt,
+        names.gateway_require_jwt,
+        names.gateway_require_claims,
+        names.service_entry,
+        names.egress_gateway,
+        names.egress_mesh_leg,
+    ):
+        for mesh, name in (("shop", "public"), ("shop", "shop-public"), ("cross", "network-gateway")):
+            assert names.is_mesh_scoped(mesh, build(mesh, name)), (build.__name__, mesh, name)
+    assert names.east_west_gateway("cross") == "cross-cross-network-gateway"  # never Istio's own name
+    assert names.is_mesh_scoped("travel", names.east_west_gateway("travel"))

@@ -315,6 +315,29 @@ def test_default_allow_admits_undeclared_callers(tmp_path: Path) -> None:
     )
 
 
+def test_default_allow_lets_the_sidecar_reach_undeclared_services(tmp_path: Path) -> None:
+    """Without default-deny the caller's Sidecar must import every service of the mesh: with only
+    its declared callees and REGISTRY_ONLY, an undeclared call ends in the BlackHoleCluster, a
+    denial after all (found by the verifier's `non-edge` probe); its egress stays limited."""
+    out = compile_spec(
+        tmp_path,
+        {
+            "security": {"authorization": {"defaultDeny": False}},
+            "services": [
+                {"name": "a", "ports": HTTP, "calls": [{"service": "c"}]},
+                {"name": "b", "ports": HTTP},
+                {"name": "c", "namespace": "other", "ports": HTTP},
+            ],
+            "egress": [{"name": "ext", "hosts": ["api.example.com"], "callers": ["a"]}],
+        },
+    )
+    sidecar = out[("Sidecar", "default", "b")]["spec"]
+    hosts = [h for listener in sidecar["egress"] for h in listener["hosts"]]
+    assert _imports(hosts, "default", "other", "c.other.svc.cluster.local")
+    assert _imports(hosts, "default", "default", "a.default.svc.cluster.local")
+    assert not _imports(hosts, "default", "default", "api.example.com")
+
+
 # --- defect 3: egress `callers` not enforced ------------------------------------------------------
 
 
@@ -555,3 +578,44 @@ def test_review_names_relaxed_claims(tmp_path: Path) -> None:
     head = view(lambda r: r["requireClaims"].update(role=["admin", "support"]))
     report = diff_intent(base, head)
     assert [r.kind for r in report.risks] == ["claims-relaxed"]
+
+
+def test_gateway_pods_in_an_owned_namespace_are_not_denied_by_its_allow_nothing(tmp_path: Path) -> None:
+    """A gateway whose pods run in a namespace the spec owns: the namespace's allow-nothing policy
+    selects them too, and every request from outside got 403 (found by the verifier's gateway
+    probe, which every compile now runs)."""
+    out = compile_spec(
+        tmp_path,
+        {
+            "defaults": {"namespace": "app"},
+            "services": [{"name": "web", "ports": HTTP}],
+            "gateways": [
+                {
+                    "name": "edge",
+                    "selector": {"app": "edge-gateway"},
+                    "workload": {"namespace": "app", "account": "edge-gateway"},
+                    "hosts": ["web.example.com"],
+                    "servers": [{"port": 80, "protocol": "http"}],
+                    "routes": [{"to": {"service": "web"}}],
+                }
+            ],
+        },
+    )
+    assert out[("AuthorizationPolicy", "app", "default-deny")]["spec"] == {}
+    policy = out[("AuthorizationPolicy", "app", "t-edge-ingress")]["spec"]
+    assert policy == {"selector": {"matchLabels": {"app": "edge-gateway"}}, "action": "ALLOW", "rules": [{}]}
+
+
+def test_a_claims_route_is_not_refused_without_a_token_when_a_later_route_takes_those_requests() -> None:
+    """Without a token no claims match, so the gateway takes the next route (`requireJwt: false`):
+    the DENY-without-token must not cover the claims route's paths (found by the verifier)."""
+    out = _resources(REPO / "tests" / "rules" / "fixtures" / "MC112" / "pass-claims-at-jwt-gateway.yaml")
+    deny = out.get(("AuthorizationPolicy", "istio-system", "shop-public-require-jwt"))
+    paths = (
+        []
+        if deny is None
+        else [
+            p for r in deny["spec"]["rules"] for t in r.get("to", []) for p in t["operation"].get("paths", [])
+        ]
+    )
+    assert not any(p.startswith("/admin") for p in paths), paths

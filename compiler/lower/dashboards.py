@@ -26,6 +26,7 @@ from mesh_spec.models import GrafanaOutput
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..slo import Objective, SloPlan, declared_split, number
+from . import names
 from .common import Manifest
 from .observability import (
     BUDGET,
@@ -359,7 +360,13 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         uid = dashboard_uid(index.name)
         board = _dashboard(uid, f"{index.name} mesh (meshc)", ["meshc", index.name], mesh_panels(plan))
         yield _config_map(
-            index, grafana, "meshc-dashboard", grafana.namespace, f"meshc-{index.name}-mesh.json", board, None
+            index,
+            grafana,
+            names.monitoring(index.name, "meshc-dashboard"),
+            grafana.namespace,
+            f"meshc-{index.name}-mesh.json",
+            board,
+            None,
         )
     for name in sorted(by_service):
         info = index.services[name]

@@ -187,6 +187,11 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     for route in gateway.routes:
         if not _requires_jwt(gateway, route):
             continue
+        if route.match and all(m.claims for m in route.match):
+            # Only a validated token's claims match it: a request without a token never takes this
+            # route but the next one that matches, which decides about the token itself (denying
+            # here would refuse a later `requireJwt: false` route's requests; found by the verifier).
+            continue
         paths = _protected_paths(route)
         if paths is None:
             whole = True

@@ -51,4 +51,4 @@ def east_west_gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         ],
     }
     cp = index.mesh.spec.control_plane.namespace
-    yield manifest(index, NETWORKING, "Gateway", names.EAST_WEST_GATEWAY, cp, spec)
+    yield manifest(index, NETWORKING, "Gateway", names.east_west_gateway(index.name), cp, spec)

@@ -20,10 +20,41 @@ ALLOW_NOTHING = "default-deny"
 MESH_TELEMETRY = "mesh-default"
 """The mesh-wide Telemetry in the root namespace (`meshWide: true`)."""
 EAST_WEST_GATEWAY = "cross-network-gateway"
+"""The name Istio's multicluster documentation gives the east-west Gateway (see east_west_gateway)."""
+
+
+def is_mesh_scoped(mesh: str, name: str) -> bool:
+    """What scoping a name by the mesh means: it starts with `<mesh>-`. The verifier checks the
+    compiled names in shared namespaces against this, independently of how `mesh_scoped` and the
+    functions below build them."""
+    return name.startswith(f"{mesh}-")
 
 
 def mesh_scoped(mesh: str, name: str) -> str:
-    return name if name.startswith(f"{mesh}-") else f"{mesh}-{name}"
+    """`name`, prefixed with the mesh name unless it already is (is_mesh_scoped holds for it)."""
+    return name if is_mesh_scoped(mesh, name) else f"{mesh}-{name}"
+
+
+def east_west_gateway(mesh: str) -> str:
+    """The Gateway exposing the mesh's services to other networks (istio-system, port 15443).
+
+    Istio's own multicluster documentation creates a Gateway `cross-network-gateway` in the same
+    namespace, so the bare name would collide with it and with every other mesh's. Always prefixed
+    (unlike `mesh_scoped`, which keeps a name that starts with the mesh name: mesh `cross` would
+    otherwise get exactly Istio's name)."""
+    return f"{mesh}-{EAST_WEST_GATEWAY}"
+
+
+def mesh_wide_objects(root_namespace: str) -> frozenset[tuple[str, str, str]]:
+    """(kind, namespace, name) of the objects `meshWide: true` writes to the root namespace: the
+    only objects with fixed names outside the namespaces the spec owns, and the only ones meant to
+    apply to every namespace."""
+    return frozenset(
+        {
+            ("PeerAuthentication", root_namespace, NAMESPACE_POLICY),
+            ("Telemetry", root_namespace, MESH_TELEMETRY),
+        }
+    )
 
 
 def deployment(service: str, version: str) -> str:
@@ -59,6 +90,17 @@ def egress_mesh_leg(mesh: str, egress: str) -> str:
     return mesh_scoped(mesh, f"{egress}-egress-mesh")
 
 
+def gateway_pods_allow(mesh: str, name: str) -> str:
+    """The ALLOW policy that exempts a gateway's pods from their namespace's allow-nothing policy."""
+    return mesh_scoped(mesh, f"{name}-ingress")
+
+
 def gateway_require_claims(mesh: str, name: str) -> str:
     """The DENY policy that enforces a gateway route's `requireClaims`."""
     return mesh_scoped(mesh, f"{name}-require-claims")
+
+
+def monitoring(mesh: str, name: str) -> str:
+    """An object in the shared monitoring or Grafana namespace (`meshc-sli`, `meshc-dashboard`, ...),
+    always prefixed with the mesh: every mesh that declares `observability` writes one."""
+    return f"{mesh}-{name}"

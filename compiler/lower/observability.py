@@ -25,6 +25,7 @@ from mesh_spec.models import Observability
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..slo import Objective, SloPlan, burn_rates, declared_split, number
+from . import names
 from .common import Manifest, manifest
 
 MONITORING = "monitoring.coreos.com/v1"
@@ -351,7 +352,7 @@ def scrape_snippet(index: MeshIndex, observability: Observability) -> list[dict[
     scrape = observability.prometheus.scrape
     endpoint = _pod_endpoint(scrape)
     job: dict[str, Any] = {
-        "job_name": "meshc-envoy-stats",
+        "job_name": names.monitoring(index.name, "meshc-envoy-stats"),
         "metrics_path": "/stats/prometheus",
         "scrape_interval": "15s",
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": _scrape_namespaces(index)}}],
@@ -366,7 +367,7 @@ def scrape_snippet(index: MeshIndex, observability: Observability) -> list[dict[
             "insecure_skip_verify": True,
         }
     istiod = {
-        "job_name": "meshc-istiod",
+        "job_name": names.monitoring(index.name, "meshc-istiod"),
         "kubernetes_sd_configs": [
             {"role": "endpoints", "namespaces": {"names": [index.mesh.spec.control_plane.namespace]}}
         ],
@@ -417,7 +418,13 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         labels = dict(prometheus.rule_labels)
         if groups:
             yield manifest(
-                index, MONITORING, "PrometheusRule", "meshc-sli", ns, _rule_body(groups), labels=labels
+                index,
+                MONITORING,
+                "PrometheusRule",
+                names.monitoring(index.name, "meshc-sli"),
+                ns,
+                _rule_body(groups),
+                labels=labels,
             )
         for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
             group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
@@ -432,26 +439,46 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             )
         if prometheus.scrape != "none":
             yield manifest(
-                index, MONITORING, "PodMonitor", "meshc-envoy-stats", ns, pod_monitor(index, observability)
+                index,
+                MONITORING,
+                "PodMonitor",
+                names.monitoring(index.name, "meshc-envoy-stats"),
+                ns,
+                pod_monitor(index, observability),
             )
-            yield manifest(index, MONITORING, "ServiceMonitor", "meshc-istiod", ns, istiod_monitor(index))
+            yield manifest(
+                index,
+                MONITORING,
+                "ServiceMonitor",
+                names.monitoring(index.name, "meshc-istiod"),
+                ns,
+                istiod_monitor(index),
+            )
         return
     # files mode: plain rule files and a scrape snippet in ConfigMaps, one rule file per namespace
     if groups:
         yield config_map(
-            index, "meshc-prometheus-rules", ns, {"meshc-sli.rules.yaml": dump_yaml(_rule_body(groups))}
+            index,
+            names.monitoring(index.name, "meshc-prometheus-rules"),
+            ns,
+            {"meshc-sli.rules.yaml": dump_yaml(_rule_body(groups))},
         )
     for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
         group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
         yield config_map(
             index,
-            f"meshc-prometheus-rules-{namespace}{suffix}",
+            names.monitoring(index.name, f"meshc-prometheus-rules-{namespace}{suffix}"),
             ns,
             {f"meshc-slo-{namespace}{suffix}.rules.yaml": dump_yaml(_rule_body([group]))},
         )
     if prometheus.scrape != "none":
         snippet = {"scrape_configs": scrape_snippet(index, observability)}
-        yield config_map(index, "meshc-prometheus-scrape", ns, {"meshc-scrape.yaml": dump_yaml(snippet)})
+        yield config_map(
+            index,
+            names.monitoring(index.name, "meshc-prometheus-scrape"),
+            ns,
+            {"meshc-scrape.yaml": dump_yaml(snippet)},
+        )
 
 
 SERVICES_PER_RULE_OBJECT = 200
@@ -468,10 +495,10 @@ def _row_chunks(
     by_namespace: dict[str, list[str]] = {}
     for name in rows_by_service:
         by_namespace.setdefault(index.services[name].namespace, []).append(name)
-    for namespace, names in sorted(by_namespace.items()):
-        names.sort()
-        for k in range(0, len(names), SERVICES_PER_RULE_OBJECT):
-            chunk = names[k : k + SERVICES_PER_RULE_OBJECT]
+    for namespace, services in sorted(by_namespace.items()):
+        services.sort()
+        for k in range(0, len(services), SERVICES_PER_RULE_OBJECT):
+            chunk = services[k : k + SERVICES_PER_RULE_OBJECT]
             rows = [r for n in chunk for r in service_rules(index, rows_by_service[n], index.services[n])]
             yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), rows
 

@@ -129,12 +129,34 @@ def _add(grouped: Grouped, plaintext: bool, op: dict[str, Any], principal: str) 
     grouped.setdefault(key, (op, set()))[1].add(principal)
 
 
+def gateway_pods_allowed(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    """Ingress gateway pods running in a namespace the spec owns would be selected by its
+    allow-nothing policy, and every request from outside would get 403 (found by `meshc verify`'s
+    gateway probes). Their traffic comes from clients outside the mesh, which have no identity to
+    name, so their pods get an ALLOW-all policy, as if no ALLOW policy applied (the JWT and claims
+    DENY policies still come first): once per set of pods."""
+    owned = set(index.scope_namespaces(scope))
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for gateway in sorted(scope.gateways, key=lambda g: g.name):
+        ns = gateway.workload.namespace
+        pods = (ns, tuple(sorted(gateway.selector.items())))
+        if ns not in owned or pods in seen:
+            continue
+        seen.add(pods)
+        spec = {"selector": {"matchLabels": dict(gateway.selector)}, "action": "ALLOW", "rules": [{}]}
+        name = names.gateway_pods_allow(index.name, gateway.name)
+        yield manifest(
+            index, SECURITY, "AuthorizationPolicy", name, ns, spec, owner=f"gateway/{gateway.name}"
+        )
+
+
 def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     if index.mesh.spec.security.authorization.default_deny:
         for name in index.scope_namespaces(scope):
             # ALLOW with no rules matches nothing: every request to the namespace is denied unless
             # another ALLOW policy admits it (Istio's documented "allow-nothing" policy).
             yield manifest(index, SECURITY, "AuthorizationPolicy", names.ALLOW_NOTHING, name, {})
+        yield from gateway_pods_allowed(index, scope)
     else:
         # Without default-deny an undeclared call must get through, and any ALLOW policy on a
         # workload denies what it does not list: none is written (MC128 names the call

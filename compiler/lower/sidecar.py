@@ -14,6 +14,13 @@ from .common import NETWORKING, Manifest, manifest
 
 def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
     hosts = {f"{index.mesh.spec.control_plane.namespace}/*"}
+    if not index.mesh.spec.security.authorization.default_deny:
+        # Without default-deny every workload may call every service of the mesh (docs/security.md):
+        # a Sidecar listing only the declared callees would send the others to the BlackHoleCluster
+        # (REGISTRY_ONLY), denying undeclared callers after all (issue 12 defect 5). The mesh's
+        # Services are imported per namespace by DNS suffix, which matches no ServiceEntry of an
+        # external host there, so egress stays limited to its callers.
+        hosts.update(f"{ns}/*.{ns}.svc.{index.cluster_domain}" for ns in index.app_namespaces)
     for call in info.model.calls:
         callee = index.services.get(call.service)
         if callee is not None:

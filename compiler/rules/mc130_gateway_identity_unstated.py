@@ -3,7 +3,7 @@
 Why: meshc authorizes a gateway's traffic by the principal of its pods (`workload.account` in
 `workload.namespace`) and puts its JWT policies in that namespace; the Gateway resource picks the
 pods by `selector`. The two are set independently: a gateway with its own `selector` (a dedicated
-gateway deployment) but no `workload` still names Istio's default ingress gateway identity, so
+gateway deployment) but no `workload.account` still names Istio's default ingress gateway identity, so
 every backend's ALLOW policy names a principal the selected pods do not have and every request
 through the gateway is denied (403), and its RequestAuthentication lands in the wrong namespace.
 An egress gateway with its own `selector` but the default `service` sends the callers to the
@@ -39,14 +39,15 @@ DEFAULT_EGRESS_SELECTOR = EgressGateway.model_fields["selector"].get_default(cal
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
-        if gw.selector == DEFAULT_INGRESS_SELECTOR or "workload" in gw.model_fields_set:
-            continue
+        stated = "workload" in gw.model_fields_set and "account" in gw.workload.model_fields_set
+        if gw.selector == DEFAULT_INGRESS_SELECTOR or stated:
+            continue  # a `workload` with its namespace only still names the default account
         if not gw.routes and gw.jwt is None:
             continue  # the identity is not used
         selector = ", ".join(f"{k}: {v}" for k, v in sorted(gw.selector.items()))
         yield Finding(
             ("spec", "gateways", gi, "selector"),
-            f"gateway '{gw.name}' selects its own pods ({selector}) but states no `workload`, so "
+            f"gateway '{gw.name}' selects its own pods ({selector}) but states no `workload.account`, so "
             f"authorization admits the default identity {gw.workload.namespace}/{gw.workload.account} "
             "instead of theirs and every request through it is denied",
             "add `workload: { namespace: ..., account: ... }` with the namespace and service account "

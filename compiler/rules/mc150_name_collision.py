@@ -53,7 +53,7 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
     index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
     if any(scope.east_west for scope in index.scopes):
         cp = spec.control_plane.namespace
-        yield ("Gateway", cp, names.EAST_WEST_GATEWAY, Source("the east-west gateway", None))
+        yield ("Gateway", cp, names.east_west_gateway(mesh), Source("the east-west gateway", None))
     if spec.mesh_wide:
         root = spec.control_plane.root_namespace
         yield ("PeerAuthentication", root, names.NAMESPACE_POLICY, Source("the mesh-wide mTLS policy", None))
@@ -86,6 +86,10 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
             if version.image:
                 of = Source(f"{where} version '{version.name}'", (*info.path, "versions", j, "name"))
                 yield ("Deployment", ns, names.deployment(svc.name, version.name), of)
+    owned = set(index.app_namespaces)
+    pods_allowed: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    for _, gw in sorted(index.gateways.values(), key=lambda found: found[1].name):
+        pods_allowed.setdefault((gw.workload.namespace, tuple(sorted(gw.selector.items()))), gw.name)
     for i, gw in enumerate(spec.gateways):
         if index.gateways.get(gw.name, (None,))[0] != i:
             continue
@@ -95,6 +99,10 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         )
         yield ("Gateway", ns, names.gateway(mesh, gw.name), source)
         yield ("VirtualService", ns, names.gateway(mesh, gw.name), source)
+        pods = (gw.workload.namespace, tuple(sorted(gw.selector.items())))
+        if spec.security.authorization.default_deny and pods[0] in owned and pods_allowed[pods] == gw.name:
+            # lower.security.gateway_pods_allowed: once per set of pods, named after the first gateway
+            yield ("AuthorizationPolicy", pods[0], names.gateway_pods_allow(mesh, gw.name), source)
         if gw.jwt is not None:
             workload = gw.workload.namespace
             yield ("RequestAuthentication", workload, names.gateway_jwt(mesh, gw.name), source)

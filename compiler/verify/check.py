@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..index import MeshIndex
-from ..lower import Manifest
+from ..lower import Manifest, names
 from .config import Config
 from .engine import Model
 from .outbound import scoping
@@ -115,7 +114,7 @@ def evaluate(model: Model, probe: Probe) -> Outcome:
 
 def run_probe(model: Model, probe: Probe, index: MeshIndex, manifests: Sequence[Manifest]) -> Result:
     if probe.via == "foreign":
-        return _foreign(model, probe)
+        return _foreign(model, probe, _intended_mesh_wide(index))
     if probe.via == "names":
         return _names(index, manifests, probe)
     outcome = evaluate(model, probe)
@@ -178,13 +177,22 @@ def _chain(outcome: Outcome) -> tuple[Step, ...]:
     return outcome.landings[0].chain if outcome.landings else ()
 
 
-def _foreign(model: Model, probe: Probe) -> Result:
-    """No resource of this output may decide anything for a workload outside the mesh."""
+def _intended_mesh_wide(index: MeshIndex) -> frozenset[tuple[str, str, str]]:
+    """The root-namespace objects the spec asks for with `meshWide: true` (none without it)."""
+    spec = index.mesh.spec
+    return names.mesh_wide_objects(spec.control_plane.root_namespace) if spec.mesh_wide else frozenset()
+
+
+def _foreign(model: Model, probe: Probe, intended: frozenset[tuple[str, str, str]]) -> Result:
+    """No resource of this output may decide anything for a workload outside the mesh, but the
+    mesh-wide defaults a `meshWide: true` spec asks for (docs/mesh-scope.md)."""
     w = probe.workload
     chain: list[Step] = []
     for config in model.configs.values():
         for kind in ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication", "Telemetry"):
             for res in config.applicable(kind, w):
+                if (res.kind, res.namespace, res.name) in intended:
+                    continue
                 chain.append(
                     Step(
                         res.ref,
@@ -209,15 +217,20 @@ def _foreign(model: Model, probe: Probe) -> Result:
 
 def _names(index: MeshIndex, manifests: Sequence[Manifest], probe: Probe) -> Result:
     """Resources in namespaces the mesh does not own (shared with other teams' specs) must carry the
-    mesh's name, or two specs write one object (the last apply wins)."""
+    mesh's name as compiler/lower/names.py defines it (`is_mesh_scoped`: `<mesh>-...`), or two
+    specs write one object (the last apply wins); the only exception is what `meshWide: true` asks
+    for."""
     owned_ns = set(index.app_namespaces)
+    intended = _intended_mesh_wide(index)
     shared = [
         m
         for m in manifests
-        if m.namespace is not None and m.namespace not in owned_ns and m.kind != "Namespace"
+        if m.namespace is not None
+        and m.namespace not in owned_ns
+        and m.kind != "Namespace"
+        and (m.kind, m.namespace, m.name) not in intended
     ]
-    scoped = re.compile(rf"(^|[-.]){re.escape(index.name)}($|[-.])")
-    clashing = sorted({m.ref for m in shared if not scoped.search(m.name)})
+    clashing = sorted({m.ref for m in shared if not names.is_mesh_scoped(index.name, m.name)})
     if clashing:
         chain = tuple(
             Step(ref, "fixed name in a namespace other specs write to", "authz-scope") for ref in clashing

@@ -18,11 +18,13 @@ from .outbound import (
     HTTP_APP_PROTOCOLS,
     Destination,
     Scoping,
+    client_sni,
     client_tls,
     destination_rule,
     has_section,
     http_route,
     l4_route,
+    mtls_sni,
     scoping,
     subset_labels,
     validated_claims,
@@ -79,6 +81,8 @@ class Model:
                 return Outcome(
                     [denied(f"502: {req.host} is not visible to {source.name} (REGISTRY_ONLY)", chain)]
                 )
+            if self._unresolvable(config, req.host):
+                return Outcome([self._no_such_service(config, source, req.host, chain)])
             chain.append(
                 Step("mesh-default", f"{req.host} unknown: PassthroughCluster (ALLOW_ANY)", "registry-only")
             )
@@ -115,6 +119,20 @@ class Model:
 
     def _is_cluster_host(self, config: Config, host: str) -> bool:
         return host in config.services
+
+    def _unresolvable(self, config: Config, host: str) -> bool:
+        """A Service name of the cluster domain with no Service in this cluster (the spec places the
+        service in another cluster only): the client's DNS lookup fails (k8s-dns)."""
+        return (
+            host.endswith(f".svc.{config.cluster_domain}")
+            and host not in config.services
+            and host not in self.world.installed
+        )
+
+    def _no_such_service(self, config: Config, source: Workload, host: str, chain: list[Step]) -> Landing:
+        where = f" in cluster {source.cluster}" if source.cluster else ""
+        chain.append(Step("world", f"no Service {host}{where}: the name does not resolve", "k8s-dns"))
+        return denied(f"503: {host} does not resolve{where} (no Service)", chain)
 
     def _route(
         self,
@@ -246,7 +264,12 @@ class Model:
                     "dr-tls" if mode else "auto-mtls",
                 )
             )
-            landing = self._deliver(source, e, req, target, mtls, link, hops, service=host)
+            sni = (
+                mtls_sni(client_sni(dr, d.subset, req.port), host, d.subset, req.port)
+                if mtls
+                else _app_sni(req)
+            )
+            landing = self._deliver(source, e, req, target, mtls, link, hops, service=host, sni=sni)
             out.append(landing.scaled(share))
         return out
 
@@ -272,6 +295,8 @@ class Model:
         return peer_mode(self.config(endpoint), endpoint, target)[0] != "DISABLE"
 
     def _direct(self, config: Config, source: Workload, req: Request, chain: list[Step]) -> list[Landing]:
+        if self._unresolvable(config, req.host):
+            return [self._no_such_service(config, source, req.host, chain)]
         svc_ns, selector, target = self._endpoints_spec(config, req.host, req.port)
         if svc_ns is None:
             return [
@@ -284,7 +309,9 @@ class Model:
         return [
             x.scaled(share)
             for x in (
-                self._deliver(source, e, req, target, False, list(chain), 0, service=req.host)
+                self._deliver(
+                    source, e, req, target, False, list(chain), 0, service=req.host, sni=_app_sni(req)
+                )
                 for e in sorted(endpoints, key=lambda w: w.name)
             )
         ]
@@ -302,10 +329,13 @@ class Model:
         hops: int,
         *,
         service: str,
+        sni: str | None,
     ) -> Landing:
+        """`sni`: the server name of the connection as it arrives (an mTLS leg's own, see
+        outbound.mtls_sni; the application's for TLS it originates; None for plaintext)."""
         config = self.config(e)
         if e.gateway:
-            return self._egress_gateway(source, e, req, mtls, chain, hops)
+            return self._egress_gateway(source, e, req, mtls, chain, hops, sni)
         if not e.sidecar:
             if mtls:
                 chain.append(Step("world", f"{e.name} has no sidecar to terminate mTLS", "auto-mtls"))
@@ -335,6 +365,7 @@ class Model:
             method=req.method,
             path=req.path,
             headers=req.headers,
+            sni=sni,
         )
         ok, reason, steps = authorize(config, e, inbound)
         chain.extend(steps)
@@ -349,20 +380,31 @@ class Model:
         )
 
     def _egress_gateway(
-        self, source: Workload, gw: Workload, req: Request, mtls: bool, chain: list[Step], hops: int
+        self,
+        source: Workload,
+        gw: Workload,
+        req: Request,
+        mtls: bool,
+        chain: list[Step],
+        hops: int,
+        sni: str | None,
     ) -> Landing:
-        """egress-gateway: the second leg, from the gateway to the external host."""
+        """egress-gateway: the second leg, from the gateway to the external host. A server is chosen
+        by the SNI of the connection the gateway terminates (for an mTLS leg the DestinationRule's
+        `sni`, which is why Istio's egress task sets it to the external host), and that SNI is what
+        a `connection.sni` condition sees (authz-conditions)."""
         config = self.config(gw)
         if hops >= MAX_HOPS:
             chain.append(Step(gw.name, "the request came back to a gateway too often", "egress-gateway"))
             return denied("508: routing loop through gateways", chain)
         name = req.server_name if req.protocol == "tls" else host_part(req.host_header)
-        server, gateway = self._server(config, gw, req.port, name)
+        served = sni if mtls and sni else name  # an mTLS leg is matched by its own SNI
+        server, gateway = self._server(config, gw, req.port, served)
         if server is None or gateway is None:
             chain.append(
-                Step("-", f"no Gateway server of {gw.name} for {name}:{req.port}", "gateway-selector")
+                Step("-", f"no Gateway server of {gw.name} for {served}:{req.port}", "gateway-selector")
             )
-            return denied(f"404: {gw.name} serves no {name}:{req.port}", chain)
+            return denied(f"404: {gw.name} serves no {served}:{req.port}", chain)
         tls_mode = (server.get("tls") or {}).get("mode")
         if tls_mode == "ISTIO_MUTUAL" and not mtls:
             chain.append(
@@ -390,6 +432,7 @@ class Model:
             host=req.host_header,
             method=req.method,
             path=req.path,
+            sni=sni,
         )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
@@ -473,6 +516,7 @@ class Model:
             headers=req.headers,
             request_principal=f"{token.issuer}/{token.subject}" if token else None,
             claims=tuple(sorted((claims or {}).items())),
+            sni=name if server.get("tls") else None,  # a TLS server: the client's SNI is the host
         )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
@@ -489,3 +533,8 @@ class Model:
         return Outcome(
             self._route(config, None, gw, req, chain, gateway=gw_ref, claims=claims, hops=0, vs=vs)
         )
+
+
+def _app_sni(req: Request) -> str | None:
+    """The server name of TLS the application originates itself; plaintext has none."""
+    return req.server_name if req.protocol == "tls" else None

@@ -63,6 +63,9 @@ class Inbound:
     headers: tuple[tuple[str, str], ...] = ()
     request_principal: str | None = None
     claims: tuple[tuple[str, str], ...] = ()
+    sni: str | None = None
+    """The server name of the TLS connection the proxy terminated (None: plaintext, or TLS without
+    SNI)."""
 
     @property
     def source_namespace(self) -> str | None:
@@ -225,6 +228,7 @@ def _condition_value(key: str, req: Inbound) -> str | None:
         "source.principal": req.principal,
         "source.namespace": req.source_namespace,
         "destination.port": str(req.target_port),
+        "connection.sni": req.sni,
     }
     return simple.get(key)
 

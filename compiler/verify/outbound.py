@@ -221,6 +221,36 @@ def client_tls(config: Config, dr: Resource | None, subset: str | None, port: in
     return None, "auto-mtls"
 
 
+def client_sni(dr: Resource | None, subset: str | None, port: int) -> str | None:
+    """dr-tls: the `sni` of the client TLS setting that decides the mode (same precedence as
+    `client_tls`); None when that setting names none."""
+    if dr is None:
+        return None
+    policies: list[Mapping[str, Any]] = []
+    if subset is not None:
+        policies += [
+            s["trafficPolicy"]
+            for s in dr.spec.get("subsets", [])
+            if s.get("name") == subset and s.get("trafficPolicy")
+        ]
+    if dr.spec.get("trafficPolicy"):
+        policies.append(dr.spec["trafficPolicy"])
+    for policy in policies:
+        for setting in policy.get("portLevelSettings", []):
+            if setting.get("port", {}).get("number") == port and setting.get("tls", {}).get("mode"):
+                return setting["tls"].get("sni")
+        if policy.get("tls", {}).get("mode"):
+            return policy["tls"].get("sni")
+    return None
+
+
+def mtls_sni(sni: str | None, host: str, subset: str | None, port: int) -> str:
+    """The server name of an Istio mTLS connection: the DestinationRule's `sni`, else the name of the
+    outbound cluster, `outbound_.<port>_.<subset>_.<host>` (what the gateway's server and a
+    `connection.sni` condition then see)."""
+    return sni if sni else f"outbound_.{port}_.{subset or ''}_.{host}"
+
+
 def destination_rule(
     config: Config, host: str, caller_namespace: str, service_namespace: str | None
 ) -> Resource | None:

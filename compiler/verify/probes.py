@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 
 from mesh_spec.models import HTTP_PROTOCOLS
 
-from ..index import MeshIndex, ResolvedPort, ServiceInfo
+from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports
 from . import intent
+from .matching import dns_match
 from .request import Request, Token
 from .spec_world import SpecWorld, has_sidecar, owned
 from .world import Workload
@@ -151,15 +152,41 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                 continue
             declared_ports: set[int] = set()
             for call in calls:
-                ports = [p for p in callee.ports if not call.ports or p.number in call.ports]
+                ports = call_ports(callee, call)  # named ports, else those of its `protocol`, else all
                 declared_ports.update(p.number for p in ports)
                 method = call.methods[0] if call.methods else None
                 path = intent.concrete_path(call.paths[0]) if call.paths else None
                 for port in ports:
                     req = _request(callee, port, method, path)
                     detail = f":{port.number}" + (f" {req.method} {req.path}" if req.http else " tcp")
-                    expect = Expect(True, callee.fqdn, _versions(callee, port, req))
-                    yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
+                    versions = _versions(callee, port, req)
+                    if src.sidecar or versions is None:
+                        expect = Expect(True, callee.fqdn, versions)
+                        yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
+                    else:
+                        # Istio routes at the client's proxy: a caller without a sidecar reaches
+                        # the service, but no output can split its traffic (the fix is injecting
+                        # the caller); the split is reported, advisory.
+                        yield Probe(
+                            "edge",
+                            caller.name,
+                            callee.name,
+                            detail,
+                            Expect(True, callee.fqdn),
+                            "send",
+                            src,
+                            req,
+                        )
+                        yield Probe(
+                            "edge",
+                            caller.name,
+                            callee.name,
+                            detail + " (split; caller without sidecar)",
+                            Expect(True, callee.fqdn, versions, advisory=True),
+                            "send",
+                            src,
+                            req,
+                        )
                     if not owned(callee) or not has_sidecar(index, callee):
                         yield Probe(
                             "edge-no-sidecar",
@@ -177,9 +204,7 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
             if twins:  # services sharing the identity: what any of them declares is admitted
                 calls = calls + [c for t in twins for c in t.model.calls if c.service == callee.name]
                 for call in calls:
-                    declared_ports.update(
-                        p.number for p in callee.ports if not call.ports or p.number in call.ports
-                    )
+                    declared_ports.update(p.number for p in call_ports(callee, call))
             yield from _least_privilege(index, caller, callee, calls, declared_ports, src)
 
 
@@ -312,14 +337,17 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
         else:
             others = [b for b in callees if b.name not in routed and me not in admitted.get(b.name, ())]
         for b in others:
-            req = _request(b, b.ports[0], None, None)
+            first = next((p for p in b.ports if _has_identity(index, b, p)), None)
+            if first is None:
+                continue  # plaintext only: no identity to tell the gateway apart (MC127)
+            req = _request(b, first, None, None)
             expect = Expect(True, b.fqdn) if allow else Expect(False)
             probes.append(
                 Probe(
                     "non-edge",
                     f"gateway/{gw_name}",
                     b.name,
-                    f":{b.ports[0].number}",
+                    f":{first.number}",
                     expect,
                     "send",
                     workloads[0],
@@ -389,8 +417,9 @@ def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -
             for server in servers:
                 if (server.protocol in ("tcp", "tls")) == http:
                     continue
-                hosts = route.hosts or server.hosts or gw.hosts
-                for pattern in intent.unique([h for h in hosts]):
+                served = server.hosts or gw.hosts
+                hosts = route.hosts or served
+                for pattern in intent.unique([h for h in hosts if _served(served, h)]):
                     yield from _gateway_route(
                         index, gw, k, route, server.port, intent.concrete_host(pattern), pod, http
                     )
@@ -525,6 +554,13 @@ def _gateway_route(
         )
 
 
+def _served(server_hosts: list[str], host: str) -> bool:
+    """A route host the server serves (its hosts, `*`, `*.suffix`): only there can a request for it
+    arrive on that server's port."""
+    concrete = intent.concrete_host(host)
+    return any(dns_match(h, concrete) for h in server_hosts)
+
+
 def _with(req: Request, token: Token | None) -> Request:
     return replace(req, token=token)
 
@@ -533,6 +569,7 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
     by_ns: dict[str, list[ServiceInfo]] = {}
     for s in index.services.values():
         by_ns.setdefault(s.namespace, []).append(s)
+    control_plane = index.mesh.spec.control_plane.namespace
     for _, eg in index.egress.values():
         callers = [index.services[c] for c in eg.callers if c in index.services]
         names = {c.name for c in callers}
@@ -573,7 +610,9 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                             outsider.name,
                             host,
                             f":{port.port} (not a caller, same namespace)",
-                            Expect(False),
+                            # An entry the spec puts into the control-plane namespace, which every
+                            # Sidecar imports, is visible to all (MC129 warns): advisory there.
+                            Expect(False, advisory=eg.namespace == control_plane),
                             "send",
                             src,
                             req,

@@ -33,7 +33,9 @@ KEYWORDS = frozenset(
 
 def dashboards(manifests: list[Manifest]) -> Iterator[tuple[Manifest, dict[str, Any]]]:
     for m in manifests:
-        if m.kind == "ConfigMap" and m.name.startswith("meshc-dashboard"):
+        if m.kind == "ConfigMap" and (
+            m.name.startswith("meshc-dashboard") or m.name.endswith("-meshc-dashboard")
+        ):
             for text in m.body["data"].values():
                 yield m, json.loads(text)
 

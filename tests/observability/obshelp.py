@@ -88,7 +88,7 @@ def rule_groups(manifests: list[Manifest]) -> list[dict[str, Any]]:
     for m in manifests:
         if m.kind == "PrometheusRule":
             groups += m.body["spec"]["groups"]
-        elif m.kind == "ConfigMap" and m.name.startswith("meshc-prometheus-rules"):
+        elif m.kind == "ConfigMap" and "meshc-prometheus-rules" in m.name:
             for text in m.body["data"].values():
                 groups += yaml.safe_load(text)["groups"]
     return groups

@@ -43,7 +43,7 @@ def test_one_dashboard_per_service_with_an_slo_and_one_for_the_mesh(shop: list[M
     services = yaml.safe_load(SHOP.read_text())["spec"]["services"]
     namespaces = {s["name"]: s.get("namespace", "shop") for s in services}
     names = sorted(m.name for m, _ in dashboards(shop))
-    assert names == sorted(["meshc-dashboard", *(f"meshc-dashboard-{s}" for s in with_slo)])
+    assert names == sorted(["shop-meshc-dashboard", *(f"meshc-dashboard-{s}" for s in with_slo)])
     for m, _ in dashboards(shop):
         labels = m.body["metadata"]["labels"]
         assert labels["grafana_dashboard"] == "1"

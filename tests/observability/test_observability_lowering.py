@@ -72,7 +72,7 @@ def test_scraping_is_limited_to_the_mesh(tmp_path: Path) -> None:
     secure = compile_spec(
         tmp_path, mesh_spec(prometheus={"output": "files", "scrape": "secure"}), "secure.yaml"
     )
-    (snippet,) = [m for m in secure if m.name == "meshc-prometheus-scrape"]
+    (snippet,) = [m for m in secure if m.name == "slotest-meshc-prometheus-scrape"]
     envoy = yaml.safe_load(snippet.body["data"]["meshc-scrape.yaml"])["scrape_configs"][0]
     assert envoy["scheme"] == "https" and envoy["tls_config"]["cert_file"] == "/etc/prom-certs/cert-chain.pem"
     assert envoy["relabel_configs"][-1]["replacement"] == "$1:15091"
@@ -84,13 +84,17 @@ def test_files_mode_writes_rule_files_and_a_scrape_snippet_in_config_maps(tmp_pa
     manifests = compile_spec(tmp_path, mesh_spec(prometheus={"output": "files"}))
     assert not [m for m in manifests if m.body["apiVersion"].startswith("monitoring.coreos.com")]
     maps = {m.name: m for m in manifests if m.kind == "ConfigMap" and m.namespace == "monitoring"}
-    assert {"meshc-prometheus-rules", "meshc-prometheus-rules-shop", "meshc-prometheus-scrape"} <= set(maps)
-    scrape = yaml.safe_load(maps["meshc-prometheus-scrape"].body["data"]["meshc-scrape.yaml"])
+    assert {
+        "slotest-meshc-prometheus-rules",
+        "slotest-meshc-prometheus-rules-shop",
+        "slotest-meshc-prometheus-scrape",
+    } <= set(maps)
+    scrape = yaml.safe_load(maps["slotest-meshc-prometheus-scrape"].body["data"]["meshc-scrape.yaml"])
     (envoy, istiod) = scrape["scrape_configs"]
     assert envoy["kubernetes_sd_configs"] == [
         {"role": "pod", "namespaces": {"names": ["istio-system", "shop"]}}
     ]
-    assert istiod["job_name"] == "meshc-istiod"
+    assert istiod["job_name"] == "slotest-meshc-istiod"
 
 
 def test_multicluster_each_cluster_gets_the_rules_of_what_it_sees(tmp_path: Path) -> None:
@@ -100,7 +104,7 @@ def test_multicluster_each_cluster_gets_the_rules_of_what_it_sees(tmp_path: Path
         if svc["name"] in ("frontend", "reviews"):
             svc["slo"] = {"availability": 99.9}
     manifests = compile_spec(tmp_path, spec)
-    sli = {m.cluster for m in manifests if m.name == "meshc-sli"}
+    sli = {m.cluster for m in manifests if m.name == "travel-meshc-sli"}
     assert sli == {"east", "west"}
     for cluster in ("east", "west"):
         rows = _rows([m for m in manifests if m.cluster == cluster])

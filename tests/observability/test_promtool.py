@@ -415,7 +415,10 @@ def test_rule_count_does_not_grow_with_services(tmp_path: Path) -> None:
         ]
         manifests = compile_spec(tmp_path, spec, f"mesh{n}.yaml")
         mesh_wide = sum(
-            len(g["rules"]) for m in manifests if m.name == "meshc-sli" for g in m.body["spec"]["groups"]
+            len(g["rules"])
+            for m in manifests
+            if m.name == "slotest-meshc-sli"
+            for g in m.body["spec"]["groups"]
         )
         rows = sum(
             1

@@ -85,10 +85,10 @@ def test_monitoring_goes_with_the_team_that_owns_the_service() -> None:
     monitors and overview with the stack that owns mesh-wide resources; no SLO, no object."""
     mesh = set(shard_plan("mesh").kube())
     assert {
-        "default/monitoring/PrometheusRule/meshc-sli",
-        "default/monitoring/PodMonitor/meshc-envoy-stats",
-        "default/monitoring/ServiceMonitor/meshc-istiod",
-        "default/monitoring/ConfigMap/meshc-dashboard",
+        "default/monitoring/PrometheusRule/shop-meshc-sli",
+        "default/monitoring/PodMonitor/shop-meshc-envoy-stats",
+        "default/monitoring/ServiceMonitor/shop-meshc-istiod",
+        "default/monitoring/ConfigMap/shop-meshc-dashboard",
     } <= mesh
     payments = shard_plan("payments").kube()
     assert {k for k in payments if "/PrometheusRule/" in k or "/ConfigMap/" in k} == {

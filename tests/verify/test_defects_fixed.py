@@ -1,154 +1,74 @@
-"""The other half of each defect test: the same captured output with the defect repaired by hand
-(the smallest change that does what the spec says) passes the probe that caught it. So the probe
-fails because of the defect, and will pass once the lowering produces correct output."""
+"""The other half of each defect test (test_defects.py): the probes that catch a defect in the stored
+defective output pass on what meshc compiles today. Where the fix is a rule that refuses the
+stored spec (defects 2 and 10), the rule refuses it, and the spec written as the rule asks
+(examples/shop's `requireClaims`; the gateway pods' `workload.account`) compiles to output that
+passes. So each probe fails because of the defect, and the real lowering no longer has it."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 import pytest
-from verify_helpers import FIXTURES, manifests_of
+import yaml
+from verify_helpers import FIXTURES
 
-from compiler.lower import Manifest
-from compiler.pipeline import check_semantics, check_structure, load, run
+from compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
 from compiler.verify import verify
+from mesh_spec.diagnostics import SpecError
 
-Spec = dict[str, Any]
+REPO = Path(__file__).resolve().parents[2]
+SHOP = REPO / "examples" / "shop" / "mesh.yaml"
 
-
-def _jwt_hosts_with_ports(spec: Spec) -> None:
-    for rule in spec["rules"]:
-        for to in rule["to"]:
-            op = to["operation"]
-            op["hosts"] = sorted({*op["hosts"], *(f"{h}:*" for h in op["hosts"])})
-
-
-def _claims_enforced(spec: Spec) -> None:
-    spec["rules"].append(
-        {
-            "to": [{"operation": {"paths": ["/api/admin/*"]}}],
-            "when": [{"key": "request.auth.claims[role]", "notValues": ["admin"]}],
-        }
-    )
-
-
-def _port_only_rule(spec: Spec) -> None:
-    spec["rules"] = [{"to": [{"operation": {"ports": ["5432"]}}]}]
-
-
-def _auto_mtls(spec: Spec) -> None:
-    del spec["trafficPolicy"]["tls"]
-
-
-def _methods_on_http_port_only(spec: Spec) -> None:
-    source = spec["rules"][0]["from"]
-    spec["rules"] = [
-        {"from": source, "to": [{"operation": {"ports": ["8080"], "methods": ["GET"]}}]},
-        {"from": source, "to": [{"operation": {"ports": ["6379"]}}]},
-    ]
-
-
-def _gateway_principal(spec: Spec) -> None:
-    for rule in spec["rules"]:
-        for src in rule["from"]:
-            src["source"]["principals"] = ["cluster.local/ns/istio-ingress/sa/istio-ingress"]
-
-
-FIXES: list[tuple[str, str, str, str, Callable[[Spec], None] | None, list[str]]] = [
-    (
-        "1",
-        "shop",
-        "AuthorizationPolicy",
-        "public-require-jwt",
-        _jwt_hosts_with_ports,
-        ["routes[1] (api)", "Host: shop.example.com:443", "without JWT"],
-    ),
-    (
-        "2",
-        "shop",
-        "AuthorizationPolicy",
-        "public-require-jwt",
-        _claims_enforced,
-        ["routes[0] (admin-api)", "lacking"],
-    ),
-    ("4", "d4-port-mtls-disable", "AuthorizationPolicy", "db", _port_only_rule, ["edge: web -> db :5432"]),
-    (
-        "5",
-        "d5-default-deny-off",
-        "AuthorizationPolicy",
-        "api",
-        None,
-        ["non-edge: batch -> api", "(authorization only)"],
-    ),
-    ("6", "shop", "Telemetry", "mesh-default", None, []),
-    ("8", "shop", "DestinationRule", "catalog-db", _auto_mtls, ["edge-no-sidecar: catalog -> catalog-db"]),
-    (
-        "9",
-        "d9-methods-tcp-port",
-        "AuthorizationPolicy",
-        "cache",
-        _methods_on_http_port_only,
-        ["edge: web -> cache :6379"],
-    ),
-    (
-        "10",
-        "d10-gateway-selector",
-        "AuthorizationPolicy",
-        "web",
-        _gateway_principal,
-        ["gateway: external -> gateway/edge"],
-    ),
+FIXED: list[tuple[str, Path, list[str]]] = [
+    ("1", SHOP, ["routes[1] (api)", "Host: shop.example.com:443", "without JWT"]),
+    ("2", SHOP, ["(admin-api)", "lacking"]),
+    ("3-same-namespace", SHOP, ["-> api.stripe.com", "not a caller, same namespace"]),
+    ("3-egress-gateway", SHOP, ["-> api.stripe.com", "straight to the egress gateway"]),
+    ("3-callers", SHOP, ["egress: payments -> api.stripe.com"]),
+    ("3-no-gateway", SHOP, ["-> api.sendgrid.com", "not a caller"]),
+    ("4", FIXTURES / "d4-port-mtls-disable.mesh.yaml", ["edge: web -> db :5432"]),
+    ("5", FIXTURES / "d5-default-deny-off.mesh.yaml", ["non-edge: batch -> api"]),
+    ("6", SHOP, ["foreign:"]),
+    ("8", SHOP, ["edge-no-sidecar: catalog -> catalog-db"]),
+    ("9", FIXTURES / "d9-methods-tcp-port.mesh.yaml", ["edge: web -> cache :6379 tcp"]),
 ]
 
-
-def _repaired(
-    manifests: list[Manifest], kind: str, name: str, fix: Callable[[Spec], None] | None
-) -> list[Manifest]:
-    out = []
-    for m in manifests:
-        if m.kind == kind and m.name == name:
-            if fix is None:
-                continue  # the repair is to not write it
-            body = copy.deepcopy(m.body)
-            fix(body["spec"])
-            m = Manifest(m.kind, m.namespace, m.name, body)
-        out.append(m)
-    return out
+COMPILE = (load, check_structure, check_semantics, lower_resources)
 
 
-@pytest.mark.parametrize(
-    ("defect", "fixture", "kind", "name", "fix", "probe_words"), FIXES, ids=[f[0] for f in FIXES]
-)
-def test_repaired_output_passes_the_probe(
-    defect: str,
-    fixture: str,
-    kind: str,
-    name: str,
-    fix: Callable[[Spec], None] | None,
-    probe_words: list[str],
-) -> None:
-    c = run(FIXTURES / f"{fixture}.mesh.yaml", stages=(load, check_structure, check_semantics))
+def _results(path: Path, words: list[str]) -> list[tuple[str, bool, str]]:
+    c = run(path, stages=COMPILE)
     assert c.index is not None
-    today = manifests_of(FIXTURES / f"{fixture}.today.yaml")
-    if defect == "6":  # the mesh-wide resources go; the namespaces keep their mode
-        today = [
-            m
-            for m in today
-            if not (m.namespace == "istio-system" and m.kind in ("PeerAuthentication", "Telemetry"))
-        ]
-        probe_words = ["foreign: probe/other-team"]
-    before = [
-        r.probe.key
-        for r in verify(c.index, today).failures
-        if all(w in r.probe.key + " " for w in probe_words)
+    report = verify(c.index, c.manifests)
+    return [
+        (r.probe.key, r.ok, r.reason) for r in report.results if all(w in r.probe.key + " " for w in words)
     ]
-    after = [
-        r.probe.key
-        for r in verify(c.index, _repaired(today, kind, name, fix)).failures
-        if all(w in r.probe.key + " " for w in probe_words)
-    ]
-    if defect != "6":
-        assert before, "the captured output exhibits the defect"
-    assert after == [], after
+
+
+@pytest.mark.parametrize(("defect", "spec", "probe_words"), FIXED, ids=[f[0] for f in FIXED])
+def test_the_lowering_passes_the_probe_that_caught_the_defect(
+    defect: str, spec: Path, probe_words: list[str]
+) -> None:
+    found = _results(spec, probe_words)
+    assert found, f"no probe matches {probe_words}: the test would prove nothing"
+    assert [(key, reason) for key, ok, reason in found if not ok] == []
+
+
+def test_defect_2_the_stored_spec_is_refused() -> None:  # claims routing as access control
+    with pytest.raises(SpecError) as refused:
+        run(FIXTURES / "shop.mesh.yaml", stages=COMPILE)
+    assert "MC126" in {d.code for d in refused.value.diagnostics}
+
+
+def test_defect_10_refused_until_the_pods_identity_is_stated(tmp_path: Path) -> None:
+    stored = FIXTURES / "d10-gateway-selector.mesh.yaml"
+    with pytest.raises(SpecError) as refused:
+        run(stored, stages=COMPILE)
+    assert "MC130" in {d.code for d in refused.value.diagnostics}
+    doc = yaml.safe_load(stored.read_text(encoding="utf-8"))
+    # the helm gateway chart's `istio: ingress` pods run as service account istio-ingress
+    doc["spec"]["gateways"][0]["workload"]["account"] = "istio-ingress"
+    stated = tmp_path / "mesh.yaml"
+    stated.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    found = _results(stated, ["gateway: external -> gateway/edge"])
+    assert found and all(ok for _, ok, _ in found), found

@@ -315,3 +315,65 @@ def test_gateway_authority_with_port_and_jwt_claims() -> None:  # vs-match, jwt-
     ).denied  # 404
     rejected = model.ingress(gw, Request("shop.example.com", 443, "http", "GET", "/", token=Token("other")))
     assert rejected.landings[0].reason.startswith("401")
+
+
+def test_connection_sni_condition_on_http_and_tcp() -> None:  # authz-conditions
+    """`connection.sni` is the server name of the terminated TLS connection, HTTP and TCP alike
+    (istio.io/latest/docs/reference/config/security/conditions/); plaintext has none."""
+    egress = _wl("istio-egressgateway", ROOT, istio="egressgateway")
+    policy = _res(
+        "AuthorizationPolicy",
+        ROOT,
+        "stripe-egress",
+        {
+            "selector": {"matchLabels": {"istio": "egressgateway"}},
+            "action": "ALLOW",
+            "rules": [
+                {
+                    "from": [{"source": {"principals": [f"{TD}/ns/app/sa/web"]}}],
+                    "when": [{"key": "connection.sni", "values": ["api.stripe.com"]}],
+                }
+            ],
+        },
+    )
+    cfg = _config(policy)
+    web = f"{TD}/ns/app/sa/web"
+    assert authorize(cfg, egress, _http(web, http=False, port=443, sni="api.stripe.com"))[0]
+    assert authorize(cfg, egress, _http(web, port=443, sni="api.stripe.com"))[0]
+    assert not authorize(cfg, egress, _http(web, http=False, port=443, sni="evil.example.com"))[0]
+    assert not authorize(cfg, egress, _http(web, http=False, port=443))[0]  # plaintext: no SNI
+
+
+def test_mtls_sni_is_the_destination_rules_else_the_cluster_name() -> None:  # dr-tls
+    from compiler.verify.config import Resource
+    from compiler.verify.outbound import client_sni, mtls_sni
+
+    gw = "istio-egressgateway.istio-system.svc.cluster.local"
+    spec = {
+        "host": gw,
+        "subsets": [
+            {
+                "name": "stripe",
+                "trafficPolicy": {
+                    "portLevelSettings": [
+                        {"port": {"number": 443}, "tls": {"mode": "ISTIO_MUTUAL", "sni": "api.stripe.com"}}
+                    ]
+                },
+            }
+        ],
+    }
+    dr = Resource("DestinationRule", ROOT, "egress", spec, {})
+    assert mtls_sni(client_sni(dr, "stripe", 443), gw, "stripe", 443) == "api.stripe.com"
+    assert mtls_sni(client_sni(dr, None, 443), gw, None, 443) == f"outbound_.443_._.{gw}"
+
+
+def test_a_service_name_without_a_service_in_the_cluster_does_not_resolve() -> None:  # k8s-dns
+    """A caller without Sidecar scoping (ALLOW_ANY) sends an unknown external host through the
+    PassthroughCluster, but a `.svc.<cluster domain>` name with no Service in its cluster (one the
+    spec places in another cluster only) fails its DNS lookup: never a reached 'external' host."""
+    model, web = _mesh_model()
+    out = model.send(web, Request("audit.app.svc.cluster.local", 8080, "http", "GET", "/"))
+    assert out.denied and "does not resolve" in out.landings[0].reason
+    out = model.send(web, Request("audit.app.svc.cluster.local", 8080, "http", "GET", "/"), plaintext=True)
+    assert out.denied
+    assert model.send(web, Request("api.example.com", 443, "tls")).allowed  # passthrough to the internet

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from verify_helpers import FIXTURES
+from verify_helpers import FIXTURES, manifests_of
 
 from compiler import pipeline
+from compiler.lower import Manifest
 from compiler.pipeline import CompilerBug, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,13 +25,29 @@ def _meshc(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_stage_is_off_by_default_until_the_lowering_fixes_land() -> None:
-    assert pipeline.ENFORCE_ON_COMPILE is False
-    run(FIXTURES / "d9-methods-tcp-port.mesh.yaml")  # today's output contradicts the spec, no error
+D9 = FIXTURES / "d9-methods-tcp-port.mesh.yaml"
+
+
+def _defective_lowering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lowering as it was before defect 9's fix: the stored output it produced for the d9 spec
+    (methods on a rule that must also admit the TCP port)."""
+    stored = manifests_of(FIXTURES / "d9-methods-tcp-port.today.yaml")
+
+    def lower(index: object) -> list[Manifest]:
+        return list(stored)
+
+    monkeypatch.setattr(pipeline, "lower", lower)
+
+
+def test_every_compile_verifies_after_the_self_check() -> None:
+    stages = [s.__name__ for s in pipeline.STAGES]
+    assert stages.index("verify_output") > stages.index("self_check")
+    assert pipeline.verify_output in pipeline.UNCHECKED_STAGES  # `-o DIR`: checked before writing
+    run(D9)  # today's lowering does what the spec says
 
 
 def test_stage_turns_a_contradiction_into_a_compiler_bug(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "ENFORCE_ON_COMPILE", True)
+    _defective_lowering(monkeypatch)
     with pytest.raises(CompilerBug) as bug:
         run(FIXTURES / "d9-methods-tcp-port.mesh.yaml")
     assert any("edge: web -> cache :6379 tcp" in p for p in bug.value.problems)
@@ -53,16 +70,26 @@ def test_stage_passes_output_that_does_what_the_spec_says(
     assert [r.probe.key for r in report.failures if r.probe.kind != "foreign"] == []
 
 
-def test_verify_command_reports_failures_with_their_chain() -> None:
-    done = _meshc("verify", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"))
-    assert done.returncode == 1, done.stderr
-    assert "FAIL edge: web -> cache :6379 tcp" in done.stdout
-    assert "AuthorizationPolicy/app/cache" in done.stdout
-    data = json.loads(
-        _meshc("verify", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"), "--format", "json").stdout
-    )
+def test_verify_command_reports_failures_with_their_chain(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.cli import main
+
+    _defective_lowering(monkeypatch)
+    assert main(["verify", str(D9)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL edge: web -> cache :6379 tcp" in out
+    assert "AuthorizationPolicy/app/cache" in out
+    assert main(["verify", str(D9), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False and data["failed"] >= 1
     assert all(r["chain"] for r in data["results"])
+
+
+def test_verify_command_passes_todays_output() -> None:
+    done = _meshc("verify", str(D9))
+    assert done.returncode == 0, done.stdout
+    assert "0 failed" in done.stdout
 
 
 def test_can_i_answers_one_question() -> None:
@@ -105,12 +132,15 @@ def test_can_i_through_a_gateway_and_to_an_external_host() -> None:
     assert done.returncode == 1 and "REGISTRY_ONLY" in done.stdout
 
 
-def test_compile_with_the_stage_on_exits_3_and_writes_nothing(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_compile_with_a_contradiction_exits_3_and_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from compiler.cli import EXIT_BUG, main
 
-    monkeypatch.setattr(pipeline, "ENFORCE_ON_COMPILE", True)
+    _defective_lowering(monkeypatch)
     out = tmp_path / "out"
-    assert main(["compile", str(FIXTURES / "d9-methods-tcp-port.mesh.yaml"), "-o", str(out)]) == EXIT_BUG
+    assert main(["compile", str(D9), "-o", str(out)]) == EXIT_BUG
     assert not out.exists()
+    assert main(["compile", str(D9), "-o", "-"]) == EXIT_BUG
+    assert capsys.readouterr().out == ""  # nothing on stdout either
+    assert main(["validate", str(D9)]) == EXIT_BUG
