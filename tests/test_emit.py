@@ -146,3 +146,47 @@ def test_layout_for_cluster_scoped_and_clustered(tmp_path: Path):
     write_tree([ns, clustered], tmp_path / "o")
     assert (tmp_path / "o" / "shop" / "namespace-shop.yaml").is_file()
     assert (tmp_path / "o" / "east" / "shop" / "service-a.yaml").is_file()
+
+
+flat_rows = st.lists(
+    st.dictionaries(
+        keys,
+        st.text(max_size=12) | scalars | st.dictionaries(keys, st.text(max_size=12) | scalars, max_size=3),
+        max_size=4,
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(flat_rows, st.sampled_from(["", "  ", "        "]))
+def test_flat_records_renderer_writes_what_the_emitter_writes(rows, indent):
+    """The row renderer (Prometheus rule rows) is only an optimisation: for every value it either
+    declines (None) or returns the emitter's own text."""
+    from compiler.emit import _sequence, flat_records
+
+    for first in (indent, indent + "- "):
+        generic: list[str] = []
+        _sequence(rows, indent, first, generic)
+        fast = flat_records(rows, indent, first)
+        assert fast is None or fast == "".join(generic)
+
+
+def test_flat_records_renderer_takes_rule_rows_and_is_used_for_shared_lists():
+    from compiler.emit import flat_records
+    from compiler.sharedtext import SHARED, share
+
+    rows = [
+        {"record": "meshc:x", "expr": "vector(1)", "labels": {"b": "on", "a": "x y", "le_ms": "250"}},
+        {"record": "meshc:y", "expr": 'sum(x{a="b"})'},
+    ]
+    assert flat_records(rows, "  ", "  ") is not None
+    plain = dump({"spec": {"groups": [{"name": "g", "rules": [dict(r) for r in rows]}]}})
+    try:
+        shared = dump({"spec": {"groups": [{"name": "g", "rules": share(rows, flat_records)}]}})
+        assert SHARED[id(rows)][1]  # rendered through the registered renderer, text remembered
+    finally:
+        SHARED.pop(id(rows), None)
+    assert shared == plain
+    assert flat_records([{"record": "r", "labels": {}}], "", "") is None  # `{}`: left to the emitter
+    assert flat_records([{"record": 1}], "", "") is None
