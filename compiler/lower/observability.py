@@ -467,6 +467,7 @@ def _row_chunks(
     chunks of SERVICES_PER_RULE_OBJECT services (`meshc-slo`, `meshc-slo-2`, ...). A namespace
     is what stacks shard by, so a team's rows deploy with its team."""
     from ..emit import flat_records  # imported here: `emit` imports the lowering
+
     by_namespace: dict[str, list[str]] = {}
     for name in rows_by_service:
         by_namespace.setdefault(index.services[name].namespace, []).append(name)
