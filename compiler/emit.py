@@ -21,7 +21,7 @@ from typing import Any
 from . import outdir, workers
 from .gcpause import gc_paused
 from .lower.common import Manifest
-from .sharedtext import SHARED, Renderer
+from .sharedtext import SHARED
 
 _PLAIN = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_./-]*$"  # names, hosts, label keys
@@ -79,60 +79,17 @@ def _scalar(value: Any) -> str:
 # and intermediate lists. `first` is the prefix of the first line ("- " for a sequence item).
 
 
-def _render_shared(
-    entry: tuple[Any, dict[str, str], Renderer | None], indent: str, first: str, out: list[str]
-) -> None:
+def _render_shared(entry: tuple[Any, dict[str, str]], indent: str, first: str, out: list[str]) -> None:
     """Render a registered shared subtree once for this position and remember the text. The text
     is keyed by `first` alone: `indent` is always as many spaces as `first` is long."""
-    item, texts, render = entry
-    text = render(item, indent, first) if render is not None else None
-    if text is None:
-        rendered: list[str] = []
-        if type(item) is dict:
-            _mapping(item, indent, first, rendered)
-        else:
-            _sequence(item, indent, first, rendered)
-        text = "".join(rendered)
-    texts[first] = text
+    item, texts = entry
+    rendered: list[str] = []
+    if type(item) is dict:
+        _mapping(item, indent, first, rendered)
+    else:
+        _sequence(item, indent, first, rendered)
+    text = texts[first] = "".join(rendered)
     out.append(text)
-
-
-def flat_records(value: Any, indent: str, first: str) -> str | None:
-    """The text `_sequence` writes for a list of non-empty mappings whose values are strings or
-    non-empty mappings of strings to strings (Prometheus rule rows: record, expr, labels), without
-    its per-node dispatch: tens of thousands of rows for a big mesh. None for any other shape (the
-    emitter then writes it). Registered with `sharedtext.share`; tested equal to `_sequence`."""
-    if type(value) is not list:
-        return None
-    dash = first + "- "
-    inner = indent + "  "
-    deeper = inner + "  "
-    cache = _scalar_cache
-    out: list[str] = []
-    for row in value:
-        if type(row) is not dict or not row:
-            return None
-        prefix = dash
-        for key in sorted(row):
-            item = row[key]
-            if type(key) is not str:
-                return None
-            k = cache.get(key) or _string(key)
-            if type(item) is str:
-                out.append(f"{prefix}{k}: {cache.get(item) or _string(item)}\n")
-            elif type(item) is dict and item:
-                out.append(f"{prefix}{k}:\n")
-                for name in sorted(item):
-                    text = item[name]
-                    if type(name) is not str or type(text) is not str:
-                        return None
-                    value_text = cache.get(text) or _string(text)
-                    out.append(f"{deeper}{cache.get(name) or _string(name)}: {value_text}\n")
-            else:
-                return None
-            prefix = inner
-        dash = indent + "- "
-    return "".join(out)
 
 
 def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> None:

@@ -9,22 +9,16 @@ the registry is always safe (it is only a cache).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-Renderer = Callable[[Any, str, str], str | None]
-"""(value, indent, first-line prefix) -> the value's text, exactly as the emitter would write it,
-or None to leave it to the emitter."""
-
-SHARED: dict[int, tuple[Any, dict[str, str], Renderer | None]] = {}
-"""id -> (the object, its text per first-line prefix, a faster renderer for it or None)."""
+SHARED: dict[int, tuple[Any, dict[str, str]]] = {}
+"""id -> (the object, its text per first-line prefix)."""
 _LIMIT = 50_000
 
 
-def share(value: Any, render: Renderer | None = None) -> Any:
-    """Register `value` (a dict or list nobody modifies any more) and return it. `render`: a
-    renderer specialised for the value's shape (big uniform lists), tested against the emitter."""
+def share(value: Any) -> Any:
+    """Register `value` (a dict or list nobody modifies any more) and return it."""
     if len(SHARED) >= _LIMIT:
         SHARED.clear()
-    SHARED.setdefault(id(value), (value, {}, render))
+    SHARED.setdefault(id(value), (value, {}))
     return value

@@ -24,7 +24,6 @@ from typing import Any
 from mesh_spec.models import Observability
 
 from ..index import MeshIndex, Scope, ServiceInfo
-from ..sharedtext import share
 from ..slo import Objective, SloPlan, burn_rates, declared_split, number
 from .common import Manifest, manifest
 
@@ -484,8 +483,6 @@ def _row_chunks(
     """(namespace, name suffix, rows): per namespace, the rows of its services with an SLO, in
     chunks of SERVICES_PER_RULE_OBJECT services (`meshc-slo`, `meshc-slo-2`, ...). A namespace
     is what stacks shard by, so a team's rows deploy with its team."""
-    from ..emit import flat_records  # imported here: `emit` imports the lowering
-
     by_namespace: dict[str, list[str]] = {}
     for name, objectives in rows_by_service.items():
         by_namespace.setdefault(objectives[0].info.namespace, []).append(name)
@@ -498,8 +495,7 @@ def _row_chunks(
                 for n in chunk
                 for r in service_rules(index, rows_by_service[n], rows_by_service[n][0].info, plan.splits[n])
             ]
-            # written by the emitter's row renderer: ~45,000 rows at 10,000 services
-            yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), share(rows, flat_records)
+            yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), rows
 
 
 def config_map(index: MeshIndex, name: str, namespace: str, data: dict[str, str], **extra: Any) -> Manifest:
