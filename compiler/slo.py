@@ -187,9 +187,15 @@ class SloPlan:
         return out
 
     @cached_property
+    def splits(self) -> dict[str, dict[str, int]]:
+        """`declared_split` of each service with an SLO, by name (computed once per plan)."""
+        infos = {id(o.info): o.info for o in self.objectives}
+        return {info.model.name: declared_split(info) for info in infos.values()}
+
+    @cached_property
     def has_declared_split(self) -> bool:
         """Some service with an SLO declares a split that alone decides its versions' shares."""
-        return any(declared_split(info) for info in {o.info.name: o.info for o in self.objectives}.values())
+        return any(self.splits.values())
 
     @cached_property
     def thresholds(self) -> list[Decimal]:

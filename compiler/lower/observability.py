@@ -254,21 +254,37 @@ def _principals(index: MeshIndex, info: ServiceInfo) -> list[str]:
     return sorted(f"spiffe://{p}" for p in found)
 
 
-def service_rules(index: MeshIndex, plan_rows: list[Objective], info: ServiceInfo) -> list[dict[str, Any]]:
+def service_rules(
+    index: MeshIndex, plan_rows: list[Objective], info: ServiceInfo, split: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """The rows of one service: its objectives, its declared callers, its declared split
+    (`split`: `declared_split(info)` when the caller has it already)."""
     base = _row_labels(info)
     rows = [objective_row(o, base) for o in plan_rows]
-    service = {"destination_service_namespace": info.namespace, "destination_service_name": info.name}
+    namespace, name = info.namespace, info.model.name
     rows += [
-        {"record": DECLARED_EDGE, "expr": "vector(1)", "labels": {**service, "source_principal": p}}
+        {
+            "record": DECLARED_EDGE,
+            "expr": "vector(1)",
+            "labels": {
+                "destination_service_namespace": namespace,
+                "destination_service_name": name,
+                "source_principal": p,
+            },
+        }
         for p in _principals(index, info)
     ]
     rows += [
         {
             "record": DECLARED_SPLIT,
             "expr": f"vector({number(Decimal(weight) / 100)})",
-            "labels": {**service, "destination_version": version},
+            "labels": {
+                "destination_service_namespace": namespace,
+                "destination_service_name": name,
+                "destination_version": version,
+            },
         }
-        for version, weight in declared_split(info).items()
+        for version, weight in (declared_split(info) if split is None else split).items()
     ]
     return rows
 
@@ -410,9 +426,11 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     # mesh-wide rules and monitors, and the rows of every service visible there (running there,
     # or called from there: the callers' sidecars report source-side SLIs where they run).
     rows_by_service: dict[str, list[Objective]] = {}
+    visible = scope.visible
     for o in plan.objectives:
-        if o.info.name in scope.visible:
-            rows_by_service.setdefault(o.info.name, []).append(o)
+        name = o.info.model.name
+        if name in visible:
+            rows_by_service.setdefault(name, []).append(o)
     groups = mesh_rule_groups(plan, observability)
     if prometheus.output == "operator":
         labels = dict(prometheus.rule_labels)
@@ -426,7 +444,7 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 _rule_body(groups),
                 labels=labels,
             )
-        for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
+        for namespace, suffix, chunk in _row_chunks(index, plan, rows_by_service):
             group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
             yield manifest(
                 index,
@@ -463,7 +481,7 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             ns,
             {"meshc-sli.rules.yaml": dump_yaml(_rule_body(groups))},
         )
-    for namespace, suffix, chunk in _row_chunks(index, rows_by_service):
+    for namespace, suffix, chunk in _row_chunks(index, plan, rows_by_service):
         group = {"name": f"meshc-slo-{namespace}{suffix}", "rules": chunk}
         yield config_map(
             index,
@@ -487,19 +505,23 @@ service keeps each object far below the API server's 1.5 MiB (ConfigMap: 1 MiB) 
 
 
 def _row_chunks(
-    index: MeshIndex, rows_by_service: dict[str, list[Objective]]
+    index: MeshIndex, plan: SloPlan, rows_by_service: dict[str, list[Objective]]
 ) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
     """(namespace, name suffix, rows): per namespace, the rows of its services with an SLO, in
     chunks of SERVICES_PER_RULE_OBJECT services (`meshc-slo`, `meshc-slo-2`, ...). A namespace
     is what stacks shard by, so a team's rows deploy with its team."""
     by_namespace: dict[str, list[str]] = {}
-    for name in rows_by_service:
-        by_namespace.setdefault(index.services[name].namespace, []).append(name)
+    for name, objectives in rows_by_service.items():
+        by_namespace.setdefault(objectives[0].info.namespace, []).append(name)
     for namespace, services in sorted(by_namespace.items()):
         services.sort()
         for k in range(0, len(services), SERVICES_PER_RULE_OBJECT):
             chunk = services[k : k + SERVICES_PER_RULE_OBJECT]
-            rows = [r for n in chunk for r in service_rules(index, rows_by_service[n], index.services[n])]
+            rows = [
+                r
+                for n in chunk
+                for r in service_rules(index, rows_by_service[n], rows_by_service[n][0].info, plan.splits[n])
+            ]
             yield namespace, (f"-{k // SERVICES_PER_RULE_OBJECT + 1}" if k else ""), rows
 
 

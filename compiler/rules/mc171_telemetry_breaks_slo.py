@@ -65,7 +65,15 @@ def _measuring(ctx: RuleContext, info: ServiceInfo, reporter: str) -> list[tuple
     return found
 
 
+def _has_overrides(telemetry: Telemetry | None) -> bool:
+    return telemetry is not None and telemetry.metrics is not None and bool(telemetry.metrics.overrides)
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    if not _has_overrides(ctx.mesh.spec.telemetry) and not any(
+        _has_overrides(info.model.telemetry) for info in ctx.index.services.values()
+    ):
+        return  # no metric override anywhere (the common case): nothing can break an SLO
     for info in ctx.index.services.values():
         slo = info.model.slo
         if slo is None:
