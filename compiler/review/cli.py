@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
+from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+
 if TYPE_CHECKING:
     from ..pipeline import Compilation
     from .report import RevisionInvalid
 
 # GitPython, Graphviz and the renderers are imported by the commands that use them: registering
 # these commands must cost nothing to `meshc validate`, and must work where git is not installed.
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 DIFF_EPILOG = """\
 The head defaults to the working tree (the files on disk, committed or not), so that

@@ -9,7 +9,7 @@ from typing import Any
 
 from mesh_spec.diagnostics import SpecError
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 
 
 def register(sub: Any) -> None:
