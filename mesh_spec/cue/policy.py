@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import LoadedSpec
+from mesh_spec.loaded import LoadedSpec
 from mesh_spec.source import PathItem
 
 from . import positions

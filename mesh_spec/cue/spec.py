@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import LoadedSpec
+from mesh_spec.loaded import LoadedSpec
 from mesh_spec.source import PathItem, SourceFile, SourceMap
 
 from . import positions
