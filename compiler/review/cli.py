@@ -198,17 +198,12 @@ def _report_invalid(exc: RevisionInvalid) -> int:
 
 # --- graph ------------------------------------------------------------------------------------------
 
-_GRAPH_STAGE_NAMES = ("load", "check_structure", "check_semantics")
-
 
 def _compile_for_graph(args: argparse.Namespace) -> Compilation:
-    from ..pipeline import STAGES, run
+    from ..pipeline import MODEL_STAGES, run
     from .gitsource import GitSourceError, read_revision, repo_relative
 
-    # Drawing needs the checked model, not the lowered resources.
-    stages = tuple(s for s in STAGES if s.__name__ in _GRAPH_STAGE_NAMES)
-    if len(stages) != len(_GRAPH_STAGE_NAMES):
-        stages = STAGES
+    stages = MODEL_STAGES  # drawing needs the checked model, not the lowered resources
     if args.ref is None:
         return run(args.spec, stages=stages)
     repo = _open_repo(args.spec, args.repo)
