@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import SERVICES_PER_NAMESPACE, make_gateways, make_spec
 
 from compiler.emit import dump_stream
-from compiler.pipeline import STAGES, load, run
+from compiler.pipeline import STAGES_AFTER_LOAD, load, run
 from mesh_spec.cue import find_toolchain
 from mesh_spec.cue.toolchain import PIN_ENV
 from mesh_spec.loader import LoadedSpec
@@ -290,7 +290,7 @@ def main() -> int:
         loaded: LoadedSpec | None = c.loaded
         cue_seconds = time.perf_counter() - start
         assert loaded is not None
-        compiled = run(spec, stages=STAGES[1:], loaded=loaded)
+        compiled = run(spec, stages=STAGES_AFTER_LOAD, loaded=loaded)
         output = dump_stream(compiled.manifests)
         total = time.perf_counter() - start
     services = loaded.data["spec"]["services"]

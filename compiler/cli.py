@@ -20,10 +20,9 @@ from typing import Any, NoReturn, TextIO
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
 from .emit import OutputError, dump_stream
+from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
 from .pipeline import STAGES, UNCHECKED_STAGES, Compilation, CompilerBug, Stage, run, write_checked
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 EPILOG = """\
 examples:

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import outdir, workers
 from .gcpause import gc_paused
-from .lower.common import Manifest
+from .manifest import Manifest
 from .sharedtext import SHARED
 
 _PLAIN = re.compile(

@@ -1,6 +1,8 @@
 """The pipeline: named stages, listed once in `STAGES`, each taking and filling a `Compilation`.
 
-load -> check_structure -> check_semantics -> lower_resources -> self_check -> verify_output.
+load -> check_structure -> check_semantics -> check_policies -> lower_resources ->
+check_unique_objects -> self_check -> verify_output. Callers that need a prefix use the named
+tuples (`PARSE_STAGES`, `MODEL_STAGES`, `STAGES_AFTER_LOAD`, `UNCHECKED_STAGES`), never a slice.
 Parsing happens once at the edge (load + structure); everything after works on typed, immutable
 data. A stage stops the pipeline by raising `SpecError` (the user's input is wrong) or
 `CompilerBug` (meshc is wrong).
@@ -148,16 +150,21 @@ def compiler_bug(problems: list[str]) -> CompilerBug:
 
 
 Stage = Callable[[Compilation], None]
+PARSE_STAGES: tuple[Stage, ...] = (load, check_structure)
+"""The spec as the typed model and its index, no rules: what rule fixtures and model tests need."""
+MODEL_STAGES: tuple[Stage, ...] = (*PARSE_STAGES, check_semantics)
+"""The checked model, not lowered: what `meshc graph` draws."""
 STAGES: tuple[Stage, ...] = (
-    load,
-    check_structure,
-    check_semantics,
+    *MODEL_STAGES,
     check_policies,
     lower_resources,
     check_unique_objects,
     self_check,
     verify_output,
 )
+"""The whole compilation, in order."""
+STAGES_AFTER_LOAD = tuple(s for s in STAGES if s is not load)
+"""STAGES for a spec loaded beforehand and handed to `run(..., loaded=...)` (timed apart)."""
 UNCHECKED_STAGES = tuple(s for s in STAGES if s is not self_check)
 """STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way): the
 verifier then runs before the self-check, and both must pass before anything is written."""

@@ -11,13 +11,13 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .diagnostics import Diagnostic, SpecError
+from .loaded import LoadedSpec
 from .source import SourceFile, SourceMap
 
 try:  # a Rust YAML parser, ~15x faster than PyYAML's C loader on large specs
@@ -36,12 +36,6 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedSpec:
-    data: dict[str, Any]
-    source: SourceMap
 
 
 def _diag(file: str, line: int, column: int, code: str, message: str, hint: str | None = None) -> Diagnostic:

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from compiler.lower import Manifest
+from compiler.manifest import Manifest
 from mesh_spec.loader import spec_files
 
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from compiler.index import MeshIndex
-from compiler.lower import Manifest
+from compiler.manifest import Manifest
 
 from .stack_config import StackConfig
 

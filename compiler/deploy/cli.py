@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+from ..exits import EXIT_BUG, EXIT_OK, EXIT_USAGE
+
 STACK_NAME = re.compile(r"^(?:[A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$")
 
 PLAN_EPILOG = """\

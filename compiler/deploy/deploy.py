@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ..exits import EXIT_INVALID as EXIT_FAILED
+from ..exits import EXIT_OK, EXIT_USAGE
 from .mockrun import ProjectError, find_project
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 INSTALL_HINT = """\
 meshc: error: `meshc deploy` needs the Pulumi CLI, and `pulumi` is not on PATH.

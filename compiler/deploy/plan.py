@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from compiler.lower.common import KIND_ORDER
+from compiler.manifest import kind_rank
 
 from .mockrun import ProgramRun, Registration
 
@@ -111,9 +111,7 @@ def render_json(run: ProgramRun, project_dir: Path, previous: bool) -> str:
 
 
 def _sort_key(reg: Registration) -> tuple[int, str]:
-    kind = _kind(reg)
-    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-    return (rank, reg.name)
+    return (kind_rank(_kind(reg)), reg.name)
 
 
 def render_text(run: ProgramRun, project_dir: Path, previous: bool) -> str:

@@ -18,12 +18,12 @@ import yaml
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
 from ..emit import dump
+from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .pod import InjectError, skip_reason
 from .quantity import QuantityError, canonical
 from .settings import INTERCEPTION_MODES, InjectionSettings, ProxyResources
 from .workloads import TEMPLATE_PATHS, inject_object, workload_of
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 INPUT_ERROR = "MC160"
 
 EPILOG = """\

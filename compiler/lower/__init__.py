@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 
 from ..index import MeshIndex, Scope
-from .common import KIND_ORDER, Manifest
+from ..manifest import KIND_ORDER, Manifest
 from .core import deployments, namespaces, service_accounts, services
 from .dashboards import grafana_dashboards
 from .egress import service_entries

@@ -1,64 +1,19 @@
-"""What lowering produces: `Manifest`s, plain Kubernetes objects with a sort key."""
+"""Helpers shared by the lowering steps; the output model (`Manifest`, `KIND_ORDER`) lives in
+`compiler.manifest` and is re-exported here for compatibility."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mesh_spec.models import StringMatch
 
 from ..index import MeshIndex
+from ..manifest import KIND_ORDER as KIND_ORDER  # re-exported: the model moved to compiler.manifest
+from ..manifest import Manifest as Manifest
 
 NETWORKING = "networking.istio.io/v1"
 SECURITY = "security.istio.io/v1"
 TELEMETRY = "telemetry.istio.io/v1"
-
-KIND_ORDER = (
-    "Namespace",
-    "ServiceAccount",
-    "Service",
-    "Deployment",
-    "ServiceEntry",
-    "DestinationRule",
-    "VirtualService",
-    "Gateway",
-    "Sidecar",
-    "PeerAuthentication",
-    "RequestAuthentication",
-    "AuthorizationPolicy",
-    "Telemetry",
-    "PodMonitor",
-    "ServiceMonitor",
-    "PrometheusRule",
-    "ConfigMap",
-)
-"""Canonical order: what a resource depends on comes first (a namespace before what lives in it)."""
-_KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    kind: str
-    namespace: str | None
-    name: str
-    body: dict[str, Any]
-    cluster: str | None = None
-    owner: str | None = None
-    """The spec element this resource comes from (`service/reviews`, `gateway/public`,
-    `egress/stripe`), or None for namespace- and mesh-wide resources."""
-
-    @property
-    def api_version(self) -> str:
-        return str(self.body["apiVersion"])
-
-    @property
-    def sort_key(self) -> tuple[str, str, int, str]:
-        return (self.cluster or "", self.namespace or "", _KIND_RANK.get(self.kind, 99), self.name)
-
-    @property
-    def ref(self) -> str:
-        """`kind/namespace/name`, for messages."""
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
 
 
 def standard_labels(index: MeshIndex) -> dict[str, str]:

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
 
+from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
+
 if TYPE_CHECKING:
     from ..pipeline import Compilation
     from .report import RevisionInvalid
 
 # GitPython, Graphviz and the renderers are imported by the commands that use them: registering
 # these commands must cost nothing to `meshc validate`, and must work where git is not installed.
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 DIFF_EPILOG = """\
 The head defaults to the working tree (the files on disk, committed or not), so that
@@ -201,17 +201,12 @@ def _report_invalid(exc: RevisionInvalid) -> int:
 
 # --- graph ------------------------------------------------------------------------------------------
 
-_GRAPH_STAGE_NAMES = ("load", "check_structure", "check_semantics")
-
 
 def _compile_for_graph(args: argparse.Namespace) -> Compilation:
-    from ..pipeline import STAGES, run
+    from ..pipeline import MODEL_STAGES, run
     from .gitsource import GitSourceError, read_revision, repo_relative
 
-    # Drawing needs the checked model, not the lowered resources.
-    stages = tuple(s for s in STAGES if s.__name__ in _GRAPH_STAGE_NAMES)
-    if len(stages) != len(_GRAPH_STAGE_NAMES):
-        stages = STAGES
+    stages = MODEL_STAGES  # drawing needs the checked model, not the lowered resources
     if args.ref is None:
         return run(args.spec, stages=stages)
     repo = _open_repo(args.spec, args.repo)

@@ -27,7 +27,7 @@ from typing import Any
 import git
 
 from ..emit import dump, relative_path
-from ..lower.common import Manifest
+from ..manifest import Manifest
 
 ZERO = "0" * 40
 FILE_MODE = b"100644"

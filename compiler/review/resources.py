@@ -19,13 +19,12 @@ from typing import Any
 
 from mesh_spec.safetext import MASK, redact
 
-from ..lower.common import KIND_ORDER, Manifest
+from ..manifest import Manifest, kind_rank
 
 MAX_FIELDS = 200
 """Field changes kept per resource; the rest are counted (a rewritten resource is not a reading list)."""
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -41,7 +40,7 @@ class ResourceKey:
         return (
             self.cluster,
             self.namespace or self.name,
-            _KIND_RANK.get(self.kind, 99),
+            kind_rank(self.kind),
             self.kind,
             self.name,
         )

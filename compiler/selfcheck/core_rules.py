@@ -25,8 +25,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mesh_spec.source import PathItem
+
 from .metadata import check_annotations, check_labels, label_key_error
-from .paths import PathItem, format_path
+from .paths import format_path
 
 _IANA_SVC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _HAS_LETTER = re.compile(r"[a-z]")

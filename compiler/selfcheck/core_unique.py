@@ -32,8 +32,10 @@ from typing import Any
 
 import orjson
 
+from mesh_spec.source import PathItem
+
 from .listtype import NodeCheck, UniqueNode, exact_key
-from .paths import PathItem, format_path
+from .paths import format_path
 
 _CORE = "io.k8s.api.core.v1."
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."

@@ -39,8 +39,10 @@ import jsonschema_rs
 import orjson
 import yaml
 
+from mesh_spec.source import PathItem
+
 from . import diskcache, listtype
-from .paths import PathItem, format_path
+from .paths import format_path
 from .ruletree import build_rule_tree, generate_walker, truncate
 
 ISTIO_VERSION = "1.30.3"

@@ -38,7 +38,9 @@ from typing import Any
 
 import orjson
 
-from .paths import PathItem, format_path
+from mesh_spec.source import PathItem
+
+from .paths import format_path
 
 # check(value, path, out): append (path, message) for every problem in ``value`` to ``out``.
 NodeCheck = Callable[[Any, tuple[PathItem, ...], list[tuple[str, str]]], None]

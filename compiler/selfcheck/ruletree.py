@@ -22,8 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesh_spec.source import PathItem
+
 from . import cel
-from .paths import PathItem, format_path
+from .paths import format_path
 
 MAX_MESSAGE = 400
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import yaml
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import LoadedSpec
+from mesh_spec.loaded import LoadedSpec
+from mesh_spec.source import PathItem
 
 from . import positions
 from .spec import CODE_EVALUATION, CueSourceMap, cue_tags, describe, toolchain_or_error, unavailable
@@ -48,7 +49,6 @@ __all__ = ["CODE_VIOLATION", "check_policies", "policy_files"]
 CODE_VIOLATION = "MC016"
 """Policy violation: the spec does not satisfy an organisation policy written in CUE."""
 
-PathItem = str | int
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PACKAGE = re.compile(r"^\s*package\s+[\w$#]+\s*(//.*)?$")
 _COMMENT = re.compile(r"^\s*//\s?(.*)$")

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-PathItem = str | int
+from mesh_spec.source import PathItem
 
 
 @dataclass(frozen=True)

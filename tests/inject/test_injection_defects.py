@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.pipeline import STAGES, run
+from compiler.pipeline import PARSE_STAGES, run
 from compiler.rules import RuleContext, run_rules
 from mesh_spec.diagnostics import Diagnostic
 
@@ -13,7 +13,7 @@ HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:
 
 
 def diagnose(path: Path) -> list[Diagnostic]:
-    c = run(path, stages=STAGES[:2])
+    c = run(path, stages=PARSE_STAGES)
     assert c.mesh is not None and c.index is not None and c.loaded is not None
     return run_rules(RuleContext(c.mesh, c.index), c.loaded.source)
 

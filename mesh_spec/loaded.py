@@ -1,0 +1,21 @@
+"""What a loader hands to validation: the spec's plain data and the map back to its source files.
+
+Both loaders produce it (YAML in `mesh_spec.loader`, CUE in `mesh_spec.cue.spec`); it lives apart
+from either so that the CUE adapter does not import the YAML loader that dispatches to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .source import SourceMap
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpec:
+    data: dict[str, Any]
+    source: SourceMap
+
+
+__all__ = ["LoadedSpec"]
