@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup system demo test bench clean
+.PHONY: setup system demo test bench fuzz clean
 
 setup: system $(VENV)/.installed node_modules/.installed
 
@@ -46,5 +46,9 @@ bench: setup
 	$(BIN)/python bench/compile_bench.py --services 1000
 	$(BIN)/python bench/compile_bench.py --services 10000
 
+# 100,000 fuzzed specs through the compiler, outcomes by class (docs/fuzzing.md); not part of `test`.
+fuzz: setup
+	$(BIN)/python -m tests.fuzz.run --cases 100000 --report
+
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache fuzz-findings
