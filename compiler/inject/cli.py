@@ -219,7 +219,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
                     "error",
                     INPUT_ERROR,
                     f"{document.get('kind')}/{name}: {exc}",
-                    "fix the annotation on the pod template",
+                    "fix the pod template (or its sidecar annotations) as the message says",
                 )
             )
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .pod import Workload, inject_template, skip_reason
+from .pod import InjectError, Workload, inject_template, skip_reason
 from .settings import InjectionSettings
 
 # kind -> path from the object to its pod template (an empty path: the object is the pod).
@@ -73,6 +73,7 @@ def inject_object(obj: dict[str, Any], settings: InjectionSettings, *, go_defaul
     template = template_of(obj)
     if template is None or not isinstance(template.get("spec"), dict):
         return obj
+    _check_shape(template)
     workload = workload_of(obj)
     if skip_reason(template.get("metadata") or {}, template["spec"], workload.namespace) is not None:
         return obj
@@ -85,6 +86,33 @@ def inject_object(obj: dict[str, Any], settings: InjectionSettings, *, go_defaul
     if go_defaults:
         _add_go_defaults(out, new_spec)
     return out
+
+
+def _check_shape(template: dict[str, Any]) -> None:
+    """The parts of a pod template the injector reads must have Kubernetes' shapes; anything else is
+    the user's mistake to report (InjectError), not a crash."""
+    meta = template.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        raise InjectError("the pod template's metadata is not a mapping")
+    for key in ("labels", "annotations"):
+        values = (meta or {}).get(key)
+        if values is not None and not (isinstance(values, dict) and all(isinstance(k, str) for k in values)):
+            raise InjectError(f"the pod template's metadata.{key} is not a mapping of names to values")
+    spec = template["spec"]
+    for key in ("containers", "initContainers"):
+        items = spec.get(key)
+        if items is None and key == "initContainers":
+            continue
+        if not isinstance(items, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) for c in items
+        ):
+            raise InjectError(f"the pod template's spec.{key} is not a list of containers with names")
+    volumes = spec.get("volumes")
+    if volumes is not None and not (
+        isinstance(volumes, list)
+        and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in volumes)
+    ):
+        raise InjectError("the pod template's spec.volumes is not a list of volumes with names")
 
 
 def _add_go_defaults(obj: dict[str, Any], pod_spec: dict[str, Any]) -> None:

@@ -49,6 +49,12 @@ def _labels(ctx: RuleContext) -> Iterator[tuple[Path, Mapping[str, str], str]]:
                 egress.gateway.selector,
                 f"the gateway selector of egress '{egress.name}'",
             )
+    if spec.observability is not None:
+        # labels of the PrometheusRules and of the dashboard ConfigMaps
+        prometheus, grafana = spec.observability.prometheus, spec.observability.grafana
+        rules = ("spec", "observability", "prometheus", "ruleLabels")
+        yield rules, prometheus.rule_labels, "the Prometheus rule labels"
+        yield ("spec", "observability", "grafana", "label"), grafana.label, "the Grafana dashboard label"
 
 
 def _shown(text: str) -> str:

@@ -112,3 +112,26 @@ def test_opted_out_and_host_network_pods_pass_through(write) -> None:
     assert "istio-proxy" not in result.stdout
     assert "Pod/a left as it is: it opts out" in result.stderr
     assert "Pod/b left as it is: it uses the host network" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("template_spec", "field"),
+    [
+        ("containers: 5", "spec.containers"),
+        ("containers: [5]", "spec.containers"),
+        ("containers: [{image: nginx}]", "spec.containers"),
+        ("containers: [{name: a}]\n      initContainers: {a: 1}", "spec.initContainers"),
+        ("containers: [{name: a}]\n      volumes: [x]", "spec.volumes"),
+    ],
+)
+def test_a_malformed_pod_template_is_a_diagnostic_not_a_crash(write, template_spec: str, field: str) -> None:
+    """A pod template whose parts do not have Kubernetes' shapes crashed the injector (exit 3)."""
+    text = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        f"    spec:\n      {template_spec}\n"
+    )
+    result = meshc("inject", "-f", str(write(text, "app.yaml")))
+    assert result.returncode == 1, result.stderr
+    assert f"error MC160: Deployment/x: the pod template's {field} is not" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
