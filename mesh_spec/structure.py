@@ -107,7 +107,10 @@ def _describe(
         value = error.get("input")
         got = _kind_only(value) if secret else _type_name(value)
         return ("MC009", f"{where}: expected {expected}, got {got}", None)
-    return ("MC013", f"{where}: {error['msg'].lower()}", None)
+    message = error["msg"].removeprefix("Value error, ")
+    # pydantic's messages start with a capital; lower that one letter only (patterns, values and
+    # names inside the message keep their case)
+    return ("MC013", f"{where}: {message[:1].lower()}{message[1:]}", None)
 
 
 def _secret(loc: tuple[Any, ...]) -> bool:

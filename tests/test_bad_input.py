@@ -281,3 +281,34 @@ def test_required_claims_that_istio_would_reject_are_refused(write):
         "spec.gateways[0].routes[0].requireClaims.",
         "spec.gateways[0].routes[0].requireClaims.ok[0]",
     ]
+
+
+def test_injection_and_alert_settings_that_would_break_at_run_time_are_refused(write):
+    """These compiled with exit 0 into an image `a b/proxyv2:x y`, an istiod address with a blank,
+    an istio-init range that is no range, and alert rules promtool rejects or whose labels replaced
+    meshc's own. Each is refused where it is written, its case kept in the message."""
+    spec = HEADER + (
+        "spec:\n"
+        '  sidecarInjector: { hub: "a b", tag: "x y", revisions: ["bad rev!"], includeIPRanges: [nope] }\n'
+        "  observability:\n"
+        "    slo: { alertLabels: { page: { a-b: x }, ticket: { alertname: y } } }\n"
+        "  services:\n"
+        "    - name: web\n"
+        "      ports: [{ port: 80, protocol: http }]\n"
+        "      versions: [{ name: v1, image: nginx }]\n"
+        "      slo: { availability: 99.9, alert: { labels: { __name__: z } } }\n"
+    )
+    found = diagnostics(write(spec))
+    where = [line.split(": error MC013: ")[1].split(": ")[0] for line in found]
+    assert where == [
+        "spec.sidecarInjector.hub",
+        "spec.sidecarInjector.tag",
+        "spec.sidecarInjector.revisions[0]",
+        "spec.sidecarInjector.includeIPRanges[0]",
+        "spec.observability.slo.alertLabels.page.a-b",
+        "spec.observability.slo.alertLabels.ticket",
+        "spec.services[0].slo.alert.labels",
+    ]
+    assert "'nope' is not an IP range in CIDR form" in found[3]
+    assert "label 'alertname' is meshc's own" in found[5]
+    assert "[A-Za-z0-9_]" in found[1]  # patterns keep their case

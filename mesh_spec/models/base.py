@@ -7,10 +7,11 @@ YAML reads like the Istio resources it compiles to.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -47,6 +48,75 @@ def duration_seconds(value: str) -> float:
 
 
 Percent = Annotated[float, Field(ge=0, le=100, description="A percentage from 0 to 100.")]
+
+PromLabelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="A Prometheus label name: letters, digits and '_', not starting with a digit.",
+    ),
+]
+
+RESERVED_ALERT_LABELS = frozenset(
+    {
+        "alertname",
+        "slo",
+        "alerting",
+        "reporter",
+        "le_ms",
+        "destination_service_name",
+        "destination_service_namespace",
+    }
+)
+"""Labels meshc sets on its SLO rows and alerts itself: a user label of that name would replace it."""
+
+
+def _no_reserved_labels(labels: dict[str, str]) -> dict[str, str]:
+    taken = sorted(k for k in labels if k in RESERVED_ALERT_LABELS or k.startswith("__"))
+    if taken:
+        raise ValueError(f"label {taken[0]!r} is meshc's own (or Prometheus'): choose another name")
+    return labels
+
+
+AlertLabelMap = Annotated[dict[PromLabelName, str], AfterValidator(_no_reserved_labels)]
+"""Labels on alerts: Prometheus label names, none of those meshc sets itself."""
+
+ImageHub = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-zA-Z0-9]+([._-][a-zA-Z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+        description="A container registry and path: `docker.io/istio`, `registry.example.com:5000/istio`.",
+    ),
+]
+ImageTag = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", description="A container image tag, e.g. `1.30.3`."
+    ),
+]
+RevisionName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="An Istio revision or revision tag (a DNS-1123 label: it names `istiod-<revision>`).",
+    ),
+]
+
+
+def _ip_range(value: str) -> str:
+    if value != "*":
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP range in CIDR form (10.0.0.0/8) or `*`") from None
+    return value
+
+
+IpRange = Annotated[
+    str, AfterValidator(_ip_range), Field(description="A CIDR range such as `10.0.0.0/8`, or `*`.")
+]
+
 
 ClaimName = Annotated[
     str,

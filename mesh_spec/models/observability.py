@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import Duration, Name, SpecModel
+from .base import AlertLabelMap, Duration, Name, SpecModel
 
 
 class Tracing(SpecModel):
@@ -135,8 +135,8 @@ class BurnWindow(SpecModel):
 
 
 class AlertLabels(SpecModel):
-    page: dict[str, str] = Field(default_factory=lambda: {"severity": "critical"})
-    ticket: dict[str, str] = Field(default_factory=lambda: {"severity": "warning"})
+    page: AlertLabelMap = Field(default_factory=lambda: {"severity": "critical"})
+    ticket: AlertLabelMap = Field(default_factory=lambda: {"severity": "warning"})
 
 
 class SloSettings(SpecModel):
@@ -194,7 +194,7 @@ class SloAlert(SpecModel):
     """Page on fast burns (1h/5m and 6h/30m with the default windows)."""
     ticket: bool = True
     """Open a ticket on slow burns (1d/2h and 3d/6h with the default windows)."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: AlertLabelMap = Field(default_factory=dict)
     """Extra labels on this SLO's alerts; `team` defaults to the service's team."""
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import SpecModel
+from .base import ImageHub, ImageTag, IpRange, RevisionName, SpecModel
 
 InjectionMode = Literal["auto", "manual"]
 
@@ -46,11 +46,11 @@ class SidecarInjector(SpecModel):
     """The cluster's injection settings (the injector's values and mesh config), used to write
     manually injected workloads; every default is Istio 1.30.3's."""
 
-    hub: str = Field(default="docker.io/istio", min_length=1)
+    hub: ImageHub = "docker.io/istio"
     """Registry of the proxy image (`<hub>/proxyv2:<tag>`)."""
-    tag: str = Field(default="1.30.3", min_length=1)
+    tag: ImageTag = "1.30.3"
     """Proxy image tag: manual injection pins every injected workload to it."""
-    revisions: list[str] | None = None
+    revisions: list[RevisionName] | None = None
     """Control-plane revisions and revision tags installed in the cluster (their webhooks exist);
     when given, every revision a namespace or workload asks for must be one of them (MC164)."""
     cni: bool = False
@@ -59,9 +59,9 @@ class SidecarInjector(SpecModel):
     resources: ProxyResources = Field(default_factory=ProxyResources)
     interception_mode: Literal["REDIRECT", "TPROXY"] = "REDIRECT"
     status_port: Port = 15020
-    include_ip_ranges: list[str] = Field(default_factory=lambda: ["*"], alias="includeIPRanges")
+    include_ip_ranges: list[IpRange] = Field(default_factory=lambda: ["*"], alias="includeIPRanges")
     """Outbound IP ranges sent through the proxy (`*`: all)."""
-    exclude_ip_ranges: list[str] = Field(default_factory=list, alias="excludeIPRanges")
+    exclude_ip_ranges: list[IpRange] = Field(default_factory=list, alias="excludeIPRanges")
     include_inbound_ports: list[Port] | None = None
     """Inbound ports sent through the proxy; all when omitted."""
     exclude_inbound_ports: list[Port] = Field(default_factory=list)
