@@ -177,3 +177,19 @@ def test_npm_is_not_asked_for_beside_a_nodejs_that_brings_it(
 def test_unknown_option_is_a_usage_error() -> None:
     result = run("--frobnicate")
     assert result.returncode == 2 and "unknown option" in result.stderr
+
+
+@needs_apt
+def test_installing_with_node_and_npm_hidden_never_asks_for_debians_npm(
+    tmp_path: Path, complete_machine: None
+) -> None:
+    """The install path itself, as a bare machine runs it (everything is installed here, so apt has
+    nothing to do): with nodesource's Node.js, Debian's npm must not be asked for, or apt refuses."""
+    if os.geteuid() != 0:
+        pytest.skip("installing needs root")
+    if not NODEJS_BRINGS_NPM:
+        pytest.skip("Node.js here does not bring npm: Debian's npm is what a bare machine needs")
+    result = run(path=path_without(tmp_path, "dot", "promtool", "node", "npm"))
+    assert result.returncode == 0, result.stderr
+    assert "apt-get install npm" not in result.stderr and "refused" not in result.stderr
+    assert "apt-get install nodejs" in result.stderr
