@@ -63,25 +63,23 @@ def list_delta(f: FieldChange) -> tuple[list[Any], list[Any]] | None:
         return None
     if any(isinstance(x, dict | list) for x in (*before, *after)):
         return None
-    left = Counter(_item_key(x) for x in after)
-    removed = []
-    for item in before:
+    removed, added = _missing_from(before, after), _missing_from(after, before)
+    if not removed and not added:
+        return None  # the same items in another order: shown whole
+    return removed, added
+
+
+def _missing_from(items: list[Any], other: list[Any]) -> list[Any]:
+    """The items of `items` that `other` lacks, counting duplicates (a multiset difference)."""
+    left = Counter(_item_key(x) for x in other)
+    missing = []
+    for item in items:
         key = _item_key(item)
         if left[key]:
             left[key] -= 1
         else:
-            removed.append(item)
-    right = Counter(_item_key(x) for x in before)
-    added = []
-    for item in after:
-        key = _item_key(item)
-        if right[key]:
-            right[key] -= 1
-        else:
-            added.append(item)
-    if not removed and not added:
-        return None  # the same items in another order: shown whole
-    return removed, added
+            missing.append(item)
+    return missing
 
 
 def _item_key(item: Any) -> str:
