@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthetic import write_spec
 
-from compiler.gcpause import gc_paused
-from compiler.pipeline import UNCHECKED_STAGES, Compilation, run, verify_output, write_checked
+from meshc.compiler.gcpause import gc_paused
+from meshc.compiler.pipeline import UNCHECKED_STAGES, Compilation, run, verify_output, write_checked
 
 _SAMPLER = """
 import os, select, sys
@@ -135,8 +135,8 @@ def main() -> None:
 def _slo_figures(c: Compilation) -> None:
     """Rule counts (mesh-wide rules must not grow with the mesh; one row per SLO) and the time of
     the observability lowering steps alone."""
-    from compiler.lower.dashboards import grafana_dashboards
-    from compiler.lower.observability import BUDGET, prometheus_resources
+    from meshc.compiler.lower.dashboards import grafana_dashboards
+    from meshc.compiler.lower.observability import BUDGET, prometheus_resources
 
     assert c.index is not None
     with gc_paused():  # as in the pipeline

@@ -5,7 +5,7 @@
     python bench/cue_bench.py --services 1000 --keep /tmp/mesh.cue   # also write the spec there
 
 prints `services=N cue_seconds=A compile_seconds=B total_seconds=C output_mb=D` (CUE = the `load`
-stage: `cue export` plus parsing its JSON; compile = the rest of `compiler.pipeline.run` and the
+stage: `cue export` plus parsing its JSON; compile = the rest of `meshc.compiler.pipeline.run` and the
 YAML stream of the output) and checks that the output came through whole: the evaluated data has
 N services and equals, value for value, the same mesh built as plain data in Python.
 
@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import SERVICES_PER_NAMESPACE, make_gateways, make_spec
 
-from compiler.emit import dump_stream
-from compiler.pipeline import STAGES_AFTER_LOAD, load, run
-from mesh_spec.cue import find_toolchain
-from mesh_spec.cue.toolchain import PIN_ENV
-from mesh_spec.loader import LoadedSpec
+from meshc.compiler.emit import dump_stream
+from meshc.compiler.pipeline import STAGES_AFTER_LOAD, load, run
+from meshc.spec.cue import find_toolchain
+from meshc.spec.cue.toolchain import PIN_ENV
+from meshc.spec.loader import LoadedSpec
 
 TYPICAL_HEADER = """\
 // A mesh of {n} services in CUE (bench/cue_bench.py).

@@ -26,10 +26,10 @@ import git
 import yaml
 from synthetic import make_spec
 
-from compiler.pipeline import run
-from compiler.review.gitsource import read_revision
-from compiler.review.render import render_markdown
-from compiler.review.report import compare
+from meshc.compiler.pipeline import run
+from meshc.compiler.review.gitsource import read_revision
+from meshc.compiler.review.render import render_markdown
+from meshc.compiler.review.report import compare
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

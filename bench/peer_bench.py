@@ -99,7 +99,7 @@ def write_chart(compiled: Path, chart: Path) -> int:
 
 
 def meshc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "compiler", *args]
+    return [sys.executable, "-m", "meshc", *args]
 
 
 def timed(command: list[str], stdout_to_null: bool = False) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Benchmark of ``compiler.selfcheck.check_resources`` on a synthetic compiled mesh.
+"""Benchmark of ``meshc.compiler.selfcheck.check_resources`` on a synthetic compiled mesh.
 
 Why: the whole compile has an 8 s budget for 10,000 services (~100k resources) on a 2-core
 machine, and the self-check may use about 1.5 s of it. This builds 10 resources per service,
@@ -20,8 +20,8 @@ from typing import Any
 _IMPORT_CPU = time.process_time()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compiler.selfcheck import cel as _cel  # noqa: E402
-from compiler.selfcheck import check_resources  # noqa: E402
+from meshc.compiler.selfcheck import cel as _cel  # noqa: E402
+from meshc.compiler.selfcheck import check_resources  # noqa: E402
 
 _IMPORT_CPU = time.process_time() - _IMPORT_CPU
 

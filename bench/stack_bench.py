@@ -9,7 +9,7 @@ Every measurement is a fresh process (the Pulumi SDK keeps global state):
 - baseline: the same compiled manifests registered with bare `CustomResource(...)` calls (no
   components, provider, options or outputs), under the same mocks, as a plain Python process;
 - tuned: the baseline again, with the program's garbage-collector setting
-  (`stacks.program.collect_garbage_rarely`): what that setting alone saves;
+  (`meshc.pulumi.program.collect_garbage_rarely`): what that setting alone saves;
 - classes: the classes the program uses (pulumi-kubernetes' typed classes for core kinds, with the
   program's `drop_removed_api_aliases`; `CustomResource` for Istio kinds) called bare, with the
   program's GC setting: the program's registrations minus what it adds (components, providers,
@@ -54,14 +54,14 @@ def _preload() -> None:
     """Import the generated modules of every class either phase uses, outside the timed part."""
     import pulumi_kubernetes as k8s
 
-    from stacks.components import typed_classes
+    from meshc.pulumi.components import typed_classes
 
     typed_classes()
     _ = k8s.apiextensions.CustomResource
 
 
 def phase_program(spec: Path) -> dict[str, float]:
-    from compiler.deploy.mockrun import load_project, run_program
+    from meshc.compiler.deploy.mockrun import load_project, run_program
 
     _preload()
 
@@ -71,7 +71,7 @@ def phase_program(spec: Path) -> dict[str, float]:
     cpu = time.process_time() - cpu
     if run.exit_code:
         raise SystemExit(f"program failed: {run.error}\n" + "\n".join(m for _, m in run.logs))
-    from stacks.program import TIMINGS
+    from meshc.pulumi.program import TIMINGS
 
     resources = sum(1 for r in run.registrations if r.custom and r.type.startswith("kubernetes:"))
     return {
@@ -87,15 +87,15 @@ def phase_baseline(spec: Path, *, typed: bool, tuned: bool = False) -> dict[str,
     import pulumi
     import pulumi_kubernetes as k8s
 
-    from compiler.deploy.mockrun import load_project, run_program
-    from compiler.pipeline import run
-    from stacks.components import _arg_name, drop_removed_api_aliases, typed_classes
+    from meshc.compiler.deploy.mockrun import load_project, run_program
+    from meshc.compiler.pipeline import run
+    from meshc.pulumi.components import _arg_name, drop_removed_api_aliases, typed_classes
 
     _preload()
     manifests = run(spec).manifests
     classes = typed_classes() if typed else {}
     if tuned or typed:
-        from stacks.program import collect_garbage_rarely
+        from meshc.pulumi.program import collect_garbage_rarely
 
         collect_garbage_rarely()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from .emit import OutputError, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
@@ -120,10 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXTENSION_MODULES = (
-    "compiler.review.cli",
-    "compiler.deploy.cli",
-    "compiler.verify.cli",
-    "compiler.inject.cli",
+    "meshc.compiler.review.cli",
+    "meshc.compiler.deploy.cli",
+    "meshc.compiler.verify.cli",
+    "meshc.compiler.inject.cli",
 )
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""
@@ -267,7 +267,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from mesh_spec.schema import schema_text
+    from meshc.spec.schema import schema_text
 
     text = schema_text()
     if args.check:
@@ -329,7 +329,7 @@ def meshc_version_line() -> str:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    from mesh_spec.cue import version as cue_version
+    from meshc.spec.cue import version as cue_version
 
     from .selfcheck.core import KUBERNETES_VERSION
 

@@ -214,7 +214,7 @@ Check = Callable[[Sequence[Manifest]], list[str]]
 def write_tree(manifests: Iterable[Manifest], target: Path, *, check: Check | None = None) -> int:
     """Write every manifest under a temporary sibling of `target`, then swap it in atomically.
 
-    A failure at any point (kill -9 included, see `compiler.outdir`) leaves the previous `target`
+    A failure at any point (kill -9 included, see `meshc.compiler.outdir`) leaves the previous `target`
     exactly as it was; debris of earlier killed compiles is removed first. A directory that was not
     written by meshc (no marker file) is never replaced. A symlink `target` is followed: the tree
     is written where it points and the link stays. `check`, when given, runs on each share of the

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from mesh_spec.models import (
+from meshc.spec.models import (
     HTTP_PROTOCOLS,
     Call,
     Cluster,

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from mesh_spec.diagnostics import Diagnostic, SpecError, has_errors
-from mesh_spec.loader import LoadedSpec, load_spec
-from mesh_spec.models import Mesh
-from mesh_spec.structure import parse_mesh
+from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
+from meshc.spec.loader import LoadedSpec, load_spec
+from meshc.spec.models import Mesh
+from meshc.spec.structure import parse_mesh
 
 from . import workers
 from .emit import OutputRejected, write_tree
@@ -85,7 +85,7 @@ def check_policies(c: Compilation) -> None:
     if not c.policies:
         return
     assert c.loaded is not None
-    from mesh_spec.cue.policy import check_policies as run_policies
+    from meshc.spec.cue.policy import check_policies as run_policies
 
     c.diagnostics.extend(run_policies(c.loaded, c.policies))
     if c.failed:

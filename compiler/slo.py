@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, cached_property
 
-from mesh_spec.models import BurnWindow, Observability, Slo, duration_seconds
+from meshc.spec.models import BurnWindow, Observability, Slo, duration_seconds
 
 from .index import MeshIndex, ServiceInfo
 

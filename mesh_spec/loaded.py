@@ -1,6 +1,6 @@
 """What a loader hands to validation: the spec's plain data and the map back to its source files.
 
-Both loaders produce it (YAML in `mesh_spec.loader`, CUE in `mesh_spec.cue.spec`); it lives apart
+Both loaders produce it (YAML in `meshc.spec.loader`, CUE in `meshc.spec.cue.spec`); it lives apart
 from either so that the CUE adapter does not import the YAML loader that dispatches to it.
 """
 

@@ -15,7 +15,7 @@ if str(_HERE.parent) not in sys.path:
 
 import pulumi  # noqa: E402
 
-from stacks.program import (  # noqa: E402
+from meshc.pulumi.program import (  # noqa: E402
     collect_garbage_rarely,
     compile_stack,
     export_outputs,

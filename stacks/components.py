@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from compiler.manifest import Manifest
+from meshc.compiler.manifest import Manifest
 
 from .errors import CompilerBugError
 

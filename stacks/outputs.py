@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from compiler.manifest import Manifest
-from mesh_spec.loader import spec_files
+from meshc.compiler.manifest import Manifest
+from meshc.spec.loader import spec_files
 
 
 def spec_digest(spec: Path) -> str:

@@ -1,7 +1,7 @@
 """The steps of the Pulumi program, in the order `__main__` runs them:
 
 1. `read_config`: the stack config, typed and checked (unknown keys, missing spec, bad clusters);
-2. `compile_stack`: the spec compiled by `compiler.pipeline.run` (the code path of `meshc compile`),
+2. `compile_stack`: the spec compiled by `meshc.compiler.pipeline.run` (the code path of `meshc compile`),
    then the stack's part of it selected and checked against the config (clusters, shard);
 3. inside the async entrypoint (`pulumi.run`): `read_previous_deployment` reads the subsets the
    last deployment exported, through a StackReference to this stack, and decides the
@@ -25,8 +25,8 @@ from typing import Any, NoReturn
 
 import pulumi
 
-from compiler.pipeline import Compilation, CompilerBug, run
-from mesh_spec.diagnostics import Diagnostic, SpecError
+from meshc.compiler.pipeline import Compilation, CompilerBug, run
+from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from . import outputs
 from .components import ClusterDeployment, register_manifest

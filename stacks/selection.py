@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from compiler.index import MeshIndex
-from compiler.manifest import Manifest
+from meshc.compiler.index import MeshIndex
+from meshc.compiler.manifest import Manifest
 
 from .stack_config import StackConfig
 

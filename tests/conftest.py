@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh_spec.cue import CueUnavailable, Toolchain, find_toolchain
+from meshc.spec.cue import CueUnavailable, Toolchain, find_toolchain
 
 REPO = Path(__file__).resolve().parent.parent
 ISTIO_SAMPLES = REPO / "tests" / "data" / "istio-samples"
@@ -20,7 +20,7 @@ EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/mesh.yaml")
 def meshc(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess (exit codes and stderr are part of the interface)."""
     return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
+        [sys.executable, "-m", "meshc", *args],
         cwd=cwd or REPO,
         capture_output=True,
         text=True,

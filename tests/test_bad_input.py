@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import meshc
 
-from mesh_spec import SpecError, load_spec, parse_mesh
-from mesh_spec.loader import _plain, parse_fast
+from meshc.spec import SpecError, load_spec, parse_mesh
+from meshc.spec.loader import _plain, parse_fast
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata:\n  name: demo\n"
 

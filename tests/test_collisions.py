@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, meshc
 
-from compiler.lower.common import Manifest
-from compiler.pipeline import Compilation, CompilerBug, check_unique_objects, compile_mesh
+from meshc.compiler.lower.common import Manifest
+from meshc.compiler.pipeline import Compilation, CompilerBug, check_unique_objects, compile_mesh
 
 HEAD = """\
 apiVersion: meshc.dev/v1alpha1

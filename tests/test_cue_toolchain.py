@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import CUE_WASM, needs_cue_wasm
 
-from mesh_spec.cue import (
+from meshc.spec.cue import (
     CueError,
     CueMessage,
     CueUnavailable,
@@ -28,8 +28,8 @@ from mesh_spec.cue import (
     version,
     vet,
 )
-from mesh_spec.cue import toolchain as toolchain_module
-from mesh_spec.cue.positions import find_in_cue, find_in_yaml, format_path, locate, parse_path
+from meshc.spec.cue import toolchain as toolchain_module
+from meshc.spec.cue.positions import find_in_cue, find_in_yaml, format_path, locate, parse_path
 
 REPO = Path(__file__).resolve().parent.parent
 

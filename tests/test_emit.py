@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.emit import MARKER, OutputError, dump, dump_stream, write_tree
-from compiler.lower.common import Manifest
+from meshc.compiler.emit import MARKER, OutputError, dump, dump_stream, write_tree
+from meshc.compiler.lower.common import Manifest
 
 scalars = (
     st.none()

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import EXAMPLES, REPO, meshc
 
-from compiler.emit import dump_stream, write_tree
-from compiler.pipeline import run
+from meshc.compiler.emit import dump_stream, write_tree
+from meshc.compiler.pipeline import run
 
 GOLDEN = REPO / "tests" / "golden"
 

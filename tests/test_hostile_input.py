@@ -14,9 +14,9 @@ import pytest
 import yaml
 from conftest import meshc
 
-from compiler.emit import dump, dump_stream
-from compiler.pipeline import run
-from mesh_spec import SpecError
+from meshc.compiler.emit import dump, dump_stream
+from meshc.compiler.pipeline import run
+from meshc.spec import SpecError
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata:\n  name: demo\n"
 SERVICE = (
@@ -168,8 +168,8 @@ def test_env_values_are_never_echoed(write):
 
 
 def test_review_diffs_mask_env_values_and_credentials(write):
-    from compiler.review.render import field_line
-    from compiler.review.resources import diff_manifests
+    from meshc.compiler.review.render import field_line
+    from meshc.compiler.review.resources import diff_manifests
 
     def compiled(env: str, image: str) -> list:
         return run(
@@ -294,7 +294,7 @@ def test_a_broken_spec_is_not_slower_than_a_valid_one(write):
 
 
 def test_suggestions_stay_useful_and_bounded():
-    from mesh_spec.suggest import BUDGET, Suggester
+    from meshc.spec.suggest import BUDGET, Suggester
 
     names = [f"svc-{i:05d}" for i in range(5000)]
     suggester = Suggester(names)

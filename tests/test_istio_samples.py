@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import REPO, istio_sample
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 

@@ -13,15 +13,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("mesh_spec", "compiler", "stacks")
+# The import name of each part and the repository directory that holds it (meshc/ links to them).
+PACKAGES = {"meshc.spec": "mesh_spec", "meshc.compiler": "compiler", "meshc.pulumi": "stacks"}
+OLD_NAMES = tuple(PACKAGES.values())  # importable from the repository root, never to be imported
 
 
 def modules() -> list[tuple[str, Path]]:
-    found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            found.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    found = [
+        (f"meshc.{p.stem}" if p.stem != "__init__" else "meshc", p)
+        for p in sorted((ROOT / "meshc").glob("*.py"))
+    ]
+    for package, directory in PACKAGES.items():
+        for path in sorted((ROOT / directory).rglob("*.py")):
+            parts = path.relative_to(ROOT / directory).with_suffix("").parts
+            name = ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
+            found.append((name, path))
     return found
 
 
@@ -74,17 +80,17 @@ def violations(importers: Importers, forbidden: tuple[str, ...], *, lazy_ok: boo
 def test_the_scan_sees_the_imports_it_polices() -> None:
     """Guard against a vacuous pass: the walker finds known imports, relative and lazy ones included."""
     found = {(m, t, lazy) for m, p in MODULES for t, _, lazy in imports(m, p)}
-    assert ("compiler.lower", "compiler.manifest", False) in found
-    assert ("compiler.deploy.deploy", "pulumi.automation", True) in found
-    assert ("stacks.program", "pulumi", False) in found
+    assert ("meshc.compiler.lower", "meshc.compiler.manifest", False) in found
+    assert ("meshc.compiler.deploy.deploy", "pulumi.automation", True) in found
+    assert ("meshc.pulumi.program", "pulumi", False) in found
 
 
 @pytest.mark.parametrize(
     ("importer", "forbidden"),
     [
-        ("mesh_spec", ("compiler", "stacks")),
-        ("compiler", ("stacks",)),
-        ("compiler.lower", ("compiler.rules", "compiler.review")),
+        ("meshc.spec", ("meshc.compiler", "meshc.pulumi")),
+        ("meshc.compiler", ("meshc.pulumi",)),
+        ("meshc.compiler.lower", ("meshc.compiler.rules", "meshc.compiler.review")),
     ],
 )
 def test_layer_imports_nothing_above_it(importer: str, forbidden: tuple[str, ...]) -> None:
@@ -93,10 +99,27 @@ def test_layer_imports_nothing_above_it(importer: str, forbidden: tuple[str, ...
 
 def test_pulumi_only_in_the_stacks_and_lazily_in_deploy() -> None:
     elsewhere = violations(
-        lambda m: not within(m, "stacks") and not within(m, "compiler.deploy"), ("pulumi",)
+        lambda m: not within(m, "meshc.pulumi") and not within(m, "meshc.compiler.deploy"), ("pulumi",)
     )
     assert elsewhere == []
-    eager = violations(lambda m: within(m, "compiler.deploy"), ("pulumi",), lazy_ok=True)
+    eager = violations(lambda m: within(m, "meshc.compiler.deploy"), ("pulumi",), lazy_ok=True)
     assert eager == [], (
         "compiler/deploy/ imports pulumi inside functions only (meshc validate must not load it)"
     )
+
+
+def test_nothing_imports_the_directories_by_their_own_names() -> None:
+    """`compiler`, `mesh_spec` and `stacks` are importable from the repository root, but a module
+    imported under two names exists twice (two classes, two registries); the wheel has only `meshc`."""
+    scanned = [*MODULES]
+    for directory in ("tests", "bench", "scripts"):
+        for path in sorted((ROOT / directory).rglob("*.py")):
+            if "data" not in path.relative_to(ROOT).parts:
+                scanned.append((".".join(path.relative_to(ROOT).with_suffix("").parts), path))
+    old = sorted(
+        f"{path.relative_to(ROOT)}:{line}: imports {target}"
+        for module, path in scanned
+        for target, line, _ in imports(module, path)
+        if any(within(target, name) for name in OLD_NAMES)
+    )
+    assert old == []

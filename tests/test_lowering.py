@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 
 def compile_spec(

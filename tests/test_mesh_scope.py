@@ -9,7 +9,7 @@ from __future__ import annotations
 import yaml
 from conftest import meshc
 
-from compiler.pipeline import compile_mesh
+from meshc.compiler.pipeline import compile_mesh
 
 SPEC = """\
 apiVersion: meshc.dev/v1alpha1
@@ -110,7 +110,7 @@ def test_objects_in_shared_namespaces_carry_the_mesh_name(write):
 
 
 def test_every_name_built_for_a_shared_namespace_is_mesh_scoped() -> None:
-    from compiler.lower import names
+    from meshc.compiler.lower import names
 
     for build in (
         names.gateway,

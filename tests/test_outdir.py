@@ -19,9 +19,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from compiler import emit, outdir
-from compiler.emit import MARKER, OutputRejected, write_tree
-from compiler.lower.common import Manifest
+from meshc.compiler import emit, outdir
+from meshc.compiler.emit import MARKER, OutputRejected, write_tree
+from meshc.compiler.lower.common import Manifest
 
 linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux: renameat2, prctl, /proc")
 
@@ -181,7 +181,7 @@ def test_forked_writers_die_with_a_killed_parent(tmp_path, monkeypatch):
 
     monkeypatch.setattr(emit, "dump", slow_dump)
     monkeypatch.setattr(emit, "PARALLEL_FILES", 4)
-    monkeypatch.setattr("compiler.workers.cpu_count", lambda: 2)
+    monkeypatch.setattr("meshc.compiler.workers.cpu_count", lambda: 2)
     pid = os.fork()
     if pid == 0:
         try:
@@ -220,7 +220,7 @@ def _spec(tmp_path: Path, image_tag: str) -> Path:
 
 def _compile(spec: Path, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "compiler", "compile", str(spec), "-o", str(out)],
+        [sys.executable, "-m", "meshc", "compile", str(spec), "-o", str(out)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.DEVNULL,

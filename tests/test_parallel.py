@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler import emit, pipeline, workers
-from compiler.emit import OutputError, write_tree
-from compiler.lower.common import Manifest
-from compiler.pipeline import Compilation, run
-from mesh_spec.diagnostics import SpecError
+from meshc.compiler import emit, pipeline, workers
+from meshc.compiler.emit import OutputError, write_tree
+from meshc.compiler.lower.common import Manifest
+from meshc.compiler.pipeline import Compilation, run
+from meshc.spec.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "tests" / "rules" / "fixtures").glob("*/*.yaml"))
@@ -179,7 +179,7 @@ def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_failing_self_check_writes_nothing_and_exits_3(
     writers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from compiler.cli import main
+    from meshc.compiler.cli import main
 
     spec = str(ROOT / "examples/shop/mesh.yaml")
     out = tmp_path / "out"

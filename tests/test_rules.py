@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compiler.index import MeshIndex
-from compiler.pipeline import PARSE_STAGES, run
-from compiler.rules import RULES, RULES_BY_CODE, Rule, RuleContext, run_rules
-from compiler.rules.docs import rules_markdown
-from mesh_spec.diagnostics import Diagnostic
-from mesh_spec.models import Mesh
+from meshc.compiler.index import MeshIndex
+from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.rules import RULES, RULES_BY_CODE, Rule, RuleContext, run_rules
+from meshc.compiler.rules.docs import rules_markdown
+from meshc.spec.diagnostics import Diagnostic
+from meshc.spec.models import Mesh
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "rules" / "fixtures"

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from conftest import REPO
 
-from compiler.pipeline import PARSE_STAGES, run
-from compiler.review.intent import diff_intent
-from compiler.review.view import build_view
-from mesh_spec.diagnostics import SpecError
+from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.review.intent import diff_intent
+from meshc.compiler.review.view import build_view
+from meshc.spec.diagnostics import SpecError
 
 Resources = dict[tuple[str, str | None, str], dict[str, Any]]
 

@@ -13,8 +13,8 @@ import lark
 import pytest
 import yaml
 
-from compiler.selfcheck import SelfCheckError, cel, celext, check_resources, crd, skipped_cel_rules
-from compiler.selfcheck.paths import format_path
+from meshc.compiler.selfcheck import SelfCheckError, cel, celext, check_resources, crd, skipped_cel_rules
+from meshc.compiler.selfcheck.paths import format_path
 
 ISTIO_SAMPLES = Path(__file__).parent / "data" / "istio-samples"
 
@@ -157,7 +157,7 @@ socket.socket.connect = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from compiler.selfcheck import check_resources
+from meshc.compiler.selfcheck import check_resources
 docs = list(yaml.safe_load_all({FIXTURES_YAML!r}))
 assert check_resources(docs) == [], check_resources(docs)
 print("ok")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 import yaml_rs
 
-from compiler.selfcheck import SelfCheckError, check_resources
+from meshc.compiler.selfcheck import SelfCheckError, check_resources
 
 DATA = Path(__file__).resolve().parent / "data" / "istio-api-validation"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from compiler.selfcheck import check_resources, core, core_unique, crd, listtype
-from compiler.selfcheck.paths import format_path
+from meshc.compiler.selfcheck import check_resources, core, core_unique, crd, listtype
+from meshc.compiler.selfcheck.paths import format_path
 
 
 def _errors(resource: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The `plan` and `deploy` commands (registered into `meshc` by `compiler.cli`).
+"""The `plan` and `deploy` commands (registered into `meshc` by `meshc.compiler.cli`).
 
 This module is imported by every `meshc` command, `meshc validate` included: it builds parsers and
 nothing else. Pulumi is imported only inside the handlers, by `mockrun` and `deploy`.

@@ -8,7 +8,7 @@ objects JSON-encoded), and the program started the way Pulumi's Python language 
 `run_in_stack(lambda: runpy.run_path(main, run_name="__main__"))`.
 
 The SDK keeps its state in process-wide globals: one program run per process. The tests run each
-program in a fresh subprocess (`python -m compiler.deploy.mockrun`, JSON in and out).
+program in a fresh subprocess (`python -m meshc.deploy.mockrun`, JSON in and out).
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def run_stack(
 
 
 def main() -> int:
-    """`python -m compiler.deploy.mockrun` with {"directory", "stack", "config_file"?, "previous"?} on
+    """`python -m meshc.deploy.mockrun` with {"directory", "stack", "config_file"?, "previous"?} on
     stdin: one program run in this fresh process, the ProgramRun as JSON on stdout."""
     request = json.load(sys.stdin)
     config_file = request.get("config_file")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from compiler.manifest import kind_rank
+from meshc.compiler.manifest import kind_rank
 
 from .mockrun import ProgramRun, Registration
 

@@ -1,7 +1,7 @@
 """`meshc inject -f FILE|-`: manual sidecar injection of plain Kubernetes manifests, a drop-in for
 `istioctl kube-inject` in pipelines. Registered into the main CLI by `register`.
 
-Exit codes follow `compiler.cli`: 0 written, 1 the input or the spec has errors (nothing is
+Exit codes follow `meshc.compiler.cli`: 0 written, 1 the input or the spec has errors (nothing is
 written), 2 usage or environment (missing file, bad flag value).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from ..emit import dump
 from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE

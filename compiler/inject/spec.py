@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mesh_spec.models import Mesh, SidecarInjector
+from meshc.spec.models import Mesh, SidecarInjector
 
 from .settings import InjectionSettings, ProxyResources
 

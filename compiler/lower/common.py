@@ -1,11 +1,11 @@
 """Helpers shared by the lowering steps; the output model (`Manifest`, `KIND_ORDER`) lives in
-`compiler.manifest` and is re-exported here for compatibility."""
+`meshc.compiler.manifest` and is re-exported here for compatibility."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mesh_spec.models import StringMatch
+from meshc.spec.models import StringMatch
 
 from ..index import MeshIndex
 from ..manifest import KIND_ORDER as KIND_ORDER  # re-exported: the model moved to compiler.manifest

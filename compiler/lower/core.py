@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import Injection, Proxy
+from meshc.spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..inject import InjectionSettings, Workload, inject_template

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import GrafanaOutput
+from meshc.spec.models import GrafanaOutput
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..slo import Objective, SloPlan, declared_split, number

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import Egress, EgressPort
+from meshc.spec.models import Egress, EgressPort
 
 from ..index import MeshIndex, Scope
 from . import names

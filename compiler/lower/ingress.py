@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import Gateway, GatewayRoute
+from meshc.spec.models import Gateway, GatewayRoute
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from . import names

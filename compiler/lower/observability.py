@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from mesh_spec.models import Observability
+from meshc.spec.models import Observability
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..slo import Objective, SloPlan, burn_rates, declared_split, number

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import HTTP_PROTOCOLS
+from meshc.spec.models import HTTP_PROTOCOLS
 
 from ..index import MeshIndex, ResolvedPort, Scope, ServiceInfo, call_ports
 from . import names

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import (
+from meshc.spec.models import (
     ConnectionPool,
     Fault,
     LoadBalancer,

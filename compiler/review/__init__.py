@@ -6,5 +6,5 @@
 - `graph`, `mermaid`, `dot`: the service graph and its renderings.
 - `report`, `render`: compile two revisions, compare, and print text, Markdown or JSON.
 - `publish`: commit compiled manifests to a branch with git plumbing.
-- `cli`: the commands, registered into `compiler.cli` through `register(subparsers)`.
+- `cli`: the commands, registered into `meshc.compiler.cli` through `register(subparsers)`.
 """

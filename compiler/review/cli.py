@@ -1,8 +1,8 @@
 """`meshc diff`, `meshc graph` and `meshc publish`, registered into the main CLI by `register`.
 
-Exit codes follow `compiler.cli`: 0 ok, 1 spec errors (or `--fail-on risk` with risks), 2 usage or
+Exit codes follow `meshc.compiler.cli`: 0 ok, 1 spec errors (or `--fail-on risk` with risks), 2 usage or
 environment (bad ref, not a repository, missing Graphviz, lost publish race), 3 meshc bug (raised
-from here as `CompilerBug` or any other exception, and reported by `compiler.cli.main`).
+from here as `CompilerBug` or any other exception, and reported by `meshc.compiler.cli.main`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 

@@ -3,7 +3,7 @@
 Nothing here touches the working tree, the index or HEAD: a revision is resolved with
 `git rev-parse`, and the spec's blobs are read through GitPython's object database. The working
 tree is read from disk only when asked for (`read_worktree`). What comes back is a `Revision`: the
-(display name, bytes) pairs that `mesh_spec.loader.load_sources` takes, or no sources at all when
+(display name, bytes) pairs that `meshc.spec.loader.load_sources` takes, or no sources at all when
 the spec does not exist at that revision (a spec added or deleted by the change under review).
 
 Every way this can go wrong for the user (not a repository, a ref that does not exist, a
@@ -27,7 +27,7 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git
 from git.objects import Blob, Tree
 
-from mesh_spec.loader import SPEC_SUFFIXES, LoadedSpec, is_cue_spec, load_sources, load_spec, spec_files
+from meshc.spec.loader import SPEC_SUFFIXES, LoadedSpec, is_cue_spec, load_sources, load_spec, spec_files
 
 SYMLINK_MODE = 0o120000
 _MAX_LINKS = 8
@@ -76,7 +76,7 @@ class Revision:
             return load_sources(self.sources)
         if self.commit is None:  # the working tree: CUE evaluates the files where they are
             return load_spec(self.path)
-        from mesh_spec.cue.spec import load_cue_sources  # the CUE toolchain only for CUE specs
+        from meshc.spec.cue.spec import load_cue_sources  # the CUE toolchain only for CUE specs
 
         return load_cue_sources(self.sources, self.cue_display)
 
@@ -266,7 +266,7 @@ def _follow_links(root: Tree, blob: Blob, path: str) -> Blob | None:
 
 def _spec_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
     """Every *.yaml/*.yml below `tree`, sorted by relative path, hidden files and folders skipped
-    (the same selection `mesh_spec.loader.spec_files` makes on disk)."""
+    (the same selection `meshc.spec.loader.spec_files` makes on disk)."""
     found: list[tuple[str, Blob]] = []
     stack: list[tuple[str, Tree]] = [("", tree)]
     while stack:
@@ -287,7 +287,7 @@ def _spec_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
 
 
 def _is_cue_package(tree: Tree) -> bool:
-    """As `mesh_spec.loader.is_cue_spec` decides on disk: `.cue` files and no YAML at the top."""
+    """As `meshc.spec.loader.is_cue_spec` decides on disk: `.cue` files and no YAML at the top."""
     suffixes = {posixpath.splitext(b.name)[1] for b in tree.blobs}
     return ".cue" in suffixes and not suffixes & set(SPEC_SUFFIXES)
 
@@ -340,7 +340,7 @@ def read_worktree(spec: str | Path, root: str | Path | None = None) -> Revision:
     if not path.exists():
         return Revision("working tree", display, None, None, None)
     if is_cue_spec(path):
-        from mesh_spec.cue.spec import cue_source_files
+        from meshc.spec.cue.spec import cue_source_files
 
         files = cue_source_files(path, display)
         try:

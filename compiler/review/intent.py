@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.models import Retries, Route
+from meshc.spec.models import Retries, Route
 
 from .view import (
     MTLS_RANK,

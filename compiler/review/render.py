@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from typing import Any, TextIO
 
-from mesh_spec.safetext import escape_controls
+from meshc.spec.safetext import escape_controls
 
 from . import mermaid
 from .gitsource import Revision

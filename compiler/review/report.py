@@ -6,7 +6,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from ..pipeline import Compilation, run
 from .gitsource import Revision

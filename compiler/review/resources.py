@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.safetext import MASK, redact
+from meshc.spec.safetext import MASK, redact
 
 from ..manifest import Manifest, kind_rank
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.models import Gateway, GatewayRoute, Retries, Route, Traffic
+from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic
 
 from ..index import MeshIndex, ServiceInfo
 

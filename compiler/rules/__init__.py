@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import import_module
 
-from mesh_spec.diagnostics import Diagnostic
-from mesh_spec.source import SourceMap
+from meshc.spec.diagnostics import Diagnostic
+from meshc.spec.source import SourceMap
 
 from .base import Finding, Rule, RuleContext
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
-from mesh_spec.diagnostics import Severity
-from mesh_spec.models import Mesh
-from mesh_spec.source import PathItem
+from meshc.spec.diagnostics import Severity
+from meshc.spec.models import Mesh
+from meshc.spec.source import PathItem
 
 from ..index import MeshIndex
 

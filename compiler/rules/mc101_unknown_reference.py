@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from mesh_spec.suggest import Suggester, did_you_mean
+from meshc.spec.suggest import Suggester, did_you_mean
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.models import Match, StringMatch
+from meshc.spec.models import Match, StringMatch
 
 from .base import Finding, RuleContext
 from .walk import Path, match_kind, route_label, traffic_blocks

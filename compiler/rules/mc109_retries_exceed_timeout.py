@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mesh_spec.models import Retries, Route, Traffic, duration_seconds
+from meshc.spec.models import Retries, Route, Traffic, duration_seconds
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext

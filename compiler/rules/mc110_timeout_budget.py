@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mesh_spec.models import duration_seconds
+from meshc.spec.models import duration_seconds
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext

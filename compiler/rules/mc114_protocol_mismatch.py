@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import HTTP_PROTOCOLS
+from meshc.spec.models import HTTP_PROTOCOLS
 
 from ..index import ResolvedPort
 from .base import Finding, RuleContext

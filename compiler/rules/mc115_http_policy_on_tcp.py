@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import HTTP_PROTOCOLS, Match, Route, Traffic
+from meshc.spec.models import HTTP_PROTOCOLS, Match, Route, Traffic
 
 from .base import Finding, RuleContext
 from .walk import Path, route_label

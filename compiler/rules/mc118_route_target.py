@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import Match
+from meshc.spec.models import Match
 
 from .base import Finding, RuleContext
 from .walk import Path, route_label, string_matches, traffic_blocks

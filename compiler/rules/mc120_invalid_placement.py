@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.suggest import Suggester, did_you_mean
+from meshc.spec.suggest import Suggester, did_you_mean
 
 from .base import Finding, RuleContext
 from .walk import Path

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import GatewayRoute, Match, StringMatch
+from meshc.spec.models import GatewayRoute, Match, StringMatch
 
 from .base import Finding, RuleContext
 from .walk import route_label

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo, call_ports
 from .base import Finding, RuleContext

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import EgressGateway, Gateway
+from meshc.spec.models import EgressGateway, Gateway
 
 from .base import Finding, RuleContext
 

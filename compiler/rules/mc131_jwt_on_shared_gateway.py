@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import Gateway
+from meshc.spec.models import Gateway
 
 from .base import Finding, RuleContext
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.models import Injection
+from meshc.spec.models import Injection
 
 from ..k8snames import label_value_error
 from .base import Finding, RuleContext

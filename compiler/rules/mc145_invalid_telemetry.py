@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from mesh_spec.models import Telemetry
+from meshc.spec.models import Telemetry
 
 from .base import Finding, RuleContext
 from .walk import Path

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from ..lower import names
 from ..lower.egress import mesh_leg_namespaces, numbered
@@ -49,7 +49,7 @@ tuples: a 10,000-service mesh plans ~75,000 of them."""
 
 
 def planned(ctx: RuleContext) -> Iterator[Planned]:
-    """The objects whose names depend on user-chosen names, as `compiler.lower` names them."""
+    """The objects whose names depend on user-chosen names, as `meshc.compiler.lower` names them."""
     index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
     if any(scope.east_west for scope in index.scopes):
         cp = spec.control_plane.namespace

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from .base import Finding, RuleContext
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from compiler.slo import ENVOY_BUCKETS_MS, neighbour_buckets, number, threshold_ms
-from mesh_spec.models import LATENCY_PERCENTILES
+from meshc.compiler.slo import ENVOY_BUCKETS_MS, neighbour_buckets, number, threshold_ms
+from meshc.spec.models import LATENCY_PERCENTILES
 
 from .base import Finding, RuleContext
 

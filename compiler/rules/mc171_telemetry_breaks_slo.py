@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.index import ServiceInfo
-from compiler.slo import SLI_METRICS, reporter_choice
-from mesh_spec.models import MetricOverride, Telemetry
+from meshc.compiler.index import ServiceInfo
+from meshc.compiler.slo import SLI_METRICS, reporter_choice
+from meshc.spec.models import MetricOverride, Telemetry
 
 from .base import Finding, RuleContext
 from .walk import Path

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.slo import reporter_choice
+from meshc.compiler.slo import reporter_choice
 
 from .base import Finding, RuleContext
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from mesh_spec.models import LATENCY_PERCENTILES
+from meshc.spec.models import LATENCY_PERCENTILES
 
 from .base import Finding, RuleContext
 

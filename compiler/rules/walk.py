@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from mesh_spec.models import HTTP_PROTOCOLS, Call, Match, StringMatch, Traffic
-from mesh_spec.source import PathItem
+from meshc.spec.models import HTTP_PROTOCOLS, Call, Match, StringMatch, Traffic
+from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo
 from .base import RuleContext

@@ -15,7 +15,7 @@ Unknown fields are errors: Kubernetes would prune them silently, but for a compi
 
 Public API::
 
-    from compiler.selfcheck import SelfCheckError, check_resources, skipped_cel_rules
+    from meshc.compiler.selfcheck import SelfCheckError, check_resources, skipped_cel_rules
 """
 
 from __future__ import annotations

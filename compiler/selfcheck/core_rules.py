@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from .metadata import check_annotations, check_labels, label_key_error
 from .paths import format_path

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from .listtype import NodeCheck, UniqueNode, exact_key
 from .paths import format_path

@@ -39,7 +39,7 @@ import jsonschema_rs
 import orjson
 import yaml
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from . import diskcache, listtype
 from .paths import format_path

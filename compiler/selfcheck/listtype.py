@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from .paths import format_path
 

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

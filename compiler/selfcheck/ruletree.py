@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 from . import cel
 from .paths import format_path

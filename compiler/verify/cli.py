@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from mesh_spec.diagnostics import SpecError
+from meshc.spec.diagnostics import SpecError
 
 from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 

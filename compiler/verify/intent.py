@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mesh_spec.models import Gateway, GatewayRoute, Match, StringMatch
+from meshc.spec.models import Gateway, GatewayRoute, Match, StringMatch
 
 from ..index import ServiceInfo
 from .matching import dns_match, host_part, string_match

@@ -25,7 +25,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from mesh_spec.models import HTTP_PROTOCOLS
+from meshc.spec.models import HTTP_PROTOCOLS
 
 from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports
 from . import intent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mesh_spec.models import Gateway, Version
+from meshc.spec.models import Gateway, Version
 
 from ..index import MeshIndex, ServiceInfo
 from .world import InstalledService, Workload, World, labels_of

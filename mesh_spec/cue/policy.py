@@ -36,9 +36,9 @@ from pathlib import Path
 
 import yaml
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loaded import LoadedSpec
-from mesh_spec.source import PathItem
+from meshc.spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.loaded import LoadedSpec
+from meshc.spec.source import PathItem
 
 from . import positions
 from .spec import CODE_EVALUATION, CueSourceMap, cue_tags, describe, toolchain_or_error, unavailable

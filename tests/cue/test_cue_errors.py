@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cue_helpers import REPO, _pin_wasm, line_of, meshc, needs_cue, write
 
-from mesh_spec.cue import generate
-from mesh_spec.cue.spec import load_cue_sources
-from mesh_spec.diagnostics import SpecError
-from mesh_spec.loader import load_spec
-from mesh_spec.structure import parse_mesh
+from meshc.spec.cue import generate
+from meshc.spec.cue.spec import load_cue_sources
+from meshc.spec.diagnostics import SpecError
+from meshc.spec.loader import load_spec
+from meshc.spec.structure import parse_mesh
 
 __all__ = ["_pin_wasm"]
 
@@ -85,7 +85,7 @@ def test_missing_toolchain_is_a_usage_error_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_missing_toolchain_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mesh_spec.cue import toolchain
+    from meshc.spec.cue import toolchain
 
     write(tmp_path / "x.cue", HEAD)
     monkeypatch.delenv("CUE_EXE", raising=False)
@@ -103,7 +103,7 @@ def test_missing_toolchain_in_process(tmp_path: Path, monkeypatch: pytest.Monkey
 
 @needs_cue
 def test_imported_definitions_reject_unknown_fields_at_the_users_line(tmp_path: Path) -> None:
-    # A user's CUE module vendoring the definitions (`python -m mesh_spec.cue.generate --vendor`).
+    # A user's CUE module vendoring the definitions (`python -m meshc.spec.cue.generate --vendor`).
     write(tmp_path / "cue.mod" / "module.cue", 'module: "example.com/platform"\n')
     assert generate.main(["--vendor", str(tmp_path)]) == 0
     assert (tmp_path / "cue.mod" / "pkg" / "meshc.dev" / "spec" / "schema.cue").read_text() == (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from cue_helpers import EXAMPLES, REPO, _pin_wasm, meshc, needs_cue
 
-from compiler.emit import dump_stream
-from compiler.pipeline import run
-from mesh_spec.cue.spec import TAGS_ENV, CueSourceMap
-from mesh_spec.loader import load_spec
+from meshc.compiler.emit import dump_stream
+from meshc.compiler.pipeline import run
+from meshc.spec.cue.spec import TAGS_ENV, CueSourceMap
+from meshc.spec.loader import load_spec
 
 __all__ = ["_pin_wasm"]
 

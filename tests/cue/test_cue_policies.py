@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from cue_helpers import POLICIES, REPO, _pin_wasm, line_of, meshc, needs_cue, write
 
-from mesh_spec.cue.policy import check_policies
-from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import load_spec
+from meshc.spec.cue.policy import check_policies
+from meshc.spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.loader import load_spec
 
 __all__ = ["_pin_wasm"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cue_helpers import _pin_wasm, line_of, meshc, needs_cue, write
 
-from mesh_spec.cue.spec import CueSourceMap
+from meshc.spec.cue.spec import CueSourceMap
 
 __all__ = ["_pin_wasm"]
 

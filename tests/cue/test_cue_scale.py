@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cue_helpers import REPO, _pin_wasm, needs_cue, write
 
-from compiler.pipeline import STAGES_AFTER_LOAD, load, run
+from meshc.compiler.pipeline import STAGES_AFTER_LOAD, load, run
 
 __all__ = ["_pin_wasm"]
 

@@ -1,6 +1,6 @@
 """The CUE definitions are generated from the spec's JSON Schema, and the committed copy is current.
 
-Regenerate with `python -m mesh_spec.cue.generate` after changing the models.
+Regenerate with `python -m meshc.spec.cue.generate` after changing the models.
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ import sys
 import pytest
 from cue_helpers import REPO
 
-from mesh_spec.cue import generate
-from mesh_spec.cue.generate import MISSING, Unsupported
+from meshc.spec.cue import generate
+from meshc.spec.cue.generate import MISSING, Unsupported
 
 
 def test_committed_definitions_are_current() -> None:
     stale = generate.stale()
-    assert not stale, f"{stale} out of date: run `python -m mesh_spec.cue.generate`"
+    assert not stale, f"{stale} out of date: run `python -m meshc.spec.cue.generate`"
 
 
 def test_check_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mesh_spec.cue.generate", "--check"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "meshc.spec.cue.generate", "--check"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import yaml
 
-from compiler.emit import dump_stream
-from compiler.lower import Manifest
-from compiler.pipeline import CompilerBug, run
-from mesh_spec.diagnostics import Diagnostic, SpecError
-from mesh_spec.loader import load_sources
+from meshc.compiler.emit import dump_stream
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import CompilerBug, run
+from meshc.spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.loader import load_sources
 
 CASE_NAME = "fuzz.yaml"
 SLOW_SECONDS = 10.0

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from mesh_spec.schema import mesh_schema
+from meshc.spec.schema import mesh_schema
 
 from . import mutate
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from compiler.inject import InjectionSettings
+from meshc.compiler.inject import InjectionSettings
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "istio-inject"
 

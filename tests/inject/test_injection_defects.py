@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compiler.pipeline import PARSE_STAGES, run
-from compiler.rules import RuleContext, run_rules
-from mesh_spec.diagnostics import Diagnostic
+from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.rules import RuleContext, run_rules
+from meshc.spec.diagnostics import Diagnostic
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:\n"
 

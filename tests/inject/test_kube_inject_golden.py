@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from compiler.inject import inject_object
+from meshc.compiler.inject import inject_object
 
 from .golden import CASES, DATA, differences, load_all, settings_for
 

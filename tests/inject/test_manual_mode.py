@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from compiler.inject import inject_object
-from compiler.inject.spec import settings_from_spec
-from compiler.lower.common import Manifest
-from compiler.pipeline import PARSE_STAGES, compile_mesh, run, self_check_problems
+from meshc.compiler.inject import inject_object
+from meshc.compiler.inject.spec import settings_from_spec
+from meshc.compiler.lower.common import Manifest
+from meshc.compiler.pipeline import PARSE_STAGES, compile_mesh, run, self_check_problems
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:\n"
 SERVICES = """\

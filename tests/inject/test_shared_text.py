@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from compiler import sharedtext
-from compiler.emit import dump
-from compiler.inject import inject_object
+from meshc.compiler import sharedtext
+from meshc.compiler.emit import dump
+from meshc.compiler.inject import inject_object
 
 from .golden import DATA, TEST_SETTINGS, load_all
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from compiler.lower import Manifest
+from meshc.compiler.lower import Manifest
 
 ISTIO_STANDARD_METRICS = frozenset(
     {

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from conftest import require_tool
 
-from compiler.lower import Manifest
-from compiler.pipeline import run
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import run
 
 REPO = Path(__file__).resolve().parent.parent.parent
 

@@ -19,10 +19,10 @@ import yaml
 from dashhelp import ISTIO_STANDARD_METRICS, concrete, dashboards, metric_names, targets
 from obshelp import REPO, compile_spec, mesh_spec, promtool, rule_groups, write_rule_file
 
-from compiler.emit import dump
-from compiler.lower import Manifest
-from compiler.lower.dashboards import MAX_BYTES, SCHEMA_VERSION
-from compiler.pipeline import run
+from meshc.compiler.emit import dump
+from meshc.compiler.lower import Manifest
+from meshc.compiler.lower.dashboards import MAX_BYTES, SCHEMA_VERSION
+from meshc.compiler.pipeline import run
 
 SHOP = REPO / "examples" / "shop" / "mesh.yaml"
 BUILTIN = {"__rate_interval", "__interval", "__range"}

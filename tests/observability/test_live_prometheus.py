@@ -27,7 +27,7 @@ import yaml
 from dashhelp import concrete, dashboards, targets
 from obshelp import NS, compile_spec, mesh_spec, require_tool, rule_groups, write_rule_file
 
-from compiler.lower import Manifest
+from meshc.compiler.lower import Manifest
 
 DEADLINE = 120.0
 WEB = "spiffe://cluster.local/ns/shop/sa/web"

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 from obshelp import REPO, compile_spec, mesh_spec, rule_groups
 
-from compiler.lower import Manifest
-from compiler.lower.observability import BUDGET
+from meshc.compiler.lower import Manifest
+from meshc.compiler.lower.observability import BUDGET
 
 
 def _rows(manifests: list[Manifest]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from obshelp import NS, REPO, compile_spec, mesh_spec, promtool, rule_groups, write_rule_file
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 EXAMPLES_WITH_OBSERVABILITY = sorted(
     p for p in (REPO / "examples").glob("*/mesh.yaml") if "observability:" in p.read_text(encoding="utf-8")

@@ -79,7 +79,7 @@ def meshc(
 ) -> subprocess.CompletedProcess[str]:
     """The real CLI in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
+        [sys.executable, "-m", "meshc", *args],
         cwd=cwd or REPO,
         capture_output=True,
         text=True,

@@ -371,7 +371,7 @@ def test_without_git_installed(tmp_path: Path) -> None:
 
 def _cue_available() -> bool:
     try:
-        from mesh_spec.cue.toolchain import find_toolchain
+        from meshc.spec.cue.toolchain import find_toolchain
 
         find_toolchain()
         return True

@@ -9,7 +9,7 @@ import git
 import pytest
 from review_helpers import BOOKINFO, CANARY, NEW_EDGE, commit, make_repo, snapshot
 
-from compiler.review.gitsource import (
+from meshc.compiler.review.gitsource import (
     GitSourceError,
     head_commit,
     is_dirty,
@@ -19,7 +19,7 @@ from compiler.review.gitsource import (
     repo_relative,
     resolve,
 )
-from mesh_spec.loader import load_sources
+from meshc.spec.loader import load_sources
 
 SPLIT_A = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: { name: split }\nspec:\n  services:\n"
 SPLIT_B = "    - { name: a, ports: [{ port: 80, protocol: http }], calls: [{ service: b }] }\n"

@@ -10,11 +10,11 @@ import pytest
 from conftest import require_tool
 from review_helpers import BOOKINFO, DATA, GOLDEN, MTLS_RELAXED, NEW_EDGE, REPO
 
-from compiler.pipeline import run
-from compiler.review import dot, mermaid
-from compiler.review.graph import ADDED, CHANGED, REMOVED, SAME, Graph, build_graph, focus, merge
-from compiler.review.view import build_view
-from mesh_spec.loader import load_sources
+from meshc.compiler.pipeline import run
+from meshc.compiler.review import dot, mermaid
+from meshc.compiler.review.graph import ADDED, CHANGED, REMOVED, SAME, Graph, build_graph, focus, merge
+from meshc.compiler.review.view import build_view
+from meshc.spec.loader import load_sources
 
 
 def graph_of(text: str) -> Graph:
@@ -57,7 +57,7 @@ def test_shop_example_graph_has_every_kind_of_node() -> None:
 
 
 def test_mermaid_ids_are_sanitized_and_labels_quoted() -> None:
-    from compiler.review.graph import Edge, Node
+    from meshc.compiler.review.graph import Edge, Node
 
     g = Graph()
     g.nodes["service:end"] = Node("service:end", "service", "end", ('say "hi" <script>',), "ns")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from review_helpers import BOOKINFO, CANARY, MTLS_RELAXED, NEW_EDGE, PUBLIC_ROUTE
 
-from compiler.pipeline import run
-from compiler.review.intent import IntentDiff, diff_intent, plain
-from compiler.review.view import MeshView, build_view
-from mesh_spec.loader import load_sources
+from meshc.compiler.pipeline import run
+from meshc.compiler.review.intent import IntentDiff, diff_intent, plain
+from meshc.compiler.review.view import MeshView, build_view
+from meshc.spec.loader import load_sources
 
 SHOP_LIKE = """\
 apiVersion: meshc.dev/v1alpha1
@@ -285,7 +285,7 @@ def test_a_default_change_is_reported_once() -> None:
 
 def _unchecked_view(text: str) -> MeshView:
     """The view of a spec the rules would reject (MC151): the review must still weigh it."""
-    from compiler.pipeline import PARSE_STAGES
+    from meshc.compiler.pipeline import PARSE_STAGES
 
     c = run("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]), stages=PARSE_STAGES)
     assert c.index is not None

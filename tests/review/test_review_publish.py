@@ -9,9 +9,9 @@ import git
 import pytest
 from review_helpers import BOOKINFO, CANARY, commit, make_repo, meshc, no_traceback, snapshot
 
-from compiler.emit import dump, relative_path
-from compiler.pipeline import run
-from compiler.review.publish import (
+from meshc.compiler.emit import dump, relative_path
+from meshc.compiler.pipeline import run
+from meshc.compiler.review.publish import (
     Provenance,
     PublishConflict,
     PublishError,
@@ -20,7 +20,7 @@ from compiler.review.publish import (
     manifest_files,
     publish,
 )
-from mesh_spec.loader import load_sources
+from meshc.spec.loader import load_sources
 
 BRANCH = "rendered/prod"
 

@@ -8,9 +8,9 @@ import sys
 import yaml
 from review_helpers import BOOKINFO, NEW_EDGE, REPO
 
-from compiler.review.gitsource import Revision
-from compiler.review.render import render_json, render_markdown, render_text
-from compiler.review.report import compare
+from meshc.compiler.review.gitsource import Revision
+from meshc.compiler.review.render import render_json, render_markdown, render_text
+from meshc.compiler.review.report import compare
 
 
 def revision(text: str | None, label: str, ref: str | None = None) -> Revision:
@@ -101,8 +101,8 @@ def test_markdown_field_changes_are_minus_and_plus_lines() -> None:
 
 
 def test_list_changes_show_the_items_added_and_removed() -> None:
-    from compiler.review.render import field_line, markdown_field_lines
-    from compiler.review.resources import FieldChange
+    from meshc.compiler.review.render import field_line, markdown_field_lines
+    from meshc.compiler.review.resources import FieldChange
 
     principals = [f"cluster.local/ns/bookinfo/sa/bookinfo-service-number-{n:02d}" for n in range(6)]
     change = FieldChange(
@@ -122,8 +122,8 @@ def test_list_changes_show_the_items_added_and_removed() -> None:
 
 
 def test_long_scalar_values_are_not_cut_before_the_change() -> None:
-    from compiler.review.render import markdown_field_lines
-    from compiler.review.resources import FieldChange
+    from meshc.compiler.review.render import markdown_field_lines
+    from meshc.compiler.review.resources import FieldChange
 
     before = "x" * 150 + "-old"
     after = "x" * 150 + "-new"

@@ -8,10 +8,10 @@ from typing import Any
 
 from review_helpers import BOOKINFO, CANARY
 
-from compiler.lower.common import Manifest
-from compiler.pipeline import run
-from compiler.review.resources import ResourceKey, diff_manifests
-from mesh_spec.loader import load_sources
+from meshc.compiler.lower.common import Manifest
+from meshc.compiler.pipeline import run
+from meshc.compiler.review.resources import ResourceKey, diff_manifests
+from meshc.spec.loader import load_sources
 
 
 def m(

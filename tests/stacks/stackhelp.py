@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from compiler.deploy.plan import plain  # noqa: F401  (re-exported for the stack tests)
+from meshc.compiler.deploy.plan import plain  # noqa: F401  (re-exported for the stack tests)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CORE_TYPES = {"Namespace", "ServiceAccount", "Service", "ConfigMap", "Secret"}
@@ -34,7 +34,7 @@ def env_without_pulumi() -> dict[str, str]:
 
 def run_meshc(*args: str, cwd: Path = REPO, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "compiler", *args],
+        [sys.executable, "-m", "meshc", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

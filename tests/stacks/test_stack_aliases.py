@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from stacks.components import drop_removed_api_aliases
+from meshc.pulumi.components import drop_removed_api_aliases
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 

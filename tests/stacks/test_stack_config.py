@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from stackhelp import REPO, plan_config, stack_file_config
 
-from stacks.stack_config import ConfigProblems, StackConfig, cluster_problems, parse_config, resolve_path
+from meshc.pulumi.stack_config import (
+    ConfigProblems,
+    StackConfig,
+    cluster_problems,
+    parse_config,
+    resolve_path,
+)
 
 PROD = stack_file_config("prod")
 

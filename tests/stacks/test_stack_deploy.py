@@ -81,7 +81,7 @@ def _drive(
 ) -> tuple[int, str, str]:
     import pulumi.automation as auto
 
-    from compiler.deploy import deploy as deploy_module
+    from meshc.compiler.deploy import deploy as deploy_module
 
     monkeypatch.setattr(deploy_module.shutil, "which", lambda name: "/usr/local/bin/pulumi")
 
@@ -131,7 +131,7 @@ def test_missing_stack_and_missing_login_are_usage_errors(monkeypatch: pytest.Mo
     import pulumi.automation as auto
     from pulumi.automation.errors import CommandError, StackNotFoundError
 
-    from compiler.deploy import deploy as deploy_module
+    from meshc.compiler.deploy import deploy as deploy_module
 
     class Result:
         def __init__(self, stderr: str) -> None:
@@ -157,7 +157,7 @@ def test_missing_stack_and_missing_login_are_usage_errors(monkeypatch: pytest.Mo
 
 
 def test_outside_a_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from compiler.deploy import deploy as deploy_module
+    from meshc.compiler.deploy import deploy as deploy_module
 
     monkeypatch.setattr(deploy_module.shutil, "which", lambda name: "/usr/local/bin/pulumi")
     err = io.StringIO()

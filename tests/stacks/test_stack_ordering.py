@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stackhelp import REPO, env_without_pulumi, plan, stack_plan
 
-from stacks.ordering import DR_FIRST, VS_FIRST, SubsetRouting, decide
+from meshc.pulumi.ordering import DR_FIRST, VS_FIRST, SubsetRouting, decide
 
 DR = "east/travel/DestinationRule/reviews"
 VS = "east/travel/VirtualService/reviews"
@@ -38,7 +38,7 @@ def test_the_previous_state_is_read_from_the_stack_itself_before_anything_is_reg
     # waits on the StackReference itself.
     assert not [r for r in result.resources if refs[0]["name"] in r["dependsOn"]]
     proc = subprocess.run(
-        [sys.executable, "-m", "compiler.deploy.mockrun"],
+        [sys.executable, "-m", "meshc.compiler.deploy.mockrun"],
         input=json.dumps({"directory": str(REPO), "stack": "prod"}),
         capture_output=True,
         text=True,
@@ -115,7 +115,7 @@ def test_bad_previous_file_is_a_usage_error(tmp_path: Path) -> None:
 def _routing(
     rules: dict[str, tuple[str, ...]], services: dict[str, dict[str, frozenset[str]]]
 ) -> SubsetRouting:
-    from stacks.ordering import DestinationRuleInfo
+    from meshc.pulumi.ordering import DestinationRuleInfo
 
     routing = SubsetRouting()
     for key, subsets in rules.items():

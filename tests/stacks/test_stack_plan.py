@@ -89,7 +89,7 @@ def test_validate_does_not_import_pulumi() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     assert (
-        "compiler.deploy.cli"
+        "meshc.compiler.deploy.cli"
         in subprocess.run(
             [
                 sys.executable,
@@ -106,8 +106,8 @@ def test_validate_does_not_import_pulumi() -> None:
 
 
 def test_plan_shows_aliases_when_a_registration_has_them() -> None:
-    from compiler.deploy.mockrun import ProgramRun, Registration
-    from compiler.deploy.plan import render_json, render_text
+    from meshc.compiler.deploy.mockrun import ProgramRun, Registration
+    from meshc.compiler.deploy.plan import render_json, render_text
 
     urn = "urn:pulumi:dev::meshc::kubernetes:apps/v1:Deployment::default/shop/Deployment/cart"
     reg = Registration(

@@ -24,7 +24,7 @@ from stackhelp import (
     type_token,
 )
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 STACKS = {"dev": "examples/bookinfo/mesh.yaml", "prod": "examples/multicluster/mesh.yaml"}
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from stackhelp import REPO, Plan, plan_config
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 SHOP = str(REPO / "examples/shop/mesh.yaml")
 CLUSTERS = {"default": {"context": "kind-shop"}}

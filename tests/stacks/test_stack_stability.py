@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from stackhelp import REPO, plan_config, stack_file_config
 
-from compiler.pipeline import run
+from meshc.compiler.pipeline import run
 
 SPEC = REPO / "examples/multicluster/mesh.yaml"
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from verify_helpers import FIXTURES
 
-from compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
-from compiler.verify import verify
-from mesh_spec.diagnostics import SpecError
+from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
+from meshc.compiler.verify import verify
+from meshc.spec.diagnostics import SpecError
 
 REPO = Path(__file__).resolve().parents[2]
 SHOP = REPO / "examples" / "shop" / "mesh.yaml"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
-from compiler.verify import verify
+from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
+from meshc.compiler.verify import verify
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/mesh.yaml"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.verify.config import Config
-from compiler.verify.engine import Model
-from compiler.verify.inbound import Inbound, authorize, peer_mode
-from compiler.verify.request import Request, Token
-from compiler.verify.world import Workload, World, labels_of
+from meshc.compiler.verify.config import Config
+from meshc.compiler.verify.engine import Model
+from meshc.compiler.verify.inbound import Inbound, authorize, peer_mode
+from meshc.compiler.verify.request import Request, Token
+from meshc.compiler.verify.world import Workload, World, labels_of
 
 ROOT = "istio-system"
 TD = "cluster.local"
@@ -345,8 +345,8 @@ def test_connection_sni_condition_on_http_and_tcp() -> None:  # authz-conditions
 
 
 def test_mtls_sni_is_the_destination_rules_else_the_cluster_name() -> None:  # dr-tls
-    from compiler.verify.config import Resource
-    from compiler.verify.outbound import client_sni, mtls_sni
+    from meshc.compiler.verify.config import Resource
+    from meshc.compiler.verify.outbound import client_sni, mtls_sni
 
     gw = "istio-egressgateway.istio-system.svc.cluster.local"
     spec = {

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from compiler.lower import Manifest
-from compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
-from compiler.verify import Report, verify
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
+from meshc.compiler.verify import Report, verify
 
 
 def _compiled(example: str = "bookinfo") -> tuple[Any, list[Manifest]]:

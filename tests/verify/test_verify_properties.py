@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import pipeline
-from compiler.pipeline import run
-from compiler.verify import verify
+from meshc.compiler import pipeline
+from meshc.compiler.pipeline import run
+from meshc.compiler.verify import verify
 
 BLOCKED_BY_DEFECT = {"foreign": 6}
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from verify_helpers import FIXTURES, manifests_of
 
-from compiler import pipeline
-from compiler.lower import Manifest
-from compiler.pipeline import CompilerBug, run
+from meshc.compiler import pipeline
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import CompilerBug, run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _meshc(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "compiler", *args], capture_output=True, text=True, env=env, cwd=REPO
+        [sys.executable, "-m", "meshc", *args], capture_output=True, text=True, env=env, cwd=REPO
     )
 
 
@@ -63,7 +63,7 @@ def test_stage_passes_output_that_does_what_the_spec_says(
         .replace("methods: [GET]", "ports: [8080], methods: [GET]")
     )
     c = run(spec, stages=tuple(s for s in pipeline.STAGES if s is not pipeline.verify_output))
-    from compiler.verify import verify
+    from meshc.compiler.verify import verify
 
     assert c.index is not None
     report = verify(c.index, c.manifests)
@@ -73,7 +73,7 @@ def test_stage_passes_output_that_does_what_the_spec_says(
 def test_verify_command_reports_failures_with_their_chain(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from compiler.cli import main
+    from meshc.compiler.cli import main
 
     _defective_lowering(monkeypatch)
     assert main(["verify", str(D9)]) == 1
@@ -135,7 +135,7 @@ def test_can_i_through_a_gateway_and_to_an_external_host() -> None:
 def test_compile_with_a_contradiction_exits_3_and_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from compiler.cli import EXIT_BUG, main
+    from meshc.compiler.cli import EXIT_BUG, main
 
     _defective_lowering(monkeypatch)
     out = tmp_path / "out"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from compiler.lower import Manifest
-from compiler.pipeline import check_structure, load, run
-from compiler.verify import Report, verify
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import check_structure, load, run
+from meshc.compiler.verify import Report, verify
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
