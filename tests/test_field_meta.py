@@ -8,7 +8,7 @@ HTTP-only handling (defaults, MC115) and for its place in the review without any
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import pytest
 from pydantic import BaseModel
@@ -35,6 +35,7 @@ from meshc.spec.models import (
     meta_fields,
     wire_name,
 )
+from meshc.spec.models.meta import ReviewCategory
 from meshc.spec.structure import parse_mesh
 
 FULLY_DECLARED = (Traffic, Route, Match)
@@ -130,6 +131,10 @@ def _declared() -> list[tuple[type[BaseModel], str, FieldMeta]]:
     return [
         (model, name, meta) for model in (*FULLY_DECLARED, *HAND_DIFFED) for name, meta in meta_fields(model)
     ]
+
+
+def test_review_sections_are_the_declarable_categories() -> None:
+    assert tuple(CATEGORIES) == get_args(ReviewCategory)
 
 
 def test_every_category_has_a_review_section() -> None:

@@ -18,9 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-ReviewCategory = Literal["services", "edges", "traffic", "resilience", "public", "egress", "security"]
+ReviewCategory = Literal[
+    "services", "edges", "traffic", "resilience", "public", "egress", "security", "telemetry", "workload"
+]
 """The section of `meshc review` where a change to the field is reported (the review renderer has a
-title for each; a new category needs one in `compiler/review/intent/base.py` CATEGORIES)."""
+title for each in `compiler/review/intent/base.py` CATEGORIES, in the same order)."""
 
 ReviewStyle = Literal["value", "custom", "none"]
 """How the review diff shows a change: `value`: generically, `<name>: <before> → <after>` (nothing

@@ -22,8 +22,10 @@ CATEGORIES: dict[str, str] = {
     "public": "Public routes & hosts",
     "egress": "Egress",
     "security": "Security",
+    "telemetry": "Telemetry",
+    "workload": "Workloads",
 }
-"""Review sections, in display order, with their titles (a `FieldMeta.category` must be a key)."""
+"""Review sections, in display order, with their titles (keys: `meshc.spec.models.meta.ReviewCategory`)."""
 RISKS: dict[str, str] = {
     "mtls-relaxed": "mTLS relaxed",
     "authz-widened": "Authorization widened",
