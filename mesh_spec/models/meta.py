@@ -8,12 +8,14 @@ The index, the rules, the review differ and the tests read these declarations th
 below instead of keeping their own lists of field names, so a new field is wired by its model
 declaration (plus its lowering and fixtures). `FieldMeta` is a plain frozen dataclass: pydantic keeps
 it in `model_fields[name].metadata` and leaves it out of the JSON Schema. The camelCase name is the
-pydantic alias (`wire_name`), never a second table. See docs/fields.md.
+pydantic alias (`wire_name`), never a second table. The readers are cached: models are immutable
+classes, and the review asks per service. See docs/fields.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from pydantic import BaseModel
@@ -47,22 +49,26 @@ def field_meta(model: type[BaseModel], name: str) -> FieldMeta | None:
     return next((m for m in info.metadata if isinstance(m, FieldMeta)), None)
 
 
+@cache
 def meta_fields(model: type[BaseModel]) -> tuple[tuple[str, FieldMeta], ...]:
     """Every field of `model` that declares a `FieldMeta`, in declaration order."""
     found = ((name, field_meta(model, name)) for name in model.model_fields)
     return tuple((name, meta) for name, meta in found if meta is not None)
 
 
+@cache
 def http_only_fields(model: type[BaseModel]) -> tuple[str, ...]:
     """Fields of `model` that only HTTP routing applies, in declaration order."""
     return tuple(name for name, meta in meta_fields(model) if meta.http_only)
 
 
+@cache
 def review_value_fields(model: type[BaseModel]) -> tuple[tuple[str, FieldMeta], ...]:
     """Fields of `model` the review diff reports generically (`review="value"`)."""
     return tuple((name, meta) for name, meta in meta_fields(model) if meta.review == "value")
 
 
+@cache
 def wire_name(model: type[BaseModel], name: str) -> str:
     """The field's name in YAML/JSON and Istio (`connection_pool` -> `connectionPool`)."""
     return model.model_fields[name].alias or name
