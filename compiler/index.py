@@ -25,6 +25,7 @@ from meshc.spec.models import (
     Service,
     Traffic,
     Version,
+    http_only_fields,
 )
 
 KNOWN_PROTOCOLS = ("http", "http2", "grpc", "grpc-web", "https", "tcp", "tls", "mongo", "mysql", "redis")
@@ -113,8 +114,9 @@ def call_ports(callee: ServiceInfo, call: Call) -> list[ResolvedPort]:
     return list(callee.ports)
 
 
-HTTP_ONLY_POLICIES = ("timeout", "retries", "fault", "mirror")
-"""Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them)."""
+HTTP_ONLY_POLICIES = http_only_fields(Traffic)
+"""Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them): the
+fields declared `FieldMeta(http_only=True)` on the model."""
 
 
 def _merge_traffic(default: Traffic | None, own: Traffic | None, *, http: bool) -> Traffic:

@@ -18,7 +18,7 @@ from meshc.spec.models import (
     Traffic,
 )
 
-from ..index import MeshIndex, Scope, ServiceInfo
+from ..index import HTTP_ONLY_POLICIES, MeshIndex, Scope, ServiceInfo
 from .common import NETWORKING, Manifest, drop_none, manifest, string_match
 
 
@@ -261,7 +261,7 @@ def needs_virtual_service(info: ServiceInfo) -> bool:
     t = info.traffic
     if len(info.versions) > 1 or t.split or t.routes:
         return True
-    return bool(info.http_ports and (t.timeout or t.retries or t.fault or t.mirror))
+    return bool(info.http_ports and any(getattr(t, name) for name in HTTP_ONLY_POLICIES))
 
 
 def virtual_services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:

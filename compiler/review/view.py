@@ -12,7 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic
+from pydantic import BaseModel
+
+from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic, review_value_fields, wire_name
 
 from ..index import MeshIndex, ServiceInfo
 
@@ -38,6 +40,13 @@ def compact(value: Any, limit: int = 80) -> str:
         else json.dumps(canonical(value), sort_keys=True, separators=(", ", ": "))
     )
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def reviewed_values(model: BaseModel) -> dict[str, Any]:
+    """The model's fields declared `FieldMeta(review="value")` that are set (not None), by
+    attribute: the review diff compares them generically, with no code per field."""
+    values = ((name, getattr(model, name)) for name, _ in review_value_fields(type(model)))
+    return {name: value for name, value in values if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,8 @@ class ServiceView:
     """The proxy image manual injection pins the pods to (None in auto mode)."""
     revision: str | None = None
     """The control-plane revision the workload asks for (None: the default revision)."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Fields of `Service` declared `FieldMeta(review="value")`, by attribute (see `reviewed_values`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +175,8 @@ class GatewayView:
     """(port, protocol, TLS mode or None)."""
     jwt_issuer: str | None
     clusters: tuple[str, ...]
+    values: dict[str, Any] = field(default_factory=dict)
+    """Fields of `Gateway` declared `FieldMeta(review="value")`, by attribute."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +187,8 @@ class EgressView:
     callers: tuple[str, ...]
     ports: tuple[tuple[int, str], ...]
     via_gateway: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    """Fields of `Egress` declared `FieldMeta(review="value")`, by attribute."""
 
 
 @dataclass(slots=True)
@@ -247,6 +262,7 @@ def build_view(index: MeshIndex) -> MeshView:
             tuple(sorted((s.port, s.protocol, s.tls.mode if s.tls else None) for s in gateway.servers)),
             gateway.jwt.issuer if gateway.jwt else None,
             tuple(gateway_placement(gateway)) if gateway_placement else (),
+            reviewed_values(gateway),
         )
         seen: dict[str, int] = {}
         for position, route in enumerate(gateway.routes):
@@ -282,6 +298,7 @@ def build_view(index: MeshIndex) -> MeshView:
             tuple(sorted(set(egress.callers))),
             tuple((p.port, p.protocol) for p in egress.ports),
             egress.gateway is not None,
+            reviewed_values(egress),
         )
     return view
 
@@ -296,14 +313,8 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         key = route.name or f"route {position + 1}"
         routes[key if key not in routes else f"{key} #{position + 1}"] = route
     policies = {
-        name: getattr(traffic, attr)
-        for name, attr in (
-            ("fault", "fault"),
-            ("mirror", "mirror"),
-            ("connectionPool", "connection_pool"),
-            ("outlierDetection", "outlier_detection"),
-            ("loadBalancer", "load_balancer"),
-        )
+        wire_name(Traffic, attr): getattr(traffic, attr)
+        for attr, _ in review_value_fields(Traffic)
         if getattr(traffic, attr) is not None
     }
     return ServiceView(
@@ -324,6 +335,7 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         injection=injection.enabled,
         own_injection=model.injection.enabled if model.injection is not None else None,
         own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
+        values=reviewed_values(model),
         **_injection(index, info),
     )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshc.spec.models import HTTP_PROTOCOLS, Match, Route, Traffic
+from meshc.spec.models import HTTP_PROTOCOLS, Match, Route, Traffic, http_only_fields, wire_name
 
 from .base import Finding, RuleContext
 from .walk import Path, route_label
@@ -29,18 +29,16 @@ CODE = "MC115"
 NAME = "http-policy-on-tcp"
 SEVERITY = "warning"
 
-POLICIES = (("retries", "retries"), ("timeout", "timeout"), ("fault", "fault"), ("mirror", "mirror"))
-MATCHES = (
-    ("path", "path"),
-    ("method", "method"),
-    ("headers", "headers"),
-    ("query", "query"),
-    ("claims", "claims"),
-)
+# The fields declared `FieldMeta(http_only=True)` on the models, as (attribute, YAML key).
+POLICIES = {
+    model: tuple((name, wire_name(model, name)) for name in http_only_fields(model))
+    for model in (Traffic, Route)
+}
+MATCHES = tuple((name, wire_name(Match, name)) for name in http_only_fields(Match))
 
 
 def _policies(block: Traffic | Route, base: Path, where: str) -> Iterator[tuple[Path, str]]:
-    for attr, key in POLICIES:
+    for attr, key in POLICIES[type(block)]:
         if getattr(block, attr):
             yield (*base, key), f"`{key}`{where}"
 

@@ -15,6 +15,7 @@ from .mesh import (
     Namespace,
     Security,
 )
+from .meta import FieldMeta, field_meta, http_only_fields, meta_fields, review_value_fields, wire_name
 from .observability import (
     LATENCY_PERCENTILES,
     AccessLogging,
@@ -70,6 +71,7 @@ __all__ = [
     "EgressGateway",
     "EgressPort",
     "Fault",
+    "FieldMeta",
     "Gateway",
     "GatewayRoute",
     "GatewayWorkload",
@@ -118,4 +120,9 @@ __all__ = [
     "Traffic",
     "Version",
     "duration_seconds",
+    "field_meta",
+    "http_only_fields",
+    "meta_fields",
+    "review_value_fields",
+    "wire_name",
 ]

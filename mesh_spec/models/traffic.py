@@ -7,6 +7,12 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import Duration, Name, Percent, SpecModel, StringMatch
+from .meta import FieldMeta
+
+# Route and match fields are reviewed inside the route they belong to (compiler/review's routes
+# differ), not one by one.
+_ROUTE_PART = FieldMeta("traffic", review="custom")
+_HTTP_MATCH = FieldMeta("traffic", http_only=True, review="custom")
 
 
 class Retries(SpecModel):
@@ -87,45 +93,45 @@ class LoadBalancer(SpecModel):
 class Match(SpecModel):
     """Request attributes that must all match (AND). Paths, headers and query parameters as in Istio."""
 
-    path: StringMatch | None = None
-    method: StringMatch | None = None
-    headers: dict[str, StringMatch] = Field(default_factory=dict)
-    query: dict[str, StringMatch] = Field(default_factory=dict)
-    claims: dict[str, StringMatch] = Field(default_factory=dict)
+    path: Annotated[StringMatch | None, _HTTP_MATCH] = None
+    method: Annotated[StringMatch | None, _HTTP_MATCH] = None
+    headers: Annotated[dict[str, StringMatch], _HTTP_MATCH] = Field(default_factory=dict)
+    query: Annotated[dict[str, StringMatch], _HTTP_MATCH] = Field(default_factory=dict)
+    claims: Annotated[dict[str, StringMatch], _HTTP_MATCH] = Field(default_factory=dict)
     """JWT claims (only meaningful behind a gateway that validates JWTs)."""
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Annotated[Annotated[int, Field(ge=1, le=65535)] | None, _ROUTE_PART] = None
     """Match on the port the request arrived on (useful for TCP routes)."""
 
 
 class Route(SpecModel):
     """One ordered routing rule: when `match` holds, send to `to` (a version) or `split`."""
 
-    name: str | None = None
-    match: list[Match] = Field(default_factory=list)
+    name: Annotated[str | None, _ROUTE_PART] = None
+    match: Annotated[list[Match], _ROUTE_PART] = Field(default_factory=list)
     """Alternatives (OR); empty means every request."""
-    to: Name | None = None
+    to: Annotated[Name | None, _ROUTE_PART] = None
     """The version that receives matching requests. With neither `to` nor `split`, matching
     requests keep the service's default destinations (to give a path its own timeout, say)."""
-    split: dict[str, Annotated[int, Field(description="Weight")]] | None = None
+    split: Annotated[dict[str, Annotated[int, Field(description="Weight")]] | None, _ROUTE_PART] = None
     """Weighted split between versions for matching requests."""
-    timeout: Duration | None = None
-    retries: Retries | None = None
-    fault: Fault | None = None
-    mirror: Mirror | None = None
+    timeout: Annotated[Duration | None, FieldMeta("traffic", http_only=True, review="custom")] = None
+    retries: Annotated[Retries | None, FieldMeta("traffic", http_only=True, review="custom")] = None
+    fault: Annotated[Fault | None, FieldMeta("traffic", http_only=True)] = None
+    mirror: Annotated[Mirror | None, FieldMeta("traffic", http_only=True)] = None
 
 
 class Traffic(SpecModel):
     """How callers reach this service. Every field falls back to `spec.defaults.traffic`."""
 
-    split: dict[str, int] | None = None
+    split: Annotated[dict[str, int] | None, FieldMeta("traffic", review="custom")] = None
     """Weights per version for requests that no route matches, e.g. `{v1: 90, v2: 10}`; they must sum to
     100 (Istio's own rule). Without it, the only version (or the plain Service) receives everything."""
-    routes: list[Route] = Field(default_factory=list)
+    routes: Annotated[list[Route], FieldMeta("traffic", review="custom")] = Field(default_factory=list)
     """Ordered routing rules, evaluated before the default split."""
-    timeout: Duration | None = None
-    retries: Retries | None = None
-    fault: Fault | None = None
-    mirror: Mirror | None = None
-    connection_pool: ConnectionPool | None = None
-    outlier_detection: OutlierDetection | None = None
-    load_balancer: LoadBalancer | None = None
+    timeout: Annotated[Duration | None, FieldMeta("resilience", http_only=True, review="custom")] = None
+    retries: Annotated[Retries | None, FieldMeta("resilience", http_only=True, review="custom")] = None
+    fault: Annotated[Fault | None, FieldMeta("traffic", http_only=True)] = None
+    mirror: Annotated[Mirror | None, FieldMeta("traffic", http_only=True)] = None
+    connection_pool: Annotated[ConnectionPool | None, FieldMeta("resilience")] = None
+    outlier_detection: Annotated[OutlierDetection | None, FieldMeta("resilience")] = None
+    load_balancer: Annotated[LoadBalancer | None, FieldMeta("resilience")] = None
