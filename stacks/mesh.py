@@ -148,6 +148,14 @@ class Mesh(pulumi.ComponentResource):
         label = f"Mesh({name!r})"
         targets, config = _typed_arguments(label, spec, clusters, shard, strict)
         directory = _project_directory()
+        targets = {
+            cluster: _Target(
+                t.provider,
+                t.context,
+                str(resolve_path(directory, t.kubeconfig)) if t.kubeconfig else None,
+            )
+            for cluster, t in targets.items()
+        }
         spec_path = resolve_path(directory, os.fspath(spec))
         context = StackContext(label, pulumi.get_stack(), directory, config, spec_path)
         self._construct(name, context, targets, subsets_output, opts, adopt_root_clusters=False)
