@@ -298,6 +298,9 @@ def _typed_arguments(
     problems: list[str] = []
     targets: dict[str, _Target] = {}
     raw_clusters: dict[str, dict[str, Any]] = {}
+    if not isinstance(spec, str | os.PathLike) or not os.fspath(spec):
+        problems.append(f"{label}: spec: expected the path of the spec file or directory, got {spec!r}")
+        spec = ""
     if not isinstance(clusters, Mapping):
         problems.append(f"{label}: clusters: expected a mapping of cluster name -> Provider or Cluster")
         clusters = {}

@@ -226,3 +226,15 @@ def test_meshcs_own_program_keeps_the_urns_its_stacks_were_deployed_with() -> No
         assert cluster["parent"] == "mesh"
         assert cluster["aliases"] == ["parent=none"]
     assert all("aliases" not in r for r in result.kube().values())
+
+
+def test_a_spec_that_is_not_a_path_is_an_argument_error(tmp_path: Path) -> None:
+    program = """\
+        from meshc.pulumi import Cluster, Mesh
+
+        Mesh("travel", spec=None, clusters={"default": Cluster(context="kind")})
+        """
+    result = plan("--stack", "test", cwd=user_project(tmp_path, program))
+    assert result.exit_code == 2, result.stderr
+    assert result.resources == []
+    assert any("Mesh('travel'): spec: expected the path" in m for m in result.messages), result.messages
