@@ -1,12 +1,14 @@
-"""The resource tree: a `ComponentResource` per cluster, holding that cluster's explicit
-`kubernetes.Provider` and a `ComponentResource` per namespace, which holds the namespace's resources.
+"""The resource tree under a `Mesh` component (see `mesh`): a `ComponentResource` per cluster,
+holding that cluster's explicit `kubernetes.Provider` (unless the user passed one of their own) and a
+`ComponentResource` per namespace, which holds the namespace's resources.
 
-    meshc:deploy:Cluster            east
-      pulumi:providers:kubernetes   east        (kubeconfig + context from the stack config, SSA on)
-      meshc:deploy:Namespace        east/travel
-        kubernetes:core/v1:Namespace                        east/travel/Namespace/travel
-        kubernetes:networking.istio.io/v1:VirtualService    east/travel/VirtualService/reviews
-        ...
+    meshc:index:Mesh                  mesh
+      meshc:deploy:Cluster            east
+        pulumi:providers:kubernetes   east        (kubeconfig + context, SSA on)
+        meshc:deploy:Namespace        east/travel
+          kubernetes:core/v1:Namespace                        east/travel/Namespace/travel
+          kubernetes:networking.istio.io/v1:VirtualService    east/travel/VirtualService/reviews
+          ...
 
 Every Kubernetes resource names its cluster's provider itself (`opts.provider`), and the namespace
 component passes it down as well, so nothing can fall back to the ambient default provider. Core

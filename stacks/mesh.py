@@ -67,6 +67,9 @@ MESH_TYPE = "meshc:index:Mesh"
 
 _EXPORTED: set[str] = set()
 """Stack outputs the Mesh components of this program have claimed (one program per process)."""
+_CLUSTERS: set[str] = set()
+"""Cluster names the Mesh components of this program have claimed: they are the first part of every
+logical name, so two meshes with a cluster of the same name would register the same names."""
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,20 @@ class Mesh(pulumi.ComponentResource):
                 f"{context.project}: another Mesh already records its subsets in {subsets_output!r}",
                 [f"{context.project}: pass subsets_output= a stack output name no other Mesh uses"],
             )
+        taken = sorted(set(targets) & _CLUSTERS)
+        if taken:
+            _fail(
+                StackConfigInvalid,
+                f"{context.project}: cluster names already used by another Mesh in this program",
+                [
+                    f"{context.project}: clusters.{cluster}: another Mesh of this program has a cluster "
+                    "of this name (logical names start with it: name the clusters differently)"
+                    for cluster in taken
+                ],
+            )
         compiled = compile_stack(context)  # raises (nothing registered) on any spec or config problem
         _EXPORTED.add(subsets_output)
+        _CLUSTERS.update(targets)
         routing = collect(compiled.entries, compiled.compilation.index.cluster_domain)  # type: ignore[union-attr]
         parent_opts = opts or pulumi.ResourceOptions()
         previous: asyncio.Future[Decision] | None = None

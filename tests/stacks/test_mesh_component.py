@@ -193,16 +193,25 @@ def test_a_missing_spec_is_a_usage_error(tmp_path: Path) -> None:
     assert any("spec nowhere.yaml: no such file or directory" in m for m in result.messages)
 
 
-def test_two_meshes_cannot_record_subsets_in_one_output(tmp_path: Path) -> None:
+def test_two_meshes_cannot_record_subsets_in_one_output_or_share_a_cluster_name(tmp_path: Path) -> None:
     program = """\
         from meshc.pulumi import Cluster, Mesh
 
-        Mesh("a", spec="mesh/mesh.yaml", clusters={"default": Cluster(context="one")})
-        Mesh("b", spec="mesh/mesh.yaml", clusters={"default": Cluster(context="two")})
+        Mesh("a", spec="mesh/mesh.yaml", clusters={"one": Cluster(context="one")})
+        Mesh("b", spec="mesh/mesh.yaml", clusters={"two": Cluster(context="two")})
         """
     result = plan("--stack", "test", cwd=user_project(tmp_path, program, spec="bookinfo"))
     assert result.exit_code == 2, result.stderr
     assert any("subsets_output" in m for m in result.messages)
+    shared = program.replace('clusters={"two"', 'subsets_output="bSubsets", clusters={"one"')
+    result = plan("--stack", "test", cwd=user_project(tmp_path / "shared", shared, spec="bookinfo"))
+    assert result.exit_code == 2, result.stderr
+    assert any("Mesh('b'): clusters.one: another Mesh" in m for m in result.messages), result.messages
+    distinct = program.replace('clusters={"two"', 'subsets_output="bSubsets", clusters={"two"')
+    result = plan("--stack", "test", cwd=user_project(tmp_path / "distinct", distinct, spec="bookinfo"))
+    assert result.exit_code == 0, result.stderr
+    assert {n.split("/")[0] for n in result.kube()} == {"one", "two"}
+    assert set(result.outputs) == {"destinationRuleSubsets", "bSubsets"}
 
 
 def test_relative_spec_paths_resolve_against_the_project_whatever_the_working_directory(
