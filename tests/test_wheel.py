@@ -1,10 +1,11 @@
 """The wheel a user installs: built from this repository, installed into a fresh virtual environment
 in a temporary directory outside it, and used there as a platform team would (`meshc init`, then
-validate, compile and plan in the new project; validate, compile, diff and graph on a copy of an
-example). Nothing from the checkout is importable in that environment: only the wheel's `meshc`.
+validate, compile and plan in the new project; validate, compile, diff, graph and plan, with a
+Pulumi program of the user's, on a copy of an example). Nothing from the checkout is importable in
+that environment: only the wheel's `meshc`.
 
-Cost (measured on the 2-core machine): building the wheel ~3 s, the environment ~3 s, each meshc
-command 1-6 s; the module ~40 s. To keep it offline and fast, the environment takes meshc's
+Cost (measured on the shared 2-core machine): building the wheel and the environment ~18 s, each
+meshc command 1-6 s; the module ~60 s. To keep it offline and fast, the environment takes meshc's
 dependencies from the environment running the tests (a `.pth` line naming its site-packages, which
 adds them to sys.path without running that environment's own `.pth` hooks, such as the editable
 install of the checkout) instead of downloading them; building needs setuptools >= 68, which pip
@@ -183,6 +184,18 @@ def test_validate_compile_diff_and_graph_on_an_example(installed: Installed) -> 
     graph = installed.meshc("graph", "mesh.yaml", cwd=work)
     assert graph.returncode == 0, graph.stderr
     assert "productpage" in graph.stdout and "reviews" in graph.stdout
+    # A Pulumi program of the user's beside the example, planned with the wheel's meshc.
+    (work / "Pulumi.yaml").write_text("name: bookinfo\nruntime: python\n")
+    (work / "Pulumi.dev.yaml").write_text("config:\n  pulumi:disable-default-providers: [kubernetes]\n")
+    (work / "__main__.py").write_text(
+        "from meshc.pulumi import Cluster, Mesh\n"
+        'Mesh("bookinfo", spec="mesh.yaml", clusters={"kind": Cluster(context="kind-bookinfo")})\n'
+    )
+    planned = installed.meshc("plan", "--stack", "dev", "--format", "json", cwd=work)
+    assert planned.returncode == 0, planned.stderr
+    kube = [r for r in json.loads(planned.stdout)["resources"] if r["type"].startswith("kubernetes:")]
+    assert len(kube) == len(list((work / "out").rglob("*.yaml")))
+    assert "kind/bookinfo/VirtualService/reviews" in {r["name"] for r in kube}
 
 
 def test_cue_without_a_toolchain_is_a_clear_diagnostic_and_with_one_works(installed: Installed) -> None:
