@@ -91,13 +91,15 @@ def default_name(directory: Path) -> str:
     return name or "mesh"
 
 
-def _meshc_version() -> str:
+def _pin() -> str:
+    """`==<this meshc's version>` for requirements.txt, so CI deploys with the meshc that wrote
+    the project; nothing when meshc runs from a checkout that was never installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("meshc")
-    except PackageNotFoundError:  # running from a checkout without an install
-        return "0.1.0"
+        return f"=={version('meshc')}"
+    except PackageNotFoundError:
+        return ""
 
 
 def render(name: str) -> dict[str, str]:
@@ -105,7 +107,7 @@ def render(name: str) -> dict[str, str]:
     from meshc.spec.schema import schema_text
 
     templates = resources.files("meshc.compiler.scaffold").joinpath("templates")
-    values = {"@@NAME@@": name, "@@PROJECT@@": name, "@@VERSION@@": _meshc_version()}
+    values = {"@@NAME@@": name, "@@PROJECT@@": name, "@@PIN@@": _pin()}
     files: dict[str, str] = {}
     for target in TARGETS:
         if not target.template:
