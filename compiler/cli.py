@@ -38,6 +38,7 @@ examples:
   meshc can-i mesh.yaml --from api --to cart --method DELETE
   meshc rules                                         # the rule catalogue
   meshc schema > mesh.schema.json                     # JSON Schema for editors
+  meshc init my-mesh                                  # a new repository: spec, Pulumi project, CI
 
 exit codes: 0 valid, 1 spec has errors, 2 usage/environment problem, 3 meshc bug
 """
@@ -124,6 +125,7 @@ EXTENSION_MODULES = (
     "meshc.compiler.deploy.cli",
     "meshc.compiler.verify.cli",
     "meshc.compiler.inject.cli",
+    "meshc.compiler.scaffold.cli",
 )
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""

@@ -1,12 +1,14 @@
-"""The resource tree: a `ComponentResource` per cluster, holding that cluster's explicit
-`kubernetes.Provider` and a `ComponentResource` per namespace, which holds the namespace's resources.
+"""The resource tree under a `Mesh` component (see `mesh`): a `ComponentResource` per cluster,
+holding that cluster's explicit `kubernetes.Provider` (unless the user passed one of their own) and a
+`ComponentResource` per namespace, which holds the namespace's resources.
 
-    meshc:deploy:Cluster            east
-      pulumi:providers:kubernetes   east        (kubeconfig + context from the stack config, SSA on)
-      meshc:deploy:Namespace        east/travel
-        kubernetes:core/v1:Namespace                        east/travel/Namespace/travel
-        kubernetes:networking.istio.io/v1:VirtualService    east/travel/VirtualService/reviews
-        ...
+    meshc:index:Mesh                  mesh
+      meshc:deploy:Cluster            east
+        pulumi:providers:kubernetes   east        (kubeconfig + context, SSA on)
+        meshc:deploy:Namespace        east/travel
+          kubernetes:core/v1:Namespace                        east/travel/Namespace/travel
+          kubernetes:networking.istio.io/v1:VirtualService    east/travel/VirtualService/reviews
+          ...
 
 Every Kubernetes resource names its cluster's provider itself (`opts.provider`), and the namespace
 component passes it down as well, so nothing can fall back to the ambient default provider. Core
@@ -105,13 +107,27 @@ def _arg_name(field: str) -> str:
 class ClusterDeployment(pulumi.ComponentResource):
     """One cluster of the stack: its provider and its namespaces."""
 
-    def __init__(self, name: str, *, context: str, kubeconfig: str | None) -> None:
-        super().__init__(CLUSTER_TYPE, name, None, None)
+    def __init__(
+        self,
+        name: str,
+        *,
+        context: str | None,
+        kubeconfig: str | None,
+        provider: k8s.Provider | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`provider`: the user's own provider for this cluster; without one, the component builds
+        an explicit provider from `context` (required then) and `kubeconfig`."""
+        super().__init__(CLUSTER_TYPE, name, None, opts)
         self.cluster_name = name
-        provider_args: dict[str, Any] = {"context": context, "enable_server_side_apply": True}
-        if kubeconfig is not None:
-            provider_args["kubeconfig"] = kubeconfig
-        self.provider = k8s.Provider(name, **provider_args, opts=pulumi.ResourceOptions(parent=self))
+        if provider is None:
+            if not context:
+                raise CompilerBugError(f"cluster {name}: neither a provider nor a context", [])
+            provider_args: dict[str, Any] = {"context": context, "enable_server_side_apply": True}
+            if kubeconfig is not None:
+                provider_args["kubeconfig"] = kubeconfig
+            provider = k8s.Provider(name, **provider_args, opts=pulumi.ResourceOptions(parent=self))
+        self.provider = provider
         self.namespaces: dict[str, NamespaceDeployment] = {}
 
     def namespace(self, name: str) -> NamespaceDeployment:
@@ -144,7 +160,7 @@ def register_manifest(
     name: str,
     namespace: NamespaceDeployment,
     *,
-    depends_on: list[pulumi.Resource] | None = None,
+    depends_on: pulumi.Input[list[pulumi.Input[pulumi.Resource]]] | None = None,
     retain_on_delete: bool = False,
 ) -> pulumi.CustomResource:
     """Register one compiled manifest under `namespace`, through its cluster's provider."""

@@ -10,8 +10,8 @@ reconfiguring service routes"): a DestinationRule that gains a subset must be ap
 VirtualService that starts routing to it, and a DestinationRule that loses a subset must be applied
 after the VirtualServices that stopped routing to it. Which case applies depends on the subsets the
 previous deployment had: the stack exports them (`destinationRuleSubsets`) and reads them back
-through a StackReference to itself before registering anything (the program's async entrypoint,
-`pulumi.run`), so `decide` gives plain `dependsOn` lists.
+through a StackReference to itself; the resources taking part are registered once it has answered
+(`mesh.Mesh`), and `decide` gives them plain `dependsOn` lists.
 
 Per DestinationRule, one direction for all its VirtualServices (so the graph never has a cycle):
 

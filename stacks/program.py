@@ -1,17 +1,17 @@
-"""The steps of the Pulumi program, in the order `__main__` runs them:
+"""The steps of meshc's own Pulumi program, in the order `__main__` runs them:
 
 1. `read_config`: the stack config, typed and checked (unknown keys, missing spec, bad clusters);
-2. `compile_stack`: the spec compiled by `meshc.compiler.pipeline.run` (the code path of `meshc compile`),
-   then the stack's part of it selected and checked against the config (clusters, shard);
-3. inside the async entrypoint (`pulumi.run`): `read_previous_deployment` reads the subsets the
-   last deployment exported, through a StackReference to this stack, and decides the
-   make-before-break order; then `register` registers every selected manifest under its cluster
-   and namespace components, each after what it depends on;
-4. `export_outputs`: the stack outputs.
+2. `Mesh.from_stack_config` (see `mesh`): `compile_stack` compiles the spec with
+   `meshc.compiler.pipeline.run` (the code path of `meshc compile`), selects the stack's part of it
+   and checks it against the config (clusters, shard); then every selected manifest is registered
+   under its cluster and namespace components, each after what it depends on, make-before-break
+   subsets after the previous deployment's subsets were read;
+3. `export_outputs`: the stack outputs.
 
-Nothing is registered before steps 1 and 2 have passed. Every failure is logged one problem per line
-with `pulumi.log.error` and ends the program with a `pulumi.RunError` subclass: `pulumi up` prints it
-without a traceback, and `meshc plan` maps it to its exit code.
+Nothing is registered before steps 1 and the compilation have passed. Every failure is logged one
+problem per line with `pulumi.log.error` and ends the program with a `pulumi.RunError` subclass:
+`pulumi up` prints it without a traceback, and `meshc plan` maps it to its exit code. A user's own
+program gets the same from `meshc.pulumi.Mesh`.
 """
 
 from __future__ import annotations
@@ -28,24 +28,11 @@ import pulumi
 from meshc.compiler.pipeline import Compilation, CompilerBug, run
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
-from . import outputs
-from .components import ClusterDeployment, register_manifest
 from .errors import CompilerBugError, MeshcStackError, SpecInvalid, StackConfigInvalid
-from .ordering import (
-    Decision,
-    SubsetRouting,
-    collect,
-    decide,
-    merge_dependencies,
-    registration_order,
-    static_dependencies,
-)
 from .selection import Entry, Selection, logical_name, select
 from .stack_config import ConfigProblems, StackConfig, cluster_problems, parse_config, resolve_path
 
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
-PREVIOUS_DEPLOYMENT = "previous-deployment"
-"""Logical name of the StackReference through which the stack reads its own last outputs."""
 SUBSETS_OUTPUT = "destinationRuleSubsets"
 
 TIMINGS: dict[str, float] = {}
@@ -86,22 +73,8 @@ def _config_map() -> dict[str, Any]:
     return values
 
 
-MIN_PULUMI = "3.254.0"
-"""The first Pulumi SDK with `pulumi.run` (an async entrypoint), which lets the program read the
-previous deployment's outputs before registering anything."""
-
-
 def read_config(main_file: Path) -> StackContext:
     start = time.perf_counter()
-    if not hasattr(pulumi, "run"):
-        _fail(
-            StackConfigInvalid,
-            "the installed Pulumi SDK is too old",
-            [
-                f"meshc's program needs pulumi >= {MIN_PULUMI} (pulumi.run): "
-                f"pip install -U 'pulumi>={MIN_PULUMI}'"
-            ],
-        )
     directory = project_dir(main_file.resolve().parent)
     project = pulumi.get_project()
     raw = _config_map()
@@ -189,13 +162,6 @@ def compile_stack(context: StackContext) -> CompiledStack:
     return CompiledStack(context, compilation, selection, entries, cluster_of)
 
 
-@dataclass(frozen=True)
-class Registered:
-    resources: dict[str, pulumi.CustomResource]
-    clusters: dict[str, ClusterDeployment]
-    routing: SubsetRouting
-
-
 def collect_garbage_rarely() -> None:
     """Keep Python's cyclic garbage collector out of the way for the rest of this process.
 
@@ -211,82 +177,14 @@ def collect_garbage_rarely() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-def subset_routing(compiled: CompiledStack) -> SubsetRouting:
-    assert compiled.compilation.index is not None
-    return collect(compiled.entries, compiled.compilation.index.cluster_domain)
-
-
-async def read_previous_deployment(compiled: CompiledStack, routing: SubsetRouting) -> Decision:
-    """The make-before-break decision, from the subsets the previous deployment recorded in this
-    very stack's outputs, read through a StackReference to the stack itself before anything is
-    registered (a first deployment reads nothing: every subset is new)."""
-    if not routing.participants():
-        return decide(routing, None)
-    context = compiled.context
-    org = pulumi.get_organization() or "organization"
-    ref = pulumi.StackReference(PREVIOUS_DEPLOYMENT, stack_name=f"{org}/{context.project}/{context.stack}")
-    details = await ref.get_output_details(SUBSETS_OUTPUT)
-    previous = details.value if details.value is not None else details.secret_value
-    decision = decide(routing, previous)
-    for line in decision.warnings:
-        pulumi.log.warn(line)
-    return decision
-
-
-def register(compiled: CompiledStack, routing: SubsetRouting, decision: Decision) -> Registered:
-    start = time.perf_counter()
-    context = compiled.context
-    depends = merge_dependencies(static_dependencies(compiled.entries), decision.depends)
-    resources: dict[str, pulumi.CustomResource] = {}
-    clusters: dict[str, ClusterDeployment] = {}
-    # What a resource depends on is registered before it (the canonical order, except that a
-    # DestinationRule losing subsets comes after the VirtualServices it waits for).
-    for e in registration_order(compiled.entries, depends):
-        cluster = clusters.get(e.cluster)
-        if cluster is None:
-            settings = context.config.clusters[e.cluster]
-            kubeconfig = (
-                str(resolve_path(context.directory, settings.kubeconfig)) if settings.kubeconfig else None
-            )
-            cluster = clusters[e.cluster] = ClusterDeployment(
-                e.cluster, context=settings.context, kubeconfig=kubeconfig
-            )
-        m = e.manifest
-        resources[e.key] = register_manifest(
-            m,
-            e.key,
-            cluster.namespace(e.namespace),
-            depends_on=[resources[k] for k in depends.get(e.key, ())],
-            # meshc only labels the control-plane namespace: destroying the stack must never delete it.
-            retain_on_delete=m.kind == "Namespace" and m.name in compiled.selection.platform_namespaces,
-        )
-    for cluster in clusters.values():
-        cluster.finish()
-    TIMINGS["register"] = time.perf_counter() - start
-    return Registered(resources, clusters, routing)
-
-
-def stack_outputs(compiled: CompiledStack, registered: Registered) -> dict[str, Any]:
-    """The values `export_outputs` exports (plain data: the tests compare them)."""
-    context = compiled.context
-    manifests = [e.manifest for e in compiled.entries]
-    values: dict[str, Any] = {
+def export_outputs(context: StackContext, compiled: CompiledStack, values: dict[str, Any]) -> None:
+    """The stack outputs of meshc's own program: the Mesh component's (`values`, the subsets already
+    exported by the component itself) and what the stack config selected."""
+    stack_values: dict[str, Any] = {
         "spec": context.config.spec,
-        "specDigest": outputs.spec_digest(context.spec_path),
         "clusters": sorted(context.config.clusters),
         "shard": compiled.selection.describe(),
-        "ingressHosts": outputs.ingress_hosts(manifests, context.config.clusters, compiled.cluster_of),
-        "resourceCounts": outputs.resource_counts(manifests),
-        "resourceCount": len(manifests),
-        SUBSETS_OUTPUT: registered.routing.subsets_output(),
+        **{k: v for k, v in values.items() if k != SUBSETS_OUTPUT},
     }
-    git = outputs.spec_git(context.spec_path)
-    if git is not None:
-        values["specCommit"] = git["commit"]
-        values["specDirty"] = git["dirty"]
-    return values
-
-
-def export_outputs(compiled: CompiledStack, registered: Registered) -> None:
-    for name, value in stack_outputs(compiled, registered).items():
-        pulumi.export(name, value)
+    for name in sorted(stack_values):
+        pulumi.export(name, stack_values[name])

@@ -333,7 +333,16 @@ def run_program(
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
 
     def run_main() -> None:
-        runpy.run_path(str(project.main), run_name="__main__")
+        # As Pulumi's Python host starts a program: in the directory of its main file, which is
+        # also first on sys.path (a user's program may open or import files relative to it).
+        here, path = Path.cwd(), list(sys.path)
+        os.chdir(project.main.parent)
+        sys.path.insert(0, str(project.main.parent))
+        try:
+            runpy.run_path(str(project.main), run_name="__main__")
+        finally:
+            os.chdir(here)
+            sys.path[:] = path
 
     main: Callable[[], None] = program or run_main
     start = time.perf_counter()

@@ -19,6 +19,7 @@ from .mockrun import ProgramRun, Registration
 
 CLUSTER_TYPE = "meshc:deploy:Cluster"
 NAMESPACE_TYPE = "meshc:deploy:Namespace"
+MESH_TYPE = "meshc:index:Mesh"
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 
 
@@ -157,32 +158,44 @@ def render_text(run: ProgramRun, project_dir: Path, previous: bool) -> str:
         details.append(f"server-side-apply={inputs.get('enableServerSideApply', 'false')}")
         return f"{indent}provider {reg.name}  [{reg.type}]  {' '.join(details)}"
 
-    top = sorted(children[None], key=lambda r: (r.type != CLUSTER_TYPE, r.name))
-    for reg in top:
-        if reg.type != CLUSTER_TYPE:
-            continue
+    # Clusters wherever they sit: under a Mesh component, at the stack's root (stacks deployed before
+    # the component existed) or under a user's own component.
+    clusters_found = sorted((r for r in run.registrations if r.type == CLUSTER_TYPE), key=lambda r: r.name)
+    inside: set[str] = set()
+    for reg in clusters_found:
         lines.append(f"cluster {reg.name}  [{reg.type}]")
+        inside.add(reg.urn)
         kids = children[reg.urn]
         for kid in sorted(kids, key=lambda r: (r.type != PROVIDER_TYPE, r.type != NAMESPACE_TYPE, r.name)):
+            inside.add(kid.urn)
             if kid.type == PROVIDER_TYPE:
                 lines.append(provider_line(kid, "  "))
             elif kid.type == NAMESPACE_TYPE:
                 lines.append(f"  namespace {kid.name}  [{kid.type}]")
                 for res in sorted(children[kid.urn], key=_sort_key):
+                    inside.add(res.urn)
                     lines += resource_lines(res, "    ")
             else:
                 lines += resource_lines(kid, "  ")
         lines.append("")
-    others = [r for r in top if r.type != CLUSTER_TYPE]
+    others = sorted(
+        (r for r in run.registrations if r.urn not in inside), key=lambda r: (r.type != MESH_TYPE, r.name)
+    )
     if others:
         lines.append("stack")
         for reg in others:
+            if reg.type == PROVIDER_TYPE:
+                lines.append(provider_line(reg, "  "))
+                continue
             lines += resource_lines(reg, "  ")
+            if reg.type == MESH_TYPE:
+                held = sorted(c.name for c in clusters_found if c.parent == reg.urn)
+                lines.append(f"    clusters: {', '.join(held) or 'none'}")
             if reg.type == "pulumi:pulumi:StackReference":
                 target = (reg.inputs or {}).get("name", "?")
                 lines.append(
                     f"    reads the outputs of {target} (this stack's previous deployment) "
-                    "before anything is registered"
+                    "before the resources whose order depends on them are registered"
                 )
         lines.append("")
     if run.outputs:

