@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any, NoReturn, TextIO
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
+from . import parallel
 from .emit import OutputError, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
-from .pipeline import STAGES, UNCHECKED_STAGES, Compilation, CompilerBug, Stage, run, write_checked
+from .pipeline import Compilation, CompilerBug, emit
 
 EPILOG = """\
 examples:
@@ -168,7 +170,6 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "check_semantics": "checking rules",
         "check_policies": "checking policies",
         "lower_resources": "compiling",
-        "check_unique_objects": "checking object names",
         "self_check": "self-checking output",
         "verify_output": "verifying behaviour",
     }
@@ -185,15 +186,13 @@ def _clear_progress(enabled: bool) -> None:
         sys.stderr.write("\r\033[K")
 
 
-def _run(
-    spec: str, strict: bool, policies: Sequence[str] = (), stages: tuple[Stage, ...] = STAGES
-) -> Compilation:
+def _run(spec: str, strict: bool, policies: Sequence[str] = (), *, schemas: bool = True) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
-        return run(
+        return parallel.run(
             spec,
             strict=strict,
-            stages=stages,
+            schemas=schemas,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -233,7 +232,7 @@ def _compile(args: argparse.Namespace) -> int:
     output = None if args.output == "-" else Path(args.output)
     try:
         # Written to a directory, the output is self-checked by the processes that write it.
-        c = _run(args.spec, args.strict, stages=STAGES if output is None else UNCHECKED_STAGES)
+        c = _run(args.spec, args.strict, schemas=output is None)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -243,12 +242,17 @@ def _compile(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+    timings = dict(c.timings)
     try:
         if output is None:
             sys.stdout.write(dump_stream(c.manifests))
             sys.stdout.flush()
         else:
-            write_checked(c, output)
+            start = time.perf_counter()
+            try:
+                emit(c.verified, output)
+            finally:
+                timings["self_check+write"] = time.perf_counter() - start
     except OutputError as exc:
         print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -257,7 +261,7 @@ def _compile(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
     if args.timings:
-        for stage, seconds in c.timings.items():
+        for stage, seconds in timings.items():
             print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
     if args.format == "json" and args.output != "-":
         _emit_diagnostics(

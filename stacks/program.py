@@ -1,7 +1,7 @@
 """The steps of the Pulumi program, in the order `__main__` runs them:
 
 1. `read_config`: the stack config, typed and checked (unknown keys, missing spec, bad clusters);
-2. `compile_stack`: the spec compiled by `meshc.compiler.pipeline.run` (the code path of `meshc compile`),
+2. `compile_stack`: the spec compiled by `meshc.compiler.parallel.run` (the code path of `meshc compile`),
    then the stack's part of it selected and checked against the config (clusters, shard);
 3. inside the async entrypoint (`pulumi.run`): `read_previous_deployment` reads the subsets the
    last deployment exported, through a StackReference to this stack, and decides the
@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 
 import pulumi
 
-from meshc.compiler.pipeline import Compilation, CompilerBug, run
+from meshc.compiler.parallel import run
+from meshc.compiler.pipeline import Compilation, CompilerBug
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from . import outputs
@@ -169,7 +170,6 @@ def compile_stack(context: StackContext) -> CompiledStack:
     TIMINGS["compile"] = time.perf_counter() - start
     for d in compilation.diagnostics:
         pulumi.log.warn(_relative(d, context).format())
-    assert compilation.index is not None
     index = compilation.index
     selection, problems = select(context.project, config, index, compilation.manifests)
     chosen = [m for m in compilation.manifests if selection.includes(m)]

@@ -21,7 +21,7 @@ from meshc.spec.diagnostics import Diagnostic, SpecError
 from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from ..pipeline import Compilation
+    from ..pipeline import Checked
     from .report import RevisionInvalid
 
 # GitPython, Graphviz and the renderers are imported by the commands that use them: registering
@@ -202,18 +202,21 @@ def _report_invalid(exc: RevisionInvalid) -> int:
 # --- graph ------------------------------------------------------------------------------------------
 
 
-def _compile_for_graph(args: argparse.Namespace) -> Compilation:
-    from ..pipeline import MODEL_STAGES, run
+def _compile_for_graph(args: argparse.Namespace) -> Checked:
+    """Drawing needs the checked model, not the lowered resources: parse and check only."""
+    from ..gcpause import gc_paused
+    from ..pipeline import check, parse
     from .gitsource import GitSourceError, read_revision, repo_relative
 
-    stages = MODEL_STAGES  # drawing needs the checked model, not the lowered resources
     if args.ref is None:
-        return run(args.spec, stages=stages)
+        with gc_paused():
+            return check(parse(args.spec))
     repo = _open_repo(args.spec, args.repo)
     revision = read_revision(repo, args.ref, repo_relative(repo, args.spec))
     if revision.sources is None:
         raise GitSourceError(f"{args.spec}: does not exist at {revision.label}")
-    return run(revision.path, stages=stages, loaded=revision.load())
+    with gc_paused():
+        return check(parse(revision.path, loaded=revision.load()))
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -230,7 +233,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics)
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _print_diagnostics(c.diagnostics)
-    assert c.index is not None
     graph = build_graph(build_view(c.index))
     source = (
         dot.render(graph, name=c.index.name)
