@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostic, SpecError
+from .fileset import DiskTree, is_cue_file, is_cue_package, yaml_files
 from .loaded import LoadedSpec
 from .source import SourceFile, SourceMap
 
@@ -32,7 +33,6 @@ MAX_DEPTH = 64
 deeper input is refused with MC017 before anything walks it recursively."""
 ALIAS_SLACK = 100_000
 """Extra nodes that aliases may add beyond one node per byte of input before we call it a bomb."""
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
@@ -50,22 +50,16 @@ def spec_files(path: Path, display: str) -> list[tuple[Path, str]]:
             usage=True,
         )
     if path.is_dir():
-        found = sorted(
-            p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file() and not _hidden(p, path)
-        )
+        found = yaml_files(DiskTree(path).files_below())
         if not found:
             raise SpecError(
                 [_diag(display, 1, 1, "MC001", "directory contains no *.yaml or *.yml spec files")],
                 usage=True,
             )
-        return [(p, os.path.join(display, str(p.relative_to(path)))) for p in found]
+        return [(path / rel, os.path.join(display, *rel.split("/"))) for rel in found]
     if not path.is_file():
         raise SpecError([_diag(display, 1, 1, "MC001", "not a regular file")], usage=True)
     return [(path, display)]
-
-
-def _hidden(p: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in p.relative_to(root).parts)
 
 
 def read_text(raw: bytes, display: str) -> str:
@@ -342,10 +336,9 @@ class _Builder:
 def is_cue_spec(path: Path) -> bool:
     """A `.cue` file, or a directory holding `.cue` files (a CUE package) and no YAML spec."""
     if path.is_file():
-        return path.suffix == ".cue"
+        return is_cue_file(path.name)
     if path.is_dir():
-        names = [p.suffix for p in path.iterdir() if p.is_file()]
-        return ".cue" in names and not any(s in SPEC_SUFFIXES for s in names)
+        return is_cue_package(DiskTree(path).top_level_files())
     return False
 
 
