@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="CUE policy file or directory to unify the spec with (repeatable), e.g. examples/policies",
     )
+    add_overlay_option(v)
     _add_format(v)
 
     c = sub.add_parser(
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
+    add_overlay_option(c)
     _add_format(c)
 
     s = sub.add_parser("schema", help="print the spec's JSON Schema")
@@ -161,6 +163,18 @@ def _emit_diagnostics(
         out.write(d.format() + "\n")
 
 
+def add_overlay_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overlay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="YAML overlay merged onto the spec by name, e.g. env/prod.yaml (repeatable, applied in "
+        "order; YAML specs only; see docs/overlays.md)",
+    )
+
+
 def _progress(enabled: bool) -> Callable[[str], None] | None:
     if not enabled:
         return None
@@ -186,13 +200,21 @@ def _clear_progress(enabled: bool) -> None:
         sys.stderr.write("\r\033[K")
 
 
-def _run(spec: str, strict: bool, policies: Sequence[str] = (), *, schemas: bool = True) -> Compilation:
+def _run(
+    spec: str,
+    strict: bool,
+    policies: Sequence[str] = (),
+    *,
+    schemas: bool = True,
+    overlays: Sequence[Path] = (),
+) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
         return parallel.run(
             spec,
             strict=strict,
             schemas=schemas,
+            overlays=overlays,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -202,7 +224,7 @@ def _run(spec: str, strict: bool, policies: Sequence[str] = (), *, schemas: bool
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        c = _run(args.spec, args.strict, args.policy)
+        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -232,7 +254,7 @@ def _compile(args: argparse.Namespace) -> int:
     output = None if args.output == "-" else Path(args.output)
     try:
         # Written to a directory, the output is self-checked by the processes that write it.
-        c = _run(args.spec, args.strict, schemas=output is None)
+        c = _run(args.spec, args.strict, schemas=output is None, overlays=args.overlay)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,

@@ -35,11 +35,12 @@ def run(
     progress: Callable[[str], None] | None = None,
     schemas: bool = True,
     behaviour: bool = True,
+    overlays: Sequence[Path] = (),
 ) -> Compilation:
     """`pipeline.run`, with the rules beside lowering for a big mesh (same outcome)."""
     with gc_paused():
         steps = Steps(progress)
-        parsed = steps.parse(path, loaded)
+        parsed = steps.parse(path, loaded, overlays)
         how = _speculatively if rules_beside_lowering(parsed) else Steps.compile
         return how(steps, parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
 

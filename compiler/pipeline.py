@@ -134,9 +134,10 @@ class Compilation:
 # --- the entry points and their steps ---------------------------------------------------------------
 
 
-def load(path: str | Path) -> LoadedSpec:
-    """The spec's files read and parsed (YAML or CUE), with source positions; no model yet."""
-    return load_spec(path)
+def load(path: str | Path, overlays: Sequence[Path] = ()) -> LoadedSpec:
+    """The spec's files read and parsed (YAML or CUE), with source positions; no model yet.
+    `overlays` are merged onto a YAML spec in order (docs/overlays.md)."""
+    return load_spec(path, overlays)
 
 
 def parse_loaded(path: str | Path, loaded: LoadedSpec) -> Parsed:
@@ -145,10 +146,10 @@ def parse_loaded(path: str | Path, loaded: LoadedSpec) -> Parsed:
     return Parsed(path, loaded, mesh, MeshIndex(mesh))
 
 
-def parse(path: str | Path, *, loaded: LoadedSpec | None = None) -> Parsed:
+def parse(path: str | Path, *, loaded: LoadedSpec | None = None, overlays: Sequence[Path] = ()) -> Parsed:
     """`load` + `parse_loaded`; callers reading from git hand in the sources they loaded."""
     try:
-        return parse_loaded(path, load(path) if loaded is None else loaded)
+        return parse_loaded(path, load(path, overlays) if loaded is None else loaded)
     except SpecError as exc:
         raise SpecError(merged(exc.diagnostics), usage=exc.usage) from None
 
@@ -298,9 +299,9 @@ class Steps:
         finally:
             self.timings[name] = time.perf_counter() - start
 
-    def parse(self, path: str | Path, loaded: LoadedSpec | None) -> Parsed:
+    def parse(self, path: str | Path, loaded: LoadedSpec | None, overlays: Sequence[Path] = ()) -> Parsed:
         if loaded is None:
-            loaded = self.step("load", load, path)
+            loaded = self.step("load", load, path, overlays)
         return self.step("check_structure", parse_loaded, path, loaded)
 
     def policies(self, parsed: Parsed, policies: Sequence[Path], *, strict: bool) -> list[Diagnostic]:
@@ -340,15 +341,17 @@ def run(
     progress: Callable[[str], None] | None = None,
     schemas: bool = True,
     behaviour: bool = True,
+    overlays: Sequence[Path] = (),
 ) -> Compilation:
     """parse -> check -> lower -> verify, in one process; raises SpecError or CompilerBug.
 
     `schemas=False` leaves the self-check to `emit` (`meshc compile -o DIR`); `behaviour=False`
-    skips the behaviour verifier (`meshc verify` reports its findings itself).
+    skips the behaviour verifier (`meshc verify` reports its findings itself). `overlays` are
+    merged onto a YAML spec read from `path` (docs/overlays.md).
     """
     with gc_paused():
         steps = Steps(progress)
-        parsed = steps.parse(path, loaded)
+        parsed = steps.parse(path, loaded, overlays)
         return steps.compile(parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -342,9 +342,16 @@ def is_cue_spec(path: Path) -> bool:
     return False
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, overlays: Sequence[str | Path] = ()) -> LoadedSpec:
     """Read a spec file or directory (YAML, or CUE evaluated by the CUE toolchain) into plain data
-    and a source map, or raise SpecError."""
+    and a source map, or raise SpecError. `overlays` (YAML specs only) are merged onto it in order,
+    see `meshc.spec.overlay`."""
+    if overlays:
+        from .overlay import apply_overlays, cue_overlay_refused, load_overlay
+
+        if is_cue_spec(Path(path)):
+            raise cue_overlay_refused(str(path), str(overlays[0]))
+        return apply_overlays(load_spec(path), [load_overlay(o) for o in overlays])
     if is_cue_spec(Path(path)):
         from .cue.spec import load_cue_spec  # the CUE toolchain is only needed for CUE specs
 

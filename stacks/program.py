@@ -141,10 +141,11 @@ class CompiledStack:
 
 
 def _relative(d: Diagnostic, context: StackContext) -> Diagnostic:
-    """Diagnostics name the spec as the stack config does, not by its absolute path."""
-    absolute = str(context.spec_path)
-    if d.file.startswith(absolute):
-        return dataclasses.replace(d, file=context.config.spec + d.file[len(absolute) :])
+    """Diagnostics name the spec (and its overlays) as the stack config does, not by absolute path."""
+    for spelled in [context.config.spec, *context.config.overlays]:
+        absolute = str(resolve_path(context.directory, spelled))
+        if d.file.startswith(absolute):
+            return dataclasses.replace(d, file=spelled + d.file[len(absolute) :])
     return d
 
 
@@ -152,7 +153,8 @@ def compile_stack(context: StackContext) -> CompiledStack:
     start = time.perf_counter()
     config = context.config
     try:
-        compilation = run(context.spec_path, strict=config.strict)
+        overlays = [resolve_path(context.directory, o) for o in config.overlays]
+        compilation = run(context.spec_path, strict=config.strict, overlays=overlays)
     except SpecError as exc:
         diagnostics = [_relative(d, context) for d in exc.diagnostics]
         errors = sum(1 for d in diagnostics if d.severity == "error" or config.strict)

@@ -8,6 +8,7 @@ from here as `CompilerBug` or any other exception, and reported by `meshc.compil
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -143,6 +144,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             head = read_worktree(args.spec, repo.working_tree_dir)
         base = read_revision(repo, args.base, base_path)
+        if args.overlay:  # each side with the overlay files as they are on that side
+            overlays = [repo_relative(repo, o) for o in args.overlay]
+            on_head = [
+                read_revision(repo, args.head, o)
+                if args.head is not None
+                else read_worktree(given, repo.working_tree_dir)
+                for o, given in zip(overlays, args.overlay, strict=True)
+            ]
+            head = dataclasses.replace(head, overlays=tuple(on_head))
+            base = dataclasses.replace(
+                base, overlays=tuple(read_revision(repo, args.base, o) for o in overlays)
+            )
     except GitSourceError as exc:
         return _error(str(exc))
     except SpecError as exc:  # a spec directory without spec files
@@ -210,13 +223,14 @@ def _compile_for_graph(args: argparse.Namespace) -> Checked:
 
     if args.ref is None:
         with gc_paused():
-            return check(parse(args.spec))
+            return check(parse(args.spec, overlays=args.overlay))
     repo = _open_repo(args.spec, args.repo)
     revision = read_revision(repo, args.ref, repo_relative(repo, args.spec))
     if revision.sources is None:
         raise GitSourceError(f"{args.spec}: does not exist at {revision.label}")
+    overlays = [read_revision(repo, args.ref, repo_relative(repo, o)) for o in args.overlay]
     with gc_paused():
-        return check(parse(revision.path, loaded=revision.load()))
+        return check(parse(revision.path, loaded=revision.load(overlays)))
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -345,6 +359,8 @@ def _dirty_refusal(spec: str, paths: Sequence[str]) -> str:
 
 
 def register(subparsers: Any) -> None:
+    from ..cli import add_overlay_option  # registered from `meshc.compiler.cli`, already imported
+
     formatter = argparse.RawDescriptionHelpFormatter
     d = subparsers.add_parser(
         "diff",
@@ -374,6 +390,7 @@ def register(subparsers: Any) -> None:
     d.add_argument(
         "--repo", metavar="PATH", help="the git repository (default: the one holding SPEC; may be bare)"
     )
+    add_overlay_option(d)
     d.add_argument(
         "--format",
         choices=("text", "markdown", "json"),
@@ -409,6 +426,7 @@ def register(subparsers: Any) -> None:
     g.add_argument(
         "--repo", metavar="PATH", help="the git repository for --ref (default: the one holding SPEC)"
     )
+    add_overlay_option(g)
     g.set_defaults(handler=_git_guard(cmd_graph))
 
     p = subparsers.add_parser(

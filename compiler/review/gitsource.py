@@ -17,6 +17,7 @@ import hashlib
 import os
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,13 +66,34 @@ class Revision:
     """Each file's path relative to the spec (its name for a single file): the input of `digest`."""
     cue_display: str | None = None
     """Set for a CUE spec (a `.cue` file or a CUE package directory): the name CUE evaluates it as."""
+    overlays: tuple[Revision, ...] = ()
+    """Overlay files (`--overlay`) at the same revision, merged onto the spec by `load`."""
 
     @property
     def is_cue(self) -> bool:
         return self.cue_display is not None
 
-    def load(self) -> LoadedSpec:
-        """The spec's data and source map (raises SpecError); the spec must exist."""
+    def load(self, overlays: Sequence[Revision] | None = None) -> LoadedSpec:
+        """The spec's data and source map (raises SpecError); the spec must exist. `overlays`
+        (default: the revision's own) are overlay files at the same revision, merged on in order;
+        one the revision lacks (added by the change under review) is left out there."""
+        loaded = self._load()
+        present = [o for o in (self.overlays if overlays is None else overlays) if o.sources is not None]
+        if not present:
+            return loaded
+        from meshc.spec.overlay import apply_overlays, cue_overlay_refused, overlay_source
+
+        if self.is_cue:
+            raise cue_overlay_refused(self.path, present[0].path)
+        files = []
+        for overlay in present:
+            assert overlay.sources is not None
+            if len(overlay.sources) != 1 or overlay.is_cue:
+                raise GitSourceError(f"{overlay.path}: an overlay is one YAML file")
+            files.append(overlay_source(*overlay.sources[0]))
+        return apply_overlays(loaded, files)
+
+    def _load(self) -> LoadedSpec:
         assert self.sources is not None
         if self.cue_display is None:
             return load_sources(self.sources)
