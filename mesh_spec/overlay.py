@@ -47,12 +47,27 @@ class Origin:
 
 
 @dataclass(slots=True)
+class Owners:
+    """A trie over merged-data paths: the origin of each value an overlay wrote (and of base items
+    a deletion moved); a path resolves through its deepest owned ancestor, else to the base."""
+
+    origin: Origin | None = None
+    children: dict[PathItem, Owners] = field(default_factory=dict)
+
+    def at(self, path: DataPath) -> Owners:
+        node = self
+        for item in path:
+            node = node.children.setdefault(item, Owners())
+        return node
+
+
+@dataclass(slots=True)
 class OverlaySourceMap(SourceMap):
     """The base spec's source map, and where each overlaid value came from."""
 
     base: SourceMap | None = None
     overlays: list[SourceFile] = field(default_factory=list)
-    owners: dict[DataPath, Origin] = field(default_factory=dict)
+    owners: Owners = field(default_factory=lambda: Owners())
     """Merged-data path -> origin, for values an overlay wrote (and base items a deletion moved);
     a path resolves through its deepest entry, or to the base when it has none."""
 
@@ -66,13 +81,20 @@ class OverlaySourceMap(SourceMap):
         return (source.name, line, column)
 
 
-def resolve(owners: dict[DataPath, Origin], path: DataPath) -> Origin:
+def resolve(owners: Owners, path: DataPath) -> Origin:
     """Where the value at `path` of the merged data was written: its deepest owned ancestor's file."""
-    for depth in range(len(path), -1, -1):
-        origin = owners.get(path[:depth])
-        if origin is not None:
-            return Origin(origin.file, (*origin.local, *path[depth:]))
-    return Origin(BASE, path)
+    found, depth = None, 0
+    node: Owners | None = owners
+    for i, item in enumerate(path):
+        assert node is not None
+        node = node.children.get(item)
+        if node is None:
+            break
+        if node.origin is not None:
+            found, depth = node.origin, i + 1
+    if found is None:
+        return Origin(BASE, path)
+    return Origin(found.file, (*found.local, *path[depth:]))
 
 
 def _diag(source: SourceFile, local: DataPath, code: str, message: str, hint: str | None) -> Diagnostic:
@@ -162,9 +184,7 @@ def apply_overlays(base: LoadedSpec, overlays: Sequence[tuple[SourceFile, Any]])
 
 
 class _Merger:
-    def __init__(
-        self, index: int, file: SourceFile, owners: dict[DataPath, Origin], errors: list[Diagnostic]
-    ):
+    def __init__(self, index: int, file: SourceFile, owners: Owners, errors: list[Diagnostic]):
         self.index = index
         self.file = file
         self.owners = owners
@@ -172,9 +192,9 @@ class _Merger:
 
     def own(self, path: DataPath, local: DataPath) -> None:
         """The value at `path` is now the overlay's, at `local` in it (nothing below is the base's)."""
-        for stale in [p for p in self.owners if p[: len(path)] == path]:
-            del self.owners[stale]
-        self.owners[path] = Origin(self.index, local)
+        node = self.owners.at(path)
+        node.origin = Origin(self.index, local)
+        node.children.clear()
 
     def merge(self, base: Any, over: Any, path: DataPath, local: DataPath) -> Any:
         if isinstance(base, dict) and isinstance(over, dict):
@@ -188,7 +208,7 @@ class _Merger:
                 kept = {k: resolve(self.owners, (*path, k)) for k in base if k not in over}
                 self.own(path, local)
                 for k, origin in kept.items():
-                    self.owners[(*path, k)] = origin
+                    self.owners.at((*path, k)).origin = origin
             for key, value in over.items():
                 if key == PATCH:
                     continue
@@ -280,24 +300,19 @@ class _Merger:
 
     def _renumber(self, path: DataPath, count: int, deleted: set[int]) -> None:
         """Items after a deleted one move up: their origins move with them."""
-        depth = len(path)
-
-        def item_of_list(p: DataPath) -> bool:
-            return len(p) > depth and p[:depth] == path and isinstance(p[depth], int)
-
-        kept = {p: o for p, o in self.owners.items() if not item_of_list(p)}
+        node = self.owners.at(path)
+        moved: dict[PathItem, Owners] = {k: v for k, v in node.children.items() if not isinstance(k, int)}
         new = 0
         for old in range(count):
             if old in deleted:
                 continue
+            item = node.children.get(old, Owners())
             if old != new:  # where the item came from, owned by an overlay or not
-                kept[(*path, new)] = resolve(self.owners, (*path, old))
-            for p, origin in self.owners.items():
-                if item_of_list(p) and p[depth] == old and (old == new or len(p) > depth + 1):
-                    kept[(*path, new, *p[depth + 1 :])] = origin
+                item = Owners(resolve(self.owners, (*path, old)), item.children)
+            if item.origin is not None or item.children:
+                moved[new] = item
             new += 1
-        self.owners.clear()
-        self.owners.update(kept)
+        node.children = moved
 
 
 def merge_key(items: list[Any]) -> str | None:

@@ -4,6 +4,7 @@ mistake a diagnostic in the overlay file (docs/overlays.md)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,27 @@ def test_diff_reads_each_overlay_at_its_revision(tmp_path: Path) -> None:
     assert "reviews: v1 10% → 0%, v3 90% → 100%" in result.stdout, result.stdout
     same = meshc("diff", str(root / "mesh.yaml"), "--base", "HEAD")
     assert "reviews" not in same.stdout  # without the overlay, nothing changed
+
+
+def test_a_big_overlay_merges_in_linear_time(tmp_path: Path) -> None:
+    """Thousands of merged and added services: no quadratic bookkeeping of origins (was 8.5 s)."""
+    n = 3000
+    services = [{"name": f"s{i}", "ports": [{"port": 8080, "protocol": "http"}]} for i in range(n)]
+    base = {
+        "apiVersion": "meshc.dev/v1alpha1",
+        "kind": "Mesh",
+        "metadata": {"name": "x"},
+        "spec": {"services": services},
+    }
+    overlay = {
+        "spec": {
+            "services": [{"name": f"s{i}", "team": "b"} for i in range(n)]
+            + [{"name": f"new{i}", "$patch": "add"} for i in range(n)]
+        }
+    }
+    spec = _write(tmp_path, "mesh.yaml", yaml.safe_dump(base))
+    start = time.perf_counter()
+    loaded = load_spec(spec, [_write(tmp_path, "o.yaml", yaml.safe_dump(overlay))])
+    assert time.perf_counter() - start < 3
+    assert len(loaded.data["spec"]["services"]) == 2 * n
+    assert loaded.source.position(("spec", "services", n + 5, "name"))[0].endswith("o.yaml")
