@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -211,9 +211,7 @@ def _big_spec() -> dict[str, Any]:
 @cache
 def _validator() -> Any:
     schema = json.loads((REPO / "mesh_spec" / "mesh.schema.json").read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+    return jsonschema_rs.validator_for(schema)
 
 
 def _round_trip(mesh: Mesh) -> None:
