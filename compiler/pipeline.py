@@ -306,8 +306,6 @@ class Steps:
 
     def policies(self, parsed: Parsed, policies: Sequence[Path], *, strict: bool) -> list[Diagnostic]:
         """The policies' findings added to the warnings so far (SpecError if they reject the spec)."""
-        if not policies:
-            return self.warnings
         found = self.warnings
         self.warnings = self.step(
             "check_policies", lambda: accept([*found, *policy_findings(parsed, policies)], strict=strict)
