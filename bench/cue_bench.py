@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import SERVICES_PER_NAMESPACE, make_gateways, make_spec
 
 from meshc.compiler.emit import dump_stream
-from meshc.compiler.pipeline import STAGES_AFTER_LOAD, load, run
+from meshc.compiler.parallel import run
+from meshc.compiler.pipeline import load
 from meshc.spec.cue import find_toolchain
 from meshc.spec.cue.toolchain import PIN_ENV
 from meshc.spec.loader import LoadedSpec
@@ -286,11 +287,9 @@ def main() -> int:
         spec = Path(tmp) / "mesh.cue"
         spec.write_text(text, encoding="utf-8")
         start = time.perf_counter()
-        c = run(spec, stages=(load,))
-        loaded: LoadedSpec | None = c.loaded
+        loaded: LoadedSpec = load(spec)
         cue_seconds = time.perf_counter() - start
-        assert loaded is not None
-        compiled = run(spec, stages=STAGES_AFTER_LOAD, loaded=loaded)
+        compiled = run(spec, loaded=loaded)
         output = dump_stream(compiled.manifests)
         total = time.perf_counter() - start
     services = loaded.data["spec"]["services"]

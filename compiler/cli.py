@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any, NoReturn, TextIO
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
+from . import parallel
 from .emit import OutputError, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
-from .pipeline import STAGES, UNCHECKED_STAGES, Compilation, CompilerBug, Stage, run, write_checked
+from .pipeline import Compilation, CompilerBug, emit
 
 EPILOG = """\
 examples:
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="CUE policy file or directory to unify the spec with (repeatable), e.g. examples/policies",
     )
+    add_overlay_option(v)
     _add_format(v)
 
     c = sub.add_parser(
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
+    add_overlay_option(c)
     _add_format(c)
 
     s = sub.add_parser("schema", help="print the spec's JSON Schema")
@@ -161,6 +165,18 @@ def _emit_diagnostics(
         out.write(d.format() + "\n")
 
 
+def add_overlay_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overlay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="YAML overlay merged onto the spec by name, e.g. env/prod.yaml (repeatable, applied in "
+        "order; YAML specs only; see docs/overlays.md)",
+    )
+
+
 def _progress(enabled: bool) -> Callable[[str], None] | None:
     if not enabled:
         return None
@@ -170,7 +186,6 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "check_semantics": "checking rules",
         "check_policies": "checking policies",
         "lower_resources": "compiling",
-        "check_unique_objects": "checking object names",
         "self_check": "self-checking output",
         "verify_output": "verifying behaviour",
     }
@@ -188,14 +203,20 @@ def _clear_progress(enabled: bool) -> None:
 
 
 def _run(
-    spec: str, strict: bool, policies: Sequence[str] = (), stages: tuple[Stage, ...] = STAGES
+    spec: str,
+    strict: bool,
+    policies: Sequence[str] = (),
+    *,
+    schemas: bool = True,
+    overlays: Sequence[Path] = (),
 ) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
-        return run(
+        return parallel.run(
             spec,
             strict=strict,
-            stages=stages,
+            schemas=schemas,
+            overlays=overlays,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -205,7 +226,7 @@ def _run(
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        c = _run(args.spec, args.strict, args.policy)
+        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -235,7 +256,7 @@ def _compile(args: argparse.Namespace) -> int:
     output = None if args.output == "-" else Path(args.output)
     try:
         # Written to a directory, the output is self-checked by the processes that write it.
-        c = _run(args.spec, args.strict, stages=STAGES if output is None else UNCHECKED_STAGES)
+        c = _run(args.spec, args.strict, schemas=output is None, overlays=args.overlay)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -245,12 +266,17 @@ def _compile(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+    timings = dict(c.timings)
     try:
         if output is None:
             sys.stdout.write(dump_stream(c.manifests))
             sys.stdout.flush()
         else:
-            write_checked(c, output)
+            start = time.perf_counter()
+            try:
+                emit(c.verified, output)
+            finally:
+                timings["self_check+write"] = time.perf_counter() - start
     except OutputError as exc:
         print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -259,7 +285,7 @@ def _compile(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
     if args.timings:
-        for stage, seconds in c.timings.items():
+        for stage, seconds in timings.items():
             print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
     if args.format == "json" and args.output != "-":
         _emit_diagnostics(

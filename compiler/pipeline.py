@@ -1,36 +1,43 @@
-"""The pipeline: named stages, listed once in `STAGES`, each taking and filling a `Compilation`.
+"""The pipeline: five named entry points, each taking what it needs and returning a typed result.
 
-load -> check_structure -> check_semantics -> check_policies -> lower_resources ->
-check_unique_objects -> self_check -> verify_output. Callers that need a prefix use the named
-tuples (`PARSE_STAGES`, `MODEL_STAGES`, `STAGES_AFTER_LOAD`, `UNCHECKED_STAGES`), never a slice.
-Parsing happens once at the edge (load + structure); everything after works on typed, immutable
-data. A stage stops the pipeline by raising `SpecError` (the user's input is wrong) or
-`CompilerBug` (meshc is wrong).
+    parse(path)            -> Parsed     load the spec (YAML or CUE) and build the typed model + index
+    check(parsed)          -> Checked    the semantic rules (MCnnn) and the CUE policies (--policy)
+    lower(parsed)          -> Lowered    Kubernetes + Istio resources, no two with one name
+    verify(lowered)        -> Verified   the self-check (CRD schemas, CEL) and the behaviour verifier
+    emit(verified, output)               write the tree (self-checking on the way if `verify` did not)
 
-For a big mesh (PARALLEL_SERVICES) the semantic rules run in a forked child beside lowering and
-self-check; the outcome is the sequential one (see `_run_speculatively`).
+`run` composes them in that order (sequentially, timing each step) and returns a `Compilation`;
+`meshc.compiler.parallel.run` is the same composition with the rules forked beside lowering for a
+big mesh, which the CLI drives. Parsing happens once at the edge; everything after works on typed,
+immutable data. A step stops by raising `SpecError` (the user's input is wrong) or `CompilerBug`
+(meshc is wrong).
+
+`lower` takes the parsed spec, not the checked one, so that lowering can run before the rules have
+finished (see `parallel`); on a spec the rules reject its result is never used.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 from meshc.spec.loader import LoadedSpec, load_spec
 from meshc.spec.models import Mesh
 from meshc.spec.structure import parse_mesh
 
-from . import workers
 from .emit import OutputRejected, write_tree
 from .gcpause import gc_paused
 from .index import MeshIndex
-from .lower import Manifest, lower
+from .lower import Manifest
+from .lower import lower as lower_index
 from .rules import RuleContext, run_rules
+
+T = TypeVar("T")
 
 
 class CompilerBug(Exception):
@@ -41,63 +48,153 @@ class CompilerBug(Exception):
         self.problems = problems
 
 
-@dataclass
-class Compilation:
+# --- results ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """The spec as the typed model and its index; no rule has run yet."""
+
     path: str | Path
-    strict: bool = False
-    loaded: LoadedSpec | None = None
-    mesh: Mesh | None = None
-    index: MeshIndex | None = None
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    manifests: list[Manifest] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    policies: tuple[Path, ...] = ()
-    """CUE policy files or directories to unify the spec with (`meshc validate --policy`)."""
+    loaded: LoadedSpec
+    mesh: Mesh
+    index: MeshIndex
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A spec the rules and policies accepted, with what they found that does not reject it."""
+
+    parsed: Parsed
+    diagnostics: list[Diagnostic]
+    """Warnings (never errors, and none at all under `strict`), in the order the checks found them."""
 
     @property
-    def failed(self) -> bool:
-        return has_errors(self.diagnostics, strict=self.strict)
+    def mesh(self) -> Mesh:
+        return self.parsed.mesh
+
+    @property
+    def index(self) -> MeshIndex:
+        return self.parsed.index
+
+
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    """The compiled resources of a parsed spec, in canonical order, no two with one name."""
+
+    parsed: Parsed
+    manifests: list[Manifest]
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """Lowered output and the checks it passed; `emit` runs the self-check if `verify` did not."""
+
+    lowered: Lowered
+    schemas_checked: bool
+    behaviour_checked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Compilation:
+    """What `run` returns: the checked spec, its verified output and how long each step took."""
+
+    checked: Checked
+    verified: Verified
+    timings: Mapping[str, float]
+
+    @property
+    def path(self) -> str | Path:
+        return self.checked.parsed.path
+
+    @property
+    def loaded(self) -> LoadedSpec:
+        return self.checked.parsed.loaded
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.checked.parsed.mesh
+
+    @property
+    def index(self) -> MeshIndex:
+        return self.checked.parsed.index
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.checked.diagnostics
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return self.verified.lowered.manifests
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(m.kind for m in self.manifests).items()))
 
 
-def load(c: Compilation) -> None:
-    if c.loaded is None:  # callers reading from git hand in sources they already loaded
-        c.loaded = load_spec(c.path)
+# --- the entry points and their steps ---------------------------------------------------------------
 
 
-def check_structure(c: Compilation) -> None:
-    assert c.loaded is not None
-    c.mesh = parse_mesh(c.loaded)
-    c.index = MeshIndex(c.mesh)
+def load(path: str | Path, overlays: Sequence[Path] = ()) -> LoadedSpec:
+    """The spec's files read and parsed (YAML or CUE), with source positions; no model yet.
+    `overlays` are merged onto a YAML spec in order (docs/overlays.md)."""
+    return load_spec(path, overlays)
 
 
-def check_semantics(c: Compilation) -> None:
-    assert c.mesh is not None and c.index is not None and c.loaded is not None
-    c.diagnostics.extend(run_rules(RuleContext(c.mesh, c.index), c.loaded.source))
-    if c.failed:
-        raise SpecError(c.diagnostics)
+def parse_loaded(path: str | Path, loaded: LoadedSpec) -> Parsed:
+    """The structural check: JSON Schema shape and the pydantic models, then the index."""
+    mesh = parse_mesh(loaded)
+    return Parsed(path, loaded, mesh, MeshIndex(mesh))
 
 
-def check_policies(c: Compilation) -> None:
-    """Organisation guardrails written in CUE; every violation is a diagnostic (none: a no-op)."""
-    if not c.policies:
-        return
-    assert c.loaded is not None
+def parse(path: str | Path, *, loaded: LoadedSpec | None = None, overlays: Sequence[Path] = ()) -> Parsed:
+    """`load` + `parse_loaded`; callers reading from git hand in the sources they loaded."""
+    try:
+        return parse_loaded(path, load(path, overlays) if loaded is None else loaded)
+    except SpecError as exc:
+        raise SpecError(merged(exc.diagnostics), usage=exc.usage) from None
+
+
+def rule_findings(parsed: Parsed) -> list[Diagnostic]:
+    """Every diagnostic of the semantic rules (errors and warnings), in the rules' order."""
+    return run_rules(RuleContext(parsed.mesh, parsed.index), parsed.loaded.source)
+
+
+def policy_findings(parsed: Parsed, policies: Sequence[Path]) -> list[Diagnostic]:
+    """Organisation guardrails written in CUE; every violation is a diagnostic (none given: none)."""
+    if not policies:
+        return []
     from meshc.spec.cue.policy import check_policies as run_policies
 
-    c.diagnostics.extend(run_policies(c.loaded, c.policies))
-    if c.failed:
-        raise SpecError(c.diagnostics)
+    return run_policies(parsed.loaded, tuple(policies))
 
 
-def lower_resources(c: Compilation) -> None:
-    assert c.index is not None
-    c.manifests = lower(c.index)
+def accept(diagnostics: Sequence[Diagnostic], *, strict: bool) -> list[Diagnostic]:
+    """`diagnostics` if they do not reject the spec; else SpecError with them, sorted, once each."""
+    if has_errors(list(diagnostics), strict=strict):
+        raise SpecError(merged(diagnostics))
+    return list(diagnostics)
 
 
-def check_unique_objects(c: Compilation) -> None:
+def merged(*groups: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics of every group, each once, in reading order."""
+    return sorted({d: None for group in groups for d in group}, key=lambda d: d.sort_key)
+
+
+def check(parsed: Parsed, *, strict: bool = False, policies: Sequence[Path] = ()) -> Checked:
+    """The semantic rules, then the policies. Raises SpecError with everything found so far."""
+    found = accept(rule_findings(parsed), strict=strict)
+    found = accept([*found, *policy_findings(parsed, policies)], strict=strict)
+    return Checked(parsed, found)
+
+
+def lower(parsed: Parsed) -> Lowered:
+    """The compiled resources. A pure function of the parsed spec (a cache may wrap it)."""
+    manifests = lower_index(parsed.index)
+    check_unique_objects(manifests)
+    return Lowered(parsed, manifests)
+
+
+def check_unique_objects(manifests: Sequence[Manifest]) -> None:
     """The invariant that no two compiled objects share a kind, namespace and name (per cluster).
 
     Applying two such objects keeps only the last, silently (a service's ALLOW policy replacing
@@ -106,7 +203,7 @@ def check_unique_objects(c: Compilation) -> None:
     """
     first: dict[tuple[str, str, str, str], Manifest] = {}
     problems = []
-    for m in c.manifests:
+    for m in manifests:
         key = (m.cluster or "", m.kind, m.namespace or "", m.name)
         earlier = first.setdefault(key, m)
         if earlier is not m:
@@ -117,8 +214,9 @@ def check_unique_objects(c: Compilation) -> None:
         raise compiler_bug(problems)
 
 
-def self_check(c: Compilation) -> None:
-    problems = self_check_problems(c.manifests)
+def self_check(lowered: Lowered) -> None:
+    """Every resource valid against the vendored CRD schemas and CEL rules, else CompilerBug."""
+    problems = self_check_problems(lowered.manifests)
     if problems:
         raise compiler_bug(problems)
 
@@ -131,158 +229,128 @@ def self_check_problems(manifests: Sequence[Manifest]) -> list[str]:
     return [f"{manifests[p.index].ref}: {p.path}: {p.message}" for p in problems]
 
 
-def verify_output(c: Compilation) -> None:
+def verify_behaviour(lowered: Lowered) -> None:
     """The behaviour verifier (compiler/verify, docs/verify.md): probes generated from the spec run
     against a model of what Istio does with the compiled resources. Output that lets an undeclared
     caller in, keeps a declared one out, routes elsewhere than the spec says or touches what the
     spec does not own is a meshc bug: CompilerBug (exit 3, nothing written). Advisory probes (a
     limit of Istio the spec can only avoid, see probes.Expect) never fail a compile."""
-    assert c.index is not None
-    from .verify import verify  # imported here: the model is only loaded by commands that lower
+    from .verify import verify as run_verifier  # imported here: only commands that lower need it
 
-    report = verify(c.index, c.manifests)
+    report = run_verifier(lowered.parsed.index, lowered.manifests)
     if report.bugs:
         raise compiler_bug([f"verify: {r.probe.key}: {r.reason}" for r in report.bugs])
+
+
+def verify(lowered: Lowered, *, schemas: bool = True, behaviour: bool = True) -> Verified:
+    """The self-check (`schemas`), then the behaviour verifier (`behaviour`); CompilerBug on a
+    problem. Without `schemas`, `emit` self-checks while writing (one pass over the output)."""
+    if schemas:
+        self_check(lowered)
+    if behaviour:
+        verify_behaviour(lowered)
+    return Verified(lowered, schemas, behaviour)
+
+
+def emit(verified: Verified, output: Path) -> None:
+    """Write the output to `output` atomically (see emit.write_tree), as `meshc compile -o DIR` does.
+
+    Output `verify` did not self-check is checked in the processes that write the files (one per
+    CPU for a big mesh), each on its own share before writing any of it: one pass over the output
+    instead of two, and the check spread over the CPUs. A problem anywhere and nothing is written:
+    CompilerBug, as from `self_check`. Raises emit.OutputError when the directory cannot be written.
+    """
+    check = None if verified.schemas_checked else self_check_problems
+    try:
+        with gc_paused():
+            write_tree(verified.lowered.manifests, output, check=check)
+    except OutputRejected as exc:
+        raise compiler_bug(exc.problems) from None
 
 
 def compiler_bug(problems: list[str]) -> CompilerBug:
     return CompilerBug(problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
 
 
-Stage = Callable[[Compilation], None]
-PARSE_STAGES: tuple[Stage, ...] = (load, check_structure)
-"""The spec as the typed model and its index, no rules: what rule fixtures and model tests need."""
-MODEL_STAGES: tuple[Stage, ...] = (*PARSE_STAGES, check_semantics)
-"""The checked model, not lowered: what `meshc graph` draws."""
-STAGES: tuple[Stage, ...] = (
-    *MODEL_STAGES,
-    check_policies,
-    lower_resources,
-    check_unique_objects,
-    self_check,
-    verify_output,
-)
-"""The whole compilation, in order."""
-STAGES_AFTER_LOAD = tuple(s for s in STAGES if s is not load)
-"""STAGES for a spec loaded beforehand and handed to `run(..., loaded=...)` (timed apart)."""
-UNCHECKED_STAGES = tuple(s for s in STAGES if s is not self_check)
-"""STAGES but the self-check, for a compilation `write_checked` writes (it checks on the way): the
-verifier then runs before the self-check, and both must pass before anything is written."""
+# --- composing them ---------------------------------------------------------------------------------
+
+
+class Steps:
+    """Runs the steps of one compilation: reports progress, times each step under its name, and
+    adds the warnings found so far to a later step's SpecError (a rejected spec shows all of them).
+
+    Step names (for `--timings` and the progress line): load, check_structure, check_semantics,
+    check_policies, lower_resources, self_check, verify_output.
+    """
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self.warnings: list[Diagnostic] = []
+
+    def step(self, name: str, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        if self.progress is not None:
+            self.progress(name)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            raise SpecError(merged(self.warnings, exc.diagnostics), usage=exc.usage) from None
+        finally:
+            self.timings[name] = time.perf_counter() - start
+
+    def parse(self, path: str | Path, loaded: LoadedSpec | None, overlays: Sequence[Path] = ()) -> Parsed:
+        if loaded is None:
+            loaded = self.step("load", load, path, overlays)
+        return self.step("check_structure", parse_loaded, path, loaded)
+
+    def policies(self, parsed: Parsed, policies: Sequence[Path], *, strict: bool) -> list[Diagnostic]:
+        """The policies' findings added to the warnings so far (SpecError if they reject the spec)."""
+        found = self.warnings
+        self.warnings = self.step(
+            "check_policies", lambda: accept([*found, *policy_findings(parsed, policies)], strict=strict)
+        )
+        return self.warnings
+
+    def lower_and_verify(self, parsed: Parsed, *, schemas: bool, behaviour: bool) -> Verified:
+        lowered = self.step("lower_resources", lower, parsed)
+        if schemas:
+            self.step("self_check", self_check, lowered)
+        if behaviour:
+            self.step("verify_output", verify_behaviour, lowered)
+        return Verified(lowered, schemas, behaviour)
+
+    def compile(
+        self, parsed: Parsed, *, strict: bool, policies: Sequence[Path], schemas: bool, behaviour: bool
+    ) -> Compilation:
+        """check -> lower -> verify of a parsed spec, one after the other."""
+        self.warnings = self.step("check_semantics", lambda: accept(rule_findings(parsed), strict=strict))
+        warnings = self.policies(parsed, policies, strict=strict)
+        verified = self.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
+        return Compilation(Checked(parsed, warnings), verified, self.timings)
 
 
 def run(
     path: str | Path,
     *,
     strict: bool = False,
-    stages: tuple[Stage, ...] = STAGES,
-    progress: Callable[[str], None] | None = None,
+    policies: Sequence[Path] = (),
     loaded: LoadedSpec | None = None,
-    policies: tuple[Path, ...] = (),
+    progress: Callable[[str], None] | None = None,
+    schemas: bool = True,
+    behaviour: bool = True,
+    overlays: Sequence[Path] = (),
 ) -> Compilation:
-    """Run `stages` in order. Raises SpecError (with every diagnostic so far) or CompilerBug."""
-    c = Compilation(path, strict=strict, loaded=loaded, policies=policies)
+    """parse -> check -> lower -> verify, in one process; raises SpecError or CompilerBug.
+
+    `schemas=False` leaves the self-check to `emit` (`meshc compile -o DIR`); `behaviour=False`
+    skips the behaviour verifier (`meshc verify` reports its findings itself). `overlays` are
+    merged onto a YAML spec read from `path` (docs/overlays.md).
+    """
     with gc_paused():
-        _run_stages(c, stages, progress)
-    return c
-
-
-def _run_stages(c: Compilation, stages: tuple[Stage, ...], progress: Callable[[str], None] | None) -> None:
-    for i, stage in enumerate(stages):
-        if stage is check_semantics and _rules_beside_lowering(c):
-            _run_speculatively(c, stages[i + 1 :], progress)
-            return
-        _run_stage(c, stage, progress)
-
-
-def _run_stage(c: Compilation, stage: Stage, progress: Callable[[str], None] | None) -> None:
-    if progress is not None:
-        progress(stage.__name__)
-    start = time.perf_counter()
-    try:
-        stage(c)
-    except SpecError as exc:
-        merged = {d: None for d in (*c.diagnostics, *exc.diagnostics)}
-        raise SpecError(sorted(merged, key=lambda d: d.sort_key), usage=exc.usage) from None
-    finally:
-        c.timings[stage.__name__] = time.perf_counter() - start
-
-
-PARALLEL_SERVICES = 2_000
-"""From this many services on, the semantic rules run in a forked child while this process goes on
-with the later stages (lowering; for `meshc validate`, the self-check): on two CPUs, a 10,000-service
-mesh waits ~0.3-0.9 s for the rules instead of ~1.5-2 s."""
-
-
-def _rules_beside_lowering(c: Compilation) -> bool:
-    return c.index is not None and len(c.index.services) >= PARALLEL_SERVICES and workers.can_fork()
-
-
-def _run_speculatively(
-    c: Compilation, later: tuple[Stage, ...], progress: Callable[[str], None] | None
-) -> None:
-    """`check_semantics` in a child, `later` here at the same time, with the sequential outcome.
-
-    The later stages assume a spec the rules accepted; on a spec they reject, whatever those stages
-    did (results, diagnostics, even a crash) is dropped and the rules' SpecError is raised, exactly
-    as if they had never run.
-    """
-    if progress is not None:
-        progress(check_semantics.__name__)
-    before = list(c.diagnostics)
-    start = time.perf_counter()
-    rules = workers.Forked(partial(_semantic_findings, c))
-    failure: BaseException | None = None
-    try:
-        for stage in later:
-            _run_stage(c, stage, progress)
-    except BaseException as exc:  # decided below, once the rules have spoken
-        failure = exc
-    try:
-        findings, seconds = rules.join()
-    except workers.WorkerFailed as exc:
-        if failure is not None and not isinstance(failure, Exception):
-            raise failure from None  # Ctrl-C reached both processes: an interruption, not a bug
-        raise RuntimeError(f"the semantic rules failed in their worker process:\n{exc.message}") from None
-    if failure is not None and not isinstance(failure, Exception):
-        raise failure
-    c.timings[check_semantics.__name__] = seconds
-    c.timings["rules_wait"] = time.perf_counter() - start - sum(c.timings.get(s.__name__, 0.0) for s in later)
-    if has_errors([*before, *findings], strict=c.strict):
-        c.diagnostics = sorted({d: None for d in (*before, *findings)}, key=lambda d: d.sort_key)
-        c.manifests = []
-        raise SpecError(c.diagnostics)
-    c.diagnostics = [*before, *findings, *c.diagnostics[len(before) :]]
-    if isinstance(failure, SpecError):  # a later stage's own diagnostics, now with the rules' too
-        raise SpecError(sorted({d: None for d in c.diagnostics}, key=lambda d: d.sort_key)) from None
-    if failure is not None:
-        raise failure
-
-
-def _semantic_findings(c: Compilation) -> tuple[list[Diagnostic], float]:
-    """What `check_semantics` would add to the diagnostics (run in the child)."""
-    assert c.mesh is not None and c.index is not None and c.loaded is not None
-    start = time.perf_counter()
-    findings = run_rules(RuleContext(c.mesh, c.index), c.loaded.source)
-    return findings, time.perf_counter() - start
-
-
-def write_checked(c: Compilation, output: Path) -> None:
-    """Write a compilation run with UNCHECKED_STAGES to `output` (atomically, see emit.write_tree),
-    self-checking it on the way, as `meshc compile -o DIR` does.
-
-    The self-check runs in the processes that write the files (one per CPU for a big mesh), each on
-    its own share before writing any of it: one pass over the output instead of two, and the check
-    spread over the CPUs. A problem anywhere and nothing is written: CompilerBug, as from the
-    `self_check` stage. Raises emit.OutputError when the directory cannot be written.
-    """
-    start = time.perf_counter()
-    try:
-        with gc_paused():
-            write_tree(c.manifests, output, check=self_check_problems)
-    except OutputRejected as exc:
-        raise compiler_bug(exc.problems) from None
-    finally:
-        c.timings["self_check+write"] = time.perf_counter() - start
+        steps = Steps(progress)
+        parsed = steps.parse(path, loaded, overlays)
+        return steps.compile(parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:

@@ -3,7 +3,7 @@
 Python runs one thread of Python at a time, so meshc splits big jobs between processes: a forked
 child shares the parent's memory (copy on write: the compiled spec is not pickled or copied), runs
 one function and sends back its pickled result through a pipe. Used for the semantic rules (run
-beside lowering, see `meshc.compiler.pipeline`) and for writing the output files (`meshc.compiler.emit`, in
+beside lowering, see `meshc.compiler.parallel`) and for writing the output files (`meshc.compiler.emit`, in
 contiguous shares by `map_shares`; `meshc compile -o DIR` self-checks each share in its writer).
 
 Forking is not free on a big heap: each process then pays page faults for the memory it touches

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .diagnostics import Diagnostic, SpecError
+from .fileset import DiskTree, is_cue_file, is_cue_package, yaml_files
 from .loaded import LoadedSpec
 from .source import SourceFile, SourceMap
 
@@ -32,7 +33,6 @@ MAX_DEPTH = 64
 deeper input is refused with MC017 before anything walks it recursively."""
 ALIAS_SLACK = 100_000
 """Extra nodes that aliases may add beyond one node per byte of input before we call it a bomb."""
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
@@ -50,22 +50,16 @@ def spec_files(path: Path, display: str) -> list[tuple[Path, str]]:
             usage=True,
         )
     if path.is_dir():
-        found = sorted(
-            p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file() and not _hidden(p, path)
-        )
+        found = yaml_files(DiskTree(path).files_below())
         if not found:
             raise SpecError(
                 [_diag(display, 1, 1, "MC001", "directory contains no *.yaml or *.yml spec files")],
                 usage=True,
             )
-        return [(p, os.path.join(display, str(p.relative_to(path)))) for p in found]
+        return [(path / rel, os.path.join(display, *rel.split("/"))) for rel in found]
     if not path.is_file():
         raise SpecError([_diag(display, 1, 1, "MC001", "not a regular file")], usage=True)
     return [(path, display)]
-
-
-def _hidden(p: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in p.relative_to(root).parts)
 
 
 def read_text(raw: bytes, display: str) -> str:
@@ -342,16 +336,22 @@ class _Builder:
 def is_cue_spec(path: Path) -> bool:
     """A `.cue` file, or a directory holding `.cue` files (a CUE package) and no YAML spec."""
     if path.is_file():
-        return path.suffix == ".cue"
+        return is_cue_file(path.name)
     if path.is_dir():
-        names = [p.suffix for p in path.iterdir() if p.is_file()]
-        return ".cue" in names and not any(s in SPEC_SUFFIXES for s in names)
+        return is_cue_package(DiskTree(path).top_level_files())
     return False
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, overlays: Sequence[str | Path] = ()) -> LoadedSpec:
     """Read a spec file or directory (YAML, or CUE evaluated by the CUE toolchain) into plain data
-    and a source map, or raise SpecError."""
+    and a source map, or raise SpecError. `overlays` (YAML specs only) are merged onto it in order,
+    see `meshc.spec.overlay`."""
+    if overlays:
+        from .overlay import apply_overlays, cue_overlay_refused, load_overlay
+
+        if is_cue_spec(Path(path)):
+            raise cue_overlay_refused(str(path), str(overlays[0]))
+        return apply_overlays(load_spec(path), [load_overlay(o) for o in overlays])
     if is_cue_spec(Path(path)):
         from .cue.spec import load_cue_spec  # the CUE toolchain is only needed for CUE specs
 

@@ -221,7 +221,7 @@ class Mesh(pulumi.ComponentResource):
         compiled = compile_stack(context)  # raises (nothing registered) on any spec or config problem
         _EXPORTED.add(subsets_output)
         _CLUSTERS.update(targets)
-        routing = collect(compiled.entries, compiled.compilation.index.cluster_domain)  # type: ignore[union-attr]
+        routing = collect(compiled.entries, compiled.compilation.index.cluster_domain)
         parent_opts = opts or pulumi.ResourceOptions()
         previous: asyncio.Future[Decision] | None = None
         if routing.participants():

@@ -2,7 +2,7 @@
 
 1. `read_config`: the stack config, typed and checked (unknown keys, missing spec, bad clusters);
 2. `Mesh.from_stack_config` (see `mesh`): `compile_stack` compiles the spec with
-   `meshc.compiler.pipeline.run` (the code path of `meshc compile`), selects the stack's part of it
+   `meshc.compiler.parallel.run` (the code path of `meshc compile`), selects the stack's part of it
    and checks it against the config (clusters, shard); then every selected manifest is registered
    under its cluster and namespace components, each after what it depends on, make-before-break
    subsets after the previous deployment's subsets were read;
@@ -25,7 +25,8 @@ from typing import Any, NoReturn
 
 import pulumi
 
-from meshc.compiler.pipeline import Compilation, CompilerBug, run
+from meshc.compiler.parallel import run
+from meshc.compiler.pipeline import Compilation, CompilerBug
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from .errors import CompilerBugError, MeshcStackError, SpecInvalid, StackConfigInvalid
@@ -113,10 +114,11 @@ class CompiledStack:
 
 
 def _relative(d: Diagnostic, context: StackContext) -> Diagnostic:
-    """Diagnostics name the spec as the stack config does, not by its absolute path."""
-    absolute = str(context.spec_path)
-    if d.file.startswith(absolute):
-        return dataclasses.replace(d, file=context.config.spec + d.file[len(absolute) :])
+    """Diagnostics name the spec (and its overlays) as the stack config does, not by absolute path."""
+    for spelled in [context.config.spec, *context.config.overlays]:
+        absolute = str(resolve_path(context.directory, spelled))
+        if d.file.startswith(absolute):
+            return dataclasses.replace(d, file=spelled + d.file[len(absolute) :])
     return d
 
 
@@ -124,7 +126,8 @@ def compile_stack(context: StackContext) -> CompiledStack:
     start = time.perf_counter()
     config = context.config
     try:
-        compilation = run(context.spec_path, strict=config.strict)
+        overlays = [resolve_path(context.directory, o) for o in config.overlays]
+        compilation = run(context.spec_path, strict=config.strict, overlays=overlays)
     except SpecError as exc:
         diagnostics = [_relative(d, context) for d in exc.diagnostics]
         errors = sum(1 for d in diagnostics if d.severity == "error" or config.strict)
@@ -142,7 +145,6 @@ def compile_stack(context: StackContext) -> CompiledStack:
     TIMINGS["compile"] = time.perf_counter() - start
     for d in compilation.diagnostics:
         pulumi.log.warn(_relative(d, context).format())
-    assert compilation.index is not None
     index = compilation.index
     selection, problems = select(context.project, config, index, compilation.manifests)
     chosen = [m for m in compilation.manifests if selection.includes(m)]

@@ -10,6 +10,7 @@
         teams: [payments]
         meshWide: false
       meshc:strict: false                              # optional: spec warnings fail the deployment
+      meshc:overlays: [env/prod.yaml]                  # optional: YAML overlays merged onto the spec
 
 Pulumi hands config to the program as strings (objects JSON-encoded); `parse_config` turns them into
 a `StackConfig` or raises `ConfigProblems` with one line per problem, before anything is registered.
@@ -28,7 +29,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-KEYS = ("spec", "clusters", "shard", "strict")
+KEYS = ("spec", "overlays", "clusters", "shard", "strict")
 """Config keys the program reads, under the project's namespace (`meshc:spec`, ...)."""
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -73,6 +74,9 @@ class ShardConfig(_Model):
 class StackConfig(_Model):
     spec: NonEmpty
     """The spec file or directory (relative to the project directory)."""
+    overlays: list[NonEmpty] = Field(default_factory=list)
+    """YAML overlays merged onto the spec in order, as `meshc ... --overlay` does (docs/overlays.md):
+    one stack per environment, each with its environment's overlay."""
     clusters: dict[ClusterName, ClusterConfig] = Field(min_length=1)
     shard: ShardConfig | None = None
     strict: bool = False
@@ -103,6 +107,10 @@ def parse_config(project: str, raw: Mapping[str, Any]) -> StackConfig:
         value = raw[full_key]
         if key in ("clusters", "shard"):
             value = _decode_object(full_key, value, problems)
+            if value is None:
+                continue
+        elif key == "overlays":
+            value = _decode_list(full_key, value, problems)
             if value is None:
                 continue
         values[key] = value
@@ -137,6 +145,19 @@ def _decode_object(full_key: str, value: Any, problems: list[str]) -> Any:
         problems.append(
             f"{full_key}: expected an object (a mapping in Pulumi.<stack>.yaml), got {type(value).__name__}"
         )
+        return None
+    return value
+
+
+def _decode_list(full_key: str, value: Any, problems: list[str]) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.lstrip().startswith("[") else [value]
+        except ValueError:
+            problems.append(f"{full_key}: expected a list of overlay files, got the string {value!r}")
+            return None
+    if not isinstance(value, list):
+        problems.append(f"{full_key}: expected a list of overlay files, got {type(value).__name__}")
         return None
     return value
 

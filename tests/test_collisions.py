@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, meshc
 
 from meshc.compiler.lower.common import Manifest
-from meshc.compiler.pipeline import Compilation, CompilerBug, check_unique_objects, compile_mesh
+from meshc.compiler.pipeline import CompilerBug, check_unique_objects, compile_mesh
 
 HEAD = """\
 apiVersion: meshc.dev/v1alpha1
@@ -87,12 +87,9 @@ def test_a_duplicate_object_is_a_meshc_bug():
     def pa(name: str) -> Manifest:
         return Manifest("PeerAuthentication", "shop", name, {}, owner="service/x")
 
-    c = Compilation("mesh.yaml")
-    c.manifests = [pa("default"), pa("web"), pa("default")]
     with pytest.raises(CompilerBug, match="PeerAuthentication/shop/default"):
-        check_unique_objects(c)
-    c.manifests = [pa("default"), pa("web"), Manifest("Sidecar", "shop", "web", {})]
-    check_unique_objects(c)
+        check_unique_objects([pa("default"), pa("web"), pa("default")])
+    check_unique_objects([pa("default"), pa("web"), Manifest("Sidecar", "shop", "web", {})])
 
 
 def test_an_owned_control_plane_namespace_is_one_namespace_in_a_multi_network_mesh(write):

@@ -20,6 +20,7 @@ from meshc.spec.cue import (
     CueMessage,
     CueUnavailable,
     Toolchain,
+    discovery,
     export,
     find_toolchain,
     parse_errors,
@@ -28,7 +29,6 @@ from meshc.spec.cue import (
     version,
     vet,
 )
-from meshc.spec.cue import toolchain as toolchain_module
 from meshc.spec.cue.positions import find_in_cue, find_in_yaml, format_path, locate, parse_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def test_bad_cue_exe_is_an_error_not_a_fallback(tmp_path: Path, monkeypatch: pyt
 def test_nothing_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUE_EXE", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(toolchain_module, "_PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(discovery, "_PROJECT_ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CueUnavailable, match="npm ci"):
         find_toolchain()

@@ -83,6 +83,8 @@ def test_the_scan_sees_the_imports_it_polices() -> None:
     assert ("meshc.compiler.lower", "meshc.compiler.manifest", False) in found
     assert ("meshc.compiler.deploy.deploy", "pulumi.automation", True) in found
     assert ("meshc.pulumi.program", "pulumi", False) in found
+    assert ("meshc.compiler.parallel", "meshc.compiler.workers", False) in found
+    assert ("meshc.spec.cue.running", "meshc.spec.cue.errors", False) in found
 
 
 @pytest.mark.parametrize(
@@ -91,6 +93,15 @@ def test_the_scan_sees_the_imports_it_polices() -> None:
         ("meshc.spec", ("meshc.compiler", "meshc.pulumi")),
         ("meshc.compiler", ("meshc.pulumi",)),
         ("meshc.compiler.lower", ("meshc.compiler.rules", "meshc.compiler.review")),
+        # The pipeline's core is sequential: forking (rules beside lowering) is `parallel`'s, which
+        # the CLI drives; the core never reaches for it.
+        ("meshc.compiler.pipeline", ("meshc.compiler.parallel", "meshc.compiler.workers")),
+        # The CUE adapter's parts: finding CUE and mapping its errors know nothing of running it.
+        ("meshc.spec.cue.discovery", ("meshc.spec.cue.running", "meshc.spec.cue.errors")),
+        ("meshc.spec.cue.errors", ("meshc.spec.cue.running", "meshc.spec.cue.discovery")),
+        # Which files make up a spec is decided over paths, for disk and git alike.
+        ("meshc.spec.fileset", ("meshc.spec.loader", "git", "meshc.compiler")),
+        ("meshc.spec", ("git",)),
     ],
 )
 def test_layer_imports_nothing_above_it(importer: str, forbidden: tuple[str, ...]) -> None:

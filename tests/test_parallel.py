@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from meshc.compiler import emit, pipeline, workers
+from meshc.compiler import emit, parallel, pipeline, workers
 from meshc.compiler.emit import OutputError, write_tree
 from meshc.compiler.lower.common import Manifest
-from meshc.compiler.pipeline import Compilation, run
+from meshc.compiler.parallel import run
 from meshc.spec.diagnostics import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +23,9 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/mesh.yaml"))
 
 
 @pytest.fixture
-def parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "can_fork", lambda: True)
-    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_SERVICES", 1)
     monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
 
 
@@ -44,7 +44,7 @@ def test_rules_beside_lowering_give_the_sequential_outcome(
 ) -> None:
     sequential = _outcome(path, strict)
     monkeypatch.setattr(workers, "can_fork", lambda: True)
-    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_SERVICES", 1)
     forks = []
     real = workers.Forked
 
@@ -64,37 +64,37 @@ def test_a_crash_of_lowering_on_a_rejected_spec_is_not_reported(monkeypatch) -> 
     with pytest.raises(SpecError) as sequential:
         run(rejected)
 
-    def crash(c: Compilation) -> None:
+    def crash(index: object) -> None:
         raise KeyError("no such service")
 
     monkeypatch.setattr(workers, "can_fork", lambda: True)
-    monkeypatch.setattr(pipeline, "PARALLEL_SERVICES", 1)
-    stages = tuple(crash if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    monkeypatch.setattr(parallel, "PARALLEL_SERVICES", 1)
+    monkeypatch.setattr(pipeline, "lower_index", crash)
     with pytest.raises(SpecError) as caught:
-        run(rejected, stages=stages)
+        run(rejected)
     assert caught.value.diagnostics == sequential.value.diagnostics
     assert "MC101" in {d.code for d in caught.value.diagnostics}
 
 
-def test_a_crash_of_lowering_on_an_accepted_spec_is_raised(parallel: None) -> None:
-    def crash(c: Compilation) -> None:
+def test_a_crash_of_lowering_on_an_accepted_spec_is_raised(forking: None, monkeypatch) -> None:
+    def crash(index: object) -> None:
         raise KeyError("a bug")
 
-    stages = tuple(crash if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    monkeypatch.setattr(pipeline, "lower_index", crash)
     with pytest.raises(KeyError, match="a bug"):
-        run(ROOT / "examples/bookinfo/mesh.yaml", stages=stages)
+        run(ROOT / "examples/bookinfo/mesh.yaml")
 
 
-def test_an_interruption_during_lowering_stays_an_interruption(parallel: None) -> None:
-    def interrupted(c: Compilation) -> None:
+def test_an_interruption_during_lowering_stays_an_interruption(forking: None, monkeypatch) -> None:
+    def interrupted(index: object) -> None:
         raise KeyboardInterrupt
 
-    stages = tuple(interrupted if s is pipeline.lower_resources else s for s in pipeline.STAGES)
+    monkeypatch.setattr(pipeline, "lower_index", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run(ROOT / "examples/bookinfo/mesh.yaml", stages=stages)
+        run(ROOT / "examples/bookinfo/mesh.yaml")
 
 
-def test_a_crash_of_the_rules_in_their_child_is_an_error(parallel: None, monkeypatch) -> None:
+def test_a_crash_of_the_rules_in_their_child_is_an_error(forking: None, monkeypatch) -> None:
     def broken(ctx, source, *args):
         raise ZeroDivisionError("rule bug")
 
@@ -122,7 +122,7 @@ def _config_map(i: int, data: object) -> Manifest:
     return Manifest("ConfigMap", "ns", f"cm-{i}", {"apiVersion": "v1", "kind": "ConfigMap", "data": data})
 
 
-def test_a_failing_writer_leaves_the_previous_output(parallel: None, tmp_path: Path) -> None:
+def test_a_failing_writer_leaves_the_previous_output(forking: None, tmp_path: Path) -> None:
     good = [_config_map(i, {"i": str(i)}) for i in range(8)]
     out = tmp_path / "out"
     write_tree(good, out)
@@ -134,7 +134,7 @@ def test_a_failing_writer_leaves_the_previous_output(parallel: None, tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
-def test_a_bug_in_a_writer_is_not_an_output_error(parallel: None, tmp_path: Path) -> None:
+def test_a_bug_in_a_writer_is_not_an_output_error(forking: None, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="TypeError: cannot emit object"):
         write_tree([*(_config_map(i, {}) for i in range(8)), _config_map(9, object())], tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
@@ -164,7 +164,7 @@ def test_forked_returns_the_childs_result_and_its_failures() -> None:
 
 def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
-    real = pipeline.lower
+    real = pipeline.lower_index
 
     def lower(index):
         manifests = real(index)
@@ -172,7 +172,7 @@ def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
         last.body["metadata"] = {**last.body["metadata"], "name": "Not_A_Name"}
         return manifests
 
-    monkeypatch.setattr(pipeline, "lower", lower)
+    monkeypatch.setattr(pipeline, "lower_index", lower)
 
 
 @pytest.mark.parametrize("writers", ["one", "several"])

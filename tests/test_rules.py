@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from meshc.compiler.index import MeshIndex
-from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.pipeline import parse
 from meshc.compiler.rules import RULES, RULES_BY_CODE, Rule, RuleContext, run_rules
 from meshc.compiler.rules.docs import rules_markdown
 from meshc.spec.diagnostics import Diagnostic
@@ -27,7 +27,7 @@ Key = tuple[str, int, int]
 
 
 def diagnose(path: Path) -> list[Diagnostic]:
-    c = run(path, stages=PARSE_STAGES)  # load + structure; the rules run here
+    c = parse(path)  # load + structure; the rules run here
     assert c.mesh is not None and c.index is not None and c.loaded is not None
     return run_rules(RuleContext(c.mesh, c.index), c.loaded.source)
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.pipeline import parse, run
 from meshc.compiler.review.intent import diff_intent
 from meshc.compiler.review.view import build_view
 from meshc.spec.diagnostics import SpecError
@@ -570,7 +570,7 @@ def test_review_names_relaxed_claims(tmp_path: Path) -> None:
         edit(data["spec"]["gateways"][0]["routes"][0])
         path = tmp_path / "mesh.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-        c = run(path, stages=PARSE_STAGES)
+        c = parse(path)
         assert c.index is not None
         return build_view(c.index)
 

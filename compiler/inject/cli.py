@@ -109,12 +109,10 @@ def _usage(message: str) -> int:
 def _settings(args: argparse.Namespace) -> InjectionSettings:
     settings = InjectionSettings()
     if args.spec:
-        from ..pipeline import check_structure, load, run
+        from ..pipeline import parse
         from .spec import settings_from_spec
 
-        mesh = run(args.spec, stages=(load, check_structure)).mesh
-        assert mesh is not None
-        settings = settings_from_spec(mesh)
+        settings = settings_from_spec(parse(args.spec).mesh)
     changes: dict[str, Any] = {
         field: getattr(args, flag) for flag, field in _TEXT_FLAGS.items() if getattr(args, flag) is not None
     }

@@ -8,6 +8,7 @@ from here as `CompilerBug` or any other exception, and reported by `meshc.compil
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -21,7 +22,7 @@ from meshc.spec.diagnostics import Diagnostic, SpecError
 from ..exits import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from ..pipeline import Compilation
+    from ..pipeline import Checked
     from .report import RevisionInvalid
 
 # GitPython, Graphviz and the renderers are imported by the commands that use them: registering
@@ -143,6 +144,18 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             head = read_worktree(args.spec, repo.working_tree_dir)
         base = read_revision(repo, args.base, base_path)
+        if args.overlay:  # each side with the overlay files as they are on that side
+            overlays = [repo_relative(repo, o) for o in args.overlay]
+            on_head = [
+                read_revision(repo, args.head, o)
+                if args.head is not None
+                else read_worktree(given, repo.working_tree_dir)
+                for o, given in zip(overlays, args.overlay, strict=True)
+            ]
+            head = dataclasses.replace(head, overlays=tuple(on_head))
+            base = dataclasses.replace(
+                base, overlays=tuple(read_revision(repo, args.base, o) for o in overlays)
+            )
     except GitSourceError as exc:
         return _error(str(exc))
     except SpecError as exc:  # a spec directory without spec files
@@ -202,18 +215,22 @@ def _report_invalid(exc: RevisionInvalid) -> int:
 # --- graph ------------------------------------------------------------------------------------------
 
 
-def _compile_for_graph(args: argparse.Namespace) -> Compilation:
-    from ..pipeline import MODEL_STAGES, run
+def _compile_for_graph(args: argparse.Namespace) -> Checked:
+    """Drawing needs the checked model, not the lowered resources: parse and check only."""
+    from ..gcpause import gc_paused
+    from ..pipeline import check, parse
     from .gitsource import GitSourceError, read_revision, repo_relative
 
-    stages = MODEL_STAGES  # drawing needs the checked model, not the lowered resources
     if args.ref is None:
-        return run(args.spec, stages=stages)
+        with gc_paused():
+            return check(parse(args.spec, overlays=args.overlay))
     repo = _open_repo(args.spec, args.repo)
     revision = read_revision(repo, args.ref, repo_relative(repo, args.spec))
     if revision.sources is None:
         raise GitSourceError(f"{args.spec}: does not exist at {revision.label}")
-    return run(revision.path, stages=stages, loaded=revision.load())
+    overlays = [read_revision(repo, args.ref, repo_relative(repo, o)) for o in args.overlay]
+    with gc_paused():
+        return check(parse(revision.path, loaded=revision.load(overlays)))
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -230,7 +247,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
         _print_diagnostics(exc.diagnostics)
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _print_diagnostics(c.diagnostics)
-    assert c.index is not None
     graph = build_graph(build_view(c.index))
     source = (
         dot.render(graph, name=c.index.name)
@@ -343,6 +359,8 @@ def _dirty_refusal(spec: str, paths: Sequence[str]) -> str:
 
 
 def register(subparsers: Any) -> None:
+    from ..cli import add_overlay_option  # registered from `meshc.compiler.cli`, already imported
+
     formatter = argparse.RawDescriptionHelpFormatter
     d = subparsers.add_parser(
         "diff",
@@ -372,6 +390,7 @@ def register(subparsers: Any) -> None:
     d.add_argument(
         "--repo", metavar="PATH", help="the git repository (default: the one holding SPEC; may be bare)"
     )
+    add_overlay_option(d)
     d.add_argument(
         "--format",
         choices=("text", "markdown", "json"),
@@ -407,6 +426,7 @@ def register(subparsers: Any) -> None:
     g.add_argument(
         "--repo", metavar="PATH", help="the git repository for --ref (default: the one holding SPEC)"
     )
+    add_overlay_option(g)
     g.set_defaults(handler=_git_guard(cmd_graph))
 
     p = subparsers.add_parser(

@@ -17,6 +17,7 @@ import hashlib
 import os
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,8 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 import git
 from git.objects import Blob, Tree
 
-from meshc.spec.loader import SPEC_SUFFIXES, LoadedSpec, is_cue_spec, load_sources, load_spec, spec_files
+from meshc.spec import fileset
+from meshc.spec.loader import LoadedSpec, is_cue_spec, load_sources, load_spec, spec_files
 
 SYMLINK_MODE = 0o120000
 _MAX_LINKS = 8
@@ -64,13 +66,34 @@ class Revision:
     """Each file's path relative to the spec (its name for a single file): the input of `digest`."""
     cue_display: str | None = None
     """Set for a CUE spec (a `.cue` file or a CUE package directory): the name CUE evaluates it as."""
+    overlays: tuple[Revision, ...] = ()
+    """Overlay files (`--overlay`) at the same revision, merged onto the spec by `load`."""
 
     @property
     def is_cue(self) -> bool:
         return self.cue_display is not None
 
-    def load(self) -> LoadedSpec:
-        """The spec's data and source map (raises SpecError); the spec must exist."""
+    def load(self, overlays: Sequence[Revision] | None = None) -> LoadedSpec:
+        """The spec's data and source map (raises SpecError); the spec must exist. `overlays`
+        (default: the revision's own) are overlay files at the same revision, merged on in order;
+        one the revision lacks (added by the change under review) is left out there."""
+        loaded = self._load()
+        present = [o for o in (self.overlays if overlays is None else overlays) if o.sources is not None]
+        if not present:
+            return loaded
+        from meshc.spec.overlay import apply_overlays, cue_overlay_refused, overlay_source
+
+        if self.is_cue:
+            raise cue_overlay_refused(self.path, present[0].path)
+        files = []
+        for overlay in present:
+            assert overlay.sources is not None
+            if len(overlay.sources) != 1 or overlay.is_cue:
+                raise GitSourceError(f"{overlay.path}: an overlay is one YAML file")
+            files.append(overlay_source(*overlay.sources[0]))
+        return apply_overlays(loaded, files)
+
+    def _load(self) -> LoadedSpec:
         assert self.sources is not None
         if self.cue_display is None:
             return load_sources(self.sources)
@@ -219,17 +242,19 @@ def read_revision(repo: git.Repo, ref: str, path: str) -> Revision:
             return Revision(label, path, ref, sha, [(path, _read_blob(blob, path))], [name], cue_display=path)
         display = f"{path}@{tag}"
         return Revision(label, path, ref, sha, [(display, _read_blob(blob, display))], [name])
-    if _is_cue_package(node):
+    tree = GitTree(node)
+    chosen = fileset.spec_files(tree)
+    if chosen.cue:
         display = f"{path or '.'}@{tag}"
         cue_sources: list[tuple[str, bytes]] = []
         cue_names: list[str] = []
-        for rel, blob in _cue_blobs(commit.tree, node, path):
+        for rel, blob in _cue_blobs(commit.tree, tree, chosen.files, path):
             cue_sources.append((f"{display}/{rel}", _read_blob(blob, f"{display}/{rel}")))
             cue_names.append(rel)
         return Revision(label, path, ref, sha, cue_sources, cue_names, cue_display=display)
     sources: list[tuple[str, bytes]] = []
     names: list[str] = []
-    for rel, blob in _spec_blobs(commit.tree, node, path):
+    for rel, blob in _resolved(commit.tree, [(rel, tree.blob(rel)) for rel in chosen.files], path):
         display = f"{posixpath.join(path, rel) if path else rel}@{tag}"
         sources.append((display, _read_blob(blob, display)))
         names.append(rel)
@@ -264,44 +289,58 @@ def _follow_links(root: Tree, blob: Blob, path: str) -> Blob | None:
     return None
 
 
-def _spec_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
-    """Every *.yaml/*.yml below `tree`, sorted by relative path, hidden files and folders skipped
-    (the same selection `meshc.spec.loader.spec_files` makes on disk)."""
-    found: list[tuple[str, Blob]] = []
-    stack: list[tuple[str, Tree]] = [("", tree)]
-    while stack:
-        prefix, current = stack.pop()
-        for item in current:
-            name = item.name
-            if name.startswith("."):
-                continue
-            rel = f"{prefix}{name}"
-            if isinstance(item, Tree):
-                stack.append((rel + "/", item))
-            elif isinstance(item, Blob) and posixpath.splitext(name)[1] in SPEC_SUFFIXES:
-                blob = _follow_links(root, item, posixpath.join(path, rel) if path else rel)
-                if blob is not None:
-                    found.append((rel, blob))
-    found.sort(key=lambda pair: Path(pair[0]).parts)
-    return found
+@dataclass
+class GitTree:
+    """A spec directory in a git commit, for `meshc.spec.fileset` (which decides what its files are)."""
+
+    tree: Tree
+    _below: dict[str, Blob] | None = None
+
+    def top_level_files(self) -> list[str]:
+        return [b.name for b in self.tree.blobs]
+
+    def files_below(self) -> list[str]:
+        return list(self._blobs_below())
+
+    def blob(self, relative: str) -> Blob:
+        if self._below is not None:
+            return self._below[relative]
+        found = self.tree / relative
+        assert isinstance(found, Blob), relative  # a name `top_level_files` or `files_below` gave
+        return found
+
+    def _blobs_below(self) -> dict[str, Blob]:
+        if self._below is None:
+            self._below = {}
+            stack: list[tuple[str, Tree]] = [("", self.tree)]
+            while stack:
+                prefix, current = stack.pop()
+                for item in current:
+                    rel = f"{prefix}{item.name}"
+                    if isinstance(item, Tree):
+                        if not item.name.startswith("."):  # never a spec file below a hidden folder
+                            stack.append((rel + "/", item))
+                    elif isinstance(item, Blob):
+                        self._below[rel] = item
+        return self._below
 
 
-def _is_cue_package(tree: Tree) -> bool:
-    """As `meshc.spec.loader.is_cue_spec` decides on disk: `.cue` files and no YAML at the top."""
-    suffixes = {posixpath.splitext(b.name)[1] for b in tree.blobs}
-    return ".cue" in suffixes and not suffixes & set(SPEC_SUFFIXES)
+def _resolved(root: Tree, blobs: list[tuple[str, Blob]], path: str) -> list[tuple[str, Blob]]:
+    """`blobs` (relative to `path`) read through their symlinks; a link leading nowhere is dropped."""
+    found = [(rel, _follow_links(root, b, posixpath.join(path, rel) if path else rel)) for rel, b in blobs]
+    return [(rel, b) for rel, b in found if b is not None]
 
 
-def _cue_blobs(root: Tree, tree: Tree, path: str) -> list[tuple[str, Blob]]:
-    """The package's top-level `.cue` files and, for a module root, everything under `cue.mod/`."""
-    found = [(b.name, b) for b in tree.blobs if b.name.endswith(".cue")]
-    for item in tree.trees:
-        if item.name == "cue.mod":
+def _cue_blobs(root: Tree, tree: GitTree, files: tuple[str, ...], path: str) -> list[tuple[str, Blob]]:
+    """The package's `.cue` files and, for a module root, everything under `cue.mod/` (read by CUE
+    from the directory it runs in, so copied out of git with the package)."""
+    found = [(rel, tree.blob(rel)) for rel in files]
+    for item in tree.tree.trees:
+        if item.name == fileset.CUE_MODULE:
             found.extend(
                 (posixpath.relpath(b.path, path or "."), b) for b in item.traverse() if isinstance(b, Blob)
             )
-    resolved = [(rel, _follow_links(root, b, posixpath.join(path, rel) if path else rel)) for rel, b in found]
-    return sorted(((rel, b) for rel, b in resolved if b is not None), key=lambda pair: pair[0])
+    return sorted(_resolved(root, found, path), key=lambda pair: pair[0])
 
 
 def _read_blob(blob: Blob, display: str) -> bytes:

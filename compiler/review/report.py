@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
-from ..pipeline import Compilation, run
+from .. import parallel
+from ..pipeline import Compilation
 from .gitsource import Revision
 from .graph import Graph, build_graph, merge
 from .intent import IntentDiff, diff_intent
@@ -32,7 +33,7 @@ def compile_revision(revision: Revision, side: str) -> Compilation | None:
     if revision.sources is None:
         return None
     try:
-        return run(revision.path, loaded=revision.load())
+        return parallel.run(revision.path, loaded=revision.load())
     except SpecError as exc:
         raise RevisionInvalid(side, revision, exc) from None
 
@@ -103,8 +104,8 @@ def _compare(spec: str, base: Revision, head: Revision, allow_invalid_base: bool
     new = compile_revision(head, "head")
     timings["compile_head"] = time.perf_counter() - start
     start = time.perf_counter()
-    old_view = build_view(old.index) if old is not None and old.index is not None else None
-    new_view = build_view(new.index) if new is not None and new.index is not None else None
+    old_view = build_view(old.index) if old is not None else None
+    new_view = build_view(new.index) if new is not None else None
     intent = diff_intent(old_view, new_view)
     resources = diff_manifests(old.manifests if old else [], new.manifests if new else [])
     graph = merge(_graph(old_view), _graph(new_view))

@@ -27,6 +27,18 @@ LOAD_CODES = (
     ("MC016", "error", "The spec violates an organisation policy given with `meshc validate --policy`."),
     ("MC017", "error", "Lists and mappings are nested more than 64 levels deep."),
 )
+OVERLAY_CODES = (
+    ("MC215", "error", "An overlay is not a mapping (the parts of the spec it changes)."),
+    (
+        "MC216",
+        "error",
+        "An overlay item names nothing in the base to merge into or delete (write `$patch: add`).",
+    ),
+    ("MC217", "error", "An overlay was given for a CUE spec (CUE unifies files itself; exit 2)."),
+    ("MC218", "error", "An overlay changes `apiVersion` or `kind`."),
+    ("MC219", "error", "A `$patch` that is unknown or misplaced, or an overlay list item without its key."),
+)
+"""Load-time codes of overlays (`--overlay`, docs/overlays.md), a block of their own."""
 
 
 def rules_markdown() -> str:
@@ -44,6 +56,16 @@ def rules_markdown() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {code} | {sev} | {text} |" for code, sev, text in LOAD_CODES]
+    lines += [
+        "",
+        "## Overlays (MC215-MC219)",
+        "",
+        "Reported while merging `--overlay` files onto a YAML spec (see docs/overlays.md).",
+        "",
+        "| code | severity | meaning |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {code} | {sev} | {text} |" for code, sev, text in OVERLAY_CODES]
     lines += [
         "",
         "## Semantic rules (MC1xx)",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
+from meshc.spec.fileset import DiskTree, cue_files
 from meshc.spec.loaded import LoadedSpec
 from meshc.spec.source import PathItem, SourceFile, SourceMap
 
@@ -131,7 +132,9 @@ def cue_source_files(path: Path, display: str) -> list[tuple[str, Path]]:
     """The CUE files of a spec, as (display name, path): the file, or a package directory's *.cue."""
     if path.is_dir():
         # spelled as the adapter spells the files of a package directory
-        return [(str(Path(display) / f.name), f) for f in sorted(path.glob("*.cue")) if f.is_file()]
+        return [
+            (str(Path(display) / name), path / name) for name in cue_files(DiskTree(path).top_level_files())
+        ]
     return [(display, path)]
 
 

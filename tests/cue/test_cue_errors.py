@@ -85,13 +85,13 @@ def test_missing_toolchain_is_a_usage_error_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_missing_toolchain_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from meshc.spec.cue import toolchain
+    from meshc.spec.cue import discovery
 
     write(tmp_path / "x.cue", HEAD)
     monkeypatch.delenv("CUE_EXE", raising=False)
     monkeypatch.delenv("MESHC_CUE_TOOLCHAIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(toolchain, "_PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(discovery, "_PROJECT_ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SpecError) as info:
         load_spec("x.cue")

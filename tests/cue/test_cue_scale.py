@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cue_helpers import REPO, _pin_wasm, needs_cue, write
 
-from meshc.compiler.pipeline import STAGES_AFTER_LOAD, load, run
+from meshc.compiler.pipeline import load, run
 
 __all__ = ["_pin_wasm"]
 
@@ -32,12 +32,11 @@ def test_thousand_services_in_cue_come_through_whole(tmp_path: Path) -> None:
     bench = _bench()
     spec = write(tmp_path / "mesh.cue", bench.typical_cue(1000))
     start = time.perf_counter()
-    loaded = run(spec, stages=(load,)).loaded
-    assert loaded is not None
+    loaded = load(spec)
     cue_seconds = time.perf_counter() - start
     assert len(loaded.data["spec"]["services"]) == 1000
     assert loaded.data == bench.typical_spec(1000)  # every value, none cut off
-    compiled = run(spec, stages=STAGES_AFTER_LOAD, loaded=loaded)
+    compiled = run(spec, loaded=loaded)
     total = time.perf_counter() - start
     assert not [d for d in compiled.diagnostics if d.severity == "error"]
     assert len(compiled.manifests) > 7000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshc.compiler.pipeline import PARSE_STAGES, run
+from meshc.compiler.pipeline import parse
 from meshc.compiler.rules import RuleContext, run_rules
 from meshc.spec.diagnostics import Diagnostic
 
@@ -13,7 +13,7 @@ HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:
 
 
 def diagnose(path: Path) -> list[Diagnostic]:
-    c = run(path, stages=PARSE_STAGES)
+    c = parse(path)
     assert c.mesh is not None and c.index is not None and c.loaded is not None
     return run_rules(RuleContext(c.mesh, c.index), c.loaded.source)
 

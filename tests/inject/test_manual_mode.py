@@ -9,7 +9,7 @@ from typing import Any
 from meshc.compiler.inject import inject_object
 from meshc.compiler.inject.spec import settings_from_spec
 from meshc.compiler.lower.common import Manifest
-from meshc.compiler.pipeline import PARSE_STAGES, compile_mesh, run, self_check_problems
+from meshc.compiler.pipeline import compile_mesh, parse, self_check_problems
 
 HEADER = "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:\n"
 SERVICES = """\
@@ -45,7 +45,7 @@ def test_manual_deployments_are_what_kube_inject_writes_for_the_auto_ones(write)
         HEADER + injector + "  namespaces: [{ name: pay, injection: { mode: manual } }]\n" + SERVICES
     )
     manual = by_ref(compile_text(write, manual_spec, "manual.yaml"))
-    mesh = run(write(manual_spec, "manual.yaml"), stages=PARSE_STAGES).mesh
+    mesh = parse(write(manual_spec, "manual.yaml")).mesh
     assert mesh is not None
     settings = settings_from_spec(mesh)
     deployments = [m for m in auto if m.kind == "Deployment"]

@@ -285,9 +285,9 @@ def test_a_default_change_is_reported_once() -> None:
 
 def _unchecked_view(text: str) -> MeshView:
     """The view of a spec the rules would reject (MC151): the review must still weigh it."""
-    from meshc.compiler.pipeline import PARSE_STAGES
+    from meshc.compiler.pipeline import parse
 
-    c = run("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]), stages=PARSE_STAGES)
+    c = parse("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]))
     assert c.index is not None
     return build_view(c.index)
 

@@ -48,8 +48,8 @@ def test_good_config_parses() -> None:
     [
         (
             {**GOOD, "spc": "x"},
-            "meshc:spc: unknown config key (meshc reads meshc:spec, meshc:clusters, meshc:shard, "
-            "meshc:strict); did you mean meshc:spec?",
+            "meshc:spc: unknown config key (meshc reads meshc:spec, meshc:overlays, meshc:clusters, "
+            "meshc:shard, meshc:strict); did you mean meshc:spec?",
         ),
         ({"clusters": GOOD["clusters"]}, "meshc:spec: required"),
         ({"spec": "a.yaml"}, "meshc:clusters: required"),

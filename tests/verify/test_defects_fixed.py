@@ -12,7 +12,7 @@ import pytest
 import yaml
 from verify_helpers import FIXTURES
 
-from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
+from meshc.compiler.pipeline import run
 from meshc.compiler.verify import verify
 from meshc.spec.diagnostics import SpecError
 
@@ -33,11 +33,9 @@ FIXED: list[tuple[str, Path, list[str]]] = [
     ("9", FIXTURES / "d9-methods-tcp-port.mesh.yaml", ["edge: web -> cache :6379 tcp"]),
 ]
 
-COMPILE = (load, check_structure, check_semantics, lower_resources)
-
 
 def _results(path: Path, words: list[str]) -> list[tuple[str, bool, str]]:
-    c = run(path, stages=COMPILE)
+    c = run(path, schemas=False, behaviour=False)
     assert c.index is not None
     report = verify(c.index, c.manifests)
     return [
@@ -56,14 +54,14 @@ def test_the_lowering_passes_the_probe_that_caught_the_defect(
 
 def test_defect_2_the_stored_spec_is_refused() -> None:  # claims routing as access control
     with pytest.raises(SpecError) as refused:
-        run(FIXTURES / "shop.mesh.yaml", stages=COMPILE)
+        run(FIXTURES / "shop.mesh.yaml", schemas=False, behaviour=False)
     assert "MC126" in {d.code for d in refused.value.diagnostics}
 
 
 def test_defect_10_refused_until_the_pods_identity_is_stated(tmp_path: Path) -> None:
     stored = FIXTURES / "d10-gateway-selector.mesh.yaml"
     with pytest.raises(SpecError) as refused:
-        run(stored, stages=COMPILE)
+        run(stored, schemas=False, behaviour=False)
     assert "MC130" in {d.code for d in refused.value.diagnostics}
     doc = yaml.safe_load(stored.read_text(encoding="utf-8"))
     # the helm gateway chart's `istio: ingress` pods run as service account istio-ingress
