@@ -297,6 +297,22 @@ class MeshIndex:
             result[info.namespace].append(info)
         return result
 
+    @cached_property
+    def open_to_identities(self) -> list[tuple[ServiceInfo, bool, frozenset[str]]]:
+        """Services with `security.allow` sources that admit meshed workloads beyond their declared
+        callers: (service, any mesh workload?, namespaces admitted). Those workloads' Sidecars must
+        import the service, or REGISTRY_ONLY would refuse what authorization admits."""
+        out = []
+        for info in self.services.values():
+            security = info.model.security
+            if security is None or not security.allow:
+                continue
+            mesh = any(rule.source.mesh for rule in security.allow)
+            namespaces = frozenset(ns for rule in security.allow for ns in rule.source.namespaces)
+            if mesh or namespaces:
+                out.append((info, mesh, namespaces))
+        return out
+
     def mtls_mode(self, info: ServiceInfo) -> str:
         """Effective mTLS of a workload: its own setting, else its namespace's, else the mesh's."""
         security = info.model.security

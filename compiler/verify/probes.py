@@ -926,6 +926,26 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
             if rule.source.namespaces:
                 ns = sorted(rule.source.namespaces)[0]
                 senders.append((f"meshed workload in {ns}", sw.meshed(ns), False, inside))
+            # A service of this spec the source admits without a declared edge: its own Sidecar
+            # (REGISTRY_ONLY) must let it reach the service too.
+            declared = {e.caller.name for e in info.callers}
+            own = next(
+                (
+                    o
+                    for o in index.services.values()
+                    if o is not info
+                    and o.name not in declared
+                    and has_sidecar(index, o)
+                    and sw.runs(o.name)
+                    and (rule.source.mesh or o.namespace in rule.source.namespaces)
+                ),
+                None,
+            )
+            own_workload = sw.caller(own.name) if own is not None else None
+            if own_workload is not None:
+                senders.append(
+                    (f"service {own_workload.name}, no declared caller", own_workload, False, inside)
+                )
             senders.append((f"meshed workload in {foreign.namespace}", foreign, False, inside))
             senders.append(("pod without sidecar", legacy, True, inside))
             if blocks:
