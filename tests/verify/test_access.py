@@ -195,6 +195,6 @@ def test_a_workload_the_mesh_source_admits_can_see_the_service() -> None:
 
     failures = _failures(verify(index, _mutate(manifests, "Sidecar", "sleep", hide)))
     assert (
-        "source: sleep -> httpbin security.allow[0] :8000 GET /status/probe (service sleep, no declared caller)"
-        in failures
+        "source: sleep -> httpbin security.allow[0] :8000 GET /status/probe"
+        " (service sleep, no declared caller)" in failures
     )
