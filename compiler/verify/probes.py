@@ -115,6 +115,19 @@ def _request(
     return Request(info.fqdn, port.number, "tcp")
 
 
+def _plaintext_address(index: MeshIndex, callee: ServiceInfo, port: ResolvedPort, req: Request) -> str | None:
+    """An address inside the `ipBlocks` of the first plaintext source of `callee` that admits the
+    request: the spec declares a caller without sidecar there (MC123 refuses it otherwise)."""
+    for rule in access.allow_rules(callee):
+        if not rule.source.plaintext:
+            continue
+        ip = access.inside_ip(rule.source.ip_blocks or [])
+        sender = Sender(None, ip, req.token)
+        if access.rule_admits(index, callee, rule, port, sender, req.method, req.path):
+            return ip
+    return None
+
+
 def _token_probes(
     index: MeshIndex,
     caller: ServiceInfo,
@@ -203,6 +216,8 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                 path = intent.concrete_path(call.paths[0]) if call.paths else None
                 for port in ports:
                     req = _request(callee, port, method, path, with_token=True)
+                    if not src.sidecar:  # plain text: from the addresses the callee admits it from
+                        req = replace(req, source_ip=_plaintext_address(index, callee, port, req))
                     detail = f":{port.number}" + (f" {req.method} {req.path}" if req.http else " tcp")
                     if req.token is not None:
                         detail += " with JWT"
