@@ -76,6 +76,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc195_jwt_on_tcp_ports",
     "mc196_allow_without_default_deny",
     "mc197_open_plaintext_source",
+    "mc198_gateway_edge_widened",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from meshc.spec.models import HTTP_PROTOCOLS
 
-from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports
+from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports, same_edge_routes
 from . import access, intent
 from .access import Sender
 from .matching import authz_value, dns_match, host_part
@@ -577,7 +577,7 @@ def _gateway_route(
         if _client_refused(gw, authority, path, client):
             return Expect(False)
         info = index.services[taken.to.service]
-        if not _backend_admits(gw, taken, info, method, intent.rewritten_path(taken, path), token):
+        if not _backend_admits(index, gw, taken, info, method, intent.rewritten_path(taken, path), token):
             return Expect(False)
         split = intent.default_versions(info) if info.traffic.split else None
         return Expect(True, info.fqdn, tuple(sorted(split.items())) if split else None)
@@ -684,17 +684,28 @@ def _covers(match, path: str | None) -> bool:
     return path == match.exact if match.exact is not None else path.startswith(match.prefix or "")
 
 
+def _edge_admits(route, method: str | None, path: str | None) -> bool:
+    to = route.to
+    if to.methods and method not in to.methods:
+        return False
+    return not to.paths or any(authz_value(p, path) for p in to.paths)
+
+
 def _backend_admits(
-    gw, route, info: ServiceInfo, method: str | None, path: str | None, token: Token | None
+    index: MeshIndex,
+    gw,
+    route,
+    info: ServiceInfo,
+    method: str | None,
+    path: str | None,
+    token: Token | None,
 ) -> bool:
     """What the service admits from the gateway on this route: `to.methods` and `to.paths` (the path
     it receives), and its own JWT with the token the gateway forwards (`forwardOriginalToken`)."""
     to = route.to
     port = info.port(to.port) if to.port else (info.ports[0] if len(info.ports) == 1 else None)
     http = port is None or _http(port)
-    if http and to.methods and method not in to.methods:
-        return False
-    if http and to.paths and not any(authz_value(p, path) for p in to.paths):
+    if http and not any(_edge_admits(r, method, path) for r in same_edge_routes(index, gw, route)):
         return False
     if port is None or not access.jwt_applies(info, port):
         return True
@@ -730,8 +741,16 @@ def _gateway_limits(
         host, port, "http", method, path, authority=host, headers=hdrs, token=token, source_ip=client
     )
     if route.to.methods:
+        # The backend tells routes apart by nothing but the gateway's identity: a method another
+        # route to the same port admits is admitted (MC198 warns), so only a method none admits.
+        siblings = same_edge_routes(index, gw, route)
         other = next(
-            (m for m in ("DELETE", "PATCH", "PUT", "POST", "GET") if m not in route.to.methods), None
+            (
+                m
+                for m in ("DELETE", "PATCH", "PUT", "POST", "GET")
+                if not any(_edge_admits(r, m, intent.rewritten_path(route, path)) for r in siblings)
+            ),
+            None,
         )
         if other is not None:
             yield Probe(
