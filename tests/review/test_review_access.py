@@ -115,3 +115,11 @@ def test_gateway_edge_limits_removed_are_risks() -> None:
     assert any(k == "authz-widened" and "methods" in m for k, m in risks(methods))
     clients = diff(BASE.replace("          remoteIpBlocks: [203.0.113.0/24]\n", ""))
     assert any(k == "authz-widened" and "client addresses" in m for k, m in risks(clients))
+
+
+def test_the_graph_shows_who_else_gets_in() -> None:
+    from meshc.compiler.review.graph import build_graph
+
+    node = build_graph(view(BASE)).nodes["service:api"]
+    assert "⚠ also admits workloads of namespace(s) ops" in node.details
+    assert "JWT required" in node.details
