@@ -114,6 +114,22 @@ def call_ports(callee: ServiceInfo, call: Call) -> list[ResolvedPort]:
     return list(callee.ports)
 
 
+def same_edge_routes(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> list[GatewayRoute]:
+    """Every route that reaches `route`'s service port with the identity of `gateway` (its own
+    included): the service's authorization cannot tell them apart, so what one admits (`to.methods`,
+    `to.paths`), all do."""
+    identity = (gateway.workload.namespace, gateway.workload.account)
+    port = route.to.port
+    out = []
+    for _, other in sorted(index.gateways.values(), key=lambda item: item[0]):
+        if (other.workload.namespace, other.workload.account) != identity:
+            continue
+        for r in other.routes:
+            if r.to.service == route.to.service and (r.to.port is None or port is None or r.to.port == port):
+                out.append(r)
+    return out
+
+
 HTTP_ONLY_POLICIES = http_only_fields(Traffic)
 """Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them): the
 fields declared `FieldMeta(http_only=True)` on the model."""
@@ -296,6 +312,22 @@ class MeshIndex:
         for info in self.services.values():
             result[info.namespace].append(info)
         return result
+
+    @cached_property
+    def open_to_identities(self) -> list[tuple[ServiceInfo, bool, frozenset[str]]]:
+        """Services with `security.allow` sources that admit meshed workloads beyond their declared
+        callers: (service, any mesh workload?, namespaces admitted). Those workloads' Sidecars must
+        import the service, or REGISTRY_ONLY would refuse what authorization admits."""
+        out = []
+        for info in self.services.values():
+            security = info.model.security
+            if security is None or not security.allow:
+                continue
+            mesh = any(rule.source.mesh for rule in security.allow)
+            namespaces = frozenset(ns for rule in security.allow for ns in rule.source.namespaces)
+            if mesh or namespaces:
+                out.append((info, mesh, namespaces))
+        return out
 
     def mtls_mode(self, info: ServiceInfo) -> str:
         """Effective mTLS of a workload: its own setting, else its namespace's, else the mesh's."""

@@ -473,7 +473,10 @@ def test_gateway_with_its_own_pods_must_state_their_identity(tmp_path: Path) -> 
 
 def test_jwt_is_validated_on_dedicated_gateway_pods_only(tmp_path: Path) -> None:
     out = shop()
-    (ra,) = [b["spec"] for (k, _, _), b in out.items() if k == "RequestAuthentication"]
+    # the gateway's (the shop's orders service validates tokens itself too: issue 14)
+    (ra,) = [
+        b["spec"] for (k, _, n), b in out.items() if k == "RequestAuthentication" and n == "shop-public-jwt"
+    ]
     # The shared ingress gateway (istio: ingressgateway) serves other teams' hosts: the shop's
     # issuer would answer 401 to their requests carrying tokens of another issuer.
     assert ra["selector"]["matchLabels"] != {"istio": "ingressgateway"}

@@ -11,6 +11,7 @@ from meshc.spec.models import Gateway, GatewayRoute
 from ..index import MeshIndex, Scope, ServiceInfo
 from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
+from .security import claim_key, jwt_rule
 from .traffic import destination, http_match, weighted
 
 
@@ -124,6 +125,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             yield manifest(index, NETWORKING, "VirtualService", name, ns, vs, owner=owner)
         yield from _jwt(index, gateway)
         yield from _required_claims(index, gateway)
+        yield from _client_ips(index, gateway)
 
 
 def _requires_jwt(gateway: Gateway, route: GatewayRoute) -> bool:
@@ -163,13 +165,7 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         return
     workload_ns = gateway.workload.namespace
     selector = {"matchLabels": dict(gateway.selector)}
-    rule: dict[str, Any] = {"issuer": jwt.issuer, "jwksUri": jwt.jwks_uri}
-    if jwt.audiences:
-        rule["audiences"] = list(jwt.audiences)
-    if jwt.forward_original_token:
-        rule["forwardOriginalToken"] = True
-    if jwt.from_headers:
-        rule["fromHeaders"] = [{"name": h} for h in jwt.from_headers]
+    rule = jwt_rule(jwt)
     yield manifest(
         index,
         SECURITY,
@@ -221,11 +217,6 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     )
 
 
-def claim_key(name: str) -> str:
-    """The authorization condition key of a claim (`a.b` is the nested claim b of a)."""
-    return "request.auth.claims" + "".join(f"[{part}]" for part in name.split("."))
-
-
 def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     """A DENY policy on the gateway pods: requests to a route's hosts and paths whose token lacks a
     required claim value. `notValues` also holds when the claim (or the token) is missing, so the
@@ -255,6 +246,40 @@ def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         SECURITY,
         "AuthorizationPolicy",
         names.gateway_require_claims(index.name, gateway.name),
+        gateway.workload.namespace,
+        {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
+        owner=f"gateway/{gateway.name}",
+    )
+
+
+def _client_ips(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
+    """A DENY policy on the gateway pods: requests to a route's hosts and paths from a client
+    address outside its `remoteIpBlocks`. `remote.ip` is the client as Envoy derives it (the peer,
+    or `X-Forwarded-For` from the trusted proxies' hops), not the load balancer's address."""
+    rules: list[dict[str, Any]] = []
+    for route in gateway.routes:
+        if not route.remote_ip_blocks:
+            continue
+        op: dict[str, Any] = {}
+        paths = _protected_paths(route)
+        if paths is not None:
+            op["paths"] = paths
+        route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
+        if route_hosts:
+            op["hosts"] = route_hosts
+        rule: dict[str, Any] = {
+            "from": [{"source": {"notRemoteIpBlocks": sorted(set(route.remote_ip_blocks))}}]
+        }
+        if op:
+            rule["to"] = [{"operation": op}]
+        rules.append(rule)
+    if not rules:
+        return
+    yield manifest(
+        index,
+        SECURITY,
+        "AuthorizationPolicy",
+        names.gateway_client_ips(index.name, gateway.name),
         gateway.workload.namespace,
         {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
         owner=f"gateway/{gateway.name}",

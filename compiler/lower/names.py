@@ -100,6 +100,16 @@ def gateway_require_claims(mesh: str, name: str) -> str:
     return mesh_scoped(mesh, f"{name}-require-claims")
 
 
+def gateway_client_ips(mesh: str, name: str) -> str:
+    """The DENY policy that limits a gateway's routes to their `remoteIpBlocks`."""
+    return mesh_scoped(mesh, f"{name}-client-ips")
+
+
+def service_require_jwt(service: str) -> str:
+    """The DENY policy that makes a service's own `jwt` mandatory and enforces its claims."""
+    return f"{service}-require-jwt"
+
+
 def monitoring(mesh: str, name: str) -> str:
     """An object in the shared monitoring or Grafana namespace (`meshc-sli`, `meshc-dashboard`, ...),
     always prefixed with the mesh: every mesh that declares `observability` writes one."""

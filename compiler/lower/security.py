@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshc.spec.models import HTTP_PROTOCOLS
+from meshc.spec.models import HTTP_PROTOCOLS, AllowRule, AllowSource, Jwt
 
 from ..index import MeshIndex, ResolvedPort, Scope, ServiceInfo, call_ports
 from . import names
@@ -111,7 +111,8 @@ def allow_rules(index: MeshIndex, info: ServiceInfo) -> list[dict[str, Any]]:
         routed = info.port(route.to.port) if route.to.port else None
         ports = [routed] if routed is not None else list(info.ports)
         gateway_principal = index.principal(gateway.workload.namespace, gateway.workload.account)
-        for plaintext, op in _operations(index, info, ports, [], [], named=routed is not None):
+        methods, paths = route.to.methods, route.to.paths
+        for plaintext, op in _operations(index, info, ports, methods, paths, named=routed is not None):
             _add(grouped, plaintext, op, gateway_principal)
     rules = []
     for key in sorted(grouped):
@@ -121,7 +122,126 @@ def allow_rules(index: MeshIndex, info: ServiceInfo) -> list[dict[str, Any]]:
         if op:
             rule["to"] = [{"operation": op}]
         rules.append(rule)
+    security = info.model.security
+    for extra in security.allow if security is not None else []:
+        rules.extend(_extra_rules(index, info, extra))
     return rules
+
+
+def allow_source(index: MeshIndex, source: AllowSource) -> dict[str, Any]:
+    """The Istio `source` of an authorization source beyond the declared callers."""
+    out: dict[str, Any] = {}
+    if source.mesh:
+        out["principals"] = [f"{index.trust_domain}/*"]
+    elif source.namespaces:
+        out["namespaces"] = sorted(set(source.namespaces))
+    elif source.plaintext:
+        # Plain text has no principal: `*` matches any non-empty one, so this admits exactly the
+        # requests without a peer identity. A meshed workload keeps needing a declared edge.
+        out["notPrincipals"] = ["*"]
+    if source.ip_blocks:
+        out["ipBlocks"] = sorted(set(source.ip_blocks))
+    return out
+
+
+def _extra_rules(index: MeshIndex, info: ServiceInfo, extra: AllowRule) -> list[dict[str, Any]]:
+    """One ALLOW rule per group of ports. With HTTP conditions (`methods`, `paths`, `claims`) only
+    HTTP ports: an ALLOW rule with HTTP-only fields never matches TCP, and opening the TCP ports
+    without the conditions would admit more than the entry says (unlike a call, the source is not
+    a declared edge)."""
+    ports = [p for p in (info.port(n) for n in extra.ports) if p is not None] if extra.ports else info.ports
+    if extra.methods or extra.paths or extra.claims:
+        ports = [p for p in ports if p.protocol in HTTP_PROTOCOLS]
+    if not ports:
+        return []
+    out = []
+    for _, op in _operations(index, info, ports, extra.methods, extra.paths, named=bool(extra.ports)):
+        rule: dict[str, Any] = {"from": [{"source": allow_source(index, extra.source)}]}
+        if op:
+            rule["to"] = [{"operation": op}]
+        if extra.claims:
+            rule["when"] = [
+                {"key": claim_key(name), "values": sorted(set(values))}
+                for name, values in sorted(extra.claims.items())
+            ]
+        out.append(rule)
+    return out
+
+
+def claim_key(name: str) -> str:
+    """The authorization condition key of a claim (`a.b` is the nested claim b of a)."""
+    return "request.auth.claims" + "".join(f"[{part}]" for part in name.split("."))
+
+
+def jwt_rule(jwt: Jwt) -> dict[str, Any]:
+    """A RequestAuthentication `jwtRules` entry."""
+    rule: dict[str, Any] = {"issuer": jwt.issuer, "jwksUri": jwt.jwks_uri}
+    if jwt.audiences:
+        rule["audiences"] = list(jwt.audiences)
+    if jwt.forward_original_token:
+        rule["forwardOriginalToken"] = True
+    if jwt.from_headers:
+        rule["fromHeaders"] = [{"name": h} for h in jwt.from_headers]
+    if jwt.output_claim_to_headers:
+        rule["outputClaimToHeaders"] = [
+            {"header": header, "claim": claim}
+            for header, claim in sorted(jwt.output_claim_to_headers.items())
+        ]
+    return rule
+
+
+def _on_ports(targets: list[int]) -> list[dict[str, Any]]:
+    return [{"operation": {"ports": [str(t) for t in targets]}}]
+
+
+def service_jwt(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    """A service's own `jwt`: a RequestAuthentication for its workload and, since that alone lets
+    requests without a token through, a DENY policy on its HTTP ports for requests without a request
+    principal of its issuers, and for tokens lacking a required claim (`notValues` holds when the
+    claim or token is missing: fails closed). DENY, not conditions on the ALLOW rules, so that every
+    way in (declared callers, gateways, extra sources) needs the token, with or without defaultDeny.
+    TCP ports are left out: a DENY rule ignores HTTP-only fields on TCP and would close them (MC195)."""
+    for info in index.placed(scope):
+        security = info.model.security
+        jwt = security.jwt if security is not None else None
+        if jwt is None:
+            continue
+        selector = {"matchLabels": {"app": info.name}}
+        yield manifest(
+            index,
+            SECURITY,
+            "RequestAuthentication",
+            info.name,
+            info.namespace,
+            {"selector": selector, "jwtRules": [jwt_rule(j) for j in jwt.issuers]},
+            owner=info.owner,
+        )
+        http_ports = sorted({p.target for p in info.http_ports})
+        if not http_ports or not (jwt.required or jwt.require_claims):
+            continue
+
+        rules: list[dict[str, Any]] = []
+        if jwt.required:
+            issuers = sorted({f"{j.issuer}/*" for j in jwt.issuers})
+            rules.append(
+                {"from": [{"source": {"notRequestPrincipals": issuers}}], "to": _on_ports(http_ports)}
+            )
+        for name, values in sorted(jwt.require_claims.items()):
+            rules.append(
+                {
+                    "to": _on_ports(http_ports),
+                    "when": [{"key": claim_key(name), "notValues": sorted(set(values))}],
+                }
+            )
+        yield manifest(
+            index,
+            SECURITY,
+            "AuthorizationPolicy",
+            names.service_require_jwt(info.name),
+            info.namespace,
+            {"selector": selector, "action": "DENY", "rules": rules},
+            owner=info.owner,
+        )
 
 
 def _add(grouped: Grouped, plaintext: bool, op: dict[str, Any], principal: str) -> None:
@@ -151,6 +271,7 @@ def gateway_pods_allowed(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
 
 
 def authorization_policies(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
+    yield from service_jwt(index, scope)
     if index.mesh.spec.security.authorization.default_deny:
         for name in index.scope_namespaces(scope):
             # ALLOW with no rules matches nothing: every request to the namespace is denied unless

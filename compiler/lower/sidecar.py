@@ -25,6 +25,10 @@ def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
         callee = index.services.get(call.service)
         if callee is not None:
             hosts.add(f"{callee.namespace}/{callee.fqdn}")
+    for callee, mesh, namespaces in index.open_to_identities:
+        # `security.allow` admits this workload without a declared edge: let it see the service.
+        if callee is not info and (mesh or info.namespace in namespaces):
+            hosts.add(f"{callee.namespace}/{callee.fqdn}")
     for egress in info.egress:
         # The ServiceEntry copy this workload sees: in its own namespace unless the spec names one.
         ns = egress.namespace or info.namespace

@@ -81,7 +81,20 @@ def service_details(svc: ServiceView) -> tuple[str, ...]:
             parts.extend(f"{v} {percent(w)}" for v, w in weights.items() if v not in svc.versions)
         details.append(" · ".join(parts))
     details.extend(_mtls_details(svc))
+    details.extend(_access_details(svc))
     return tuple(details)
+
+
+ACCESS_MARK = "⚠ also admits"
+
+
+def _access_details(svc: ServiceView) -> list[str]:
+    """Who gets in beyond the drawn edges (`security.allow`), and a JWT the service requires: what
+    the arrows alone would hide."""
+    lines = [f"{ACCESS_MARK} {line.split(':', 1)[0].replace('`', '')}" for line in svc.access]
+    if svc.jwt is not None and svc.jwt.required:
+        lines.append("JWT required")
+    return lines
 
 
 def routed_versions(svc: ServiceView) -> dict[str, str]:

@@ -14,9 +14,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic, review_value_fields, wire_name
+from meshc.spec.models import (
+    Gateway,
+    GatewayRoute,
+    Retries,
+    Route,
+    ServiceJwt,
+    Traffic,
+    review_value_fields,
+    wire_name,
+)
 
 from ..index import MeshIndex, ServiceInfo
+from .access import allow_text
 
 MTLS_RANK = {"STRICT": 2, "PERMISSIVE": 1, "DISABLE": 0}
 
@@ -127,6 +137,10 @@ class ServiceView:
     """The control-plane revision the workload asks for (None: the default revision)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Fields of `Service` declared `FieldMeta(review="value")`, by attribute (see `reviewed_values`)."""
+    access: tuple[str, ...] = ()
+    """`security.allow`: one canonical line per source beyond the declared edges (review.access)."""
+    jwt: ServiceJwt | None = None
+    """`security.jwt`: the tokens the service validates and requires itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +157,12 @@ class PublicRoute:
     protocol: str
     required_claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """`requireClaims`: claim -> allowed values, enforced by authorization at the gateway."""
+    backend_methods: tuple[str, ...] = ()
+    """`to.methods`: what the service admits from the gateway (empty: any)."""
+    backend_paths: tuple[str, ...] = ()
+    """`to.paths` (empty: any)."""
+    client_ips: tuple[str, ...] | None = None
+    """`remoteIpBlocks` (None: any client)."""
 
     @property
     def target(self) -> str:
@@ -289,6 +309,9 @@ def build_view(index: MeshIndex) -> MeshView:
                     (claim, tuple(sorted(set(values))))
                     for claim, values in sorted(route.require_claims.items())
                 ),
+                backend_methods=tuple(sorted(set(route.to.methods))),
+                backend_paths=tuple(sorted(set(route.to.paths))),
+                client_ips=tuple(sorted(set(route.remote_ip_blocks))) if route.remote_ip_blocks else None,
             )
     for _, egress in index.egress.values():
         view.egress[egress.name] = EgressView(
@@ -336,6 +359,8 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         own_injection=model.injection.enabled if model.injection is not None else None,
         own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
         values=reviewed_values(model),
+        access=tuple(sorted({allow_text(rule) for rule in security.allow})) if security is not None else (),
+        jwt=security.jwt if security is not None else None,
         **_injection(index, info),
     )
 

@@ -68,6 +68,15 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc190_invalid_authorization_source",
+    "mc191_invalid_ip_block",
+    "mc192_plaintext_source_on_strict",
+    "mc193_claims_without_service_jwt",
+    "mc194_token_not_forwarded",
+    "mc195_jwt_on_tcp_ports",
+    "mc196_allow_without_default_deny",
+    "mc197_open_plaintext_source",
+    "mc198_gateway_edge_widened",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -18,7 +18,8 @@ Example:
 
 Fix: enable injection for the workload, or set `security: { mtls: DISABLE }` on a service without
 a sidecar (and accept plain-text calls to it); a client without a sidecar can only call services
-that neither require mTLS nor deny by default.
+that neither require mTLS nor deny by default, or that admit it by a plaintext source
+(`security.allow: [{ source: { plaintext: true, ipBlocks: [...] } }]`, during an mTLS migration).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def _plaintext_only(info: ServiceInfo) -> bool:
     return bool(info.ports) and all(p.number in disabled or p.target in disabled for p in info.ports)
 
 
+def _admits_plaintext(info: ServiceInfo) -> bool:
+    security = info.model.security
+    return security is not None and any(rule.source.plaintext for rule in security.allow)
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     default_deny = ctx.mesh.spec.security.authorization.default_deny
@@ -79,6 +85,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             callee_mode = index.mtls_mode(callee)
             if callee_mode == "STRICT":
                 reason = f"'{callee.name}' requires mTLS (STRICT)"
+            elif default_deny and _admits_plaintext(callee):
+                continue  # the callee declares a plaintext source (security.allow): MC192, MC197
             elif default_deny:
                 reason = f"default-deny authorization admits only mesh identities to '{callee.name}'"
             else:

@@ -78,6 +78,13 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         source = Source(where, (*info.path, "name"))
         for kind in ("Service", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"):
             yield (kind, ns, svc.name, source)
+        jwt = svc.security.jwt if svc.security is not None else None
+        if jwt is not None:
+            yield ("RequestAuthentication", ns, svc.name, source)
+            if info.http_ports and (jwt.required or jwt.require_claims):
+                # lower.security.service_jwt
+                jwt_source = Source(f"the JWT policy of {where}", (*info.path, "security", "jwt"))
+                yield ("AuthorizationPolicy", ns, names.service_require_jwt(svc.name), jwt_source)
         if svc.security is not None and (svc.security.mtls is not None or svc.security.port_mtls):
             yield ("PeerAuthentication", ns, svc.name, source)
         if svc.telemetry is not None:
@@ -111,6 +118,9 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         if any(route.require_claims for route in gw.routes):
             claims = names.gateway_require_claims(mesh, gw.name)
             yield ("AuthorizationPolicy", gw.workload.namespace, claims, source)
+        if any(route.remote_ip_blocks for route in gw.routes):
+            client_ips = names.gateway_client_ips(mesh, gw.name)
+            yield ("AuthorizationPolicy", gw.workload.namespace, client_ips, source)
     for i, egress in enumerate(spec.egress):
         if index.egress.get(egress.name, (None,))[0] != i:
             continue

@@ -43,6 +43,12 @@ def register(sub: Any) -> None:
         "--claim", action="append", default=[], metavar="NAME=VALUE", help="a claim of the token (repeatable)"
     )
     c.add_argument("--plaintext", action="store_true", help="send from the workload without its sidecar")
+    c.add_argument(
+        "--source-ip",
+        metavar="ADDRESS",
+        help="the client's address (ipBlocks of a service, remoteIpBlocks of a gateway route); "
+        "none by default",
+    )
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.set_defaults(handler=cmd_can_i)
 
@@ -127,7 +133,14 @@ def _ask(index: Any, sw: Any, model: Any, args: argparse.Namespace) -> tuple[Any
     token = None
     if args.jwt:
         pairs = [x.split("=", 1) for x in args.claim if "=" in x]
-        gw_jwt = next((g.jwt for _, g in index.gateways.values() if g.jwt and g.jwt.issuer == args.jwt), None)
+        issuers = [g.jwt for _, g in index.gateways.values() if g.jwt]
+        issuers += [
+            j
+            for s in index.services.values()
+            if s.model.security and s.model.security.jwt
+            for j in s.model.security.jwt.issuers
+        ]
+        gw_jwt = next((j for j in issuers if j.issuer == args.jwt), None)
         audiences = tuple(gw_jwt.audiences) if gw_jwt else ()
         token = Token(args.jwt, claims=tuple(sorted((k, v) for k, v in pairs)), audiences=audiences)
     target = index.services.get(args.target)
@@ -139,7 +152,9 @@ def _ask(index: Any, sw: Any, model: Any, args: argparse.Namespace) -> tuple[Any
         port = args.port or (servers[0].port if servers else 80)
         authority = args.host or next((h for h in gw.hosts if "*" not in h), "probe.example.test")
         name = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
-        req = Request(name, port, "http", method, path, authority=authority, token=token)
+        req = Request(
+            name, port, "http", method, path, authority=authority, token=token, source_ip=args.source_ip
+        )
         return model.ingress(sw.gateways[gw.name][0], req), host
     source = sw.caller(args.source)
     if source is None:
@@ -158,7 +173,16 @@ def _ask(index: Any, sw: Any, model: Any, args: argparse.Namespace) -> tuple[Any
             "tls" if kind in ("tls", "https") else "http" if kind in ("http", "http2", "grpc") else "tcp"
         )
     http = protocol == "http"
-    req = Request(host, port, protocol, method if http else None, path if http else None, authority=args.host)
+    req = Request(
+        host,
+        port,
+        protocol,
+        method if http else None,
+        path if http else None,
+        authority=args.host,
+        token=token if http else None,
+        source_ip=args.source_ip,
+    )
     return model.send(source, req, plaintext=args.plaintext), host
 
 

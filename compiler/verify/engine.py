@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from .config import Config, Resource
-from .inbound import Inbound, authenticate_jwt, authorize, peer_mode
+from .inbound import Inbound, authenticate_jwt, authorize, jwt_rule_for, peer_mode
 from .matching import dns_match, host_part
 from .outbound import (
     HTTP_APP_PROTOCOLS,
@@ -357,6 +357,15 @@ class Model:
             )
         )
         principal = source.principal(self.world.trust_domain) if mtls else None
+        token = None
+        if req.http:
+            rejected, step = authenticate_jwt(config, e, req.token)
+            if step is not None:
+                chain.append(step)
+            if rejected:
+                return denied(rejected, chain)
+            token = req.token if step is not None else None
+        claims = validated_claims(token, token is not None)
         inbound = Inbound(
             target_port=target,
             http=req.http,
@@ -365,7 +374,11 @@ class Model:
             method=req.method,
             path=req.path,
             headers=req.headers,
+            request_principal=f"{token.issuer}/{token.subject}" if token else None,
+            claims=tuple(sorted((claims or {}).items())),
             sni=sni,
+            source_ip=req.source_ip,
+            remote_ip=req.source_ip,
         )
         ok, reason, steps = authorize(config, e, inbound)
         chain.extend(steps)
@@ -517,6 +530,10 @@ class Model:
             request_principal=f"{token.issuer}/{token.subject}" if token else None,
             claims=tuple(sorted((claims or {}).items())),
             sni=name if server.get("tls") else None,  # a TLS server: the client's SNI is the host
+            source_ip=req.source_ip,
+            # numTrustedProxies 0 (Istio's default): X-Forwarded-For is not believed, the client is
+            # the connection's peer (authz-ip-blocks).
+            remote_ip=req.source_ip,
         )
         ok, reason, steps = authorize(config, gw, inbound)
         chain.extend(steps)
@@ -530,6 +547,17 @@ class Model:
         chain.append(
             Step(gw.name, f"calls the backend as {gw.principal(self.world.trust_domain)}", "gateway-identity")
         )
+        # The backend's peer is the gateway pod; a token the gateway validated reaches it only with
+        # `forwardOriginalToken` (request-authn-forward).
+        forwarded = req.token
+        if validated and req.token is not None:
+            rule = jwt_rule_for(config, gw, req.token.issuer)
+            if rule is not None and not rule.get("forwardOriginalToken"):
+                forwarded = None
+                chain.append(
+                    Step(gw.name, "removes the validated token (no forwardOriginalToken)", "request-authn")
+                )
+        req = replace(req, token=forwarded, source_ip=None)
         return Outcome(
             self._route(config, None, gw, req, chain, gateway=gw_ref, claims=claims, hops=0, vs=vs)
         )

@@ -3,6 +3,7 @@ identity), RequestAuthentication (JWT), AuthorizationPolicy (CUSTOM, DENY, ALLOW
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,12 +67,27 @@ class Inbound:
     sni: str | None = None
     """The server name of the TLS connection the proxy terminated (None: plaintext, or TLS without
     SNI)."""
+    source_ip: str | None = None
+    """The connection's peer address (`source.ip`, `ipBlocks`)."""
+    remote_ip: str | None = None
+    """The client's address as Envoy derives it (`remote.ip`, `remoteIpBlocks`): the peer address
+    unless proxies in front are trusted (`numTrustedProxies`, 0 by default: `X-Forwarded-For` is
+    not believed)."""
 
     @property
     def source_namespace(self) -> str | None:
         if self.principal is None or "/ns/" not in self.principal:
             return None
         return self.principal.split("/ns/", 1)[1].split("/", 1)[0]
+
+
+def jwt_rule_for(config: Config, workload: Workload, issuer: str) -> Mapping[str, Any] | None:
+    """The `jwtRules` entry that validates tokens of `issuer` for `workload` (request-authn)."""
+    for ra in config.applicable("RequestAuthentication", workload):
+        for rule in ra.spec.get("jwtRules", []):
+            if rule.get("issuer") == issuer:
+                return dict(rule)
+    return None
 
 
 def authenticate_jwt(
@@ -187,7 +203,27 @@ def _source_matches(src: Mapping[str, Any], req: Inbound) -> bool:
         and _not_field(src.get("notPrincipals"), req.principal)
         and _field(src.get("namespaces"), req.source_namespace)
         and _not_field(src.get("notNamespaces"), req.source_namespace)
+        and _in_blocks(src.get("ipBlocks"), req.source_ip, True)
+        and _in_blocks(src.get("notIpBlocks"), req.source_ip, False)
+        and _in_blocks(src.get("remoteIpBlocks"), req.remote_ip, True)
+        and _in_blocks(src.get("notRemoteIpBlocks"), req.remote_ip, False)
     )
+
+
+def _in_blocks(blocks: Sequence[str] | None, address: str | None, inside: bool) -> bool:
+    """authz-ip-blocks: `ipBlocks` match when the address is in one of the ranges, `not...` when it
+    is in none. An unknown address (None) is in no range."""
+    if blocks is None:
+        return True
+    found = address is not None and any(ip_in_range(address, b) for b in blocks)
+    return found if inside else not found
+
+
+def ip_in_range(address: str, block: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(block, strict=False)
+    except ValueError:
+        return False
 
 
 def _operation_matches(op: Mapping[str, Any], req: Inbound) -> bool:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 
 from meshc.spec.models import HTTP_PROTOCOLS
 
-from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports
-from . import intent
-from .matching import dns_match
+from ..index import MeshIndex, ResolvedPort, ServiceInfo, call_ports, same_edge_routes
+from . import access, intent
+from .access import Sender
+from .matching import authz_value, dns_match, host_part
 from .request import Request, Token
 from .spec_world import SpecWorld, has_sidecar, owned
 from .world import Workload
@@ -97,10 +98,66 @@ def _http(port: ResolvedPort) -> bool:
     return port.protocol in HTTP_PROTOCOLS
 
 
-def _request(info: ServiceInfo, port: ResolvedPort, method: str | None, path: str | None) -> Request:
+def _request(
+    info: ServiceInfo,
+    port: ResolvedPort,
+    method: str | None,
+    path: str | None,
+    *,
+    with_token: bool = False,
+    claims: dict[str, str] | None = None,
+) -> Request:
+    """`with_token`: a token the service's own `jwt` accepts, when it validates tokens on the port
+    (so that the probe tests what it names, not the token)."""
     if _http(port):
-        return Request(info.fqdn, port.number, "http", method or "GET", path or "/")
+        token = access.valid_token(info, claims) if with_token and access.jwt_applies(info, port) else None
+        return Request(info.fqdn, port.number, "http", method or "GET", path or "/", token=token)
     return Request(info.fqdn, port.number, "tcp")
+
+
+def _plaintext_address(index: MeshIndex, callee: ServiceInfo, port: ResolvedPort, req: Request) -> str | None:
+    """An address inside the `ipBlocks` of the first plaintext source of `callee` that admits the
+    request: the spec declares a caller without sidecar there (MC123 refuses it otherwise)."""
+    for rule in access.allow_rules(callee):
+        if not rule.source.plaintext:
+            continue
+        ip = access.inside_ip(rule.source.ip_blocks or [])
+        sender = Sender(None, ip, req.token)
+        if access.rule_admits(index, callee, rule, port, sender, req.method, req.path):
+            return ip
+    return None
+
+
+def _token_probes(
+    index: MeshIndex,
+    caller: ServiceInfo,
+    callee: ServiceInfo,
+    port: ResolvedPort,
+    req: Request,
+    src: Workload,
+) -> Iterator[Probe]:
+    """A declared caller's request to a service with its own `jwt`: without a token, with another
+    issuer's, with one lacking the required claims; each as the spec says (denied when required)."""
+    base = f":{port.number} {req.method} {req.path}"
+    jwt = access.jwt_of(callee)
+    assert jwt is not None
+    variants: list[tuple[str, Token | None]] = [
+        ("without JWT", None),
+        ("with another issuer's JWT", Token(OTHER_ISSUER)),
+    ]
+    if jwt.require_claims:
+        first = jwt.issuers[0]
+        variants.append(
+            (
+                f"with JWT lacking {sorted(jwt.require_claims)}",
+                Token(first.issuer, audiences=tuple(first.audiences)),
+            )
+        )
+    for label, token in variants:
+        expect = Expect(True, callee.fqdn) if access.token_passes(callee, port, token) else Expect(False)
+        yield Probe(
+            "jwt", caller.name, callee.name, f"{base} {label}", expect, "send", src, replace(req, token=token)
+        )
 
 
 def _versions(info: ServiceInfo, port: ResolvedPort, req: Request) -> tuple[tuple[str, float], ...] | None:
@@ -124,6 +181,7 @@ def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
     probes += _gateways(index, sw, SAMPLED_ROUTES_PER_GATEWAY if sampled else None)
     probes += _egress(index, sw)
     probes += _plaintext(index, sw, seed)
+    probes += _sources(index, sw)
     probes += _foreign(index, sw)
     edges = {
         (c.name, call.service)
@@ -157,8 +215,13 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                 method = call.methods[0] if call.methods else None
                 path = intent.concrete_path(call.paths[0]) if call.paths else None
                 for port in ports:
-                    req = _request(callee, port, method, path)
+                    req = _request(callee, port, method, path, with_token=True)
+                    if not src.sidecar:  # plain text: from the addresses the callee admits it from
+                        req = replace(req, source_ip=_plaintext_address(index, callee, port, req))
                     detail = f":{port.number}" + (f" {req.method} {req.path}" if req.http else " tcp")
+                    if req.token is not None:
+                        detail += " with JWT"
+                        yield from _token_probes(index, caller, callee, port, req, src)
                     versions = _versions(callee, port, req)
                     if src.sidecar or versions is None:
                         expect = Expect(True, callee.fqdn, versions)
@@ -217,9 +280,12 @@ def _least_privilege(
     src: Workload,
 ) -> Iterator[Probe]:
     deny = Expect(False)
+    sender = Sender(caller.namespace, token=access.valid_token(callee))
     for port in callee.ports:
         if port.number not in declared_ports and _has_identity(index, callee, port):
-            req = _request(callee, port, None, None)
+            req = _request(callee, port, None, None, with_token=True)
+            if access.admitted_by_sources(index, callee, port, sender, req.method, req.path) is not None:
+                continue  # an extra source of the callee admits it (`security.allow`)
             yield Probe(
                 "least-privilege",
                 caller.name,
@@ -241,21 +307,27 @@ def _least_privilege(
         if other is not None:
             port = http_ports[0]
             paths: list[str] = next((call.paths for call in calls if call.paths), [])
-            req = _request(callee, port, other, intent.concrete_path(paths[0]) if paths else None)
-            yield Probe(
-                "least-privilege",
-                caller.name,
-                callee.name,
-                f":{port.number} {other} (undeclared method)",
-                deny,
-                "send",
-                src,
-                req,
+            req = _request(
+                callee, port, other, intent.concrete_path(paths[0]) if paths else None, with_token=True
             )
+            admitted = access.admitted_by_sources(index, callee, port, sender, req.method, req.path)
+            if admitted is None:
+                yield Probe(
+                    "least-privilege",
+                    caller.name,
+                    callee.name,
+                    f":{port.number} {other} (undeclared method)",
+                    deny,
+                    "send",
+                    src,
+                    req,
+                )
     if all(call.paths for call in calls):
         port = http_ports[0]
         method = next((call.methods[0] for call in calls if call.methods), None)
-        req = _request(callee, port, method, "/meshc-probe-undeclared")
+        req = _request(callee, port, method, "/meshc-probe-undeclared", with_token=True)
+        if access.admitted_by_sources(index, callee, port, sender, req.method, req.path) is not None:
+            return
         yield Probe(
             "least-privilege",
             caller.name,
@@ -311,9 +383,12 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             continue  # it shares the identity of a declared caller: Istio cannot tell them apart
         ports = [p for p in b.ports if _has_identity(index, b, p)]
         for port in ports if not sampled else ports[:1]:
-            req = _request(b, port, None, None)
-            expect = Expect(True, b.fqdn) if allow else Expect(False)
-            probes.append(Probe("non-edge", a.name, b.name, f":{port.number}", expect, "send", src, req))
+            req = _request(b, port, None, None, with_token=True)
+            sender = Sender(a.namespace, token=req.token)
+            k = access.admitted_by_sources(index, b, port, sender, req.method, req.path)
+            detail = f":{port.number}" + (f" (admitted by security.allow[{k}])" if k is not None else "")
+            expect = Expect(True, b.fqdn) if allow or k is not None else Expect(False)
+            probes.append(Probe("non-edge", a.name, b.name, detail, expect, "send", src, req))
             if allow:  # without defaultDeny, authorization alone must let it in too
                 probes.append(
                     Probe(
@@ -340,14 +415,16 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             first = next((p for p in b.ports if _has_identity(index, b, p)), None)
             if first is None:
                 continue  # plaintext only: no identity to tell the gateway apart (MC127)
-            req = _request(b, first, None, None)
-            expect = Expect(True, b.fqdn) if allow else Expect(False)
+            req = _request(b, first, None, None, with_token=True)
+            sender = Sender(workloads[0].namespace, token=req.token)
+            k = access.admitted_by_sources(index, b, first, sender, req.method, req.path)
+            expect = Expect(True, b.fqdn) if allow or k is not None else Expect(False)
             probes.append(
                 Probe(
                     "non-edge",
                     f"gateway/{gw_name}",
                     b.name,
-                    f":{first.number}",
+                    f":{first.number}" + (f" (admitted by security.allow[{k}])" if k is not None else ""),
                     expect,
                     "send",
                     workloads[0],
@@ -451,6 +528,14 @@ def _gateway_route(
     claims = {n: intent.concrete(m, "") for n, m in (first.claims.items() if first else [])}
     if path is None or method is None or None in headers.values() or None in claims.values():
         return  # a regex condition: no concrete request stands for it
+    # A route whose backend admits only some methods and paths (`to.methods`, `to.paths`) is probed
+    # with one it admits, where the route's own match allows it (the others are `_gateway_limits`').
+    if route.to.paths and route.rewrite is None:
+        candidate = intent.concrete_path(route.to.paths[0])
+        if first is None or _covers(first.path, candidate):
+            path = candidate
+    if route.to.methods and (first is None or first.method is None):
+        method = route.to.methods[0]
     if not http:
         req = Request(host, port, "tcp")
         info = index.services[route.to.service]
@@ -469,6 +554,10 @@ def _gateway_route(
     label = f"routes[{k}]{f' ({route.name})' if route.name else ''}"
     claimed = tuple(sorted((n, str(v)) for n, v in claims.items()))
     valid = Token(gw.jwt.issuer, claims=claimed, audiences=tuple(gw.jwt.audiences)) if gw.jwt else None
+    target = index.services[route.to.service]
+    if valid is None and access.jwt_of(target) is not None:
+        valid = access.valid_token(target, dict(claimed))  # the backend's own issuer, passed through
+    client = _client_ip(gw, route)
 
     def expectation(authority: str, token: Token | None) -> Expect:
         chosen = intent.gateway_route(
@@ -485,12 +574,17 @@ def _gateway_route(
         _, taken = chosen
         if intent.requires_jwt(gw, taken) and token is None:
             return Expect(False)
+        if _client_refused(gw, authority, path, client):
+            return Expect(False)
         info = index.services[taken.to.service]
+        if not _backend_admits(index, gw, taken, info, method, intent.rewritten_path(taken, path), token):
+            return Expect(False)
         split = intent.default_versions(info) if info.traffic.split else None
         return Expect(True, info.fqdn, tuple(sorted(split.items())) if split else None)
 
+    yield from _gateway_limits(index, gw, label, route, port, host, pod, method, path, hdrs, valid, client)
     for authority in (host, f"{host}:{port}"):
-        base = Request(host, port, "http", method, path, authority=authority, headers=hdrs)
+        base = Request(host, port, "http", method, path, authority=authority, headers=hdrs, source_ip=client)
         yield Probe(
             "gateway",
             "external",
@@ -501,7 +595,7 @@ def _gateway_route(
             pod,
             _with(base, valid),
         )
-        if gw.jwt is None:
+        if gw.jwt is None and access.jwt_of(target) is None:
             continue
         yield Probe(
             "gateway",
@@ -513,6 +607,8 @@ def _gateway_route(
             pod,
             base,
         )
+        if gw.jwt is None:
+            continue
         if claims:
             info = index.services[route.to.service]
             without = Token(gw.jwt.issuer, audiences=tuple(gw.jwt.audiences))
@@ -540,7 +636,9 @@ def _gateway_route(
                 pod,
                 _with(base, other),
             )
-    elsewhere = Request(OTHER_HOST, port, "http", method, path, authority=OTHER_HOST, headers=hdrs)
+    elsewhere = Request(
+        OTHER_HOST, port, "http", method, path, authority=OTHER_HOST, headers=hdrs, source_ip=client
+    )
     if not any(h == "*" for s in gw.servers for h in (s.hosts or gw.hosts)):
         yield Probe(
             "gateway",
@@ -552,6 +650,141 @@ def _gateway_route(
             pod,
             _with(elsewhere, valid),
         )
+
+
+def _client_ip(gw, route) -> str | None:
+    """The probing client's address: inside the route's `remoteIpBlocks`, else inside the first
+    blocks of any route of the gateway (None when no route limits clients)."""
+    for r in [route, *gw.routes]:
+        if r.remote_ip_blocks:
+            return access.inside_ip(r.remote_ip_blocks)
+    return None
+
+
+def _client_refused(gw, authority: str, path: str | None, client: str | None) -> bool:
+    """Whether a route's `remoteIpBlocks` refuses `client` for this host and path: the spec limits
+    each such route's hosts and paths (whichever route the request then takes)."""
+    name = host_part(authority)
+    for r in gw.routes:
+        if not r.remote_ip_blocks or access.in_blocks(client, r.remote_ip_blocks):
+            continue
+        hosts = r.hosts or gw.hosts
+        if not any(dns_match(h, name) for h in hosts):
+            continue
+        if not r.match or any(_covers(m.path, path) for m in r.match):
+            return True
+    return False
+
+
+def _covers(match, path: str | None) -> bool:
+    if match is None or match.regex is not None:
+        return True
+    if path is None:
+        return False
+    return path == match.exact if match.exact is not None else path.startswith(match.prefix or "")
+
+
+def _edge_admits(route, method: str | None, path: str | None) -> bool:
+    to = route.to
+    if to.methods and method not in to.methods:
+        return False
+    return not to.paths or any(authz_value(p, path) for p in to.paths)
+
+
+def _backend_admits(
+    index: MeshIndex,
+    gw,
+    route,
+    info: ServiceInfo,
+    method: str | None,
+    path: str | None,
+    token: Token | None,
+) -> bool:
+    """What the service admits from the gateway on this route: `to.methods` and `to.paths` (the path
+    it receives), and its own JWT with the token the gateway forwards (`forwardOriginalToken`)."""
+    to = route.to
+    port = info.port(to.port) if to.port else (info.ports[0] if len(info.ports) == 1 else None)
+    http = port is None or _http(port)
+    if http and not any(_edge_admits(r, method, path) for r in same_edge_routes(index, gw, route)):
+        return False
+    if port is None or not access.jwt_applies(info, port):
+        return True
+    forwarded = token
+    if (
+        token is not None
+        and gw.jwt is not None
+        and gw.jwt.issuer == token.issuer
+        and not gw.jwt.forward_original_token
+    ):
+        forwarded = None
+    return access.token_passes(info, port, forwarded)
+
+
+def _gateway_limits(
+    index: MeshIndex,
+    gw,
+    label: str,
+    route,
+    port: int,
+    host: str,
+    pod: Workload,
+    method,
+    path,
+    hdrs,
+    token,
+    client,
+) -> Iterator[Probe]:
+    """The gateway-to-service edge's own limits: a method the route's `to.methods` does not list,
+    and for `remoteIpBlocks` a client outside them, also one claiming an inside address in
+    `X-Forwarded-For` (not believed: remote.ip is the peer)."""
+    base = Request(
+        host, port, "http", method, path, authority=host, headers=hdrs, token=token, source_ip=client
+    )
+    if route.to.methods:
+        # The backend tells routes apart by nothing but the gateway's identity: a method another
+        # route to the same port admits is admitted (MC198 warns), so only a method none admits.
+        siblings = same_edge_routes(index, gw, route)
+        other = next(
+            (
+                m
+                for m in ("DELETE", "PATCH", "PUT", "POST", "GET")
+                if not any(_edge_admits(r, m, intent.rewritten_path(route, path)) for r in siblings)
+            ),
+            None,
+        )
+        if other is not None:
+            yield Probe(
+                "gateway",
+                "external",
+                f"gateway/{gw.name}",
+                f"{label} :{port} Host: {host} {other} {path} (method not in to.methods)",
+                Expect(False),
+                "ingress",
+                pod,
+                replace(base, method=other),
+            )
+    if route.remote_ip_blocks:
+        outside = access.outside_ip(route.remote_ip_blocks)
+        if outside is None:
+            return
+        spoofed = (*hdrs, ("x-forwarded-for", client or ""))
+        for detail, req in (
+            (f"from {outside}", replace(base, source_ip=outside)),
+            (
+                f"from {outside} claiming X-Forwarded-For: {client}",
+                replace(base, source_ip=outside, headers=spoofed),
+            ),
+        ):
+            yield Probe(
+                "gateway",
+                "external",
+                f"gateway/{gw.name}",
+                f"{label} :{port} Host: {host} {method} {path} {detail}",
+                Expect(False),
+                "ingress",
+                pod,
+                req,
+            )
 
 
 def _served(server_hosts: list[str], host: str) -> bool:
@@ -646,9 +879,12 @@ def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
             mode = _port_mode(index, info, port)
             if mode == "DISABLE":
                 continue  # no identity on the port: default-deny cannot tell callers apart there
-            refused = mode == "STRICT" or deny_by_default
+            req = _request(info, port, None, None, with_token=True)
+            admitted = access.admitted_by_sources(
+                index, info, port, Sender(None, token=req.token), req.method, req.path
+            )
+            refused = mode == "STRICT" or (deny_by_default and admitted is None)
             expect = Expect(False) if refused else Expect(True, info.fqdn)
-            req = _request(info, port, None, None)
             yield Probe(
                 "plaintext",
                 f"probe/legacy.{info.namespace}",
@@ -695,3 +931,116 @@ def _foreign(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
         "names",
         sw.foreign,
     )
+
+
+def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
+    """`source`: each extra authorization source of a service (`security.allow`), from a sender it
+    names (admitted) and from its nearest neighbours it does not (refused): a mesh source from a
+    workload of another namespace and from a pod without sidecar; a namespace source from that
+    namespace and from another; a plaintext source from inside its address blocks, from outside
+    them, and from a meshed workload that is no declared caller; claims with a token lacking them.
+    Expectations come from the spec (`access`), so a wrong output disagrees with them."""
+    for info in index.services.values():
+        rules = access.allow_rules(info)
+        if not rules or not has_sidecar(index, info) or not sw.runs(info.name):
+            continue
+        for k, rule in enumerate(rules):
+            port = _rule_port(info, rule)
+            if port is None or _port_mode(index, info, port) == "DISABLE":
+                continue
+            method = rule.methods[0] if rule.methods else None
+            path = intent.concrete_path(rule.paths[0]) if rule.paths else None
+            claims = {n: access.concrete_claim(v[0]) for n, v in sorted(rule.claims.items())}
+            req = _request(info, port, method, path, with_token=True, claims=claims)
+            blocks = rule.source.ip_blocks or []
+            inside = access.inside_ip(blocks) if blocks else "10.0.0.9"
+            senders: list[tuple[str, Workload, bool, str | None]] = []
+            foreign = sw.foreign
+            legacy = sw.legacy(info.namespace)
+            if rule.source.namespaces:
+                ns = sorted(rule.source.namespaces)[0]
+                senders.append((f"meshed workload in {ns}", sw.meshed(ns), False, inside))
+            # A service of this spec the source admits without a declared edge: its own Sidecar
+            # (REGISTRY_ONLY) must let it reach the service too.
+            declared = {e.caller.name for e in info.callers}
+            own = next(
+                (
+                    o
+                    for o in index.services.values()
+                    if o is not info
+                    and o.name not in declared
+                    and has_sidecar(index, o)
+                    and sw.runs(o.name)
+                    and (rule.source.mesh or o.namespace in rule.source.namespaces)
+                ),
+                None,
+            )
+            own_workload = sw.caller(own.name) if own is not None else None
+            if own_workload is not None:
+                senders.append(
+                    (f"service {own_workload.name}, no declared caller", own_workload, False, inside)
+                )
+            senders.append((f"meshed workload in {foreign.namespace}", foreign, False, inside))
+            senders.append(("pod without sidecar", legacy, True, inside))
+            if blocks:
+                outside = access.outside_ip(blocks)
+                if outside is not None:
+                    senders.append((f"pod without sidecar from {outside}", legacy, True, outside))
+                    if not rule.source.plaintext:
+                        senders.append((f"meshed workload from {outside}", foreign, False, outside))
+            for label, workload, plaintext, ip in senders:
+                sent = replace(req, source_ip=ip)
+                expect = _access_expect(index, info, port, workload, plaintext, sent)
+                detail = f"security.allow[{k}] :{port.number}" + (
+                    f" {req.method} {req.path}" if req.http else ""
+                )
+                yield Probe(
+                    "source",
+                    workload.name,
+                    info.name,
+                    f"{detail} ({label})",
+                    expect,
+                    "plaintext" if plaintext else "send",
+                    workload,
+                    sent,
+                )
+            if rule.claims and req.token is not None:
+                lacking = access.valid_token(info)
+                sent = replace(req, token=lacking, source_ip=inside)
+                workload, plaintext = (legacy, True) if rule.source.plaintext else (foreign, False)
+                if rule.source.namespaces:
+                    workload = sw.meshed(sorted(rule.source.namespaces)[0])
+                yield Probe(
+                    "source",
+                    workload.name,
+                    info.name,
+                    f"security.allow[{k}] :{port.number} {req.method} {req.path}"
+                    f" (JWT lacking {sorted(rule.claims)})",
+                    _access_expect(index, info, port, workload, plaintext, sent),
+                    "plaintext" if plaintext else "send",
+                    workload,
+                    sent,
+                )
+
+
+def _rule_port(info: ServiceInfo, rule) -> ResolvedPort | None:
+    ports = [p for p in (info.port(n) for n in rule.ports) if p is not None] if rule.ports else info.ports
+    if rule.methods or rule.paths or rule.claims:
+        ports = [p for p in ports if _http(p)]
+    return ports[0] if ports else None
+
+
+def _access_expect(
+    index: MeshIndex, info: ServiceInfo, port: ResolvedPort, workload: Workload, plaintext: bool, req: Request
+) -> Expect:
+    """What the spec says about a request from a sender that is no declared caller of `info`."""
+    identity = not plaintext and workload.sidecar
+    if not identity and _port_mode(index, info, port) == "STRICT":
+        return Expect(False)
+    if not access.token_passes(info, port, req.token):
+        return Expect(False)
+    if not index.mesh.spec.security.authorization.default_deny:
+        return Expect(True, info.fqdn)
+    sender = Sender(workload.namespace if identity else None, req.source_ip, req.token)
+    admitted = access.admitted_by_sources(index, info, port, sender, req.method, req.path)
+    return Expect(True, info.fqdn) if admitted is not None else Expect(False)

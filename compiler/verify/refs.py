@@ -28,6 +28,9 @@ REFS: dict[str, str] = {
     "authz-tcp": f"{DOCS}/tasks/security/authorization/authz-tcp/"
     " (HTTP-only fields on TCP traffic: an ALLOW rule with them never matches, a DENY rule ignores them)",
     "authz-conditions": f"{DOCS}/reference/config/security/conditions/",
+    "authz-ip-blocks": f"{DOCS}/reference/config/security/authorization-policy/#Source"
+    " (ipBlocks: the connection's peer address; remoteIpBlocks: the client address Envoy derives,"
+    " from X-Forwarded-For only when numTrustedProxies says so, default 0)",
     "peer-authn": f"{DOCS}/reference/config/security/peer_authentication/"
     " (workload over namespace over mesh (root namespace); portLevelMtls by target port; UNSET inherits;"
     " default PERMISSIVE)",

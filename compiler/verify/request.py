@@ -34,12 +34,26 @@ class Request:
     token: Token | None = None
     sni: str | None = None
     """The TLS server name the client sends (`tls`); the destination host when None."""
+    source_ip: str | None = None
+    """The sender's address as the receiving proxy sees the connection's peer (None: an address no
+    `ipBlocks` of the output names, such as a gateway pod's)."""
 
     def toward(
         self, host: str, port: int, path: str | None, authority: str | None, sni: str | None
     ) -> Request:
         """The same request sent on to another destination (dataclasses.replace, without its cost)."""
-        return Request(host, port, self.protocol, self.method, path, authority, self.headers, self.token, sni)
+        return Request(
+            host,
+            port,
+            self.protocol,
+            self.method,
+            path,
+            authority,
+            self.headers,
+            self.token,
+            sni,
+            self.source_ip,
+        )
 
     @property
     def server_name(self) -> str:

@@ -113,6 +113,22 @@ class SpecWorld:
             self._legacy[key] = found
         return found
 
+    def meshed(self, namespace: str, cluster: str | None = None) -> Workload:
+        """A workload with a sidecar in `namespace` that is no service of the spec (its identity is
+        `<ns>/sa/meshc-probe`, nobody's declared caller), added on first use."""
+        key = (f"meshed:{namespace}", cluster)
+        found = self._legacy.get(key)
+        if found is None:
+            found = Workload(
+                f"probe/meshed.{namespace}",
+                namespace,
+                labels_of({"app": "meshc-probe-meshed"}),
+                "meshc-probe",
+                cluster=cluster,
+            )
+            self._legacy[key] = found
+        return found
+
     def workloads(self, name: str) -> list[Workload]:
         """The workloads of service `name` (one per version and cluster), built on first use."""
         found = self._workloads.get(name)

@@ -1,5 +1,6 @@
 """Typed models of the mesh spec (pydantic v2). Parse once at the edge; typed data after that."""
 
+from .access import AllowRule, AllowSource, ServiceJwt
 from .base import HTTP_PROTOCOLS, Duration, MtlsMode, Protocol, SpecModel, StringMatch, duration_seconds
 from .cluster import Cluster
 from .egress import Egress, EgressGateway, EgressPort
@@ -57,6 +58,8 @@ __all__ = [
     "LATENCY_PERCENTILES",
     "Abort",
     "AccessLogging",
+    "AllowRule",
+    "AllowSource",
     "Authorization",
     "BurnWindow",
     "Call",
@@ -106,6 +109,7 @@ __all__ = [
     "Server",
     "ServerTls",
     "Service",
+    "ServiceJwt",
     "ServiceSecurity",
     "SidecarInjector",
     "Slo",

@@ -132,6 +132,15 @@ ClaimValues = Annotated[
     Field(min_length=1, description="Accepted values (exact, `prefix*` or `*suffix`); at least one."),
 ]
 
+HeaderName = Annotated[
+    str,
+    Field(
+        pattern=r"^[-_A-Za-z0-9]+$",
+        description="An HTTP header name: letters, digits, '-' and '_'.",
+        examples=["x-jwt-sub"],
+    ),
+]
+
 # Names used as Kubernetes object names and label values. The format is checked by rule MC103
 # rather than by the schema so that a bad name gets a diagnostic with a hint, not a regex dump.
 Name = Annotated[str, Field(min_length=1, description="A DNS-1123 label: lower case letters, digits, '-'.")]

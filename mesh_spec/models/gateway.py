@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .base import ClaimName, ClaimValues, Duration, Name, SpecModel
+from .base import ClaimName, ClaimValues, Duration, HeaderName, Name, SpecModel
 from .traffic import Match
 
 
@@ -33,6 +33,11 @@ class RouteTarget(SpecModel):
     """The service that receives the traffic."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """Service port; required when the service has several ports."""
+    methods: list[str] = Field(default_factory=list)
+    """HTTP methods the gateway may send the service on this route's behalf; any when empty."""
+    paths: list[str] = Field(default_factory=list)
+    """HTTP paths the service admits from the gateway, as the service receives them (after
+    `rewrite`; AuthorizationPolicy syntax); any when empty."""
 
 
 class Rewrite(SpecModel):
@@ -60,6 +65,11 @@ class GatewayRoute(SpecModel):
     nested claims are written `a.b`."""
     hosts: list[str] = Field(default_factory=list)
     """Restrict the route to some of the gateway's hosts."""
+    remote_ip_blocks: list[str] | None = None
+    """Only clients from these addresses (CIDR or single IP, MC191) may use this route's hosts and
+    paths: a DENY policy on the gateway pods with `notRemoteIpBlocks`. The client address is
+    Envoy's `remote.ip`: the connection's peer unless the gateway trusts proxies in front of it
+    (`numTrustedProxies`), then taken from `X-Forwarded-For` (see docs/security.md)."""
 
 
 class Jwt(SpecModel):
@@ -71,6 +81,9 @@ class Jwt(SpecModel):
     forward_original_token: bool = False
     from_headers: list[str] = Field(default_factory=list)
     """Headers carrying the token, instead of `Authorization: Bearer`."""
+    output_claim_to_headers: dict[HeaderName, ClaimName] = Field(default_factory=dict)
+    """Copy claims of the validated token into request headers for the backend (header -> claim;
+    Istio `outputClaimToHeaders`). A client-sent header of that name is replaced."""
 
 
 class GatewayWorkload(SpecModel):

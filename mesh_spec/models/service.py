@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from .access import AllowRule, ServiceJwt
 from .base import MtlsMode, Name, Protocol, SpecModel
 from .observability import Slo, TelemetryOverride
 from .traffic import Traffic
@@ -65,6 +66,12 @@ class ServiceSecurity(SpecModel):
     """mTLS mode for this workload (overrides namespace and mesh)."""
     port_mtls: list[PortMtls] = Field(default_factory=list)
     """Per-port mTLS modes, by service port."""
+    allow: list[AllowRule] = Field(default_factory=list)
+    """Callers beyond the declared edges (`calls`), each deliberate: any workload of the mesh, whole
+    namespaces, clients without a sidecar, address ranges; with what they may do. Effective under
+    `defaultDeny` only (without it every caller gets in anyway, MC196)."""
+    jwt: ServiceJwt | None = None
+    """Validate JWTs at this service's sidecar and, by default, require one on every HTTP request."""
 
 
 class Service(SpecModel):

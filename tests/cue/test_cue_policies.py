@@ -132,11 +132,12 @@ def test_cue_spec_violation_points_at_the_cue_line(tmp_path: Path) -> None:
     shop = (REPO / "examples" / "shop" / "mesh.cue").read_text()
     bad = shop.replace('\tsecurity: {\n\t\tmtls: "STRICT"', '\tsecurity: {\n\t\tmtls: "PERMISSIVE"')
     bad = bad.replace('hosts: ["api.sendgrid.com"]', 'hosts: ["*"]')
-    assert bad.count("PERMISSIVE") == 1 and 'hosts: ["*"]' in bad
+    # ledger is PERMISSIVE already, allowed during its mTLS migration (a plaintext source with ipBlocks)
+    assert bad.count("PERMISSIVE") == shop.count("PERMISSIVE") + 1 and 'hosts: ["*"]' in bad
     spec = write(tmp_path / "mesh.cue", bad)
     found = check_policies(load_spec(spec), (POLICIES,))
     where = {(d.line, d.column, d.code) for d in found}
-    mtls = line_of(bad, 'mtls: "PERMISSIVE"')
+    mtls = next(n for n, line in enumerate(bad.splitlines(), 1) if line == '\t\tmtls: "PERMISSIVE"')
     egress = line_of(bad, 'hosts: ["*"]')
     assert where == {
         (mtls, bad.splitlines()[mtls - 1].index('"PERMISSIVE"') + 1, "MC016"),
@@ -189,3 +190,24 @@ def test_missing_policy_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         check_policies(loaded, (tmp_path / "empty",))
     assert info.value.usage and "no *.cue files" in info.value.diagnostics[0].message
+
+
+@needs_cue
+@pytest.mark.parametrize(
+    ("source", "violations"),
+    [
+        ("{ plaintext: true, ipBlocks: [10.20.0.0/16] }", 0),  # an mTLS migration from named ranges
+        ("{ plaintext: true }", 1),  # from anywhere: no exception to STRICT
+        ("{ namespaces: [ops] }", 1),  # no plaintext caller: no reason to relax
+    ],
+)
+def test_permissive_only_during_a_migration_from_named_ranges(
+    tmp_path: Path, source: str, violations: int
+) -> None:
+    spec = (
+        "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata:\n  name: m\nspec:\n  services:\n"
+        "    - name: ledger\n      ports: [{ port: 8080, protocol: http }]\n      security:\n"
+        f"        mtls: PERMISSIVE\n        allow:\n          - source: {source}\n"
+    )
+    path = write(tmp_path / "mesh.yaml", spec)
+    assert len(check_policies(load_spec(path), (POLICIES,))) == violations

@@ -143,6 +143,12 @@ def route_json(route: PublicRoute) -> dict[str, Any]:
     }
     if route.required_claims:
         out["requiresClaims"] = {claim: list(values) for claim, values in route.required_claims}
+    if route.backend_methods:
+        out["methods"] = list(route.backend_methods)
+    if route.backend_paths:
+        out["paths"] = list(route.backend_paths)
+    if route.client_ips:
+        out["remoteIpBlocks"] = list(route.client_ips)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..view import PublicRoute
 from .base import DiffContext, paired
 from .fmt import claims_relaxed, claims_text, listed, opt, route_json
 
@@ -67,6 +68,8 @@ def diff(ctx: DiffContext) -> None:
             details.append(f"timeout {old.timeout or 'none'} → {route.timeout or 'none'}")
         if old.rewrite != route.rewrite:
             details.append(f"rewrite {opt(old.rewrite)} → {opt(route.rewrite)}")
+        for label, a, b in _limits(old, route):
+            details.append(f"{label} {a} → {b}")
         if not details:
             details.append(f"protocol {old.protocol} → {route.protocol}")
         ctx.change(
@@ -91,6 +94,14 @@ def diff(ctx: DiffContext) -> None:
                 f"route `{route.key}` on gateway `{route.gateway}` → `{route.target}` "
                 f"no longer requires a JWT",
             )
+        for label, a, b in _limits(old, route):
+            if _widened(label, old, route):
+                ctx.risk(
+                    "authz-widened",
+                    subject,
+                    f"route `{route.key}` on gateway `{route.gateway}` → `{route.target}` admits more: "
+                    f"{label} {a} → {b}",
+                )
         if claims_relaxed(old, route):
             ctx.risk(
                 "claims-relaxed",
@@ -98,3 +109,34 @@ def diff(ctx: DiffContext) -> None:
                 f"route `{route.key}` on gateway `{route.gateway}` → `{route.target}` admits more "
                 f"tokens: required claims {claims_text(old)} → {claims_text(route)}",
             )
+
+
+def _limits(old: PublicRoute, new: PublicRoute) -> list[tuple[str, str, str]]:
+    """The gateway edge's limits that changed: (label, before, after)."""
+    out = []
+    for label, a, b in (
+        ("methods", old.backend_methods, new.backend_methods),
+        ("paths", old.backend_paths, new.backend_paths),
+    ):
+        if a != b:
+            out.append((label, listed(a) if a else "any", listed(b) if b else "any"))
+    if old.client_ips != new.client_ips:
+        out.append(
+            (
+                "client addresses",
+                listed(old.client_ips) if old.client_ips else "any",
+                listed(new.client_ips) if new.client_ips else "any",
+            )
+        )
+    return out
+
+
+def _widened(label: str, old: PublicRoute, new: PublicRoute) -> bool:
+    """A limit dropped, or a value added: more requests get through (for addresses: any change but
+    a narrowing to a subset of the listed strings is treated as wider, ranges are not compared)."""
+    a, b = {
+        "methods": (old.backend_methods, new.backend_methods),
+        "paths": (old.backend_paths, new.backend_paths),
+        "client addresses": (old.client_ips or (), new.client_ips or ()),
+    }[label]
+    return bool(a) and (not b or not set(b) <= set(a))

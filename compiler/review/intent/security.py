@@ -1,8 +1,10 @@
 """Security: mesh, namespace, service and port mTLS, default deny, sidecar injection and its mode,
-and service identities (anything relaxed is a risk)."""
+service identities, sources beyond the declared edges and services' own JWT (anything relaxed or
+widened is a risk)."""
 
 from __future__ import annotations
 
+from ..access import jwt_relaxed, jwt_text
 from ..view import ServiceView
 from .base import DiffContext
 from .fmt import onoff, relaxed
@@ -97,6 +99,48 @@ def diff(ctx: DiffContext) -> None:
         if old is not None:
             service_security(ctx, old, svc, relaxed_ns)
             injection_mode(ctx, old, svc)
+        service_access(ctx, old, svc)
+    for name, old in base.services.items():
+        if name not in head.services and old.access:
+            ctx.change(
+                "security",
+                "authz-source-removed",
+                name,
+                f"`{name}` removed, and with it {_plural(len(old.access), 'source')} beyond its callers",
+                list(old.access),
+                None,
+            )
+
+
+def service_access(ctx: DiffContext, old: ServiceView | None, new: ServiceView) -> None:
+    """Sources beyond the declared edges (`security.allow`): a new or changed one widens access (a
+    risk); and the service's own JWT: required no more, fewer claims, more issuers are risks."""
+    name = new.name
+    before = set(old.access) if old is not None else set()
+    for line in sorted(set(new.access) - before):
+        ctx.change("security", "authz-source-added", name, f"`{name}` admits {line}", None, line)
+        ctx.risk("authz-widened", name, f"`{name}` admits {line}")
+    for line in sorted(before - set(new.access)):
+        ctx.change("security", "authz-source-removed", name, f"`{name}` no longer admits {line}", line, None)
+    was = old.jwt if old is not None else None
+    if was == new.jwt:
+        return
+    ctx.change(
+        "security",
+        "service-jwt",
+        name,
+        f"`{name}` JWT: {jwt_text(was)} → {jwt_text(new.jwt)}",
+        jwt_text(was),
+        jwt_text(new.jwt),
+    )
+    why = jwt_relaxed(was, new.jwt)
+    if why is not None:
+        kind = "claims-relaxed" if why.startswith("required claim") else "authz-widened"
+        ctx.risk(kind, name, f"`{name}` {why}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def injection_mode(ctx: DiffContext, old: ServiceView, new: ServiceView) -> None:
