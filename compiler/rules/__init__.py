@@ -68,6 +68,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc210_budget_blocks_drain",
+    "mc211_autoscaling_bounds",
+    "mc212_probe_port_undeclared",
+    "mc213_limit_below_request",
+    "mc214_restricted_namespace_rejects_pods",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

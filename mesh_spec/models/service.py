@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .base import MtlsMode, Name, Protocol, SpecModel
 from .observability import Slo, TelemetryOverride
+from .pod import Workload
 from .traffic import Traffic
 from .workload import Injection, Proxy
 
@@ -92,3 +93,6 @@ class Service(SpecModel):
     `spec.observability` is present (a service without `slo` adds nothing)."""
     placement: list[Name] | None = None
     """Clusters this service runs on; defaults to `spec.defaults.placement`, else every cluster."""
+    workload: Workload | None = None
+    """Resources, probes, security context, disruption budget and autoscaling of the Deployments
+    meshc writes for this service (versions with an `image`), merged over `spec.defaults.workload`."""
