@@ -7,6 +7,7 @@ read the same values, and each rule can point at the place a value was written.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -142,6 +143,8 @@ def resolve(
     first_port: int | None,
 ) -> WorkloadPlan:
     """The plan of one service's Deployments."""
+    if own is None and defaults is None:
+        return _bare(own_path, first_port)
     res_own: PodResources | None = own.resources if own else None
     res_def: PodResources | None = defaults.resources if defaults else None
     memory = _pick("memory", res_own, res_def) or DEFAULT_MEMORY
@@ -212,8 +215,11 @@ def resolve(
     probes = (own.probes if own else None) or Probes()
     default_readiness = probes.readiness is None and first_port is not None
     if default_readiness:
-        assert first_port is not None
-        probes = probes.model_copy(update={"readiness": Probe(port=first_port)})
+        probes = (
+            _default_probes(first_port)
+            if probes == _NO_PROBES
+            else probes.model_copy(update={"readiness": Probe(port=first_port)})
+        )
     return WorkloadPlan(
         resources=resources,
         security=security,
@@ -222,6 +228,29 @@ def resolve(
         probes=probes,
         probes_path=(*own_path, "probes"),
         default_readiness=default_readiness,
+    )
+
+
+_NO_PROBES = Probes()
+_BARE_RESOURCES = Resources(DEFAULT_CPU, DEFAULT_MEMORY, None, DEFAULT_MEMORY, {})
+
+
+@functools.cache
+def _default_probes(port: int | None) -> Probes:
+    return Probes(readiness=Probe(port=port)) if port is not None else _NO_PROBES
+
+
+def _bare(own_path: Path, first_port: int | None) -> WorkloadPlan:
+    """The plan of a service when neither it nor the mesh says anything: meshc's defaults (the
+    common case, resolved without looking up each field)."""
+    return WorkloadPlan(
+        resources=_BARE_RESOURCES,
+        security=Security(True, None, None, None, False, (*own_path, "securityContext")),
+        budget=Budget(None, DEFAULT_MAX_UNAVAILABLE, False, (*own_path, "disruptionBudget")),
+        autoscaling=None,
+        probes=_default_probes(first_port),
+        probes_path=(*own_path, "probes"),
+        default_readiness=first_port is not None,
     )
 
 

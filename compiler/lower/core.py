@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,7 @@ from meshc.spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..inject import InjectionSettings, Workload, inject_template
-from ..inject.quantity import canonical
+from ..inject.quantity import canonical as _canonical
 from ..inject.spec import settings_from_spec
 from ..workloads import PROBE_TIMING, WorkloadPlan
 from . import names
@@ -171,6 +172,9 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         injection = workload_injection_labels(index, info)
         settings = injector.settings(index.injection_revision(info)) if manual else None
         plan = index.workload(info)
+        # The same for every version of the service; the emitters only read them.
+        checks, resources = probes(info, plan), container_resources(plan)
+        security, pod_security_context = container_security(plan), pod_security(plan)
         for version in info.versions:
             if not version.image:
                 continue
@@ -187,12 +191,12 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             container_ports = sorted({p.target for p in info.ports})
             if container_ports:
                 container["ports"] = [{"containerPort": p} for p in container_ports]
-            container.update(probes(info, plan))
-            container["resources"] = container_resources(plan)
-            container["securityContext"] = container_security(plan)
+            container.update(checks)
+            container["resources"] = resources
+            container["securityContext"] = security
             pod_spec: dict[str, Any] = {
                 "serviceAccountName": info.account,
-                "securityContext": pod_security(plan),
+                "securityContext": pod_security_context,
                 "containers": [container],
             }
             name = names.deployment(info.name, version.name)
@@ -215,6 +219,10 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 labels=selector,
                 owner=info.owner,
             )
+
+
+canonical = functools.cache(_canonical)
+"""Quantities repeat across thousands of Deployments (the defaults): parse each spelling once."""
 
 
 def container_resources(plan: WorkloadPlan) -> dict[str, Any]:
