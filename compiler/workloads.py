@@ -214,7 +214,7 @@ def resolve(
 
     probes = (own.probes if own else None) or Probes()
     default_readiness = probes.readiness is None and first_port is not None
-    if default_readiness:
+    if probes.readiness is None and first_port is not None:
         probes = (
             _default_probes(first_port)
             if probes == _NO_PROBES
