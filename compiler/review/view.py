@@ -14,9 +14,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic, review_value_fields, wire_name
+from meshc.spec.models import (
+    Gateway,
+    GatewayRoute,
+    Retries,
+    Route,
+    Traffic,
+    Workload,
+    WorkloadDefaults,
+    review_value_fields,
+    wire_name,
+)
 
 from ..index import MeshIndex, ServiceInfo
+from .workloads import WorkloadView
 
 MTLS_RANK = {"STRICT": 2, "PERMISSIVE": 1, "DISABLE": 0}
 
@@ -127,6 +138,10 @@ class ServiceView:
     """The control-plane revision the workload asks for (None: the default revision)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Fields of `Service` declared `FieldMeta(review="value")`, by attribute (see `reviewed_values`)."""
+    workload: WorkloadView | None = None
+    """The effective settings of the Deployments meshc writes (None: it writes none)."""
+    own_workload: Workload | None = None
+    """The service's own `workload` (the rest comes from `spec.defaults.workload`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +227,8 @@ class MeshView:
     """Istio's root namespace: its mTLS mode is the whole cluster's."""
     mesh_wide: bool = False
     """`meshWide`: the spec writes the cluster-wide mTLS mode and telemetry."""
+    default_workload: WorkloadDefaults | None = None
+    """`spec.defaults.workload`: a change there changes every Deployment that does not override it."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -229,6 +246,7 @@ def build_view(index: MeshIndex) -> MeshView:
         default_traffic=spec.defaults.traffic,
         root_namespace=spec.control_plane.root_namespace,
         mesh_wide=spec.mesh_wide,
+        default_workload=spec.defaults.workload,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls
@@ -336,6 +354,8 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         own_injection=model.injection.enabled if model.injection is not None else None,
         own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
         values=reviewed_values(model),
+        workload=WorkloadView.of(index, info),
+        own_workload=model.workload,
         **_injection(index, info),
     )
 

@@ -4,7 +4,7 @@ budget, autoscaling, in the spec's terms (the effective values, defaults include
 
 `WorkloadView.of(index, info)` is what a reviewer compares; `workload_changes(name, old, new)`
 yields each difference, and marks the ones that weaken the pods' isolation as a risk
-(`security-context-relaxed`).
+(`pod-security-relaxed`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from ..index import MeshIndex, ServiceInfo
 from ..workloads import PROBE_TIMING, WorkloadPlan
 
-RISK = "security-context-relaxed"
-RISK_TITLE = "Pod security relaxed"
-CATEGORY = "workloads"
-CATEGORY_TITLE = "Workloads"
+RISK = "pod-security-relaxed"
+"""The risk kind of a change that lets the pods run as root or write their root filesystem."""
+SECTIONS = ("resources", "probes", "securityContext", "disruptionBudget", "autoscaling")
+"""The sections of `workload`, by YAML name: a change is reported per section."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +120,8 @@ def _autoscaling(plan: WorkloadPlan) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WorkloadChange:
+    section: str
+    """The `workload` section that changed (one of SECTIONS)."""
     kind: str
     message: str
     before: object
@@ -144,6 +146,7 @@ def workload_changes(
         return  # the service gained or lost its Deployments: the versions' diff says so
     if old.resources != new.resources:
         yield WorkloadChange(
+            "resources",
             "workload-resources",
             f"`{name}` resources: {_pairs(old.resources)} → {_pairs(new.resources)}",
             dict(old.resources),
@@ -153,6 +156,7 @@ def workload_changes(
     for kind in ("startup", "readiness", "liveness"):
         if before.get(kind) != after.get(kind):
             yield WorkloadChange(
+                "probes",
                 "workload-probe",
                 f"`{name}` {kind} probe: {before.get(kind, 'none')} → {after.get(kind, 'none')}",
                 before.get(kind),
@@ -165,6 +169,7 @@ def workload_changes(
         if old.read_only_root_filesystem and not new.read_only_root_filesystem:
             relaxed.append("may now write to their root filesystem")
         yield WorkloadChange(
+            "securityContext",
             "workload-security",
             f"`{name}` security context: {_pairs(old.security)} → {_pairs(new.security)}",
             dict(old.security),
@@ -173,6 +178,7 @@ def workload_changes(
         )
     if old.budget != new.budget:
         yield WorkloadChange(
+            "disruptionBudget",
             "workload-budget",
             f"`{name}` disruption budget: {old.budget} → {new.budget}",
             old.budget,
@@ -180,6 +186,7 @@ def workload_changes(
         )
     if old.autoscaling != new.autoscaling:
         yield WorkloadChange(
+            "autoscaling",
             "workload-autoscaling",
             f"`{name}` autoscaling: {old.autoscaling} → {new.autoscaling}",
             old.autoscaling,

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from .base import MtlsMode, Name, Protocol, SpecModel
+from .meta import FieldMeta
 from .observability import Slo, TelemetryOverride
 from .pod import Workload
 from .traffic import Traffic
@@ -93,6 +94,6 @@ class Service(SpecModel):
     `spec.observability` is present (a service without `slo` adds nothing)."""
     placement: list[Name] | None = None
     """Clusters this service runs on; defaults to `spec.defaults.placement`, else every cluster."""
-    workload: Workload | None = None
+    workload: Annotated[Workload | None, FieldMeta("workload", review="custom")] = None
     """Resources, probes, security context, disruption budget and autoscaling of the Deployments
     meshc writes for this service (versions with an `image`), merged over `spec.defaults.workload`."""
