@@ -28,6 +28,8 @@ from meshc.spec.models import (
     http_only_fields,
 )
 
+from .workloads import WorkloadPlan, resolve
+
 KNOWN_PROTOCOLS = ("http", "http2", "grpc", "grpc-web", "https", "tcp", "tls", "mongo", "mysql", "redis")
 
 
@@ -212,6 +214,7 @@ class MeshIndex:
                 info = self.services.get(caller_name)
                 if info is not None and eg not in info.egress:
                     info.egress.append(eg)
+        self._workloads: dict[int, WorkloadPlan] = {}
         self.namespace_settings: dict[str, Namespace] = {}
         for declared in spec.namespaces:
             self.namespace_settings.setdefault(declared.name, declared)
@@ -230,6 +233,19 @@ class MeshIndex:
         if port is None or port.protocol is None:
             return None
         return port.protocol in HTTP_PROTOCOLS
+
+    def workload(self, info: ServiceInfo) -> WorkloadPlan:
+        """The effective resources, probes, security context, budget and autoscaling of the
+        service's Deployments (compiler/workloads.py)."""
+        found = self._workloads.get(info.index)
+        if found is None:
+            found = self._workloads[info.index] = resolve(
+                info.model.workload,
+                self.mesh.spec.defaults.workload,
+                own_path=(*info.path, "workload"),
+                first_port=info.ports[0].number if info.ports else None,
+            )
+        return found
 
     def principal(self, namespace: str, account: str) -> str:
         return f"{self.trust_domain}/ns/{namespace}/sa/{account}"

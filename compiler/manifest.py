@@ -12,6 +12,8 @@ KIND_ORDER = (
     "ServiceAccount",
     "Service",
     "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
     "ServiceEntry",
     "DestinationRule",
     "VirtualService",

@@ -39,6 +39,8 @@ def typed_classes() -> dict[tuple[str, str], Callable[..., pulumi.CustomResource
     """(apiVersion, kind) -> pulumi-kubernetes class for the core kinds meshc emits (and a few more)."""
     core, apps = k8s.core.v1, k8s.apps.v1
     return {
+        ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+        ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
         ("v1", "Namespace"): core.Namespace,
         ("v1", "ServiceAccount"): core.ServiceAccount,
         ("v1", "Service"): core.Service,
@@ -50,9 +52,22 @@ def typed_classes() -> dict[tuple[str, str], Callable[..., pulumi.CustomResource
     }
 
 
-REMOVED_GROUP_VERSIONS = frozenset({"apps/v1beta1", "apps/v1beta2", "extensions/v1beta1"})
-"""API versions Kubernetes stopped serving Deployments, StatefulSets and DaemonSets under in 1.16
-(2019), long before the oldest Kubernetes that Istio 1.30 supports."""
+REMOVED_GROUP_VERSIONS = frozenset(
+    {
+        "apps/v1beta1",
+        "apps/v1beta2",
+        "extensions/v1beta1",
+        "policy/v1beta1",
+        "autoscaling/v2beta1",
+        "autoscaling/v2beta2",
+        "autoscaling/v1",
+    }
+)
+"""API versions meshc never wrote its kinds under: those Kubernetes stopped serving Deployments,
+StatefulSets and DaemonSets under in 1.16 (2019), PodDisruptionBudgets under in 1.25 and
+HorizontalPodAutoscalers under in 1.25/1.26, long before the oldest Kubernetes that Istio 1.30
+supports; and `autoscaling/v1`, still served, but meshc's autoscalers have only ever been
+`autoscaling/v2`."""
 
 
 def drop_removed_api_aliases(

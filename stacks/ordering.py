@@ -3,7 +3,8 @@
 Static edges, known from the compiled manifests alone:
 
 - everything in a namespace depends on that namespace's Namespace object (when this stack registers it);
-- a Deployment depends on the ServiceAccount its pods run as (same namespace, when registered).
+- a Deployment depends on the ServiceAccount its pods run as (same namespace, when registered);
+- a HorizontalPodAutoscaler depends on the Deployment it scales.
 
 Make-before-break for subsets (Istio's Traffic Management Best Practices, "Avoid 503 errors while
 reconfiguring service routes"): a DestinationRule that gains a subset must be applied before a
@@ -117,7 +118,8 @@ def qualify(host: str, namespace: str, domain: str) -> str:
 
 
 def static_dependencies(entries: Sequence[Entry]) -> dict[str, list[str]]:
-    """Namespace objects first; a Deployment after its ServiceAccount. Only edges to resources this
+    """Namespace objects first; a Deployment after its ServiceAccount, an autoscaler after its
+    Deployment. Only edges to resources this
     stack registers (a shard does not wait for another stack's objects)."""
     keys = {e.key for e in entries}
     depends: dict[str, list[str]] = {}
@@ -134,6 +136,13 @@ def static_dependencies(entries: Sequence[Entry]) -> dict[str, list[str]]:
             sa_key = f"{e.cluster}/{e.namespace}/ServiceAccount/{account}"
             if account and sa_key in keys:
                 edges.append(sa_key)
+        if m.kind == "HorizontalPodAutoscaler":
+            # The autoscaler scales a Deployment that must exist first (until then it reports
+            # FailedGetScale, and the Deployment, which leaves its replicas to it, runs one pod).
+            target = ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name")
+            deployment_key = f"{e.cluster}/{e.namespace}/Deployment/{target}"
+            if target and deployment_key in keys:
+                edges.append(deployment_key)
         if edges:
             depends[e.key] = edges
     return depends

@@ -63,3 +63,16 @@ def _decimal(total: Decimal) -> str:
             return f"{int(mantissa)}{suffix}"
     nanos = (total * Decimal(10) ** 9).to_integral_value(rounding="ROUND_CEILING")
     return _decimal(nanos / Decimal(10) ** 9)
+
+
+def amount(text: str) -> Decimal:
+    """The quantity as a number of base units (`128Mi` -> 134217728, `100m` -> 0.1), to compare."""
+    match = _SHAPE.match(text.strip())
+    if match is None:
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity (e.g. 100m, 2, 128Mi, 1Gi)")
+    value, suffix = Decimal(match.group(1)), match.group(2) or ""
+    if suffix in _BINARY_SUFFIXES:
+        return value * (Decimal(2) ** _BINARY_SUFFIXES[suffix])
+    if suffix[:1] in ("e", "E"):
+        return value * (Decimal(10) ** int(suffix[1:]))
+    return value * (Decimal(10) ** _DECIMAL_SUFFIXES[suffix])

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from ..index import MeshIndex, Scope
 from ..manifest import KIND_ORDER, Manifest
+from .availability import autoscalers, disruption_budgets
 from .core import deployments, namespaces, service_accounts, services
 from .dashboards import grafana_dashboards
 from .egress import service_entries
@@ -28,6 +29,8 @@ LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
     service_accounts,
     services,
     deployments,
+    autoscalers,
+    disruption_budgets,
     service_entries,
     destination_rules,
     virtual_services,

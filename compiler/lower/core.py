@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,9 @@ from meshc.spec.models import Injection, Proxy
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from ..inject import InjectionSettings, Workload, inject_template
+from ..inject.quantity import canonical as _canonical
 from ..inject.spec import settings_from_spec
+from ..workloads import PROBE_TIMING, WorkloadPlan
 from . import names
 from .common import Manifest, manifest
 from .multicluster import control_plane_labels
@@ -168,6 +171,10 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         manual = index.manually_injected(info)
         injection = workload_injection_labels(index, info)
         settings = injector.settings(index.injection_revision(info)) if manual else None
+        plan = index.workload(info)
+        # The same for every version of the service; the emitters only read them.
+        checks, resources = probes(info, plan), container_resources(plan)
+        security, pod_security_context = container_security(plan), pod_security(plan)
         for version in info.versions:
             if not version.image:
                 continue
@@ -184,13 +191,21 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             container_ports = sorted({p.target for p in info.ports})
             if container_ports:
                 container["ports"] = [{"containerPort": p} for p in container_ports]
-            pod_spec: dict[str, Any] = {"serviceAccountName": info.account, "containers": [container]}
+            container.update(checks)
+            container["resources"] = resources
+            container["securityContext"] = security
+            pod_spec: dict[str, Any] = {
+                "serviceAccountName": info.account,
+                "securityContext": pod_security_context,
+                "containers": [container],
+            }
             name = names.deployment(info.name, version.name)
             if settings is not None:
                 template_meta, pod_spec = injector.inject(settings, info, name, template_meta, pod_spec)
                 template_meta["labels"] = {**template_meta["labels"], **injection}
-            spec = {
-                "replicas": version.replicas,
+            spec: dict[str, Any] = {} if plan.autoscaled(version) else {"replicas": version.replicas}
+            spec |= {
+                # With an autoscaler the Deployment says no replicas: every apply would reset them.
                 "selector": {"matchLabels": selector},
                 "template": {"metadata": template_meta, "spec": pod_spec},
             }
@@ -204,3 +219,74 @@ def deployments(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 labels=selector,
                 owner=info.owner,
             )
+
+
+canonical = functools.cache(_canonical)
+"""Quantities repeat across thousands of Deployments (the defaults): parse each spelling once."""
+
+
+def container_resources(plan: WorkloadPlan) -> dict[str, Any]:
+    """Requests and limits, in the API server's canonical spelling (no diff after it stores them)."""
+    res = plan.resources
+    limits = {"memory": canonical(res.memory_limit)}
+    if res.cpu_limit is not None:
+        limits["cpu"] = canonical(res.cpu_limit)
+    return {
+        "limits": dict(sorted(limits.items())),
+        "requests": {"cpu": canonical(res.cpu), "memory": canonical(res.memory)},
+    }
+
+
+def pod_security(plan: WorkloadPlan) -> dict[str, Any]:
+    """The pod's security context: seccomp RuntimeDefault and non-root, for every container of the
+    pod (an injected sidecar too), as the `restricted` Pod Security Standard asks."""
+    sec = plan.security
+    out: dict[str, Any] = {"runAsNonRoot": sec.run_as_non_root}
+    if sec.run_as_user is not None:
+        out["runAsUser"] = sec.run_as_user
+    if sec.run_as_group is not None:
+        out["runAsGroup"] = sec.run_as_group
+    if sec.fs_group is not None:
+        out["fsGroup"] = sec.fs_group
+    out["seccompProfile"] = {"type": "RuntimeDefault"}
+    return dict(sorted(out.items()))
+
+
+def container_security(plan: WorkloadPlan) -> dict[str, Any]:
+    """The application container's own: `restricted` requires these per container."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": plan.security.read_only_root_filesystem,
+    }
+
+
+def probes(info: ServiceInfo, plan: WorkloadPlan) -> dict[str, Any]:
+    """`livenessProbe`, `readinessProbe`, `startupProbe` of the application container, each on the
+    container port behind the service port it names (MC212 reports a port the service lacks)."""
+    out: dict[str, Any] = {}
+    for kind in ("liveness", "readiness", "startup"):
+        probe = getattr(plan.probes, kind)
+        port = info.port(probe.port) if probe is not None else None
+        if probe is None or port is None:
+            continue
+        body: dict[str, Any]
+        if probe.path is not None:
+            body = {"httpGet": {"path": probe.path, "port": port.target}}
+        elif port.protocol == "grpc":
+            body = {"grpc": {"port": port.target}}
+        else:
+            body = {"tcpSocket": {"port": port.target}}
+        timing = dict(PROBE_TIMING[kind])
+        if probe.initial_delay_seconds is not None:
+            timing["initialDelaySeconds"] = probe.initial_delay_seconds
+        for key, value in (
+            ("periodSeconds", probe.period_seconds),
+            ("timeoutSeconds", probe.timeout_seconds),
+            ("failureThreshold", probe.failure_threshold),
+        ):
+            if value is not None:
+                timing[key] = value
+        out[f"{kind}Probe"] = dict(sorted({**body, **timing}.items()))
+    return out

@@ -21,12 +21,15 @@ from meshc.spec.models import (
     Route,
     ServiceJwt,
     Traffic,
+    Workload,
+    WorkloadDefaults,
     review_value_fields,
     wire_name,
 )
 
 from ..index import MeshIndex, ServiceInfo
 from .access import allow_text
+from .workloads import WorkloadView
 
 MTLS_RANK = {"STRICT": 2, "PERMISSIVE": 1, "DISABLE": 0}
 
@@ -141,6 +144,10 @@ class ServiceView:
     """`security.allow`: one canonical line per source beyond the declared edges (review.access)."""
     jwt: ServiceJwt | None = None
     """`security.jwt`: the tokens the service validates and requires itself."""
+    workload: WorkloadView | None = None
+    """The effective settings of the Deployments meshc writes (None: it writes none)."""
+    own_workload: Workload | None = None
+    """The service's own `workload` (the rest comes from `spec.defaults.workload`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +239,8 @@ class MeshView:
     """Istio's root namespace: its mTLS mode is the whole cluster's."""
     mesh_wide: bool = False
     """`meshWide`: the spec writes the cluster-wide mTLS mode and telemetry."""
+    default_workload: WorkloadDefaults | None = None
+    """`spec.defaults.workload`: a change there changes every Deployment that does not override it."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -249,6 +258,7 @@ def build_view(index: MeshIndex) -> MeshView:
         default_traffic=spec.defaults.traffic,
         root_namespace=spec.control_plane.root_namespace,
         mesh_wide=spec.mesh_wide,
+        default_workload=spec.defaults.workload,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls
@@ -361,6 +371,8 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         values=reviewed_values(model),
         access=tuple(sorted({allow_text(rule) for rule in security.allow})) if security is not None else (),
         jwt=security.jwt if security is not None else None,
+        workload=WorkloadView.of(index, info),
+        own_workload=model.workload,
         **_injection(index, info),
     )
 

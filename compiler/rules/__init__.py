@@ -77,6 +77,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc196_allow_without_default_deny",
     "mc197_open_plaintext_source",
     "mc198_gateway_edge_widened",
+    "mc210_budget_blocks_drain",
+    "mc211_autoscaling_bounds",
+    "mc212_probe_port_undeclared",
+    "mc213_limit_below_request",
+    "mc214_restricted_namespace_rejects_pods",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

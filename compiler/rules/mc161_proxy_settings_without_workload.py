@@ -1,7 +1,8 @@
-"""Proxy or injection settings on a service whose workload meshc does not write take effect nowhere.
+"""Proxy, injection or workload settings on a service whose workload meshc does not write take effect nowhere.
 
 Why: Istio reads per-workload proxy settings (resources, excluded ports, holding the application)
-and injection choices from the pod template's annotations and labels. meshc writes a pod template
+and injection choices from the pod template's annotations and labels, and the kubelet reads
+resources, probes and the security context from it. meshc writes a pod template
 only for versions with an `image`; for any other service the workload comes from elsewhere (a
 Helm chart, an operator), so these settings appear nowhere in the output. A port meant to bypass
 the proxy (a metrics exporter scraped from outside the mesh) then stays behind STRICT mTLS and
@@ -45,6 +46,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"service '{info.name}' sets proxy {fields}, but meshc writes no workload for it "
                 "(no version has an image), so the setting takes effect nowhere",
                 f"annotate its pod template where it is written: {_yaml(proxy_annotations(proxy))}",
+            )
+        workload = info.model.workload
+        if workload is not None and workload.model_fields_set:
+            sections = ", ".join(sorted(workload.model_dump(by_alias=True, exclude_unset=True)))
+            yield Finding(
+                (*info.path, "workload"),
+                f"service '{info.name}' sets workload {sections}, but meshc writes no workload for it "
+                "(no version has an image), so the setting takes effect nowhere",
+                "set them where its Deployment is written, give a version an `image`, or remove them",
             )
         injection = info.model.injection
         if injection is not None and injection.model_fields_set - {"mode"}:

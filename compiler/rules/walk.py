@@ -5,7 +5,7 @@ Not a rule (it has no CODE); the catalogue in `__init__` lists the rule modules 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -13,7 +13,7 @@ from meshc.spec.models import HTTP_PROTOCOLS, Call, Match, StringMatch, Traffic
 from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo
-from .base import RuleContext
+from .base import Finding, RuleContext
 
 Path = tuple[PathItem, ...]
 T = TypeVar("T")
@@ -183,3 +183,19 @@ def seconds(value: float) -> str:
 def route_label(name: str | None, i: int) -> str:
     """`route 'login'`, or `route 2` (1-based) for an unnamed one."""
     return f"route '{name}'" if name else f"route {i + 1}"
+
+
+def once_per_place(found: Iterable[tuple[Path, str, str, str]]) -> Iterator[Finding]:
+    """(path, subject, message, hint) -> one finding per place. A setting written once (in
+    `defaults.workload`, or for all of a service's versions) that is wrong for several Deployments
+    is reported once, at the setting, naming the others."""
+    by_path: dict[Path, list[tuple[str, str, str]]] = {}
+    for path, subject, message, hint in found:
+        by_path.setdefault(path, []).append((subject, message, hint))
+    for path, items in by_path.items():
+        subject, message, hint = items[0]
+        others = sorted({s for s, _, _ in items[1:]} - {subject})
+        if others:
+            shown = ", ".join(f"'{o}'" for o in others[:5]) + (", ..." if len(others) > 5 else "")
+            message += f" (the same for {len(others)} more: {shown})"
+        yield Finding(path, message, hint)

@@ -11,6 +11,7 @@ from .cluster import Cluster
 from .egress import Egress
 from .gateway import Gateway
 from .observability import Observability, SloDefaults, Telemetry
+from .pod import WorkloadDefaults
 from .service import Service
 from .traffic import Traffic
 from .workload import Injection, Proxy, SidecarInjector
@@ -66,6 +67,9 @@ class Defaults(SpecModel):
     placement: list[Name] | None = None
     """Clusters a service runs on when it does not say; every cluster when omitted."""
     slo: SloDefaults = Field(default_factory=SloDefaults)
+    workload: WorkloadDefaults | None = None
+    """Resources, security context, disruption budget and autoscaling of every Deployment meshc
+    writes (probes are per service: they name its ports)."""
 
 
 class MeshSpec(SpecModel):

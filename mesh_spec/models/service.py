@@ -8,7 +8,9 @@ from pydantic import Field
 
 from .access import AllowRule, ServiceJwt
 from .base import MtlsMode, Name, Protocol, SpecModel
+from .meta import FieldMeta
 from .observability import Slo, TelemetryOverride
+from .pod import Workload
 from .traffic import Traffic
 from .workload import Injection, Proxy
 
@@ -99,3 +101,6 @@ class Service(SpecModel):
     `spec.observability` is present (a service without `slo` adds nothing)."""
     placement: list[Name] | None = None
     """Clusters this service runs on; defaults to `spec.defaults.placement`, else every cluster."""
+    workload: Annotated[Workload | None, FieldMeta("workload", review="custom")] = None
+    """Resources, probes, security context, disruption budget and autoscaling of the Deployments
+    meshc writes for this service (versions with an `image`), merged over `spec.defaults.workload`."""

@@ -158,3 +158,16 @@ def test_decisions_never_form_a_cycle() -> None:
             if node not in state:
                 visit(node)
         assert set(decision.direction.values()) <= {DR_FIRST, VS_FIRST}
+
+
+def test_an_autoscaler_is_registered_after_the_deployment_it_scales() -> None:
+    """prod's frontend is autoscaled: its HorizontalPodAutoscaler waits for its Deployment (until
+    the Deployment exists the autoscaler reports FailedGetScale); the Deployment waits for its
+    ServiceAccount; budgets and autoscalers use pulumi-kubernetes' typed classes."""
+    kube = stack_plan("prod").kube()
+    hpa = kube["east/travel/HorizontalPodAutoscaler/frontend-v1"]
+    assert hpa["type"] == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+    assert "east/travel/Deployment/frontend-v1" in hpa["dependsOn"]
+    pdb = kube["east/travel/PodDisruptionBudget/reviews-v1"]
+    assert pdb["type"] == "kubernetes:policy/v1:PodDisruptionBudget"
+    assert "replicas" not in kube["east/travel/Deployment/frontend-v1"]["inputs"]["spec"]

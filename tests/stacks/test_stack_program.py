@@ -67,6 +67,9 @@ def test_core_kinds_use_typed_classes_and_istio_kinds_custom_resources(stack: st
             assert reg["type"] == f"kubernetes:core/v1:{kind}"
         elif kind in APPS_TYPES:
             assert reg["type"] == f"kubernetes:apps/v1:{kind}"
+        elif kind in ("PodDisruptionBudget", "HorizontalPodAutoscaler"):
+            group_version = "policy/v1" if kind == "PodDisruptionBudget" else "autoscaling/v2"
+            assert reg["type"] == f"kubernetes:{group_version}:{kind}"
         else:
             assert reg["type"].split(":")[1].split("/")[0].endswith("istio.io"), reg["type"]
 

@@ -34,6 +34,7 @@ RISKS: dict[str, str] = {
     "egress-widened": "Egress widened",
     "tls-relaxed": "TLS removed",
     "injection-mode": "Sidecar injection mode changed",
+    "pod-security-relaxed": "Pod security relaxed",
 }
 
 
