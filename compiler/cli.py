@@ -36,6 +36,7 @@ examples:
   meshc plan --stack dev                              # offline: what `pulumi up` would register
   meshc verify mesh.yaml                              # probe the output: declared edges only
   meshc can-i mesh.yaml --from api --to cart --method DELETE
+  meshc mesh-config mesh.yaml > providers.yaml        # meshConfig.extensionProviders for the Telemetry
   meshc rules                                         # the rule catalogue
   meshc schema > mesh.schema.json                     # JSON Schema for editors
 
@@ -124,6 +125,7 @@ EXTENSION_MODULES = (
     "meshc.compiler.deploy.cli",
     "meshc.compiler.verify.cli",
     "meshc.compiler.inject.cli",
+    "meshc.compiler.meshconfig",
 )
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""

@@ -68,6 +68,16 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc200_tls_origination_without_http",
+    "mc201_egress_http_policy_without_http",
+    "mc202_tls_origination_port_taken",
+    "mc203_undefined_telemetry_provider",
+    "mc204_telemetry_provider_kind",
+    "mc205_invalid_extension_provider",
+    "mc206_tls_origination_credential_without_gateway",
+    "mc207_tls_origination_without_host",
+    "mc208_invalid_custom_tag",
+    "mc209_telemetry_override_without_provider",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

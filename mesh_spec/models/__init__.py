@@ -2,7 +2,7 @@
 
 from .base import HTTP_PROTOCOLS, Duration, MtlsMode, Protocol, SpecModel, StringMatch, duration_seconds
 from .cluster import Cluster
-from .egress import Egress, EgressGateway, EgressPort
+from .egress import Egress, EgressGateway, EgressPort, EgressTraffic, TlsOrigination
 from .gateway import Gateway, GatewayRoute, GatewayWorkload, Jwt, Rewrite, RouteTarget, Server, ServerTls
 from .mesh import (
     API_VERSION,
@@ -19,11 +19,15 @@ from .meta import FieldMeta, field_meta, http_only_fields, meta_fields, review_v
 from .observability import (
     LATENCY_PERCENTILES,
     AccessLogging,
+    AccessLoggingOverride,
     BurnWindow,
+    CustomTag,
+    ExtensionProvider,
     GrafanaOutput,
     LatencySlo,
     MetricOverride,
     Metrics,
+    MetricsOverride,
     Observability,
     PrometheusOutput,
     Slo,
@@ -33,6 +37,7 @@ from .observability import (
     Telemetry,
     TelemetryOverride,
     Tracing,
+    TracingOverride,
 )
 from .service import Call, Port, PortMtls, Service, ServiceSecurity, Version
 from .traffic import (
@@ -57,6 +62,7 @@ __all__ = [
     "LATENCY_PERCENTILES",
     "Abort",
     "AccessLogging",
+    "AccessLoggingOverride",
     "Authorization",
     "BurnWindow",
     "Call",
@@ -64,12 +70,15 @@ __all__ = [
     "ConnectionPool",
     "ConsistentHash",
     "ControlPlane",
+    "CustomTag",
     "Defaults",
     "Delay",
     "Duration",
     "Egress",
     "EgressGateway",
     "EgressPort",
+    "EgressTraffic",
+    "ExtensionProvider",
     "Fault",
     "FieldMeta",
     "Gateway",
@@ -87,6 +96,7 @@ __all__ = [
     "Metadata",
     "MetricOverride",
     "Metrics",
+    "MetricsOverride",
     "Mirror",
     "MtlsMode",
     "Namespace",
@@ -116,7 +126,9 @@ __all__ = [
     "StringMatch",
     "Telemetry",
     "TelemetryOverride",
+    "TlsOrigination",
     "Tracing",
+    "TracingOverride",
     "Traffic",
     "Version",
     "duration_seconds",
