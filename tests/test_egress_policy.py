@@ -7,6 +7,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import meshc
+
 from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
 from meshc.compiler.verify import verify
 
@@ -63,8 +66,6 @@ def test_http_egress_through_a_gateway_reaches_the_host(tmp_path: Path) -> None:
         """,
     )
     assert _failed_probes(c) == []
-
-
 
 
 def _checked(tmp_path: Path, egress: str) -> list[Any]:
@@ -158,7 +159,8 @@ def test_gateway_originates_tls_and_callers_cannot_skip_it(tmp_path: Path) -> No
         assert [r["timeout"] for r in mesh_leg["http"]] == ["10s"]
     # No DestinationRule for the external hosts in the callers' namespace: the sidecar talks to the
     # gateway (ISTIO_MUTUAL), never to the host.
-    assert not [m for m in out if m.kind == "DestinationRule" and m.namespace == "app" and "carrier" in m.name]
+    in_callers = [m for m in out if m.kind == "DestinationRule" and m.namespace == "app"]
+    assert not [m for m in in_callers if "carrier" in m.name]
 
 
 def test_gateway_origination_with_an_entry_namespace_gives_the_gateway_its_own_copy(tmp_path: Path) -> None:
@@ -208,3 +210,40 @@ def test_tcp_egress_keeps_connection_limits(tmp_path: Path) -> None:
     dr = _find(out, "DestinationRule", "app", "t-db")["spec"]
     assert dr["trafficPolicy"] == {"connectionPool": {"tcp": {"maxConnections": 10, "connectTimeout": "1s"}}}
     assert not [m for m in out if m.kind == "VirtualService" and m.name == "t-db"]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        'tlsOrigination: { sni: "" }',
+        'tlsOrigination: { sni: "a b" }',
+        'tlsOrigination: { credentialName: "Bad Name!" }',
+        'tlsOrigination: { subjectAltNames: [""] }',
+        "tlsOrigination: { port: 0 }",
+        'traffic: { timeout: "soon" }',
+    ],
+)
+def test_hostile_settings_are_diagnostics(tmp_path: Path, setting: str) -> None:
+    """Every malformed value is the user's error at its position (exit 1), never a CRD refusal of
+    the output (exit 3) nor a silent fallback (an empty SNI used to become the host's name)."""
+    spec = tmp_path / "mesh.yaml"
+    entry = "- name: api\n  hosts: [api.example.com]\n  ports: [{ port: 80, protocol: http }]\n"
+    entry += f"  callers: [web]\n  gateway: {{}}\n  {setting}\n"
+    spec.write_text(HEAD + textwrap.indent(entry, "    "), encoding="utf-8")
+    r = meshc("validate", str(spec))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "mesh.yaml:19:" in r.stderr and "error MC0" in r.stderr, r.stderr
+
+
+def test_empty_limits_write_nothing(tmp_path: Path) -> None:
+    out = _checked(
+        tmp_path,
+        """\
+        - name: api
+          hosts: [api.example.com]
+          ports: [{ port: 80, protocol: http }]
+          callers: [web]
+          traffic: { connectionPool: {}, outlierDetection: {} }
+        """,
+    )
+    assert sorted(m.kind for m in out if "t-api" in m.name) == ["ServiceEntry"]

@@ -12,6 +12,7 @@ from conftest import meshc
 
 from meshc.compiler.pipeline import run
 
+OTEL = "otel-collector.observability.svc.cluster.local"
 SPEC = """\
 apiVersion: meshc.dev/v1alpha1
 kind: Mesh
@@ -96,10 +97,7 @@ def test_mesh_config_prints_the_declared_providers(tmp_path: Path) -> None:
         "meshConfig": {
             "extensionProviders": [
                 {"name": "json-log", "envoyFileAccessLog": {"path": "/dev/stdout"}},
-                {
-                    "name": "otel",
-                    "opentelemetry": {"service": "otel-collector.observability.svc.cluster.local", "port": 4317},
-                },
+                {"name": "otel", "opentelemetry": {"service": OTEL, "port": 4317}},
             ]
         }
     }

@@ -152,7 +152,7 @@ def _host_policy(egress: Egress, host: str) -> dict[str, Any]:
         policy["portLevelSettings"] = [
             {"port": {"number": n}, "tls": _tls_settings(egress, host)} for n in ports
         ]
-    return policy
+    return drop_none(policy)  # an empty connectionPool or outlierDetection says nothing
 
 
 def _http_policy(egress: Egress) -> dict[str, Any]:

@@ -25,6 +25,24 @@ class EgressGateway(SpecModel):
     """Kubernetes Service of the egress gateway."""
 
 
+DnsName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$",
+        max_length=253,
+        description="A DNS name such as `api.example.com`.",
+    ),
+]
+SecretName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_length=253,
+        description="A Kubernetes Secret name (a DNS-1123 subdomain).",
+    ),
+]
+
+
 class TlsOrigination(SpecModel):
     """The app speaks plain HTTP to the egress port; the proxy opens TLS to the external host
     (Istio's "Egress TLS Origination": a DestinationRule with `tls.mode: SIMPLE`). Without a
@@ -35,12 +53,12 @@ class TlsOrigination(SpecModel):
     mode: Literal["SIMPLE", "MUTUAL"] = "SIMPLE"
     """`SIMPLE`: server-authenticated TLS; `MUTUAL`: the proxy also presents a client certificate
     (from `credentialName`; only the egress gateway can read one, MC206)."""
-    sni: str | None = None
+    sni: DnsName | None = None
     """The SNI sent to the host; by default each host's own name."""
-    credential_name: str | None = None
+    credential_name: SecretName | None = None
     """A Secret in the gateway's namespace with the CA (`ca.crt`) that verifies the host and, for
     `MUTUAL`, the client certificate (`tls.crt`, `tls.key`). Without it the system roots verify."""
-    subject_alt_names: list[str] = Field(default_factory=list)
+    subject_alt_names: list[Annotated[str, Field(pattern=r"^\S+$")]] = Field(default_factory=list)
     """Names the host's certificate must carry, when they differ from the host name."""
 
 
