@@ -14,7 +14,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from meshc.spec.models import Gateway, GatewayRoute, Retries, Route, Traffic, review_value_fields, wire_name
+from meshc.spec.models import (
+    EgressTraffic,
+    Gateway,
+    GatewayRoute,
+    Retries,
+    Route,
+    Telemetry,
+    TelemetryOverride,
+    TlsOrigination,
+    Traffic,
+    review_value_fields,
+    wire_name,
+)
 
 from ..index import MeshIndex, ServiceInfo
 
@@ -127,6 +139,8 @@ class ServiceView:
     """The control-plane revision the workload asks for (None: the default revision)."""
     values: dict[str, Any] = field(default_factory=dict)
     """Fields of `Service` declared `FieldMeta(review="value")`, by attribute (see `reviewed_values`)."""
+    telemetry: TelemetryOverride | None = None
+    """The service's own telemetry override."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +203,10 @@ class EgressView:
     via_gateway: bool
     values: dict[str, Any] = field(default_factory=dict)
     """Fields of `Egress` declared `FieldMeta(review="value")`, by attribute."""
+    tls_origination: TlsOrigination | None = None
+    """The proxy (sidecar or egress gateway) opens TLS to the hosts for the callers' HTTP."""
+    traffic: EgressTraffic | None = None
+    """Timeouts, retries and connection limits towards the hosts."""
 
 
 @dataclass(slots=True)
@@ -212,6 +230,8 @@ class MeshView:
     """Istio's root namespace: its mTLS mode is the whole cluster's."""
     mesh_wide: bool = False
     """`meshWide`: the spec writes the cluster-wide mTLS mode and telemetry."""
+    telemetry: Telemetry | None = None
+    """`spec.telemetry`: the providers and the mesh's tracing, access logging and metrics."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -229,6 +249,7 @@ def build_view(index: MeshIndex) -> MeshView:
         default_traffic=spec.defaults.traffic,
         root_namespace=spec.control_plane.root_namespace,
         mesh_wide=spec.mesh_wide,
+        telemetry=spec.telemetry,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls
@@ -299,6 +320,8 @@ def build_view(index: MeshIndex) -> MeshView:
             tuple((p.port, p.protocol) for p in egress.ports),
             egress.gateway is not None,
             reviewed_values(egress),
+            egress.tls_origination,
+            egress.traffic,
         )
     return view
 
@@ -336,6 +359,7 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         own_injection=model.injection.enabled if model.injection is not None else None,
         own_traffic=frozenset(model.traffic.model_fields_set) if model.traffic is not None else frozenset(),
         values=reviewed_values(model),
+        telemetry=model.telemetry,
         **_injection(index, info),
     )
 

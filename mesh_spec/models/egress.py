@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import Duration, Name, SpecModel
+from .meta import FieldMeta
 from .traffic import ConnectionPool, OutlierDetection, Retries
 
 
@@ -65,13 +66,13 @@ class TlsOrigination(SpecModel):
 class EgressTraffic(SpecModel):
     """Traffic policy for calls to the external hosts, applied by the proxy that calls out."""
 
-    timeout: Duration | None = None
-    """Timeout of each HTTP request (HTTP ports only)."""
-    retries: Retries | None = None
-    """Retries of failed HTTP requests (HTTP ports only)."""
-    connection_pool: ConnectionPool | None = None
+    timeout: Annotated[Duration | None, FieldMeta("resilience", http_only=True)] = None
+    """Timeout of each HTTP request (HTTP ports only, MC201)."""
+    retries: Annotated[Retries | None, FieldMeta("resilience", http_only=True)] = None
+    """Retries of failed HTTP requests (HTTP ports only, MC201)."""
+    connection_pool: Annotated[ConnectionPool | None, FieldMeta("resilience")] = None
     """Connection limits towards the hosts (by the caller's sidecar, or by the egress gateway)."""
-    outlier_detection: OutlierDetection | None = None
+    outlier_detection: Annotated[OutlierDetection | None, FieldMeta("resilience")] = None
     """Eject endpoints of the hosts that keep failing."""
 
 
@@ -89,7 +90,7 @@ class Egress(SpecModel):
     only the callers' Sidecars import; a namespace every Sidecar imports (the control plane's)
     would expose the hosts to every workload of the callers' namespaces (MC129)."""
     gateway: EgressGateway | None = None
-    tls_origination: TlsOrigination | None = None
+    tls_origination: Annotated[TlsOrigination | None, FieldMeta("egress", review="custom")] = None
     """Originate TLS for the HTTP ports: callers send plain HTTP, the host is reached over TLS."""
-    traffic: EgressTraffic | None = None
+    traffic: Annotated[EgressTraffic | None, FieldMeta("resilience", review="custom")] = None
     """Timeouts, retries and connection limits for calls to these hosts."""

@@ -18,10 +18,19 @@ from collections.abc import Callable
 from types import ModuleType
 
 from ..view import MeshView
-from . import edges, egress, gateways, public_routes, security, services, traffic
+from . import edges, egress, gateways, public_routes, security, services, telemetry, traffic
 from .base import CATEGORIES, RISKS, Change, DiffContext, IntentDiff, Risk, plain
 
-DIFFERS: tuple[ModuleType, ...] = (services, traffic, edges, gateways, public_routes, egress, security)
+DIFFERS: tuple[ModuleType, ...] = (
+    services,
+    traffic,
+    edges,
+    gateways,
+    public_routes,
+    egress,
+    security,
+    telemetry,
+)
 """Every category differ. Changes and risks are sorted afterwards, so the order only matters for
 state a differ keeps itself."""
 
