@@ -27,6 +27,8 @@ from .base import Finding, RuleContext
 from .mc145_invalid_telemetry import PROVIDER_NAME
 from .walk import Path
 
+_ATTR = {"tracing": "tracing", "accessLogging": "access_logging", "metrics": "metrics"}
+
 CODE = "MC203"
 NAME = "undefined-telemetry-provider"
 SEVERITY = "error"
@@ -61,10 +63,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         for section, provider in references(telemetry):
             if provider is None or provider in known or not PROVIDER_NAME.fullmatch(provider):
                 continue  # inherited; known; MC145 reports a malformed name
-            shown = provider
+            block = getattr(telemetry, _ATTR[section])
+            written = "provider" in block.model_fields_set
+            what = f"provider '{provider}'" if written else f"default provider '{provider}' (not written)"
             yield Finding(
-                (*path, section, "provider"),
-                f"{section} provider '{shown}' is not declared: Istio would find no such extension "
+                (*path, section, "provider") if written else (*path, section),
+                f"{section} {what} is not declared: Istio would find no such extension "
                 "provider and this telemetry would silently do nothing",
                 f"declare it under spec.telemetry.providers, or use one of: {', '.join(declared)}",
             )
