@@ -44,17 +44,28 @@ def test_removing_tls_origination_is_a_risk(tmp_path: Path) -> None:
     ]
 
 
-def test_dropping_the_ca_weakens_the_gateways_tls(tmp_path: Path) -> None:
+def test_dropping_the_credential_weakens_the_gateways_tls(tmp_path: Path) -> None:
     d = _diff(
         tmp_path,
-        "tlsOrigination: { credentialName: carrier-ca, subjectAltNames: [api.carrier.example] }",
-        "tlsOrigination: {}",
+        """      tlsOrigination:                      # the carrier wants a client certificate
+        mode: MUTUAL
+        credentialName: carrier-client     # tls.crt, tls.key and ca.crt, in istio-system
+        sni: api.carrier.example
+        subjectAltNames: [api.carrier.example]
+""",
+        "      tlsOrigination: {}\n",
     )
+    assert _messages(d, "egress") == [
+        "egress `carrier` TLS origination: MUTUAL to port 443 by the egress gateway, credential "
+        "`carrier-client`, SNI `api.carrier.example`, SANs api.carrier.example → SIMPLE to port 443 "
+        "by the egress gateway"
+    ]
     assert [r.message for r in d.risks] == [
+        "egress `carrier`: TLS origination weakened: no client certificate any more (MUTUAL → SIMPLE)",
         "egress `carrier`: TLS origination weakened: the certificate's subject alternative names "
         "are no longer checked",
         "egress `carrier`: TLS origination weakened: the host is verified with the system roots, "
-        "not `carrier-ca`",
+        "not `carrier-client`",
     ]
 
 
