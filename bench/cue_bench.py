@@ -222,7 +222,10 @@ metadata: name: "synthetic"
 
 spec: {{
 	defaults: traffic: timeout: "30s"
-	telemetry: tracing: {{provider: "zipkin", sampling: 1.0}}
+	telemetry: {{
+		providers: [{{name: "zipkin", zipkin: {{service: "zipkin.istio-system.svc", port: 9411}}}}]
+		tracing: {{provider: "zipkin", sampling: 1.0}}
+	}}
 	services: [for s in _services {{s}}]
 	gateways: [for g in _gateways {{g}}]
 	egress: [{{name: "payments-api", hosts: ["api.payments.example.net"], callers: _egressCallers}}]

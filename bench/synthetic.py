@@ -17,6 +17,8 @@ SERVICES_PER_NAMESPACE = 50
 
 SLO = {"availability": 99.9, "latency": {"p99": "250ms"}}
 """With `slo=True`: every service has an availability and a latency objective."""
+ZIPKIN = "zipkin.istio-system.svc.cluster.local"
+"""The tracing backend the synthetic mesh declares (MC203: every provider is declared)."""
 
 
 def make_spec(n: int, *, manual: bool = False, slo: bool = False, dashboards: bool = False) -> dict[str, Any]:
@@ -99,7 +101,10 @@ def make_spec(n: int, *, manual: bool = False, slo: bool = False, dashboards: bo
         "spec": {
             **extra,
             "defaults": defaults,
-            "telemetry": {"tracing": {"provider": "zipkin", "sampling": 1.0}},
+            "telemetry": {
+                "providers": [{"name": "zipkin", "zipkin": {"service": ZIPKIN, "port": 9411}}],
+                "tracing": {"provider": "zipkin", "sampling": 1.0},
+            },
             "services": services,
             "gateways": gateways,
             "egress": egress,

@@ -38,6 +38,7 @@ examples:
   meshc plan --stack dev                              # offline: what `pulumi up` would register
   meshc verify mesh.yaml                              # probe the output: declared edges only
   meshc can-i mesh.yaml --from api --to cart --method DELETE
+  meshc mesh-config mesh.yaml > providers.yaml        # meshConfig.extensionProviders for the Telemetry
   meshc rules                                         # the rule catalogue
   meshc schema > mesh.schema.json                     # JSON Schema for editors
   meshc init my-mesh                                  # a new repository: spec, Pulumi project, CI
@@ -130,6 +131,7 @@ EXTENSION_MODULES = (
     "meshc.compiler.verify.cli",
     "meshc.compiler.inject.cli",
     "meshc.compiler.scaffold.cli",
+    "meshc.compiler.meshconfig",
 )
 """Command groups that live in their own packages; each module has `register(subparsers)`, which
 adds its parsers with `set_defaults(handler=...)`. A missing module simply adds no commands."""

@@ -18,7 +18,7 @@ metadata: { name: shop }
 spec:
   defaults: { namespace: shop }
   security: { mtls: STRICT }
-  telemetry: { tracing: { provider: zipkin, sampling: 10 } }
+  telemetry: { providers: [{ name: z, zipkin: { service: zipkin, port: 9411 } }], tracing: { provider: z } }
   services:
     - name: web
       ports: [{ port: 80, protocol: http }]

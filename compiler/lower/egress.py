@@ -24,7 +24,8 @@ from meshc.spec.models import Egress, EgressPort
 
 from ..index import MeshIndex, Scope
 from . import names
-from .common import NETWORKING, SECURITY, Manifest, manifest
+from .common import NETWORKING, SECURITY, Manifest, drop_none, manifest
+from .traffic import connection_pool, outlier_detection, retries
 
 
 def _resolution(egress: Egress) -> str:
@@ -80,6 +81,124 @@ def numbered(name: str, i: int, count: int) -> str:
     return name if count == 1 else f"{name}-{i + 1}"
 
 
+def _is_http(port: EgressPort) -> bool:
+    """The caller's proxy parses this port's traffic as HTTP (routes, timeouts, retries apply)."""
+    return port.protocol in ("http", "http2", "grpc")
+
+
+def _originates(egress: Egress, port: EgressPort) -> bool:
+    """The proxy opens TLS to the host for this port's plain HTTP (`tlsOrigination`)."""
+    return egress.tls_origination is not None and _is_http(port)
+
+
+def _outside_port(egress: Egress, port: EgressPort) -> int:
+    """The host's port that carries this egress port's traffic: the TLS port when TLS is originated."""
+    tls = egress.tls_origination
+    return tls.port if tls is not None and _is_http(port) else port.port
+
+
+def _se_ports(egress: Egress, gateway_copy: bool) -> list[dict[str, Any]]:
+    """ServiceEntry ports. Direct TLS origination sends the HTTP port to the host's TLS port
+    (`targetPort`, as in Istio's task); through a gateway, only the gateway's own copy declares the
+    TLS port its route goes to: a caller that saw it could leave the mesh beside the gateway."""
+    direct = egress.gateway is None
+    ports: list[dict[str, Any]] = []
+    for p in egress.ports:
+        entry: dict[str, Any] = {
+            "number": p.port,
+            "name": f"{p.protocol}-{p.port}",
+            "protocol": p.protocol.upper(),
+        }
+        if direct and _originates(egress, p) and _outside_port(egress, p) != p.port:
+            entry["targetPort"] = _outside_port(egress, p)
+        ports.append(entry)
+    tls = egress.tls_origination
+    if gateway_copy and tls is not None and tls.port not in {p.port for p in egress.ports}:
+        ports.append({"number": tls.port, "name": f"https-{tls.port}", "protocol": "HTTPS"})
+    return ports
+
+
+def _tls_settings(egress: Egress, host: str) -> dict[str, Any]:
+    tls = egress.tls_origination
+    assert tls is not None
+    return drop_none(
+        {
+            "mode": tls.mode,
+            "sni": tls.sni or host,
+            "credentialName": tls.credential_name,
+            "subjectAltNames": list(tls.subject_alt_names) or None,
+        }
+    )
+
+
+def _host_policy(egress: Egress, host: str) -> dict[str, Any]:
+    """The trafficPolicy of the DestinationRule for an external host, in the proxy that connects to
+    it (the caller's sidecar, or the egress gateway): connection limits, outlier detection and TLS
+    origination on the port the HTTP goes out on."""
+    policy: dict[str, Any] = {}
+    traffic = egress.traffic
+    if traffic is not None and traffic.connection_pool is not None:
+        policy["connectionPool"] = connection_pool(traffic.connection_pool)
+    if traffic is not None and traffic.outlier_detection is not None:
+        policy["outlierDetection"] = outlier_detection(traffic.outlier_detection)
+    if egress.tls_origination is not None:
+        # Direct: the caller's HTTP port (its cluster dials the TLS port through `targetPort`);
+        # through a gateway: the TLS port the gateway's route sends to.
+        ports = (
+            sorted({p.port for p in egress.ports if _is_http(p)})
+            if egress.gateway is None
+            else [egress.tls_origination.port]
+        )
+        policy["portLevelSettings"] = [
+            {"port": {"number": n}, "tls": _tls_settings(egress, host)} for n in ports
+        ]
+    return drop_none(policy)  # an empty connectionPool or outlierDetection says nothing
+
+
+def _http_policy(egress: Egress) -> dict[str, Any]:
+    """Timeout and retries of an HTTP route to the hosts, set where the caller's request is routed."""
+    traffic = egress.traffic
+    if traffic is None:
+        return {}
+    out: dict[str, Any] = {}
+    if traffic.timeout is not None:
+        out["timeout"] = traffic.timeout
+    if traffic.retries is not None:
+        out["retries"] = retries(traffic.retries)
+    return out
+
+
+def _direct_policy(
+    index: MeshIndex, egress: Egress, places: list[tuple[str, list[str]]]
+) -> Iterator[Manifest]:
+    """Without a gateway the caller's sidecar talks to the host: per host, a DestinationRule (TLS
+    origination, limits) and, for timeouts and retries, a VirtualService beside each ServiceEntry
+    copy, seen by exactly the namespaces that see the copy."""
+    owner = f"egress/{egress.name}"
+    base = names.service_entry(index.name, egress.name)
+    hosts = list(egress.hosts)
+    http_ports = [p for p in egress.ports if _is_http(p)]
+    route_policy = _http_policy(egress) if http_ports else {}
+    for i, host in enumerate(hosts):
+        name = numbered(base, i, len(hosts))
+        policy = _host_policy(egress, host)
+        for ns, export in places:
+            if policy:
+                rule = {"host": host, "exportTo": export, "trafficPolicy": policy}
+                yield manifest(index, NETWORKING, "DestinationRule", name, ns, rule, owner=owner)
+            if route_policy:
+                http = [
+                    {
+                        "match": [{"port": p.port}],
+                        "route": [{"destination": {"host": host, "port": {"number": p.port}}}],
+                        **route_policy,
+                    }
+                    for p in http_ports
+                ]
+                routes = {"hosts": [host], "exportTo": export, "http": http}
+                yield manifest(index, NETWORKING, "VirtualService", name, ns, routes, owner=owner)
+
+
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     owner_of = {name: f"egress/{name}" for name in index.egress}
     for egress in (e for _, e in index.egress.values()):
@@ -87,15 +206,12 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         places = _placements(egress, namespaces)
         spec_base = {
             "hosts": list(egress.hosts),
-            "ports": [
-                {"number": p.port, "name": f"{p.protocol}-{p.port}", "protocol": p.protocol.upper()}
-                for p in egress.ports
-            ],
             "location": "MESH_EXTERNAL",
             "resolution": _resolution(egress),
         }
         for ns, export in places:
-            spec = {**spec_base, "exportTo": export}
+            gateway_copy = egress.gateway is not None and ns == egress.gateway.namespace
+            spec = {**spec_base, "ports": _se_ports(egress, gateway_copy), "exportTo": export}
             yield manifest(
                 index,
                 NETWORKING,
@@ -105,7 +221,28 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 spec,
                 owner=owner_of[egress.name],
             )
-        if egress.gateway is not None and places:
+        gw = egress.gateway
+        if (
+            gw is not None
+            and egress.tls_origination is not None
+            and places
+            and all(ns != gw.namespace for ns, _ in places)
+        ):
+            # The gateway dials the host's TLS port, which only a copy of its own declares
+            # (a proxy prefers the ServiceEntry of its own namespace for a host).
+            spec = {**spec_base, "ports": _se_ports(egress, True), "exportTo": ["."]}
+            yield manifest(
+                index,
+                NETWORKING,
+                "ServiceEntry",
+                names.service_entry(index.name, egress.name),
+                gw.namespace,
+                spec,
+                owner=owner_of[egress.name],
+            )
+        if egress.gateway is None:
+            yield from _direct_policy(index, egress, places)
+        elif places:
             yield from _through_gateway(index, egress, places, namespaces)
 
 
@@ -166,6 +303,19 @@ def _through_gateway(
         {"host": gw_host, "subsets": subsets, "exportTo": dr_export},
         owner=owner,
     )
+    # Gateway -> host: limits and TLS origination where the gateway connects out.
+    for i, host in enumerate(hosts):
+        policy = _host_policy(egress, host)
+        if policy:
+            yield manifest(
+                index,
+                NETWORKING,
+                "DestinationRule",
+                numbered(names.service_entry(index.name, egress.name), i, len(hosts)),
+                gw.namespace,
+                {"host": host, "exportTo": ["."], "trafficPolicy": policy},
+                owner=owner,
+            )
     leg_namespaces = set(mesh_leg_namespaces(egress, places, caller_namespaces))
     leg_places = [(ns, export) for ns, export in places if ns in leg_namespaces]
     for i, host in enumerate(hosts):
@@ -230,14 +380,16 @@ def _mesh_leg(egress: Egress, host: str, gw_host: str, subset: str) -> dict[str,
         elif p.protocol == "tcp":
             routes.setdefault("tcp", []).append({"match": [match], "route": to_gateway})
         else:
-            routes.setdefault("http", []).append({"match": [match], "route": to_gateway})
+            routes.setdefault("http", []).append(
+                {"match": [match], "route": to_gateway, **_http_policy(egress)}
+            )
     return routes
 
 
 def _gateway_leg(egress: Egress, host: str, gw_name: str) -> dict[str, Any]:
     routes: dict[str, list[dict[str, Any]]] = {}
     for p in egress.ports:
-        out = [{"destination": {"host": host, "port": {"number": p.port}}}]
+        out = [{"destination": {"host": host, "port": {"number": _outside_port(egress, p)}}}]
         match = {"gateways": [gw_name], "port": p.port}
         # After terminating ISTIO_MUTUAL the gateway holds HTTP requests (HTTPS server) or opaque
         # bytes (TLS server: the caller's own TLS, or TCP), which only a tcp route forwards.

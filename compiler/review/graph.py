@@ -161,6 +161,8 @@ def build_graph(view: MeshView) -> Graph:
         key = f"egress:{eg.name}"
         g.nodes[key] = Node(key, "egress", eg.name, (", ".join(eg.hosts),), eg.namespace)
         label = "/".join(sorted({proto for _, proto in eg.ports})) or "tls"
+        if eg.tls_origination is not None:
+            label += " → tls"  # the proxy opens TLS to the host for the callers' plain HTTP
         for caller in eg.callers:
             source = f"service:{caller}"
             if source in g.nodes:

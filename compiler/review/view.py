@@ -15,11 +15,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from meshc.spec.models import (
+    EgressTraffic,
     Gateway,
     GatewayRoute,
     Retries,
     Route,
     ServiceJwt,
+    Telemetry,
+    TelemetryOverride,
+    TlsOrigination,
     Traffic,
     Workload,
     WorkloadDefaults,
@@ -148,6 +152,8 @@ class ServiceView:
     """The effective settings of the Deployments meshc writes (None: it writes none)."""
     own_workload: Workload | None = None
     """The service's own `workload` (the rest comes from `spec.defaults.workload`)."""
+    telemetry: TelemetryOverride | None = None
+    """The service's own telemetry override."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +222,10 @@ class EgressView:
     via_gateway: bool
     values: dict[str, Any] = field(default_factory=dict)
     """Fields of `Egress` declared `FieldMeta(review="value")`, by attribute."""
+    tls_origination: TlsOrigination | None = None
+    """The proxy (sidecar or egress gateway) opens TLS to the hosts for the callers' HTTP."""
+    traffic: EgressTraffic | None = None
+    """Timeouts, retries and connection limits towards the hosts."""
 
 
 @dataclass(slots=True)
@@ -241,6 +251,8 @@ class MeshView:
     """`meshWide`: the spec writes the cluster-wide mTLS mode and telemetry."""
     default_workload: WorkloadDefaults | None = None
     """`spec.defaults.workload`: a change there changes every Deployment that does not override it."""
+    telemetry: Telemetry | None = None
+    """`spec.telemetry`: the providers and the mesh's tracing, access logging and metrics."""
 
 
 def build_view(index: MeshIndex) -> MeshView:
@@ -259,6 +271,7 @@ def build_view(index: MeshIndex) -> MeshView:
         root_namespace=spec.control_plane.root_namespace,
         mesh_wide=spec.mesh_wide,
         default_workload=spec.defaults.workload,
+        telemetry=spec.telemetry,
     )
     for ns, own in view.namespace_own_mtls.items():
         view.namespace_mtls[ns] = own or spec.security.mtls
@@ -332,6 +345,8 @@ def build_view(index: MeshIndex) -> MeshView:
             tuple((p.port, p.protocol) for p in egress.ports),
             egress.gateway is not None,
             reviewed_values(egress),
+            egress.tls_origination,
+            egress.traffic,
         )
     return view
 
@@ -373,6 +388,7 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         jwt=security.jwt if security is not None else None,
         workload=WorkloadView.of(index, info),
         own_workload=model.workload,
+        telemetry=model.telemetry,
         **_injection(index, info),
     )
 

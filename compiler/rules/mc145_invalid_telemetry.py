@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from meshc.spec.models import Telemetry
+from meshc.spec.models import Telemetry, TelemetryOverride
 
 from .base import Finding, RuleContext
 from .walk import Path
@@ -30,10 +30,10 @@ CODE = "MC145"
 NAME = "invalid-telemetry"
 SEVERITY = "error"
 
-_PROVIDER = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+PROVIDER_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
-def _telemetry(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry]]:
+def _telemetry(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry | TelemetryOverride]]:
     spec = ctx.mesh.spec
     if spec.telemetry is not None:
         yield ("spec", "telemetry"), spec.telemetry
@@ -49,7 +49,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             ("accessLogging", telemetry.access_logging),
             ("metrics", telemetry.metrics),
         ):
-            if block is None or _PROVIDER.fullmatch(block.provider):
+            if block is None or block.provider is None or PROVIDER_NAME.fullmatch(block.provider):
                 continue
             shown = repr(block.provider if len(block.provider) <= 80 else block.provider[:80] + "…")
             yield Finding(

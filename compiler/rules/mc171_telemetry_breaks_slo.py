@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 from meshc.compiler.index import ServiceInfo
 from meshc.compiler.slo import SLI_METRICS, reporter_choice
-from meshc.spec.models import MetricOverride, Telemetry
+from meshc.spec.models import MetricOverride, Telemetry, TelemetryOverride
 
 from .base import Finding, RuleContext
 from .walk import Path
@@ -43,7 +43,9 @@ NEEDED_TAGS = {
 MODES = {"source": ("CLIENT_AND_SERVER", "CLIENT"), "destination": ("CLIENT_AND_SERVER", "SERVER")}
 
 
-def _overrides(base: Path, telemetry: Telemetry | None) -> Iterator[tuple[Path, MetricOverride]]:
+def _overrides(
+    base: Path, telemetry: Telemetry | TelemetryOverride | None
+) -> Iterator[tuple[Path, MetricOverride]]:
     if telemetry is None or telemetry.metrics is None:
         return
     for i, override in enumerate(telemetry.metrics.overrides):
@@ -65,7 +67,7 @@ def _measuring(ctx: RuleContext, info: ServiceInfo, reporter: str) -> list[tuple
     return found
 
 
-def _has_overrides(telemetry: Telemetry | None) -> bool:
+def _has_overrides(telemetry: Telemetry | TelemetryOverride | None) -> bool:
     return telemetry is not None and telemetry.metrics is not None and bool(telemetry.metrics.overrides)
 
 

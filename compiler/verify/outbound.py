@@ -88,7 +88,10 @@ def http_route(
     """vs-order / vs-match: the first HTTP rule whose matches hold; None when none does (404)."""
     for i, rule in enumerate(vs.spec.get("http") or []):
         matches = rule.get("match") or [{}]
-        hit = next((m for m in matches if _http_match(m, req, gateway, source, claims)), None)
+        hit = next(
+            (m for m in matches if _binds(vs, m, gateway) and _http_match(m, req, gateway, source, claims)),
+            None,
+        )
         if hit is None:
             continue
         path = _rewrite(hit, rule.get("rewrite") or {}, req.path)
@@ -103,6 +106,15 @@ def _name(rule: Mapping[str, Any]) -> str:
     return f" ({rule['name']})" if rule.get("name") else ""
 
 
+def _binds(vs: Resource, m: Mapping[str, Any], gateway: str) -> bool:
+    """vs-match: a match's `gateways` name `mesh`, `ns/name`, or a bare name that Istio resolves in
+    the VirtualService's own namespace; none listed: the match holds for every gateway of the VS."""
+    if "gateways" not in m:
+        return True
+    named = {g if g == "mesh" or "/" in g else f"{vs.namespace}/{g}" for g in m["gateways"]}
+    return gateway in named
+
+
 def _http_match(
     m: Mapping[str, Any],
     req: Request,
@@ -110,8 +122,6 @@ def _http_match(
     source: Workload | None,
     claims: Mapping[str, str] | None,
 ) -> bool:
-    if "gateways" in m and gateway not in m["gateways"]:
-        return False
     if "port" in m and m["port"] != req.port:
         return False
     if "uri" in m and not string_match(m["uri"], req.path):
@@ -173,7 +183,7 @@ def l4_route(
     if req.protocol == "tls":
         for i, rule in enumerate(vs.spec.get("tls") or []):
             for m in rule.get("match") or []:
-                if "gateways" in m and gateway not in m["gateways"]:
+                if not _binds(vs, m, gateway):
                     continue
                 if "port" in m and m["port"] != req.port:
                     continue
@@ -183,7 +193,7 @@ def l4_route(
     for i, rule in enumerate(vs.spec.get("tcp") or []):
         matches = rule.get("match") or [{}]
         for m in matches:
-            if "gateways" in m and gateway not in m["gateways"]:
+            if not _binds(vs, m, gateway):
                 continue
             if "port" in m and m["port"] != req.port:
                 continue

@@ -3,7 +3,7 @@
 from .access import AllowRule, AllowSource, ServiceJwt
 from .base import HTTP_PROTOCOLS, Duration, MtlsMode, Protocol, SpecModel, StringMatch, duration_seconds
 from .cluster import Cluster
-from .egress import Egress, EgressGateway, EgressPort
+from .egress import Egress, EgressGateway, EgressPort, EgressTraffic, TlsOrigination
 from .gateway import Gateway, GatewayRoute, GatewayWorkload, Jwt, Rewrite, RouteTarget, Server, ServerTls
 from .mesh import (
     API_VERSION,
@@ -20,11 +20,15 @@ from .meta import FieldMeta, field_meta, http_only_fields, meta_fields, review_v
 from .observability import (
     LATENCY_PERCENTILES,
     AccessLogging,
+    AccessLoggingOverride,
     BurnWindow,
+    CustomTag,
+    ExtensionProvider,
     GrafanaOutput,
     LatencySlo,
     MetricOverride,
     Metrics,
+    MetricsOverride,
     Observability,
     PrometheusOutput,
     Slo,
@@ -34,6 +38,7 @@ from .observability import (
     Telemetry,
     TelemetryOverride,
     Tracing,
+    TracingOverride,
 )
 from .pod import (
     Autoscaling,
@@ -68,6 +73,7 @@ __all__ = [
     "LATENCY_PERCENTILES",
     "Abort",
     "AccessLogging",
+    "AccessLoggingOverride",
     "AllowRule",
     "AllowSource",
     "Authorization",
@@ -78,6 +84,7 @@ __all__ = [
     "ConnectionPool",
     "ConsistentHash",
     "ControlPlane",
+    "CustomTag",
     "Defaults",
     "Delay",
     "DisruptionBudget",
@@ -85,6 +92,8 @@ __all__ = [
     "Egress",
     "EgressGateway",
     "EgressPort",
+    "EgressTraffic",
+    "ExtensionProvider",
     "Fault",
     "FieldMeta",
     "Gateway",
@@ -102,6 +111,7 @@ __all__ = [
     "Metadata",
     "MetricOverride",
     "Metrics",
+    "MetricsOverride",
     "Mirror",
     "MtlsMode",
     "Namespace",
@@ -136,7 +146,9 @@ __all__ = [
     "StringMatch",
     "Telemetry",
     "TelemetryOverride",
+    "TlsOrigination",
     "Tracing",
+    "TracingOverride",
     "Traffic",
     "Version",
     "Workload",

@@ -9,19 +9,51 @@ from pydantic import Field
 from .base import AlertLabelMap, Duration, Name, SpecModel
 
 
+class CustomTag(SpecModel):
+    """A tag on every span: exactly one of a `literal` value, a request `header` or an `environment`
+    variable of the proxy (MC208), as in Istio's Telemetry `customTags`."""
+
+    literal: str | None = None
+    header: str | None = None
+    """Name of the request header whose value becomes the tag."""
+    environment: str | None = None
+    """Name of the proxy's environment variable whose value becomes the tag."""
+    default_value: str | None = None
+    """The tag's value when the header or the variable is absent."""
+
+
 class Tracing(SpecModel):
     provider: str = "zipkin"
-    """An extension provider name configured in the mesh config (zipkin, otel, ...)."""
+    """An extension provider: one of `telemetry.providers` (MC203)."""
     sampling: Annotated[float, Field(ge=0, le=100)] = 1.0
     """Percentage of requests traced."""
     disabled: bool = False
+    custom_tags: dict[str, CustomTag] = Field(default_factory=dict)
+    """Tags added to every span, by tag name."""
+
+
+LogDirection = Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"]
 
 
 class AccessLogging(SpecModel):
     provider: str = "envoy"
+    """An extension provider: `envoy` (Istio's built-in stdout log) or one of `telemetry.providers`."""
     filter: str | None = None
     """CEL expression choosing which requests are logged, e.g. `response.code >= 400`."""
+    mode: LogDirection | None = None
+    """Which side logs: `CLIENT` (the caller's proxy, outbound), `SERVER` (the callee's, inbound) or
+    both (Istio's default)."""
     disabled: bool = False
+
+
+class TracingOverride(Tracing):
+    provider: str | None = None  # type: ignore[assignment]
+    """The provider; by default the mesh's (`spec.telemetry.tracing.provider`)."""
+
+
+class AccessLoggingOverride(AccessLogging):
+    provider: str | None = None  # type: ignore[assignment]
+    """The provider; by default the mesh's (`spec.telemetry.accessLogging.provider`)."""
 
 
 MetricName = Literal[
@@ -53,16 +85,67 @@ class Metrics(SpecModel):
     overrides: list[MetricOverride] = Field(default_factory=list)
 
 
-class Telemetry(SpecModel):
-    """Mesh-wide telemetry, emitted as one Telemetry in the root namespace."""
+class MetricsOverride(Metrics):
+    provider: str | None = None  # type: ignore[assignment]
+    """The provider; by default the mesh's (`spec.telemetry.metrics.provider`)."""
 
+
+class ProviderService(SpecModel):
+    """A collector reached at a Kubernetes Service (`zipkin.istio-system.svc.cluster.local`)."""
+
+    service: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+
+class ZipkinProvider(ProviderService):
+    max_tag_length: Annotated[int, Field(ge=1)] | None = None
+
+
+class FileAccessLogProvider(SpecModel):
+    path: Annotated[str, Field(min_length=1)] = "/dev/stdout"
+
+
+class OtelAccessLogProvider(ProviderService):
+    log_name: str | None = None
+
+
+class PrometheusProvider(SpecModel):
+    """Istio's Prometheus metrics (no settings)."""
+
+
+class ExtensionProvider(SpecModel):
+    """An extension provider the Telemetry resources name: exactly one kind (MC205). It must be in
+    the cluster's `meshConfig.extensionProviders`; `meshc mesh-config` prints that fragment."""
+
+    name: Annotated[str, Field(min_length=1)]
+    zipkin: ZipkinProvider | None = None
+    opentelemetry: ProviderService | None = None
+    datadog: ProviderService | None = None
+    skywalking: ProviderService | None = None
+    envoy_file_access_log: FileAccessLogProvider | None = None
+    envoy_otel_als: OtelAccessLogProvider | None = None
+    prometheus: PrometheusProvider | None = None
+
+
+class Telemetry(SpecModel):
+    """Mesh-wide telemetry, emitted as a Telemetry per namespace of the spec (or, with `meshWide`,
+    once in the root namespace)."""
+
+    providers: list[ExtensionProvider] = Field(default_factory=list)
+    """The extension providers the spec's telemetry names besides Istio's built-in `envoy` (access
+    log to stdout) and `prometheus`."""
     tracing: Tracing | None = None
     access_logging: AccessLogging | None = None
     metrics: Metrics | None = None
 
 
-class TelemetryOverride(Telemetry):
-    """Per-service telemetry, emitted as a Telemetry selecting the service's pods."""
+class TelemetryOverride(SpecModel):
+    """Per-service telemetry, emitted as a Telemetry selecting the service's pods. A block without
+    a `provider` keeps the mesh's provider (Istio inherits it from the namespace's Telemetry)."""
+
+    tracing: TracingOverride | None = None
+    access_logging: AccessLoggingOverride | None = None
+    metrics: MetricsOverride | None = None
 
 
 # --- Prometheus, SLOs and Grafana (mesh-wide `observability`, per-service `slo`) ---------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from meshc.compiler.lower import Manifest
-from meshc.compiler.pipeline import check_semantics, check_structure, load, lower_resources, run
+from meshc.compiler.pipeline import run
 from meshc.compiler.verify import Report, verify
 from meshc.compiler.verify.check import configs_for
 from meshc.compiler.verify.engine import Model
@@ -25,7 +25,7 @@ HTTPBIN = "httpbin.foo.svc.cluster.local"
 
 
 def _compiled() -> tuple[Any, list[Manifest]]:
-    c = run(SPEC, stages=(load, check_structure, check_semantics, lower_resources))
+    c = run(SPEC, schemas=False, behaviour=False)
     return c.index, c.manifests
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from ..view import MeshView
-from . import edges, egress, gateways, public_routes, security, services, traffic, workload
+from . import edges, egress, gateways, public_routes, security, services, telemetry, traffic, workload
 from .base import CATEGORIES, RISKS, Change, DiffContext, IntentDiff, Risk, plain
 
 DIFFERS: tuple[ModuleType, ...] = (
@@ -30,6 +30,7 @@ DIFFERS: tuple[ModuleType, ...] = (
     egress,
     security,
     workload,
+    telemetry,
 )
 """Every category differ. Changes and risks are sorted afterwards, so the order only matters for
 state a differ keeps itself."""

@@ -1,0 +1,41 @@
+"""A Telemetry section names a provider of another kind (a tracer for access logs, say).
+
+Why: each extension provider serves one purpose: `zipkin`, `opentelemetry`, `datadog` and
+`skywalking` trace; `envoyFileAccessLog` and `envoyOtelAls` (and the built-in `envoy`) write
+access logs; `prometheus` serves metrics. Istio ignores a provider in a section it does not serve,
+so tracing names an access log and produces no spans, with no error anywhere.
+
+Example:
+    telemetry:
+      tracing: { provider: envoy }
+
+Fix: name a provider of the section's kind, e.g. a declared `zipkin` provider for tracing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..lower.providers import uses
+from .base import Finding, RuleContext
+from .mc203_undefined_telemetry_provider import references, telemetry_blocks
+
+CODE = "MC204"
+NAME = "telemetry-provider-kind"
+SEVERITY = "error"
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    known = uses(ctx.mesh)
+    for path, telemetry in telemetry_blocks(ctx):
+        for section, provider in references(telemetry):
+            if provider is None or provider not in known or known[provider] == section:
+                continue
+            serves = known[provider]
+            fitting = sorted(name for name, use in known.items() if use == section)
+            yield Finding(
+                (*path, section, "provider"),
+                f"{section} names provider '{provider}', which serves {serves}: Istio ignores it here",
+                f"name a provider that serves {section}"
+                + (f": {', '.join(fitting)}" if fitting else " (declare one under spec.telemetry.providers)"),
+            )
