@@ -95,15 +95,41 @@ def _render_shared(entry: tuple[Any, dict[str, str]], indent: str, first: str, o
     out.append(text)
 
 
+_key_orders: dict[tuple[Any, ...], tuple[tuple[Any, str, bool], ...]] = {}
+"""Insertion order of a mapping's keys -> (key, its text, whether it needs the explicit form) in
+sorted order. Mappings built by the same lowering code have the same keys in the same order, so
+sorting and rendering the keys happens once per shape rather than once per mapping. Only shapes
+whose keys are all strings are kept: a key equal to a string is then that string (1 == True would
+otherwise mix up `1` and `true`)."""
+
+
+def _key_order(value: dict[Any, Any]) -> tuple[tuple[Any, str, bool], ...]:
+    shape = tuple(value)
+    found = _key_orders.get(shape)
+    if found is not None:
+        return found
+    order = []
+    for key in sorted(value):
+        k = _scalar_cache.get(key) or _string(str(key))
+        order.append(
+            (key, k, len(k) > _LONGEST_IMPLICIT_KEY // 4 and len(k.encode()) > _LONGEST_IMPLICIT_KEY)
+        )
+    found = tuple(order)
+    if len(_key_orders) < 20_000 and all(type(key) is str for key in shape):
+        _key_orders[shape] = found
+    return found
+
+
 def _mapping(value: dict[str, Any], indent: str, first: str, out: list[str]) -> None:
     prefix = first
     deeper = indent + "  "
-    for key in sorted(value):
+    for key, k, explicit in _key_orders.get(tuple(value)) or _key_order(value):
         item = value[key]
-        k = _scalar_cache.get(key) or _string(str(key))
         kind = type(item)
-        if len(k) > _LONGEST_IMPLICIT_KEY // 4 and len(k.encode()) > _LONGEST_IMPLICIT_KEY:
+        if explicit:
             _explicit_entry(k, item, prefix, indent, out)
+        elif kind is str:
+            out.append(f"{prefix}{k}: {_scalar_cache.get(item) or _string(item)}\n")
         elif kind is dict and item:
             out.append(f"{prefix}{k}:\n")
             entry = SHARED.get(id(item)) if SHARED else None
