@@ -748,9 +748,11 @@ class _State:
 
 _STATE = _State()
 _STATE_FORMAT = b"cel-state-v1"
-_PERSISTED_PER_RULE = 2_000
-"""At most this many results of one rule are kept on disk (a big mesh's names are not worth
-keeping; the common outcomes are)."""
+_PERSISTED_PER_RULE = 300
+_PERSISTED_IN_ALL = 10_000
+"""At most this many results of one rule, and of all rules, are kept on disk: reading the state
+must stay cheaper than what it saves (a big mesh's many names are not worth keeping; the common
+outcomes are)."""
 
 
 def _state_name() -> str | None:
@@ -820,9 +822,11 @@ def save_state() -> None:
         if name is None:
             return
         memo: dict[tuple[str, str, str | None, str], dict[Any, str | None]] = {}
-        for key, rule in _RULES.items():
-            if rule.skip_reason is None and rule.memo:
-                memo[key] = dict(itertools.islice(rule.memo.items(), _PERSISTED_PER_RULE))
+        room = _PERSISTED_IN_ALL
+        for key, rule in sorted(_RULES.items(), key=lambda item: repr(item[0])):
+            if rule.skip_reason is None and rule.memo and room > 0:
+                memo[key] = dict(itertools.islice(rule.memo.items(), min(room, _PERSISTED_PER_RULE)))
+                room -= len(memo[key])
         try:
             data = pickle.dumps((_STATE.analysis, memo), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # a value that does not pickle: keep nothing rather than fail a check
