@@ -29,8 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
+    # `python -m meshc` finds meshc in the working directory first: run it in the checkout measured.
+    cwd = env.get("PYTHONPATH", str(REPO))
     subprocess.run(
-        command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
