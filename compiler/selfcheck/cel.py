@@ -747,7 +747,7 @@ class _State:
 
 
 _STATE = _State()
-_STATE_FORMAT = b"cel-state-v1"
+_STATE_FORMAT = b"cel-state-v2"
 _PERSISTED_PER_RULE = 300
 _PERSISTED_IN_ALL = 10_000
 """At most this many results of one rule, and of all rules, are kept on disk: reading the state
@@ -756,10 +756,12 @@ outcomes are)."""
 
 
 def _state_name() -> str | None:
-    """The cache entry's name: a hash of this module, the Kubernetes functions, celpy and lark."""
+    """The cache entry's name: a hash of the code that analyses and evaluates the rules (this
+    module, the Kubernetes functions, celpy and lark) and of the Python version. Files are told
+    apart by path, size and modification time, as Python's bytecode cache does (reading and
+    hashing them all would cost more than the entry saves)."""
     import importlib.util
 
-    digest = hashlib.sha256(_STATE_FORMAT + repr(sys.version_info[:2]).encode())
     here = Path(__file__).parent
     files = [here / "cel.py", here / "celext.py"]
     for package in ("celpy", "lark"):
@@ -767,10 +769,13 @@ def _state_name() -> str | None:
         if found is None or not found.submodule_search_locations:
             return None
         root = Path(next(iter(found.submodule_search_locations)))
-        files += sorted(p for p in root.rglob("*") if p.suffix in (".py", ".lark"))
+        # The package's own directory (an install or upgrade rewrites every file in it).
+        files += sorted(p for p in root.glob("*") if p.suffix in (".py", ".lark"))
+    digest = hashlib.sha256(_STATE_FORMAT + repr(sys.version_info[:2]).encode())
     try:
         for path in files:
-            digest.update(path.read_bytes())
+            info = path.stat()
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     except OSError:
         return None
     return f"cel-state-{digest.hexdigest()[:32]}.pickle"

@@ -70,16 +70,20 @@ _KEPT_FORMATS = frozenset({"byte", "date-time"})
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = b"crd-json-v2"
+_CACHE_FORMAT = b"crd-json-v3"
 
 
 @functools.cache
 def _cache_names() -> tuple[str, str]:
     """(prefix of the per-kind cache entries, name of the index entry) for the vendored CRDs as
-    they are on disk: a content hash, so an entry of other CRDs is never used."""
-    raw = b"\n---\n".join(path.read_bytes() for path in (CRD_FILE, *PROMETHEUS_OPERATOR_FILES))
-    digest = hashlib.sha256(_CACHE_FORMAT + raw).hexdigest()[:32]
-    prefix = f"istio-{ISTIO_VERSION}-crds-{digest}"
+    they are on disk, told apart by path, size and modification time (as Python's bytecode cache
+    does: reading and hashing 1 MB of YAML on every start would cost more than the lookup), so an
+    entry of other CRDs is never used."""
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for path in (CRD_FILE, *PROMETHEUS_OPERATOR_FILES):
+        info = path.stat()
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    prefix = f"istio-{ISTIO_VERSION}-crds-{digest.hexdigest()[:32]}"
     return prefix, f"{prefix}-index.json"
 
 
