@@ -59,7 +59,21 @@ def _add_format(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """`--version`, with the version looked up only when asked for (the package metadata lookup
+    is not free, and every other command would pay for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        sys.stdout.write(meshc_version_line() + "\n")
+        parser.exit(EXIT_OK)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `argv` naming one of the built-in commands, without the
+    extension command groups (their modules are then not imported: see `_extensions`)."""
     parser = _Parser(
         prog="meshc",
         description="meshc compiles a service-graph spec into the Istio and Kubernetes resources "
@@ -67,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--version", action="version", version=meshc_version_line(), help="print meshc's version and exit"
-    )
+    parser.add_argument("--version", action=_VersionAction, help="print meshc's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     v = sub.add_parser(
@@ -120,9 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print versions of meshc and the tools it uses")
     for name, handler in COMMANDS.items():
         sub.choices[name].set_defaults(handler=handler)
-    for extension in _extensions():
-        extension.register(sub)
+    if _command_in(argv) not in COMMANDS:
+        for extension in _extensions():
+            extension.register(sub)
     return parser
+
+
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    """The command word of `argv` (its first argument not an option), if it has one."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 EXTENSION_MODULES = (
@@ -382,7 +401,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from .diagnostics import Diagnostic, SpecError
 from .loader import LoadedSpec
 from .models import Mesh
-from .schema import mesh_schema
 from .suggest import Suggester, did_you_mean
 
 _TYPE_WORDS = {
@@ -159,6 +158,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 @cache
 def _schema() -> dict[str, Any]:
+    from .schema import mesh_schema  # here: only a spec with structural errors needs it
+
     return mesh_schema()
 
 

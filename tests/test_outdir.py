@@ -42,7 +42,7 @@ def debris(parent: Path) -> list[str]:
     return sorted(n for n in os.listdir(parent) if ".tmp-" in n or ".old-" in n)
 
 
-def in_killed_child(fn: Callable[[], None]) -> None:
+def in_killed_child(fn: Callable[[], object]) -> None:
     """Run `fn` in a forked child that is expected to SIGKILL itself; wait for it."""
     pid = os.fork()
     if pid == 0:
@@ -292,4 +292,166 @@ def test_sigkill_of_a_real_compile_at_several_moments(tmp_path):
     assert new != old
     for name, seen in after_kills:
         assert seen in (old, new), f"killed {name}: {len(seen)} files, neither the old nor the new tree"
+    assert debris(out.parent) == []
+
+
+# --- only what changed is written (issue 17, target 1) --------------------------------------------
+
+
+def inodes(root: Path) -> dict[str, tuple[int, int]]:
+    """Inode and modification time (ns) of every file under `root`."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def edited(items: list[Manifest]) -> list[Manifest]:
+    """`items` less cm-1, with cm-2 changed and cm-100 added: one of each kind of change."""
+    out = [m for m in items if m.name not in ("cm-1", "cm-2")]
+    out.append(Manifest("ConfigMap", "ns-2", "cm-2", {**items[2].body, "data": {"t": "changed"}}))
+    out.append(Manifest("ConfigMap", "ns-9", "cm-100", {**items[0].body, "metadata": {"name": "cm-100"}}))
+    return out
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+def test_unchanged_files_keep_their_inode_and_only_changes_are_written(tmp_path, monkeypatch, writers):
+    if writers > 1:
+        monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
+    out = tmp_path / "out"
+    before = manifests(20)
+    write_tree(before, out)
+    old = inodes(out)
+    write_tree(edited(before), out)
+    new = inodes(out)
+    assert "ns-1/configmap-cm-1.yaml" not in new  # removed resource: deleted
+    assert (out / "ns-9/configmap-cm-100.yaml").read_bytes() == (
+        out / "ns-0/configmap-cm-0.yaml"
+    ).read_bytes().replace(b"cm-0", b"cm-100")
+    assert new["ns-2/configmap-cm-2.yaml"][0] != old["ns-2/configmap-cm-2.yaml"][0]
+    assert b"t: changed" in (out / "ns-2/configmap-cm-2.yaml").read_bytes()
+    unchanged = [p for p in old if p not in ("ns-1/configmap-cm-1.yaml", "ns-2/configmap-cm-2.yaml", MARKER)]
+    assert len(unchanged) == 18
+    assert {p: new[p] for p in unchanged} == {p: old[p] for p in unchanged}  # same inode, not rewritten
+    assert all((out / p).stat().st_nlink == 1 for p in unchanged)  # the old tree is gone
+    assert tree(out) == _fresh_tree(tmp_path, edited(before))
+    assert debris(tmp_path) == []
+
+
+def _fresh_tree(tmp_path: Path, items: list[Manifest]) -> dict[str, bytes]:
+    fresh = tmp_path / "fresh"
+    write_tree(items, fresh)
+    return tree(fresh)
+
+
+def test_an_edited_or_planted_file_in_the_old_tree_is_not_reused(tmp_path):
+    """Reuse is decided by the bytes on disk, never by a record: a hand-edited file is rewritten,
+    and a symlink planted in place of a file is neither followed nor linked."""
+    out = tmp_path / "out"
+    write_tree(manifests(3), out)
+    (out / "ns-0/configmap-cm-0.yaml").write_text("edited by hand\n")
+    secret = tmp_path / "secret"
+    secret.write_bytes((out / "ns-1/configmap-cm-1.yaml").read_bytes())
+    (out / "ns-1/configmap-cm-1.yaml").unlink()
+    (out / "ns-1/configmap-cm-1.yaml").symlink_to(secret)
+    write_tree(manifests(3), out)
+    assert tree(out) == _fresh_tree(tmp_path, manifests(3))
+    assert not (out / "ns-1/configmap-cm-1.yaml").is_symlink()
+    assert (out / "ns-1/configmap-cm-1.yaml").stat().st_ino != secret.stat().st_ino
+
+
+@linux
+@pytest.mark.parametrize("step", range(0, 23, 2))
+def test_an_incremental_write_killed_at_any_step_leaves_one_whole_tree(tmp_path, monkeypatch, step):
+    """kill -9 at the step-th file operation of an incremental write (a comparison, a link or a
+    write), at the exchange or during the removal of the old tree: DIR is the old or the new tree,
+    the old tree's files are intact, and the next compile cleans up."""
+    out = tmp_path / "out"
+    before = manifests(20, "old")
+    write_tree(before, out)
+    old = tree(out)
+    after = edited(before)
+    new = _fresh_tree(tmp_path, after)
+    calls = iter(range(10_000))
+
+    def counted(real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            if next(calls) == step:
+                kill_self()
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(outdir, "reuse", counted(outdir.reuse))
+    monkeypatch.setattr(emit, "_write_file", counted(emit._write_file))
+    monkeypatch.setattr(outdir, "exchange", counted(outdir.exchange))
+    monkeypatch.setattr(outdir.shutil, "rmtree", counted(outdir.shutil.rmtree))
+    in_killed_child(lambda: write_tree(after, out))
+    monkeypatch.undo()
+    seen = tree(out)
+    assert seen in (old, new), f"killed at step {step}: neither the old nor the new tree"
+    assert debris(tmp_path), "the kill left nothing behind (else this test proves nothing)"
+    write_tree(after, out)
+    assert tree(out) == new
+    assert debris(tmp_path) == []
+
+
+@linux
+def test_a_big_old_tree_is_removed_in_the_background(tmp_path, monkeypatch):
+    """The retired tree goes to a detached `rm`: the compile does not wait for it, the next compile
+    does not wait for it either (it holds no lock), and it does not keep the caller's output open."""
+    monkeypatch.setattr(outdir, "BACKGROUND_REMOVAL_FILES", 2)
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def popen(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        started.append(list(args))
+        assert kwargs["close_fds"] and kwargs["stdout"] == subprocess.DEVNULL
+        return real_popen(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    out = tmp_path / "out"
+    write_tree(manifests(5), out)
+    write_tree(manifests(6), out)
+    assert len(started) == 1 and started[0][:3] == ["/bin/rm", "-rf", "--"]
+    assert started[0][3].startswith(str(tmp_path / ".out.tmp-"))
+    deadline = time.monotonic() + 10
+    while debris(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert debris(tmp_path) == []
+    assert len(tree(out)) == 7
+
+
+@linux
+def test_sigkill_at_random_moments_of_an_incremental_recompile(tmp_path):
+    """The real CLI, a one-service change to an existing output, kill -9 after a random delay,
+    several times: DIR is always the old or the new tree."""
+    import random
+
+    old_spec = _spec(tmp_path, "1.0.0")
+    new_spec = tmp_path / "mesh-one.yaml"
+    text = old_spec.read_text()
+    first = text.index("registry.example.com/svc-00250:1.0.0")
+    new_spec.write_text(text[:first] + text[first:].replace(":1.0.0", ":7.7.7", 1))
+    out = tmp_path / "out" / "dir"
+    assert _compile(new_spec, out).wait() == 0
+    new = tree(out)
+    assert _compile(old_spec, out).wait() == 0
+    old = tree(out)
+    assert old != new
+    rng = random.Random(17)
+    start = time.monotonic()
+    assert _compile(new_spec, out).wait() == 0
+    full = time.monotonic() - start
+    for _ in range(6):
+        assert _compile(old_spec, out).wait() == 0
+        proc = _compile(new_spec, out)
+        time.sleep(rng.uniform(0.3, 1.0) * full)
+        proc.kill()
+        proc.wait()
+        seen = tree(out)
+        assert seen in (old, new), f"{len(seen)} files, neither the old nor the new tree"
+    assert _compile(new_spec, out).wait() == 0
+    assert tree(out) == new
     assert debris(out.parent) == []

@@ -44,27 +44,66 @@ import base64
 import binascii
 import datetime
 import hashlib
+import itertools
 import os
+import pickle
 import re
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import celpy
-import lark
 import orjson
-from celpy import celtypes
-from celpy.evaluation import CELEvalError, base_functions
 
 from . import diskcache
-from .celext import K8S_FUNCTIONS
+
+if TYPE_CHECKING:
+    import celpy
+    import lark
+    from celpy import celtypes
+    from celpy.evaluation import CELEvalError
+
+    from .celext import K8S_FUNCTIONS
 
 # Macros handled by celpy's parser/evaluator itself (not looked up as functions).
 _MACROS = frozenset({"has", "all", "exists", "exists_one", "map", "filter", "dyn"})
-_KNOWN_FUNCTIONS = frozenset(base_functions) | frozenset(K8S_FUNCTIONS) | _MACROS
+_KNOWN_FUNCTIONS: frozenset[str] = frozenset()
+
+_LAZY = frozenset({"celpy", "lark", "celtypes", "CELEvalError", "K8S_FUNCTIONS"})
+"""celpy and lark (~0.1 s to import, more to build the CEL lexer) are imported on first use: a
+rule's analysis and its results on the values already seen are kept on disk (`_persisted`), so a
+run that meets only known rules and known values (`meshc validate` on every save of a spec)
+never loads them."""
+
+
+def _load_celpy() -> None:
+    global celpy, lark, celtypes, CELEvalError, K8S_FUNCTIONS, _KNOWN_FUNCTIONS
+    if _KNOWN_FUNCTIONS:
+        return
+    import celpy as celpy_module
+    import lark as lark_module
+    from celpy import celtypes as celtypes_module
+    from celpy.evaluation import CELEvalError as eval_error
+    from celpy.evaluation import base_functions
+
+    from .celext import K8S_FUNCTIONS as k8s_functions
+
+    celpy, lark, celtypes = celpy_module, lark_module, celtypes_module
+    CELEvalError = eval_error  # type: ignore[misc]
+    K8S_FUNCTIONS = k8s_functions
+    _KNOWN_FUNCTIONS = frozenset(base_functions) | frozenset(K8S_FUNCTIONS) | _MACROS
+
+
+def __getattr__(name: str) -> Any:
+    """`cel.lark`, `cel.CELEvalError`, ... for callers outside: loaded on first access."""
+    if name in _LAZY:
+        _load_celpy()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Parse-tree nodes that just wrap one child.
 _PASSTHROUGH = frozenset(
     {
@@ -89,6 +128,7 @@ _ENV: celpy.Environment | None = None
 
 def _env() -> celpy.Environment:
     global _ENV
+    _load_celpy()
     with _ENV_LOCK:
         if _ENV is None:
             _seed_parser_from_cache()
@@ -99,6 +139,7 @@ def _env() -> celpy.Environment:
 def celpy_parser_options() -> dict[str, Any]:
     """The options celpy 0.5's ``CELParser`` builds its lark parser with (InterpretedRunner).
     A test checks that they still match celpy's."""
+    _load_celpy()
     from celpy.celparser import CELParser
 
     return {
@@ -492,6 +533,11 @@ def schema_is_type_sensitive(schema: Mapping[str, Any]) -> bool:
 
 def to_cel(value: Any, schema: Mapping[str, Any] | None) -> Any:
     """JSON value -> celpy value, typed by the (original, structural) schema when known."""
+    _load_celpy()
+    return _to_cel(value, schema)
+
+
+def _to_cel(value: Any, schema: Mapping[str, Any] | None) -> Any:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -506,11 +552,11 @@ def to_cel(value: Any, schema: Mapping[str, Any] | None) -> Any:
                 sub = props[k]
             elif isinstance(addl, Mapping):
                 sub = addl
-            out[celtypes.StringType(k)] = to_cel(v, sub)
+            out[celtypes.StringType(k)] = _to_cel(v, sub)
         return celtypes.MapType(out)
     if isinstance(value, list):
         items = schema.get("items") if schema else None
-        return celtypes.ListType([to_cel(v, items if isinstance(items, Mapping) else None) for v in value])
+        return celtypes.ListType([_to_cel(v, items if isinstance(items, Mapping) else None) for v in value])
     stype = schema.get("type") if schema else None
     if isinstance(value, int):
         return celtypes.DoubleType(value) if stype == "number" else celtypes.IntType(value)
@@ -555,7 +601,7 @@ class CompiledRule:
     rule: str
     message: str
     field_path: str | None
-    program: Any | None  # celpy Runner; None when skipped
+    program: Any | None  # celpy Runner; None when skipped, or not compiled yet (see `_program`)
     observations: tuple[Observation, ...]
     whole: bool
     skip_reason: str | None = None
@@ -593,7 +639,7 @@ class CompiledRule:
 
     def check(self, value: Any, schema: Mapping[str, Any] | None) -> str | None:
         """None if the rule holds for ``value`` (``self``), else an error message."""
-        if self.program is None:
+        if self.skip_reason is not None:
             return None
         k = self.key(value)
         try:
@@ -606,10 +652,19 @@ class CompiledRule:
         self.memo[k] = result
         return result
 
+    def _program(self) -> Any:
+        """The celpy program, compiled on the first evaluation of a rule whose analysis came from
+        the disk (`_persisted`)."""
+        if self.program is None:
+            env = _env()
+            self.program = env.program(env.compile(self.rule), functions=dict(K8S_FUNCTIONS))
+        return self.program
+
     def _evaluate(self, value: Any, schema: Mapping[str, Any] | None) -> str | None:
         self.evaluations += 1
+        _STATE.dirty = True
         try:
-            out = self.program.evaluate({"self": to_cel(value, schema)})  # type: ignore[union-attr]
+            out = self._program().evaluate({"self": to_cel(value, schema)})
         except CELEvalError as ex:
             return f"{self.message}: rule evaluation error: {_eval_error_text(ex)} (rule: {self.rule})"
         except Exception as ex:  # celpy internal failure: report, never pass silently
@@ -647,7 +702,8 @@ def compile_rule(spec: Mapping[str, Any], memo_scope: str = "") -> CompiledRule:
 
     ``memo_scope`` separates memo tables for rules whose ``self`` conversion depends on the
     schema site (see ``schema_is_type_sensitive``); it is "" for all other sites so identical
-    rules on different kinds share one memo.
+    rules on different kinds share one memo. A rule analysed by an earlier run (`_persisted`) is
+    not parsed again, and its memo starts with the results that run found.
     """
     rule = str(spec["rule"])
     message = str(spec.get("message") or f"failed rule: {rule}")
@@ -657,11 +713,131 @@ def compile_rule(spec: Mapping[str, Any], memo_scope: str = "") -> CompiledRule:
         found = _RULES.get(cache_key)
         if found is not None:
             return found
-        compiled = _compile(rule, message, field_path, spec)
+        state = _persisted()
+        analysis_key = (rule, bool(spec.get("optionalOldSelf")))
+        known = state.analysis.get(analysis_key)
+        if known is not None:
+            skip_reason, observations, whole = known
+            compiled = CompiledRule(rule, message, field_path, None, observations, whole, skip_reason)
+        else:
+            compiled = _compile(rule, message, field_path, spec)
+            state.analysis[analysis_key] = (compiled.skip_reason, compiled.observations, compiled.whole)
+            state.dirty = True
+        compiled.memo.update(state.memo.get(cache_key, {}))
         _RULES[cache_key] = compiled
         if compiled.skip_reason is not None:
             _SKIPPED[rule] = SkippedRule(rule, compiled.skip_reason)
         return compiled
+
+
+@dataclass
+class _State:
+    """What earlier runs learnt: each rule's analysis (skip reason, observations, whole) and its
+    memo (observations -> result). Both are pure functions of the rule text and of the code that
+    analyses and evaluates it, which the entry's name hashes (`_state_name`): an entry written by
+    other code is never read."""
+
+    analysis: dict[tuple[str, bool], tuple[str | None, tuple[Observation, ...], bool]] = field(
+        default_factory=dict
+    )
+    memo: dict[tuple[str, str, str | None, str], dict[Any, str | None]] = field(default_factory=dict)
+    dirty: bool = False
+    loaded: bool = False
+    pid: int = 0
+
+
+_STATE = _State()
+_STATE_FORMAT = b"cel-state-v2"
+_PERSISTED_PER_RULE = 300
+_PERSISTED_IN_ALL = 10_000
+"""At most this many results of one rule, and of all rules, are kept on disk: reading the state
+must stay cheaper than what it saves (a big mesh's many names are not worth keeping; the common
+outcomes are)."""
+
+
+def _state_name() -> str | None:
+    """The cache entry's name: a hash of the code that analyses and evaluates the rules (this
+    module, the Kubernetes functions, celpy and lark) and of the Python version. Files are told
+    apart by path, size and modification time, as Python's bytecode cache does (reading and
+    hashing them all would cost more than the entry saves)."""
+    import importlib.util
+
+    here = Path(__file__).parent
+    files = [here / "cel.py", here / "celext.py"]
+    for package in ("celpy", "lark"):
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            return None
+        root = Path(next(iter(found.submodule_search_locations)))
+        # The package's own directory (an install or upgrade rewrites every file in it).
+        files += sorted(p for p in root.glob("*") if p.suffix in (".py", ".lark"))
+    digest = hashlib.sha256(_STATE_FORMAT + repr(sys.version_info[:2]).encode())
+    try:
+        for path in files:
+            info = path.stat()
+            digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    except OSError:
+        return None
+    return f"cel-state-{digest.hexdigest()[:32]}.pickle"
+
+
+def _persisted() -> _State:
+    """The state, read from the disk cache on first use (under _RULES_LOCK). An unreadable entry
+    is as good as none: every rule is then analysed and evaluated as usual."""
+    if not _STATE.loaded:
+        _STATE.loaded, _STATE.pid = True, os.getpid()
+        name = _state_name()
+        data = diskcache.read(name) if name is not None else None
+        if data is not None:
+            try:
+                analysis, memo = pickle.loads(data)
+                if _well_formed(analysis, memo):
+                    _STATE.analysis, _STATE.memo = analysis, memo
+                else:
+                    _STATE.dirty = True
+            except Exception:  # a damaged entry: ignored, then replaced
+                _STATE.dirty = True
+    return _STATE
+
+
+def _well_formed(analysis: Any, memo: Any) -> bool:
+    return (
+        isinstance(analysis, dict)
+        and isinstance(memo, dict)
+        and all(
+            isinstance(v, tuple)
+            and len(v) == 3
+            and isinstance(v[0], str | None)
+            and isinstance(v[1], tuple)
+            and isinstance(v[2], bool)
+            for v in analysis.values()
+        )
+        and all(isinstance(v, dict) for v in memo.values())
+        and all(r is None or isinstance(r, str) for v in memo.values() for r in v.values())
+    )
+
+
+def save_state() -> None:
+    """Write what this run learnt (new analyses, new results) to the disk cache; called after a
+    self-check. Only the process that read the state writes it (not a forked writer)."""
+    with _RULES_LOCK:
+        if not _STATE.dirty or _STATE.pid != os.getpid():
+            return
+        name = _state_name()
+        if name is None:
+            return
+        memo: dict[tuple[str, str, str | None, str], dict[Any, str | None]] = {}
+        room = _PERSISTED_IN_ALL
+        for key, rule in sorted(_RULES.items(), key=lambda item: repr(item[0])):
+            if rule.skip_reason is None and rule.memo and room > 0:
+                memo[key] = dict(itertools.islice(rule.memo.items(), min(room, _PERSISTED_PER_RULE)))
+                room -= len(memo[key])
+        try:
+            data = pickle.dumps((_STATE.analysis, memo), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a value that does not pickle: keep nothing rather than fail a check
+            return
+        diskcache.write(name, data)
+        _STATE.memo, _STATE.dirty = memo, False
 
 
 def _compile(rule: str, message: str, field_path: str | None, spec: Mapping[str, Any]) -> CompiledRule:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import core, crd
+from . import cel, core, crd
 from .metadata import MetadataChecker
 
 # Kinds accepted without a schema check (their metadata is still checked). None today: the
@@ -110,4 +110,5 @@ def check_resources(resources: Sequence[Mapping[str, Any]]) -> list[SelfCheckErr
                         message,
                     )
                 )
+    cel.save_state()
     return errors

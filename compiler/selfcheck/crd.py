@@ -70,33 +70,61 @@ _KEPT_FORMATS = frozenset({"byte", "date-time"})
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-_CACHE_FORMAT = b"crd-json-v1"
+_CACHE_FORMAT = b"crd-json-v3"
+
+
+@functools.cache
+def _cache_names() -> tuple[str, str]:
+    """(prefix of the per-kind cache entries, name of the index entry) for the vendored CRDs as
+    they are on disk, told apart by path, size and modification time (as Python's bytecode cache
+    does: reading and hashing 1 MB of YAML on every start would cost more than the lookup), so an
+    entry of other CRDs is never used."""
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for path in (CRD_FILE, *PROMETHEUS_OPERATOR_FILES):
+        info = path.stat()
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    prefix = f"istio-{ISTIO_VERSION}-crds-{digest.hexdigest()[:32]}"
+    return prefix, f"{prefix}-index.json"
 
 
 @functools.cache
 def _all_crds() -> dict[tuple[str, str], Mapping[str, Any]]:
-    """(group, kind) -> CRD document. Parsed from YAML once per install, then cached as JSON."""
+    """(group, kind) -> CRD document, parsed from the vendored YAML (~0.2 s). Each document is then
+    cached as JSON on its own (see `_crd`), with an index of the (group, kind) pairs there are."""
     raw = b"\n---\n".join(path.read_bytes() for path in (CRD_FILE, *PROMETHEUS_OPERATOR_FILES))
-    digest = hashlib.sha256(_CACHE_FORMAT + raw).hexdigest()[:32]
-    cache_name = f"istio-{ISTIO_VERSION}-crds-{digest}.json"
-    cached = diskcache.read(cache_name)
-    if cached is not None:
-        try:
-            data = orjson.loads(cached)
-            return {(g, k): doc for g, k, doc in data}
-        except (orjson.JSONDecodeError, TypeError, ValueError):
-            pass
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out: dict[tuple[str, str], Mapping[str, Any]] = {}
     for doc in yaml.load_all(raw, Loader=loader):
         if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
             spec = doc["spec"]
             out[(spec["group"], spec["names"]["kind"])] = doc
-    diskcache.write(cache_name, orjson.dumps([[g, k, doc] for (g, k), doc in out.items()]))
+    prefix, index = _cache_names()
+    for (group, kind), doc in sorted(out.items()):
+        diskcache.write(f"{prefix}-{group}-{kind}.json", orjson.dumps(doc))
+    diskcache.write(index, orjson.dumps(sorted(out)))  # last: the index promises the entries
     return out
 
 
+@functools.cache
 def _crd(group: str, kind: str) -> Mapping[str, Any] | None:
+    """One CRD document, read from its own cache entry when there is one: a compile loads only
+    the CRDs of the kinds it emits (a few of 20; all of them together are ~0.15 s of JSON), and
+    `meshc validate` on a small mesh starts that much sooner. A missing or unreadable entry falls
+    back to parsing the YAML."""
+    prefix, index = _cache_names()
+    listed = diskcache.read(index)
+    if listed is not None:
+        try:
+            known = {(g, k) for g, k in orjson.loads(listed)}
+            if (group, kind) not in known:
+                return None
+            cached = diskcache.read(f"{prefix}-{group}-{kind}.json")
+            if cached is not None:
+                doc = orjson.loads(cached)
+                if isinstance(doc, dict):
+                    return doc
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            pass
     return _all_crds().get((group, kind))
 
 

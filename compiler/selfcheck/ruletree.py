@@ -173,7 +173,7 @@ class _Generator:
         schema_name = self.const(schema, "S")
         path_expr = f"({', '.join(path)},)"
         for rule in node.rules:
-            if rule.program is None:
+            if rule.skip_reason is not None:
                 continue  # skipped rule (listed by skipped_cel_rules())
             key_expr = self.key_expr(rule, var, types)
             memo = self.const(rule.memo, "M")
