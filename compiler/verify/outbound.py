@@ -88,7 +88,9 @@ def http_route(
     """vs-order / vs-match: the first HTTP rule whose matches hold; None when none does (404)."""
     for i, rule in enumerate(vs.spec.get("http") or []):
         matches = rule.get("match") or [{}]
-        hit = next((m for m in matches if _http_match(m, req, gateway, source, claims)), None)
+        hit = next(
+            (m for m in matches if _bound(m, vs, gateway) and _http_match(m, req, source, claims)), None
+        )
         if hit is None:
             continue
         path = _rewrite(hit, rule.get("rewrite") or {}, req.path)
@@ -99,6 +101,17 @@ def http_route(
     return None, ""
 
 
+def _bound(m: Mapping[str, Any], vs: Resource, gateway: str) -> bool:
+    """gateway-vs: whether a match's `gateways` (if any) name `gateway` (`mesh` or `ns/name`); a
+    name without a namespace is the Gateway of that name in the VirtualService's own namespace."""
+    if "gateways" not in m:
+        return True
+    return any(
+        g == gateway or ("/" not in g and g != "mesh" and f"{vs.namespace}/{g}" == gateway)
+        for g in m["gateways"]
+    )
+
+
 def _name(rule: Mapping[str, Any]) -> str:
     return f" ({rule['name']})" if rule.get("name") else ""
 
@@ -106,12 +119,9 @@ def _name(rule: Mapping[str, Any]) -> str:
 def _http_match(
     m: Mapping[str, Any],
     req: Request,
-    gateway: str,
     source: Workload | None,
     claims: Mapping[str, str] | None,
 ) -> bool:
-    if "gateways" in m and gateway not in m["gateways"]:
-        return False
     if "port" in m and m["port"] != req.port:
         return False
     if "uri" in m and not string_match(m["uri"], req.path):
@@ -173,7 +183,7 @@ def l4_route(
     if req.protocol == "tls":
         for i, rule in enumerate(vs.spec.get("tls") or []):
             for m in rule.get("match") or []:
-                if "gateways" in m and gateway not in m["gateways"]:
+                if not _bound(m, vs, gateway):
                     continue
                 if "port" in m and m["port"] != req.port:
                     continue
@@ -183,7 +193,7 @@ def l4_route(
     for i, rule in enumerate(vs.spec.get("tcp") or []):
         matches = rule.get("match") or [{}]
         for m in matches:
-            if "gateways" in m and gateway not in m["gateways"]:
+            if not _bound(m, vs, gateway):
                 continue
             if "port" in m and m["port"] != req.port:
                 continue
