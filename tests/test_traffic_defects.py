@@ -77,3 +77,26 @@ def test_egress_gateway_sends_each_host_to_itself(tmp_path):
         s["name"]: {p["tls"]["sni"] for p in s["trafficPolicy"]["portLevelSettings"]} for s in dr["subsets"]
     }
     assert snis == {"ext-1": {"a.example.com"}, "ext-2": {"b.example.com"}}
+
+
+# --- 7. gRPC retries retry on gRPC status codes ---------------------------------------------------
+
+
+def test_grpc_service_retries_on_grpc_conditions(tmp_path):
+    out = compile_spec(
+        tmp_path,
+        {
+            "defaults": {
+                "namespace": "shop",
+                "traffic": {"retries": {"attempts": 2, "perTryTimeout": "1s", "retryOn": ["5xx", "reset"]}},
+            },
+            "services": [
+                {"name": "web", "ports": HTTP, "calls": [{"service": "pricing"}]},
+                {"name": "pricing", "ports": [{"port": 9090, "protocol": "grpc"}]},
+            ],
+        },
+    )
+    grpc = out[(None, "VirtualService", "shop", "pricing")]["spec"]["http"][0]["retries"]["retryOn"]
+    assert grpc == "cancelled,deadline-exceeded,internal,resource-exhausted,unavailable,reset"
+    http = out[(None, "VirtualService", "shop", "web")]["spec"]["http"][0]["retries"]["retryOn"]
+    assert http == "5xx,reset"

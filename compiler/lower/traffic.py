@@ -178,13 +178,47 @@ def http_match(match: Match) -> dict[str, Any]:
     return out
 
 
-def retries(r: Retries) -> dict[str, Any]:
+GRPC_PROTOCOLS = frozenset({"grpc", "grpc-web"})
+
+GRPC_RETRY_ON = ("cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable")
+"""Envoy's gRPC retry conditions (`x-envoy-retry-grpc-on`): they read the `grpc-status` a gRPC
+server answers with, inside an HTTP 200 response."""
+
+_GRPC_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    # A failed gRPC call is an HTTP 200 with a grpc-status: Envoy's `5xx` and `gateway-error` never
+    # see it. Their gRPC counterparts are the server-side failure codes (gRPC maps HTTP 502-504 to
+    # UNAVAILABLE). Connection-level conditions (`reset`, `connect-failure`, ...) work for both.
+    "5xx": GRPC_RETRY_ON,
+    "gateway-error": ("unavailable",),
+}
+
+
+def retry_on(conditions: list[str], info: ServiceInfo) -> list[str]:
+    """The service's retry conditions as its ports need them: on a service whose HTTP ports speak
+    gRPC, HTTP status conditions become their gRPC equivalents (kept beside them when some HTTP
+    port speaks plain HTTP: Envoy applies each kind to its own responses)."""
+    protocols = {p.protocol for p in info.http_ports}
+    grpc = bool(protocols & GRPC_PROTOCOLS)
+    if not grpc:
+        return list(conditions)
+    keep_http = bool(protocols - GRPC_PROTOCOLS)
+    out: dict[str, None] = {}
+    for condition in conditions:
+        equivalents = _GRPC_EQUIVALENTS.get(condition)
+        if equivalents is None or keep_http:
+            out.setdefault(condition, None)
+        for equivalent in equivalents or ():
+            out.setdefault(equivalent, None)
+    return list(out)
+
+
+def retries(r: Retries, info: ServiceInfo) -> dict[str, Any]:
     out: dict[str, Any] = {"attempts": r.attempts}
     if r.attempts > 0:
         if r.per_try_timeout:
             out["perTryTimeout"] = r.per_try_timeout
         if r.retry_on:
-            out["retryOn"] = ",".join(r.retry_on)
+            out["retryOn"] = ",".join(retry_on(r.retry_on, info))
     return out
 
 
@@ -207,7 +241,7 @@ def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> di
     if timeout:
         out["timeout"] = timeout
     if r is not None:
-        out["retries"] = retries(r)
+        out["retries"] = retries(r, info)
     if f is not None and (f.delay or f.abort):
         out["fault"] = fault(f)
     if m is not None:
