@@ -68,6 +68,8 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc181_fault_disables_retries",
+
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
