@@ -69,7 +69,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
     "mc181_fault_disables_retries",
-
+    "mc182_unmatchable_path",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
