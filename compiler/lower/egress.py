@@ -27,10 +27,14 @@ from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest
 
 
-def _resolution(egress: Egress) -> str:
+def resolution(egress: Egress) -> str:
+    """The ServiceEntry's resolution: as written, else NONE for wildcard hosts or address ranges
+    (Istio accepts CIDR addresses only without DNS resolution; MC180 checks the rest), else DNS."""
     if egress.resolution:
         return egress.resolution
-    return "NONE" if any(h.startswith("*") for h in egress.hosts) else "DNS"
+    if any(h.startswith("*") for h in egress.hosts) or any("/" in a for a in egress.addresses):
+        return "NONE"
+    return "DNS"
 
 
 def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope | None) -> list[str]:
@@ -82,6 +86,7 @@ def numbered(name: str, i: int, count: int) -> str:
 
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     owner_of = {name: f"egress/{name}" for name in index.egress}
+    subsets: dict[tuple[str, str], tuple[list[dict[str, Any]], set[str], str]] = {}
     for egress in (e for _, e in index.egress.values()):
         namespaces = _caller_namespaces(index, egress, scope)
         places = _placements(egress, namespaces)
@@ -92,8 +97,10 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 for p in egress.ports
             ],
             "location": "MESH_EXTERNAL",
-            "resolution": _resolution(egress),
+            "resolution": resolution(egress),
         }
+        if egress.addresses:
+            spec_base["addresses"] = list(egress.addresses)
         for ns, export in places:
             spec = {**spec_base, "exportTo": export}
             yield manifest(
@@ -106,7 +113,29 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
                 owner=owner_of[egress.name],
             )
         if egress.gateway is not None and places:
+            gw = egress.gateway
+            key = (gw.namespace, gw.service)
+            found = subsets.setdefault(key, ([], set(), owner_of[egress.name]))
+            found[0].extend(gateway_subsets(egress))
+            found[1].update(namespaces)
             yield from _through_gateway(index, egress, places, namespaces)
+    # One DestinationRule per egress gateway Service, with the subsets of every entry through it:
+    # for a host with several DestinationRules Istio uses one, and the other entries' subsets
+    # would not exist (found by the verifier when the shop got a second entry through its gateway).
+    for (ns, service), (subset_list, caller_namespaces, owner) in sorted(subsets.items()):
+        yield manifest(
+            index,
+            NETWORKING,
+            "DestinationRule",
+            names.egress_gateway_subsets(index.name, service),
+            ns,
+            {
+                "host": f"{service}.{ns}.svc.{index.cluster_domain}",
+                "subsets": subset_list,
+                "exportTo": sorted(caller_namespaces | {"."}),
+            },
+            owner=owner,
+        )
 
 
 def _terminates_as(port: EgressPort) -> str:
@@ -141,35 +170,10 @@ def _through_gateway(
         {"selector": dict(gw.selector), "servers": servers},
         owner=owner,
     )
-    # Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
-    # gateway matches its servers and the authorization below on that SNI).
-    subset_names = [numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
-    subsets = [
-        {
-            "name": subset_names[i],
-            "trafficPolicy": {
-                "portLevelSettings": [
-                    {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
-                    for p in egress.ports
-                ]
-            },
-        }
-        for i, host in enumerate(hosts)
-    ]
-    dr_export = sorted(set(caller_namespaces) | {"."})
-    yield manifest(
-        index,
-        NETWORKING,
-        "DestinationRule",
-        gw_name,
-        gw.namespace,
-        {"host": gw_host, "subsets": subsets, "exportTo": dr_export},
-        owner=owner,
-    )
     leg_namespaces = set(mesh_leg_namespaces(egress, places, caller_namespaces))
     leg_places = [(ns, export) for ns, export in places if ns in leg_namespaces]
     for i, host in enumerate(hosts):
-        subset = subset_names[i]
+        subset = numbered(egress.name, i, len(hosts))
         for ns, export in leg_places:
             yield manifest(
                 index,
@@ -216,6 +220,24 @@ def _through_gateway(
         ],
     }
     yield manifest(index, SECURITY, "AuthorizationPolicy", gw_name, gw.namespace, policy, owner=owner)
+
+
+def gateway_subsets(egress: Egress) -> list[dict[str, Any]]:
+    """Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
+    gateway matches its servers and the authorization on that SNI)."""
+    count = len(egress.hosts)
+    return [
+        {
+            "name": numbered(egress.name, i, count),
+            "trafficPolicy": {
+                "portLevelSettings": [
+                    {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
+                    for p in egress.ports
+                ]
+            },
+        }
+        for i, host in enumerate(egress.hosts)
+    ]
 
 
 def _mesh_leg(egress: Egress, host: str, gw_host: str, subset: str) -> dict[str, Any]:

@@ -68,6 +68,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc180_tcp_egress_without_addresses",
     "mc181_fault_disables_retries",
     "mc182_unmatchable_path",
 )

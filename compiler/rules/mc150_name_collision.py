@@ -111,6 +111,7 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         if any(route.require_claims for route in gw.routes):
             claims = names.gateway_require_claims(mesh, gw.name)
             yield ("AuthorizationPolicy", gw.workload.namespace, claims, source)
+    shared: set[tuple[str, str, str]] = set()
     for i, egress in enumerate(spec.egress):
         if index.egress.get(egress.name, (None,))[0] != i:
             continue
@@ -127,8 +128,12 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
                 names.egress_gateway(mesh, egress.name),
                 len(egress.hosts),
             )
-            for kind in ("Gateway", "DestinationRule", "AuthorizationPolicy"):
+            for kind in ("Gateway", "AuthorizationPolicy"):
                 yield (kind, gw_ns, gw_name, source)
+            subsets = ("DestinationRule", gw_ns, names.egress_gateway_subsets(mesh, egress.gateway.service))
+            if subsets not in shared:  # one for every entry through the gateway
+                shared.add(subsets)
+                yield (*subsets, source)
             callers = sorted({index.services[c].namespace for c in egress.callers if c in index.services})
             for i in range(count):
                 yield ("VirtualService", gw_ns, numbered(gw_name, i, count), source)
