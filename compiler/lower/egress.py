@@ -86,7 +86,7 @@ def numbered(name: str, i: int, count: int) -> str:
 
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     owner_of = {name: f"egress/{name}" for name in index.egress}
-    subsets: dict[tuple[str, str], tuple[list[dict[str, Any]], set[str], str]] = {}
+    subsets: dict[tuple[str, str], tuple[list[dict[str, Any]], set[str], set[str]]] = {}
     for egress in (e for _, e in index.egress.values()):
         namespaces = _caller_namespaces(index, egress, scope)
         places = _placements(egress, namespaces)
@@ -115,14 +115,16 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         if egress.gateway is not None and places:
             gw = egress.gateway
             key = (gw.namespace, gw.service)
-            found = subsets.setdefault(key, ([], set(), owner_of[egress.name]))
+            found = subsets.setdefault(key, ([], set(), set()))
             found[0].extend(gateway_subsets(egress))
             found[1].update(namespaces)
+            found[2].add(egress.name)
             yield from _through_gateway(index, egress, places, namespaces)
     # One DestinationRule per egress gateway Service, with the subsets of every entry through it:
     # for a host with several DestinationRules Istio uses one, and the other entries' subsets
     # would not exist (found by the verifier when the shop got a second entry through its gateway).
-    for (ns, service), (subset_list, caller_namespaces, owner) in sorted(subsets.items()):
+    # In canonical order (the spec's order of the entries must not show), owned by the first entry.
+    for (ns, service), (subset_list, caller_namespaces, entries) in sorted(subsets.items()):
         yield manifest(
             index,
             NETWORKING,
@@ -131,10 +133,10 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             ns,
             {
                 "host": f"{service}.{ns}.svc.{index.cluster_domain}",
-                "subsets": subset_list,
+                "subsets": sorted(subset_list, key=lambda subset: str(subset["name"])),
                 "exportTo": sorted(caller_namespaces | {"."}),
             },
-            owner=owner,
+            owner=owner_of[min(entries)],
         )
 
 
