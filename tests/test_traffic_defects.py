@@ -41,6 +41,34 @@ HTTP = [{"port": 8080, "protocol": "http"}]
 CATALOG = "catalog.shop.svc.cluster.local"
 
 
+# --- 2. multi-cluster: a gateway route to a service on another network ---------------------------
+
+
+def test_gateway_route_to_a_remote_network_gets_an_east_west_gateway(tmp_path):
+    out = compile_spec(
+        tmp_path,
+        {
+            "clusters": [
+                {"name": "east", "network": "net-east", "region": "us-east1"},
+                {"name": "west", "network": "net-west", "region": "us-west1"},
+            ],
+            "services": [{"name": "api", "namespace": "x", "ports": HTTP, "placement": ["west"]}],
+            "gateways": [
+                {
+                    "name": "public",
+                    "placement": ["east"],
+                    "hosts": ["api.example.com"],
+                    "servers": [{"port": 80}],
+                    "routes": [{"to": {"service": "api"}}],
+                }
+            ],
+        },
+    )
+    east_west = ("Gateway", "istio-system", "t-cross-network-gateway")
+    assert ("west", *east_west) in out  # west serves the east gateway's requests
+    assert ("east", *east_west) not in out
+
+
 # --- 3. egress through a gateway: each host goes to itself -------------------------------------
 
 
