@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import REPO
 
 from meshc.compiler.pipeline import run
 from meshc.spec.diagnostics import SpecError
@@ -39,6 +40,84 @@ def diagnostics(tmp_path: Path, spec: dict[str, Any]) -> list[tuple[str, str]]:
 
 HTTP = [{"port": 8080, "protocol": "http"}]
 CATALOG = "catalog.shop.svc.cluster.local"
+
+
+# --- 1. gateway routes apply the service's own traffic policy ------------------------------------
+
+
+def _catalog_spec(policy: str | None = None) -> dict[str, Any]:
+    route: dict[str, Any] = {
+        "name": "cat",
+        "match": [{"path": {"prefix": "/catalog"}}],
+        "to": {"service": "catalog"},
+    }
+    if policy is not None:
+        route["policy"] = policy
+    return {
+        "defaults": {"namespace": "shop"},
+        "services": [
+            {
+                "name": "catalog",
+                "ports": HTTP,
+                "versions": [{"name": "v1"}, {"name": "v2"}],
+                "traffic": {
+                    "routes": [
+                        {"name": "beta", "match": [{"headers": {"x-beta": {"exact": "1"}}}], "to": "v2"}
+                    ],
+                    "split": {"v1": 100, "v2": 0},
+                    "timeout": "3s",
+                    "retries": {"attempts": 2, "perTryTimeout": "1s", "retryOn": ["5xx"]},
+                },
+            }
+        ],
+        "gateways": [
+            {"name": "public", "hosts": ["shop.example.com"], "servers": [{"port": 80}], "routes": [route]}
+        ],
+    }
+
+
+def test_gateway_route_applies_the_services_header_routes_timeout_and_retries(tmp_path):
+    out = compile_spec(tmp_path, _catalog_spec())
+    http = out[(None, "VirtualService", "shop", "t-public")]["spec"]["http"]
+    retries = {"attempts": 2, "perTryTimeout": "1s", "retryOn": "5xx"}
+    dest = {"host": CATALOG, "port": {"number": 8080}}
+    assert http == [
+        {
+            "name": "cat-beta",
+            "match": [{"uri": {"prefix": "/catalog"}, "headers": {"x-beta": {"exact": "1"}}}],
+            "route": [{"destination": {**dest, "subset": "v2"}}],
+            "timeout": "3s",
+            "retries": retries,
+        },
+        {
+            "name": "cat",
+            "match": [{"uri": {"prefix": "/catalog"}}],
+            "route": [{"destination": {**dest, "subset": "v1"}}],
+            "timeout": "3s",
+            "retries": retries,
+        },
+    ]
+
+
+def test_gateway_route_policy_none_keeps_only_the_split(tmp_path):
+    out = compile_spec(tmp_path, _catalog_spec("none"))
+    http = out[(None, "VirtualService", "shop", "t-public")]["spec"]["http"]
+    assert http == [
+        {
+            "name": "cat",
+            "match": [{"uri": {"prefix": "/catalog"}}],
+            "route": [{"destination": {"host": CATALOG, "subset": "v1", "port": {"number": 8080}}}],
+        }
+    ]
+
+
+def test_shop_public_gateway_carries_the_api_timeout():
+    c = run(REPO / "examples" / "shop" / "mesh.yaml")
+    vs = next(m.body for m in c.manifests if m.kind == "VirtualService" and m.name == "shop-public")
+    by_name = {rule.get("name"): rule for rule in vs["spec"]["http"]}
+    assert by_name["api"]["timeout"] == "30s"  # api's own `traffic.timeout`
+    assert by_name["api"]["retries"] == {"attempts": 0}
+    assert by_name["site"]["timeout"] == "30s"  # storefront's
 
 
 # --- 2. multi-cluster: a gateway route to a service on another network ---------------------------

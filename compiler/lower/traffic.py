@@ -231,8 +231,11 @@ def fault(f: Fault) -> dict[str, Any]:
     return out
 
 
-def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> dict[str, Any]:
-    """Timeout, retries, fault and mirror: a route's own, else the service's."""
+def rule_extras(
+    info: ServiceInfo, traffic: Traffic, route: Route | None, port: int | None = None
+) -> dict[str, Any]:
+    """Timeout, retries, fault and mirror: a route's own, else the service's. `port`: the service
+    port the rule sends to, which a gateway's mirror must name (a sidecar's keeps the request's)."""
     timeout = (route.timeout if route else None) or traffic.timeout
     r = (route.retries if route else None) or traffic.retries
     f = (route.fault if route else None) or traffic.fault
@@ -245,7 +248,7 @@ def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> di
     if f is not None and (f.delay or f.abort):
         out["fault"] = fault(f)
     if m is not None:
-        out["mirror"] = destination(info, m.version)
+        out["mirror"] = destination(info, m.version, port)
         out["mirrorPercentage"] = {"value": float(m.percent)}
     return out
 
@@ -266,10 +269,10 @@ def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
             rule["route"] = [{"destination": destination(info, route.to)}]
         else:
             rule["route"] = default_destinations(info)
-        rule.update(_rule_extras(info, traffic, route))
+        rule.update(rule_extras(info, traffic, route))
         rules.append(rule)
     default: dict[str, Any] = {"route": default_destinations(info)}
-    default.update(_rule_extras(info, traffic, None))
+    default.update(rule_extras(info, traffic, None))
     rules.append(default)
     return rules
 

@@ -71,6 +71,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc180_tcp_egress_without_addresses",
     "mc181_fault_disables_retries",
     "mc182_unmatchable_path",
+    "mc183_gateway_policy_inexpressible",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -51,6 +51,12 @@ class GatewayRoute(SpecModel):
     to: RouteTarget
     rewrite: Rewrite | None = None
     timeout: Duration | None = None
+    """Timeout of this route's requests, over the service's own."""
+    policy: Literal["service", "none"] = "service"
+    """Which traffic policy the route's requests get. `service`: the service's own, as a caller in
+    the mesh gets it: its routes (header matches, canaries; each ANDed with this route's match and
+    seen after its `rewrite`), split, timeout, retries, fault injection and mirror. `none`: only the
+    service's split and this route's `timeout`."""
     require_jwt: bool | None = None
     """Require a valid JWT for this route; defaults to true when the gateway has `jwt`."""
     require_claims: dict[ClaimName, ClaimValues] = Field(default_factory=dict)
