@@ -143,6 +143,9 @@ class PublicRoute:
     protocol: str
     required_claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """`requireClaims`: claim -> allowed values, enforced by authorization at the gateway."""
+    policy: str = "service"
+    """`policy`: whether the route's requests get the service's own traffic policy (`service`) or
+    only its split (`none`)."""
 
     @property
     def target(self) -> str:
@@ -289,6 +292,7 @@ def build_view(index: MeshIndex) -> MeshView:
                     (claim, tuple(sorted(set(values))))
                     for claim, values in sorted(route.require_claims.items())
                 ),
+                policy=route.policy,
             )
     for _, egress in index.egress.values():
         view.egress[egress.name] = EgressView(

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from .base import Name, SpecModel
+from .meta import FieldMeta
 
 
 class EgressPort(SpecModel):
@@ -47,7 +48,7 @@ class Egress(SpecModel):
     hosts: list[str]
     """External DNS names. Wildcards (`*.example.com`) are allowed but flagged (MC113)."""
     ports: list[EgressPort] = Field(default_factory=lambda: [EgressPort(port=443)])
-    addresses: list[Address] = Field(default_factory=list)
+    addresses: Annotated[list[Address], FieldMeta("egress")] = Field(default_factory=list)
     """The hosts' IP addresses or ranges (the ServiceEntry's `addresses`). A `tcp` port needs them
     (MC180): TCP carries no host name, so without addresses the sidecar matches the port alone,
     whatever the destination, and the egress gateway and the other hosts are skipped."""

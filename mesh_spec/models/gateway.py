@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ClaimName, ClaimValues, Duration, Name, SpecModel
+from .meta import FieldMeta
 from .traffic import Match
 
 
@@ -52,7 +53,7 @@ class GatewayRoute(SpecModel):
     rewrite: Rewrite | None = None
     timeout: Duration | None = None
     """Timeout of this route's requests, over the service's own."""
-    policy: Literal["service", "none"] = "service"
+    policy: Annotated[Literal["service", "none"], FieldMeta("public", review="custom")] = "service"
     """Which traffic policy the route's requests get. `service`: the service's own, as a caller in
     the mesh gets it: its routes (header matches, canaries; each ANDed with this route's match and
     seen after its `rewrite`), split, timeout, retries, fault injection and mirror. `none`: only the

@@ -143,6 +143,8 @@ def route_json(route: PublicRoute) -> dict[str, Any]:
     }
     if route.required_claims:
         out["requiresClaims"] = {claim: list(values) for claim, values in route.required_claims}
+    if route.policy != "service":
+        out["policy"] = route.policy
     return out
 
 

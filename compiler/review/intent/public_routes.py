@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from meshc.spec.models import GatewayRoute
+
 from .base import DiffContext, paired
 from .fmt import claims_relaxed, claims_text, listed, opt, route_json
+
+CUSTOM_FIELDS = {GatewayRoute: ("policy",)}
+"""Fields declared `FieldMeta(review="custom")` that this module reports by name."""
+
+
+def _policy(value: str) -> str:
+    return "the service's own" if value == "service" else "the split only"
 
 
 def diff(ctx: DiffContext) -> None:
@@ -67,6 +76,8 @@ def diff(ctx: DiffContext) -> None:
             details.append(f"timeout {old.timeout or 'none'} → {route.timeout or 'none'}")
         if old.rewrite != route.rewrite:
             details.append(f"rewrite {opt(old.rewrite)} → {opt(route.rewrite)}")
+        if old.policy != route.policy:
+            details.append(f"traffic policy {_policy(old.policy)} → {_policy(route.policy)}")
         if not details:
             details.append(f"protocol {old.protocol} → {route.protocol}")
         ctx.change(
