@@ -413,6 +413,15 @@ class MeshIndex:
             return list(self.clusters)
         return [name for name in gateway.placement if name in self.clusters]
 
+    @staticmethod
+    def clients(info: ServiceInfo) -> list[str]:
+        """Who sends requests to a service: its callers' names and `gateway/<name>` of the gateways
+        that route to it (a gateway's Envoy reaches a service on another network through that
+        network's east-west gateway, as a sidecar does)."""
+        names = {edge.caller.name for edge in info.callers}
+        names.update(f"gateway/{gw.name}" for gw, _, _ in info.gateway_routes)
+        return sorted(names)
+
     def regions(self, info: ServiceInfo) -> list[str]:
         return sorted({self.clusters[c].region for c in self.placement(info)})
 
@@ -428,6 +437,10 @@ class MeshIndex:
             for cluster_name in self.placement(info):
                 placed_on[cluster_name].add(info.name)
         networks = {c.network for c in self.clusters.values()}
+        gateways_on: dict[str, set[str]] = {c: set() for c in self.clusters}
+        for gw in gateways:
+            for cluster_name in self.gateway_placement(gw):
+                gateways_on[cluster_name].add(f"gateway/{gw.name}")
         scopes = []
         for name, cluster in self.clusters.items():
             placed = placed_on[name]
@@ -443,11 +456,11 @@ class MeshIndex:
                 len(networks) > 1
                 and cluster.expose_services
                 and any(
-                    edge.caller.name in placed_on[other]
+                    client in placed_on[other] or client in gateways_on[other]
                     for other, other_cluster in self.clusters.items()
                     if other_cluster.network != cluster.network
                     for callee in placed
-                    for edge in self.services[callee].callers
+                    for client in self.clients(self.services[callee])
                 )
             )
             scopes.append(

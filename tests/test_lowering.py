@@ -277,7 +277,7 @@ def test_egress_through_a_gateway(tmp_path):
             "route": [{"destination": {"host": "api.stripe.com", "port": {"number": 443}}}],
         }
     ]
-    dr = out[(None, "DestinationRule", "istio-system", "t-stripe-egress")]["spec"]
+    dr = out[(None, "DestinationRule", "istio-system", "t-istio-egressgateway-subsets")]["spec"]
     assert dr["host"] == gw_host and dr["exportTo"] == [".", "p"]
     # The gateway resolves the host from its own copy of the ServiceEntry.
     assert out[(None, "ServiceEntry", "istio-system", "t-stripe")]["spec"]["exportTo"] == ["."]

@@ -403,10 +403,11 @@ def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
     (dr,) = [
         b
         for (k, _, name), b in out.items()
-        if k == "DestinationRule" and b["spec"]["host"] == gw_host and name == "shop-stripe-egress"
+        if k == "DestinationRule" and b["spec"]["host"] == gw_host and name == "shop-istio-egressgateway-subsets"
     ]
     assert _exported_to(dr, dr["metadata"]["namespace"], "payments")
-    (subset,) = dr["spec"]["subsets"]
+    # One DestinationRule for the gateway host, holding every entry's subsets (issue 14, defect 4).
+    (subset,) = [s for s in dr["spec"]["subsets"] if s["name"] == "stripe"]
     assert subset["trafficPolicy"]["portLevelSettings"] == [
         {"port": {"number": 443}, "tls": {"mode": "ISTIO_MUTUAL", "sni": "api.stripe.com"}}
     ]
@@ -426,16 +427,22 @@ def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
         if k == "AuthorizationPolicy"
         and ns == "istio-system"
         and b["spec"].get("selector", {}).get("matchLabels") == {"istio": "egressgateway"}
-        and "api.stripe.com" in str(b["spec"])
+        and any(host in str(b["spec"]) for host in ("api.stripe.com", "settlement.bank.example.com"))
     ]
     assert policies and all(p["action"] == "ALLOW" for p in policies)
-    principals = {
-        pr for p in policies for r in p["rules"] for f in r["from"] for pr in f["source"]["principals"]
-    }
-    assert principals == {"cluster.local/ns/payments/sa/payments"}
+    # Each entry through the gateway admits its own callers for its own hosts only (the shop's
+    # second entry, bank-settlement, is ledger's).
+    admitted: dict[tuple[str, ...], set[str]] = {}
     for p in policies:
         for r in p["rules"]:
-            assert r["when"] == [{"key": "connection.sni", "values": ["api.stripe.com"]}]
+            (when,) = r["when"]
+            assert when["key"] == "connection.sni"
+            found = admitted.setdefault(tuple(when["values"]), set())
+            found.update(pr for f in r["from"] for pr in f["source"]["principals"])
+    assert admitted == {
+        ("api.stripe.com",): {"cluster.local/ns/payments/sa/payments"},
+        ("settlement.bank.example.com",): {"cluster.local/ns/payments/sa/ledger"},
+    }
 
 
 # --- defect 10: gateway selector and gateway identity set independently --------------------------

@@ -28,10 +28,14 @@ from .common import NETWORKING, SECURITY, Manifest, drop_none, manifest
 from .traffic import connection_pool, outlier_detection, retries
 
 
-def _resolution(egress: Egress) -> str:
+def resolution(egress: Egress) -> str:
+    """The ServiceEntry's resolution: as written, else NONE for wildcard hosts or address ranges
+    (Istio accepts CIDR addresses only without DNS resolution; MC180 checks the rest), else DNS."""
     if egress.resolution:
         return egress.resolution
-    return "NONE" if any(h.startswith("*") for h in egress.hosts) else "DNS"
+    if any(h.startswith("*") for h in egress.hosts) or any("/" in a for a in egress.addresses):
+        return "NONE"
+    return "DNS"
 
 
 def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope | None) -> list[str]:
@@ -81,20 +85,20 @@ def numbered(name: str, i: int, count: int) -> str:
     return name if count == 1 else f"{name}-{i + 1}"
 
 
-def _is_http(port: EgressPort) -> bool:
+def is_http(port: EgressPort) -> bool:
     """The caller's proxy parses this port's traffic as HTTP (routes, timeouts, retries apply)."""
     return port.protocol in ("http", "http2", "grpc")
 
 
 def _originates(egress: Egress, port: EgressPort) -> bool:
     """The proxy opens TLS to the host for this port's plain HTTP (`tlsOrigination`)."""
-    return egress.tls_origination is not None and _is_http(port)
+    return egress.tls_origination is not None and is_http(port)
 
 
 def _outside_port(egress: Egress, port: EgressPort) -> int:
     """The host's port that carries this egress port's traffic: the TLS port when TLS is originated."""
     tls = egress.tls_origination
-    return tls.port if tls is not None and _is_http(port) else port.port
+    return tls.port if tls is not None and is_http(port) else port.port
 
 
 def _se_ports(egress: Egress, gateway_copy: bool) -> list[dict[str, Any]]:
@@ -131,7 +135,7 @@ def _tls_settings(egress: Egress, host: str) -> dict[str, Any]:
     )
 
 
-def _host_policy(egress: Egress, host: str) -> dict[str, Any]:
+def host_policy(egress: Egress, host: str) -> dict[str, Any]:
     """The trafficPolicy of the DestinationRule for an external host, in the proxy that connects to
     it (the caller's sidecar, or the egress gateway): connection limits, outlier detection and TLS
     origination on the port the HTTP goes out on."""
@@ -145,7 +149,7 @@ def _host_policy(egress: Egress, host: str) -> dict[str, Any]:
         # Direct: the caller's HTTP port (its cluster dials the TLS port through `targetPort`);
         # through a gateway: the TLS port the gateway's route sends to.
         ports = (
-            sorted({p.port for p in egress.ports if _is_http(p)})
+            sorted({p.port for p in egress.ports if is_http(p)})
             if egress.gateway is None
             else [egress.tls_origination.port]
         )
@@ -155,7 +159,7 @@ def _host_policy(egress: Egress, host: str) -> dict[str, Any]:
     return drop_none(policy)  # an empty connectionPool or outlierDetection says nothing
 
 
-def _http_policy(egress: Egress) -> dict[str, Any]:
+def http_route_policy(egress: Egress) -> dict[str, Any]:
     """Timeout and retries of an HTTP route to the hosts, set where the caller's request is routed."""
     traffic = egress.traffic
     if traffic is None:
@@ -164,7 +168,7 @@ def _http_policy(egress: Egress) -> dict[str, Any]:
     if traffic.timeout is not None:
         out["timeout"] = traffic.timeout
     if traffic.retries is not None:
-        out["retries"] = retries(traffic.retries)
+        out["retries"] = retries(traffic.retries, {p.protocol for p in egress.ports if is_http(p)})
     return out
 
 
@@ -177,11 +181,11 @@ def _direct_policy(
     owner = f"egress/{egress.name}"
     base = names.service_entry(index.name, egress.name)
     hosts = list(egress.hosts)
-    http_ports = [p for p in egress.ports if _is_http(p)]
-    route_policy = _http_policy(egress) if http_ports else {}
+    http_ports = [p for p in egress.ports if is_http(p)]
+    route_policy = http_route_policy(egress) if http_ports else {}
     for i, host in enumerate(hosts):
         name = numbered(base, i, len(hosts))
-        policy = _host_policy(egress, host)
+        policy = host_policy(egress, host)
         for ns, export in places:
             if policy:
                 rule = {"host": host, "exportTo": export, "trafficPolicy": policy}
@@ -201,14 +205,17 @@ def _direct_policy(
 
 def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     owner_of = {name: f"egress/{name}" for name in index.egress}
+    subsets: dict[tuple[str, str], tuple[list[dict[str, Any]], set[str], set[str]]] = {}
     for egress in (e for _, e in index.egress.values()):
         namespaces = _caller_namespaces(index, egress, scope)
         places = _placements(egress, namespaces)
         spec_base = {
             "hosts": list(egress.hosts),
             "location": "MESH_EXTERNAL",
-            "resolution": _resolution(egress),
+            "resolution": resolution(egress),
         }
+        if egress.addresses:
+            spec_base["addresses"] = list(egress.addresses)
         for ns, export in places:
             gateway_copy = egress.gateway is not None and ns == egress.gateway.namespace
             spec = {**spec_base, "ports": _se_ports(egress, gateway_copy), "exportTo": export}
@@ -243,7 +250,30 @@ def service_entries(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         if egress.gateway is None:
             yield from _direct_policy(index, egress, places)
         elif places:
+            key = (egress.gateway.namespace, egress.gateway.service)
+            found = subsets.setdefault(key, ([], set(), set()))
+            found[0].extend(gateway_subsets(egress))
+            found[1].update(namespaces)
+            found[2].add(egress.name)
             yield from _through_gateway(index, egress, places, namespaces)
+    # One DestinationRule per egress gateway Service, with the subsets of every entry through it:
+    # for a host with several DestinationRules Istio uses one, and the other entries' subsets
+    # would not exist (found by the verifier when the shop got a second entry through its gateway).
+    # In canonical order (the spec's order of the entries must not show), owned by the first entry.
+    for (ns, service), (subset_list, caller_namespaces, entries) in sorted(subsets.items()):
+        yield manifest(
+            index,
+            NETWORKING,
+            "DestinationRule",
+            names.egress_gateway_subsets(index.name, service),
+            ns,
+            {
+                "host": f"{service}.{ns}.svc.{index.cluster_domain}",
+                "subsets": sorted(subset_list, key=lambda subset: str(subset["name"])),
+                "exportTo": sorted(caller_namespaces | {"."}),
+            },
+            owner=owner_of[min(entries)],
+        )
 
 
 def _terminates_as(port: EgressPort) -> str:
@@ -278,34 +308,9 @@ def _through_gateway(
         {"selector": dict(gw.selector), "servers": servers},
         owner=owner,
     )
-    # Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
-    # gateway matches its servers and the authorization below on that SNI).
-    subset_names = [numbered(egress.name, i, len(hosts)) for i in range(len(hosts))]
-    subsets = [
-        {
-            "name": subset_names[i],
-            "trafficPolicy": {
-                "portLevelSettings": [
-                    {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
-                    for p in egress.ports
-                ]
-            },
-        }
-        for i, host in enumerate(hosts)
-    ]
-    dr_export = sorted(set(caller_namespaces) | {"."})
-    yield manifest(
-        index,
-        NETWORKING,
-        "DestinationRule",
-        gw_name,
-        gw.namespace,
-        {"host": gw_host, "subsets": subsets, "exportTo": dr_export},
-        owner=owner,
-    )
     # Gateway -> host: limits and TLS origination where the gateway connects out.
     for i, host in enumerate(hosts):
-        policy = _host_policy(egress, host)
+        policy = host_policy(egress, host)
         if policy:
             yield manifest(
                 index,
@@ -319,7 +324,7 @@ def _through_gateway(
     leg_namespaces = set(mesh_leg_namespaces(egress, places, caller_namespaces))
     leg_places = [(ns, export) for ns, export in places if ns in leg_namespaces]
     for i, host in enumerate(hosts):
-        subset = subset_names[i]
+        subset = numbered(egress.name, i, len(hosts))
         for ns, export in leg_places:
             yield manifest(
                 index,
@@ -368,6 +373,24 @@ def _through_gateway(
     yield manifest(index, SECURITY, "AuthorizationPolicy", gw_name, gw.namespace, policy, owner=owner)
 
 
+def gateway_subsets(egress: Egress) -> list[dict[str, Any]]:
+    """Sidecar -> gateway: Istio mTLS with the external host as SNI, one subset per host (the
+    gateway matches its servers and the authorization on that SNI)."""
+    count = len(egress.hosts)
+    return [
+        {
+            "name": numbered(egress.name, i, count),
+            "trafficPolicy": {
+                "portLevelSettings": [
+                    {"port": {"number": p.port}, "tls": {"mode": "ISTIO_MUTUAL", "sni": host}}
+                    for p in egress.ports
+                ]
+            },
+        }
+        for i, host in enumerate(egress.hosts)
+    ]
+
+
 def _mesh_leg(egress: Egress, host: str, gw_host: str, subset: str) -> dict[str, Any]:
     routes: dict[str, list[dict[str, Any]]] = {}
     for p in egress.ports:
@@ -381,7 +404,7 @@ def _mesh_leg(egress: Egress, host: str, gw_host: str, subset: str) -> dict[str,
             routes.setdefault("tcp", []).append({"match": [match], "route": to_gateway})
         else:
             routes.setdefault("http", []).append(
-                {"match": [match], "route": to_gateway, **_http_policy(egress)}
+                {"match": [match], "route": to_gateway, **http_route_policy(egress)}
             )
     return routes
 

@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from meshc.spec.models import Gateway, GatewayRoute
+from meshc.spec.models import Gateway, GatewayRoute, Match, Route
 
 from ..index import MeshIndex, Scope, ServiceInfo
 from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
+from .gateway_policy import combine_all
 from .security import claim_key, jwt_rule
-from .traffic import destination, http_match, weighted
+from .traffic import default_destinations, destination, http_match, rule_extras, weighted
 
 
 def server_hosts(gateway: Gateway, hosts: list[str]) -> list[str]:
@@ -68,30 +69,101 @@ def authority_regex(host: str) -> str:
     return "^" + re.escape(host) + r"(:[0-9]+)?$"
 
 
-def _http_route(index: MeshIndex, route: GatewayRoute) -> dict[str, Any]:
-    info = index.services[route.to.service]
-    rule: dict[str, Any] = {}
-    if route.name:
-        rule["name"] = route.name
-    matches = [http_match(m) for m in route.match]
+def target_port(info: ServiceInfo, route: GatewayRoute) -> int | None:
+    """The service port a gateway route sends to (`to.port`, or the service's only port)."""
+    if route.to.port is None and len(info.ports) == 1:
+        return info.ports[0].number
+    return route.to.port
+
+
+def _matches(route: GatewayRoute, matches: list[Match]) -> list[dict[str, Any]] | None:
+    """The HTTPMatchRequests of a rule; None when it takes every request of the gateway."""
+    found = [http_match(m) for m in matches]
     if route.hosts:
         # One VirtualService carries every route of the gateway (several VirtualServices for one
         # host merge in an unspecified order), so a route limited to some hosts matches on them.
         hosts = [h for h in route.hosts if h != "*"]
         if hosts and len(hosts) == len(route.hosts):
-            matches = [
-                {**m, "authority": {"regex": authority_regex(h)}} for m in (matches or [{}]) for h in hosts
+            found = [
+                {**m, "authority": {"regex": authority_regex(h)}} for m in (found or [{}]) for h in hosts
             ]
-    if matches:
+    if not found or any(not m for m in found):
+        return None  # an empty alternative matches every request
+    return found
+
+
+def _rule(
+    route: GatewayRoute,
+    name: str | None,
+    matches: list[dict[str, Any]] | None,
+    dests: list[dict[str, Any]],
+    uri: str | None = None,
+) -> dict[str, Any]:
+    """A rule of the gateway route; `uri` replaces the route's `rewrite.uri` (see rewrite_for)."""
+    rule: dict[str, Any] = {}
+    if name:
+        rule["name"] = name
+    if matches is not None:
         rule["match"] = matches
     if route.rewrite is not None:
-        rewrite = {k: v for k, v in (("uri", route.rewrite.uri), ("authority", route.rewrite.authority)) if v}
+        uri = uri or route.rewrite.uri
+        rewrite = {k: v for k, v in (("uri", uri), ("authority", route.rewrite.authority)) if v}
         if rewrite:
             rule["rewrite"] = rewrite
-    rule["route"] = gateway_destinations(info, route.to.port)
-    if route.timeout:
-        rule["timeout"] = route.timeout
+    rule["route"] = dests
     return rule
+
+
+def _rule_name(route: GatewayRoute, own: Route, i: int) -> str | None:
+    """A service route's rule under a gateway route: both names, so either can be found."""
+    if route.name is None:
+        return own.name
+    return f"{route.name}-{own.name or f'route-{i + 1}'}"
+
+
+def _http_rules(index: MeshIndex, route: GatewayRoute) -> list[dict[str, Any]]:
+    """The rules of one gateway route. With `policy: service` (the default) the service's own
+    routes come first, each ANDed with the route's match, then the route itself to the service's
+    default destinations, all with the service's timeout, retries, fault and mirror (a service
+    route's own over the service's), as a sidecar's request gets them; the gateway route's own
+    `timeout` wins over both. With `policy: none`, only the split and the route's own timeout."""
+    info = index.services[route.to.service]
+    port = target_port(info, route)
+    if route.policy == "none":
+        rule = _rule(route, route.name, _matches(route, route.match), gateway_destinations(info, port))
+        if route.timeout:
+            rule["timeout"] = route.timeout
+        return [rule]
+    traffic = info.traffic
+    rewrite = route.rewrite.uri if route.rewrite is not None else None
+    rules: list[dict[str, Any]] = []
+    for i, own in enumerate(traffic.routes):
+        combined = combine_all(route.match, own.match, rewrite, port)
+        if not isinstance(combined, list) or not combined:
+            continue  # never together (or not expressible: MC183 rejects the spec)
+        if own.split:
+            dests = weighted(info, own.split, port)
+        elif own.to:
+            dests = [{"destination": destination(info, own.to, port)}]
+        else:
+            dests = default_destinations(info, port)
+        # One rule per rewrite: alternatives whose path the service route narrowed need their own.
+        groups: dict[str | None, list[Match]] = {}
+        for match, uri in combined:
+            groups.setdefault(uri, []).append(match)
+        name = _rule_name(route, own, i)
+        for n, (uri, matches) in enumerate(groups.items()):
+            numbered = f"{name}-{n + 1}" if name and len(groups) > 1 else name
+            rule = _rule(route, numbered, _matches(route, matches), dests, uri)
+            rule.update(rule_extras(info, traffic, own, port))
+            rules.append(rule)
+    rule = _rule(route, route.name, _matches(route, route.match), default_destinations(info, port))
+    rule.update(rule_extras(info, traffic, None, port))
+    rules.append(rule)
+    if route.timeout:
+        for rule in rules:
+            rule["timeout"] = route.timeout
+    return rules
 
 
 def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[str, Any]:
@@ -116,7 +188,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         routes = [r for r in gateway.routes if r.to.service in index.services]
         if routes:
             vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [name]}
-            http = [_http_route(index, r) for r in routes if route_is_http(index, r)]
+            http = [rule for r in routes if route_is_http(index, r) for rule in _http_rules(index, r)]
             tcp = [_tcp_route(index, gateway, r) for r in routes if not route_is_http(index, r)]
             if http:
                 vs["http"] = http

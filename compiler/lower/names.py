@@ -85,6 +85,12 @@ def egress_gateway(mesh: str, egress: str) -> str:
     return mesh_scoped(mesh, f"{egress}-egress")
 
 
+def egress_gateway_subsets(mesh: str, service: str) -> str:
+    """The DestinationRule of an egress gateway's Service: one subset per external host of every
+    egress entry through it (one rule per host: Istio reads a single DestinationRule per host)."""
+    return mesh_scoped(mesh, f"{service}-subsets")
+
+
 def egress_mesh_leg(mesh: str, egress: str) -> str:
     """The VirtualService in a caller's namespace that sends the caller to the egress gateway."""
     return mesh_scoped(mesh, f"{egress}-egress-mesh")

@@ -3,7 +3,7 @@ VirtualServices (routing) per service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from meshc.spec.models import (
@@ -178,13 +178,48 @@ def http_match(match: Match) -> dict[str, Any]:
     return out
 
 
-def retries(r: Retries) -> dict[str, Any]:
+GRPC_PROTOCOLS = frozenset({"grpc", "grpc-web"})
+
+GRPC_RETRY_ON = ("cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable")
+"""Envoy's gRPC retry conditions (`x-envoy-retry-grpc-on`): they read the `grpc-status` a gRPC
+server answers with, inside an HTTP 200 response."""
+
+_GRPC_EQUIVALENTS: dict[str, tuple[str, ...]] = {
+    # A failed gRPC call is an HTTP 200 with a grpc-status: Envoy's `5xx` and `gateway-error` never
+    # see it. Their gRPC counterparts are the server-side failure codes (gRPC maps HTTP 502-504 to
+    # UNAVAILABLE). Connection-level conditions (`reset`, `connect-failure`, ...) work for both.
+    "5xx": GRPC_RETRY_ON,
+    "gateway-error": ("unavailable",),
+}
+
+
+def retry_on(conditions: list[str], protocols: Collection[str | None]) -> list[str]:
+    """Retry conditions as the HTTP ports' `protocols` need them: where they speak gRPC, HTTP
+    status conditions become their gRPC equivalents (kept beside them when some port speaks plain
+    HTTP: Envoy applies each kind to its own responses)."""
+    protocols = set(protocols)
+    grpc = bool(protocols & GRPC_PROTOCOLS)
+    if not grpc:
+        return list(conditions)
+    keep_http = bool(protocols - GRPC_PROTOCOLS)
+    out: dict[str, None] = {}
+    for condition in conditions:
+        equivalents = _GRPC_EQUIVALENTS.get(condition)
+        if equivalents is None or keep_http:
+            out.setdefault(condition, None)
+        for equivalent in equivalents or ():
+            out.setdefault(equivalent, None)
+    return list(out)
+
+
+def retries(r: Retries, protocols: Collection[str | None]) -> dict[str, Any]:
+    """A route's `retries`; `protocols`: those of the HTTP ports it serves (see `retry_on`)."""
     out: dict[str, Any] = {"attempts": r.attempts}
     if r.attempts > 0:
         if r.per_try_timeout:
             out["perTryTimeout"] = r.per_try_timeout
         if r.retry_on:
-            out["retryOn"] = ",".join(r.retry_on)
+            out["retryOn"] = ",".join(retry_on(r.retry_on, protocols))
     return out
 
 
@@ -197,8 +232,11 @@ def fault(f: Fault) -> dict[str, Any]:
     return out
 
 
-def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> dict[str, Any]:
-    """Timeout, retries, fault and mirror: a route's own, else the service's."""
+def rule_extras(
+    info: ServiceInfo, traffic: Traffic, route: Route | None, port: int | None = None
+) -> dict[str, Any]:
+    """Timeout, retries, fault and mirror: a route's own, else the service's. `port`: the service
+    port the rule sends to, which a gateway's mirror must name (a sidecar's keeps the request's)."""
     timeout = (route.timeout if route else None) or traffic.timeout
     r = (route.retries if route else None) or traffic.retries
     f = (route.fault if route else None) or traffic.fault
@@ -207,11 +245,11 @@ def _rule_extras(info: ServiceInfo, traffic: Traffic, route: Route | None) -> di
     if timeout:
         out["timeout"] = timeout
     if r is not None:
-        out["retries"] = retries(r)
+        out["retries"] = retries(r, {p.protocol for p in info.http_ports})
     if f is not None and (f.delay or f.abort):
         out["fault"] = fault(f)
     if m is not None:
-        out["mirror"] = destination(info, m.version)
+        out["mirror"] = destination(info, m.version, port)
         out["mirrorPercentage"] = {"value": float(m.percent)}
     return out
 
@@ -232,10 +270,10 @@ def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
             rule["route"] = [{"destination": destination(info, route.to)}]
         else:
             rule["route"] = default_destinations(info)
-        rule.update(_rule_extras(info, traffic, route))
+        rule.update(rule_extras(info, traffic, route))
         rules.append(rule)
     default: dict[str, Any] = {"route": default_destinations(info)}
-    default.update(_rule_extras(info, traffic, None))
+    default.update(rule_extras(info, traffic, None))
     rules.append(default)
     return rules
 

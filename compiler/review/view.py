@@ -176,6 +176,9 @@ class PublicRoute:
     """`to.paths` (empty: any)."""
     client_ips: tuple[str, ...] | None = None
     """`remoteIpBlocks` (None: any client)."""
+    policy: str = "service"
+    """`policy`: whether the route's requests get the service's own traffic policy (`service`) or
+    only its split (`none`)."""
 
     @property
     def target(self) -> str:
@@ -335,6 +338,7 @@ def build_view(index: MeshIndex) -> MeshView:
                 backend_methods=tuple(sorted(set(route.to.methods))),
                 backend_paths=tuple(sorted(set(route.to.paths))),
                 client_ips=tuple(sorted(set(route.remote_ip_blocks))) if route.remote_ip_blocks else None,
+                policy=route.policy,
             )
     for _, egress in index.egress.values():
         view.egress[egress.name] = EgressView(

@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from meshc.spec.models import Egress
 from meshc.spec.source import PathItem
 
 from ..lower import names
-from ..lower.egress import mesh_leg_namespaces, numbered
+from ..lower.egress import host_policy, http_route_policy, is_http, mesh_leg_namespaces, numbered
 from ..lower.egress import placements as egress_placements
 from .base import Finding, RuleContext
 
@@ -121,6 +122,7 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         if any(route.remote_ip_blocks for route in gw.routes):
             client_ips = names.gateway_client_ips(mesh, gw.name)
             yield ("AuthorizationPolicy", gw.workload.namespace, client_ips, source)
+    shared: set[tuple[str, str, str]] = set()
     for i, egress in enumerate(spec.egress):
         if index.egress.get(egress.name, (None,))[0] != i:
             continue
@@ -131,20 +133,54 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         places = egress_placements(index, egress)
         for ns in sorted({ns for ns, _ in places}):
             yield ("ServiceEntry", ns, names.service_entry(mesh, egress.name), source)
+        yield from _egress_policies(mesh, egress, places, source)
         if egress.gateway is not None and places:
             gw_ns, gw_name, count = (
                 egress.gateway.namespace,
                 names.egress_gateway(mesh, egress.name),
                 len(egress.hosts),
             )
-            for kind in ("Gateway", "DestinationRule", "AuthorizationPolicy"):
+            for kind in ("Gateway", "AuthorizationPolicy"):
                 yield (kind, gw_ns, gw_name, source)
+            subsets = ("DestinationRule", gw_ns, names.egress_gateway_subsets(mesh, egress.gateway.service))
+            if subsets not in shared:  # one for every entry through the gateway
+                shared.add(subsets)
+                yield (*subsets, source)
             callers = sorted({index.services[c].namespace for c in egress.callers if c in index.services})
             for i in range(count):
                 yield ("VirtualService", gw_ns, numbered(gw_name, i, count), source)
                 leg = numbered(names.egress_mesh_leg(mesh, egress.name), i, count)
                 for ns in mesh_leg_namespaces(egress, places, callers):
                     yield ("VirtualService", ns, leg, source)
+
+
+def _egress_policies(
+    mesh: str, egress: Egress, places: list[tuple[str, list[str]]], source: Source
+) -> Iterator[tuple[str, str, str, Source]]:
+    """lower.egress: the host policies (TLS origination, limits, timeouts and retries), named after
+    the ServiceEntry: beside each of its copies without a gateway, in the gateway's namespace with one."""
+    base = names.service_entry(mesh, egress.name)
+    count = len(egress.hosts)
+    gw = egress.gateway
+    if (
+        gw is not None
+        and places
+        and egress.tls_origination is not None
+        and all(ns != gw.namespace for ns, _ in places)
+    ):
+        yield ("ServiceEntry", gw.namespace, base, source)
+    routes = bool(http_route_policy(egress)) and any(is_http(p) for p in egress.ports)
+    for i, host in enumerate(egress.hosts):
+        name, policy = numbered(base, i, count), bool(host_policy(egress, host))
+        if gw is not None:
+            if policy and places:
+                yield ("DestinationRule", gw.namespace, name, source)
+            continue
+        for ns in sorted({ns for ns, _ in places}):
+            if policy:
+                yield ("DestinationRule", ns, name, source)
+            if routes:
+                yield ("VirtualService", ns, name, source)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

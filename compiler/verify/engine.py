@@ -242,6 +242,19 @@ class Model:
                 return [denied(f"503: subset {d.subset} of {host} is not defined", chain)]
             selector = {**selector, **labels}
         endpoints = self.world.selected(svc_ns, selector)
+        remote = [e for e in endpoints if not self._reaches_network(source, e)]
+        if remote:
+            endpoints = [e for e in endpoints if e not in remote]
+            if not endpoints:
+                where = ", ".join(sorted({str(e.cluster) for e in remote}))
+                chain.append(
+                    Step(
+                        "-",
+                        f"{host} runs only on another network ({where}), which has no east-west gateway",
+                        "east-west",
+                    )
+                )
+                return [denied(f"503: no reachable endpoints for {host} (no east-west gateway)", chain)]
         if not endpoints:
             chain.append(
                 Step(
@@ -272,6 +285,23 @@ class Model:
             landing = self._deliver(source, e, req, target, mtls, link, hops, service=host, sni=sni)
             out.append(landing.scaled(share))
         return out
+
+    def _reaches_network(self, source: Workload, endpoint: Workload) -> bool:
+        """east-west: an endpoint on another network is reached through the east-west gateway of
+        its cluster (a Gateway with an AUTO_PASSTHROUGH server on 15443); Istio leaves endpoints of
+        a network without one out of the caller's load balancing."""
+        networks = self.world.networks
+        if source.cluster is None or endpoint.cluster is None or not networks:
+            return True
+        if networks.get(source.cluster) == networks.get(endpoint.cluster):
+            return True
+        config = self.configs.get(endpoint.cluster)
+        return config is not None and any(
+            server.get("port", {}).get("number") == 15443
+            and (server.get("tls") or {}).get("mode") == "AUTO_PASSTHROUGH"
+            for gateway in config.by_kind.get("Gateway", [])
+            for server in gateway.spec.get("servers", [])
+        )
 
     def _endpoints_spec(self, config: Config, host: str, port: int) -> tuple[str | None, dict[str, str], int]:
         svc = config.services.get(host)

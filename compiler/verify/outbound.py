@@ -89,8 +89,7 @@ def http_route(
     for i, rule in enumerate(vs.spec.get("http") or []):
         matches = rule.get("match") or [{}]
         hit = next(
-            (m for m in matches if _binds(vs, m, gateway) and _http_match(m, req, gateway, source, claims)),
-            None,
+            (m for m in matches if _bound(m, vs, gateway) and _http_match(m, req, source, claims)), None
         )
         if hit is None:
             continue
@@ -102,23 +101,24 @@ def http_route(
     return None, ""
 
 
-def _name(rule: Mapping[str, Any]) -> str:
-    return f" ({rule['name']})" if rule.get("name") else ""
-
-
-def _binds(vs: Resource, m: Mapping[str, Any], gateway: str) -> bool:
-    """vs-match: a match's `gateways` name `mesh`, `ns/name`, or a bare name that Istio resolves in
-    the VirtualService's own namespace; none listed: the match holds for every gateway of the VS."""
+def _bound(m: Mapping[str, Any], vs: Resource, gateway: str) -> bool:
+    """gateway-vs: whether a match's `gateways` (if any) name `gateway` (`mesh` or `ns/name`); a
+    name without a namespace is the Gateway of that name in the VirtualService's own namespace."""
     if "gateways" not in m:
         return True
-    named = {g if g == "mesh" or "/" in g else f"{vs.namespace}/{g}" for g in m["gateways"]}
-    return gateway in named
+    return any(
+        g == gateway or ("/" not in g and g != "mesh" and f"{vs.namespace}/{g}" == gateway)
+        for g in m["gateways"]
+    )
+
+
+def _name(rule: Mapping[str, Any]) -> str:
+    return f" ({rule['name']})" if rule.get("name") else ""
 
 
 def _http_match(
     m: Mapping[str, Any],
     req: Request,
-    gateway: str,
     source: Workload | None,
     claims: Mapping[str, str] | None,
 ) -> bool:
@@ -183,7 +183,7 @@ def l4_route(
     if req.protocol == "tls":
         for i, rule in enumerate(vs.spec.get("tls") or []):
             for m in rule.get("match") or []:
-                if not _binds(vs, m, gateway):
+                if not _bound(m, vs, gateway):
                     continue
                 if "port" in m and m["port"] != req.port:
                     continue
@@ -193,7 +193,7 @@ def l4_route(
     for i, rule in enumerate(vs.spec.get("tcp") or []):
         matches = rule.get("match") or [{}]
         for m in matches:
-            if not _binds(vs, m, gateway):
+            if not _bound(m, vs, gateway):
                 continue
             if "port" in m and m["port"] != req.port:
                 continue

@@ -82,6 +82,9 @@ REFS: dict[str, str] = {
     " (only an mTLS leg carries the caller's identity to the egress gateway; gateways take no auto-mTLS)",
     "service-entry": f"{DOCS}/reference/config/networking/service-entry/",
     "k8s-service": "https://kubernetes.io/docs/concepts/services-networking/service/ (selector, targetPort)",
+    "east-west": f"{DOCS}/setup/install/multicluster/multi-primary_multi-network/"
+    " (endpoints on another network are reached through its east-west gateway, port 15443,"
+    " AUTO_PASSTHROUGH; without one they are left out)",
     "k8s-dns": "https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/"
     " (<service>.<namespace>.svc.<cluster-domain> resolves where the Service exists; Istio's multicluster"
     " docs: https://istio.io/latest/docs/ops/configuration/traffic-management/dns-proxy/ for names of"

@@ -46,6 +46,7 @@ class SpecWorld:
             trust_domain=index.trust_domain,
             cluster_domain=index.cluster_domain,
             root_namespace=spec.control_plane.root_namespace,
+            networks={name: c.network for name, c in index.clusters.items()},
         )
         self.bare = bare
         """Services whose workloads run without a sidecar in this world (not owned, not injected)."""

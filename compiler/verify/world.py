@@ -61,6 +61,8 @@ class World:
     root_namespace: str = "istio-system"
     workloads: list[Workload] = field(default_factory=list)
     installed: dict[str, InstalledService] = field(default_factory=dict)
+    networks: dict[str, str] = field(default_factory=dict)
+    """Istio network of each cluster (multi-cluster meshes only)."""
     _by_namespace: dict[str, list[Workload]] = field(default_factory=dict)
     _by_app: dict[tuple[str, str | None], list[Workload]] = field(default_factory=dict)
     provider: Callable[[str, str], None] | None = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from .base import Duration, Name, SpecModel
 from .meta import FieldMeta
@@ -76,11 +77,32 @@ class EgressTraffic(SpecModel):
     """Eject endpoints of the hosts that keep failing."""
 
 
+def _address(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or a CIDR range (203.0.113.10, 10.1.0.0/16)"
+        ) from None
+    return value
+
+
+Address = Annotated[
+    str,
+    AfterValidator(_address),
+    Field(description="An IP address or CIDR range: `203.0.113.10`, `10.1.0.0/16`."),
+]
+
+
 class Egress(SpecModel):
     name: Name
     hosts: list[str]
     """External DNS names. Wildcards (`*.example.com`) are allowed but flagged (MC113)."""
     ports: list[EgressPort] = Field(default_factory=lambda: [EgressPort(port=443)])
+    addresses: Annotated[list[Address], FieldMeta("egress")] = Field(default_factory=list)
+    """The hosts' IP addresses or ranges (the ServiceEntry's `addresses`). A `tcp` port needs them
+    (MC180): TCP carries no host name, so without addresses the sidecar matches the port alone,
+    whatever the destination, and the egress gateway and the other hosts are skipped."""
     callers: list[str] = Field(default_factory=list)
     """Services allowed to call these hosts."""
     resolution: Literal["DNS", "NONE"] | None = None

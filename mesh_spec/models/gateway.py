@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ClaimName, ClaimValues, Duration, HeaderName, Name, SpecModel
+from .meta import FieldMeta
 from .traffic import Match
 
 
@@ -56,6 +57,12 @@ class GatewayRoute(SpecModel):
     to: RouteTarget
     rewrite: Rewrite | None = None
     timeout: Duration | None = None
+    """Timeout of this route's requests, over the service's own."""
+    policy: Annotated[Literal["service", "none"], FieldMeta("public", review="custom")] = "service"
+    """Which traffic policy the route's requests get. `service`: the service's own, as a caller in
+    the mesh gets it: its routes (header matches, canaries; each ANDed with this route's match and
+    seen after its `rewrite`), split, timeout, retries, fault injection and mirror. `none`: only the
+    service's split and this route's `timeout`."""
     require_jwt: bool | None = None
     """Require a valid JWT for this route; defaults to true when the gateway has `jwt`."""
     require_claims: dict[ClaimName, ClaimValues] = Field(default_factory=dict)
@@ -65,7 +72,7 @@ class GatewayRoute(SpecModel):
     nested claims are written `a.b`."""
     hosts: list[str] = Field(default_factory=list)
     """Restrict the route to some of the gateway's hosts."""
-    remote_ip_blocks: list[str] | None = None
+    remote_ip_blocks: Annotated[list[str] | None, FieldMeta("public", review="custom")] = None
     """Only clients from these addresses (CIDR or single IP, MC191) may use this route's hosts and
     paths: a DENY policy on the gateway pods with `notRemoteIpBlocks`. The client address is
     Envoy's `remote.ip`: the connection's peer unless the gateway trusts proxies in front of it

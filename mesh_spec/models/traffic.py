@@ -21,7 +21,11 @@ class Retries(SpecModel):
     per_try_timeout: Duration | None = None
     """Timeout of each attempt."""
     retry_on: list[str] = Field(default_factory=list)
-    """Envoy retry conditions such as `5xx`, `reset`, `connect-failure`, `retriable-4xx`."""
+    """Envoy retry conditions such as `5xx`, `reset`, `connect-failure`, `retriable-4xx`, or gRPC's
+    `cancelled`, `deadline-exceeded`, `internal`, `resource-exhausted`, `unavailable`. A gRPC failure
+    is an HTTP 200 with a grpc-status, so on a service whose HTTP ports speak gRPC `5xx` is written
+    as the five gRPC conditions and `gateway-error` as `unavailable` (a default written for HTTP
+    services then works for gRPC ones too)."""
 
 
 class Delay(SpecModel):

@@ -355,3 +355,24 @@ def test_an_injection_mode_change_is_a_risk_naming_the_pinned_proxy() -> None:
         in (plain(bumped.risks[0].message))
     )
     assert diff(manual, manual).risks == []
+
+
+def test_gateway_route_traffic_policy_change() -> None:
+    """Issue 14 traffic defect 1: a gateway route's `policy` is reviewed as what its requests get."""
+    after = SHOP_LIKE.replace(
+        "to: { service: web, port: 8080 } }", "to: { service: web, port: 8080 }, policy: none }"
+    )
+    d = diff(SHOP_LIKE, after)
+    assert messages(d) == ["route site on gateway public: traffic policy the service's own → the split only"]
+    assert risks(d) == []
+
+
+def test_egress_addresses_change() -> None:
+    """Issue 14 traffic defect 4: `egress.addresses` is reviewed (a generic value change)."""
+    after = SHOP_LIKE.replace(
+        "- { name: pay, hosts: [api.pay.example.com], callers: [api] }",
+        "- { name: pay, hosts: [api.pay.example.com], addresses: [203.0.113.7], callers: [api] }",
+    )
+    d = diff(SHOP_LIKE, after)
+    assert [c.category for c in d.changes] == ["egress"]
+    assert "203.0.113.7" in messages(d)[0] and "addresses" in messages(d)[0]

@@ -101,7 +101,7 @@ MUTATIONS = [
 SHOP_MUTATIONS = [
     (
         "DestinationRule",
-        "shop-stripe-egress",
+        "shop-istio-egressgateway-subsets",
         _egress_leg_without_sni,
         "egress: payments -> api.stripe.com",
         "serves no outbound_.443_.stripe_.",

@@ -149,6 +149,8 @@ def route_json(route: PublicRoute) -> dict[str, Any]:
         out["paths"] = list(route.backend_paths)
     if route.client_ips:
         out["remoteIpBlocks"] = list(route.client_ips)
+    if route.policy != "service":
+        out["policy"] = route.policy
     return out
 
 

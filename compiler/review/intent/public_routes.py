@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from meshc.spec.models import GatewayRoute
+
 from ..view import PublicRoute
 from .base import DiffContext, paired
 from .fmt import claims_relaxed, claims_text, listed, opt, route_json
+
+CUSTOM_FIELDS = {GatewayRoute: ("policy", "remote_ip_blocks")}
+"""Fields declared `FieldMeta(review="custom")` that this module reports by name."""
+
+
+def _policy(value: str) -> str:
+    return "the service's own" if value == "service" else "the split only"
 
 
 def diff(ctx: DiffContext) -> None:
@@ -70,6 +79,8 @@ def diff(ctx: DiffContext) -> None:
             details.append(f"rewrite {opt(old.rewrite)} → {opt(route.rewrite)}")
         for label, a, b in _limits(old, route):
             details.append(f"{label} {a} → {b}")
+        if old.policy != route.policy:
+            details.append(f"traffic policy {_policy(old.policy)} → {_policy(route.policy)}")
         if not details:
             details.append(f"protocol {old.protocol} → {route.protocol}")
         ctx.change(
