@@ -403,7 +403,9 @@ def test_egress_gateway_leg_is_mutual_tls_and_admits_only_the_callers() -> None:
     (dr,) = [
         b
         for (k, _, name), b in out.items()
-        if k == "DestinationRule" and b["spec"]["host"] == gw_host and name == "shop-istio-egressgateway-subsets"
+        if k == "DestinationRule"
+        and b["spec"]["host"] == gw_host
+        and name == "shop-istio-egressgateway-subsets"
     ]
     assert _exported_to(dr, dr["metadata"]["namespace"], "payments")
     # One DestinationRule for the gateway host, holding every entry's subsets (issue 14, defect 4).
