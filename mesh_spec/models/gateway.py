@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import ClaimName, ClaimValues, Duration, Name, SpecModel
-from .traffic import Match
+from .traffic import Match, Rewrite
 
 
 class ServerTls(SpecModel):
@@ -33,13 +33,6 @@ class RouteTarget(SpecModel):
     """The service that receives the traffic."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """Service port; required when the service has several ports."""
-
-
-class Rewrite(SpecModel):
-    uri: str | None = None
-    """Replace the matched path prefix (or exact path) with this."""
-    authority: str | None = None
-    """Replace the Host/Authority header."""
 
 
 class GatewayRoute(SpecModel):
