@@ -80,7 +80,7 @@ def test_every_finding_has_a_message_and_hint() -> None:
 def test_codes_unique_and_well_formed() -> None:
     codes = [r.code for r in RULES]
     assert len(codes) == len(set(codes))
-    assert all(re.fullmatch(r"MC1\d\d", c) for c in codes), codes
+    assert all(re.fullmatch(r"MC[12]\d\d", c) for c in codes), codes
     assert codes == sorted(codes)
     assert set(RULES_BY_CODE) == set(codes)
 

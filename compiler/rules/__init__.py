@@ -68,6 +68,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc175_invalid_slo",
     "mc176_slo_not_generated",
     "mc177_secure_scrape_with_operator",
+    "mc230_invalid_header_name",
+    "mc231_proxy_answer_conflict",
+    "mc232_invalid_redirect",
+    "mc233_cors_policy",
+    "mc234_export_hides_callers",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 
