@@ -91,12 +91,29 @@ def http_route(
         hit = next((m for m in matches if _http_match(m, req, gateway, source, claims)), None)
         if hit is None:
             continue
+        answer = proxy_answer(rule)
+        if answer is not None:
+            return [], f"http[{i}]{_name(rule)}{ANSWERS}{answer}"
         path = _rewrite(hit, rule.get("rewrite") or {}, req.path)
         authority = (rule.get("rewrite") or {}).get("authority")
         return _destinations(
             rule, req, path, authority, f"{vs.ref} http[{i}]{_name(rule)}"
         ), f"http[{i}]{_name(rule)}"
     return None, ""
+
+
+ANSWERS = ": the proxy answers with a "
+"""Between a rule and its answer in what `http_route` says of a rule without a destination."""
+
+
+def proxy_answer(rule: Mapping[str, Any]) -> str | None:
+    """What the proxy answers for a rule without a destination (`redirect`, `directResponse`)."""
+    if "redirect" in rule:
+        r = rule["redirect"]
+        return f"{r.get('redirectCode', 301)} redirect"
+    if "directResponse" in rule:
+        return f"{rule['directResponse'].get('status')} direct response"
+    return None
 
 
 def _name(rule: Mapping[str, Any]) -> str:
