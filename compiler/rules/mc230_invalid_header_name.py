@@ -4,7 +4,9 @@ Why: Envoy only accepts header names that are HTTP tokens (letters, digits and
 ``!#$%&'*+-.^_`|~``): a name with a space, a colon or a non-ASCII letter is rejected by Istio, and
 the whole VirtualService with it. Pseudo-headers (`:path`, `:authority`) and `host` are not
 headers to set or remove: the path and the host are changed with `rewrite`. A value holding a
-carriage return or a line feed would start a second header (header injection). A CORS
+carriage return or a line feed would start a second header (header injection). Envoy reads `%`
+in a value as the start of a variable (`%REQ(x-id)%`): a lone `%` makes Envoy reject the route,
+so a literal percent is written `%%`. A CORS
 `allowHeaders`/`exposeHeaders` entry that is not a token never matches a header the browser asks
 about. `host` cannot be changed with `headers` either.
 
@@ -32,6 +34,8 @@ CODE = "MC230"
 NAME = "invalid-header-name"
 SEVERITY = "error"
 
+_ENVOY_VARIABLE = re.compile(r"%%|%[A-Z][A-Z0-9_]*(\([^)]*\))?(:[0-9]+)?%")
+"""A literal percent (`%%`) or an Envoy command operator (`%REQ(x-id)%`, `%START_TIME%`)."""
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """An HTTP field name (RFC 9110 `token`)."""
 _NOT_BY_HEADERS = frozenset({"host"})
@@ -65,6 +69,13 @@ def _operations(ops: HeaderOperations, base: Path, where: str) -> Iterator[Findi
                     f"the value of header {name!r} in `{op}` of {where} holds a line break or NUL, "
                     "which would start another header",
                     "write the value on one line",
+                )
+            elif "%" in _ENVOY_VARIABLE.sub("", value):
+                yield Finding(
+                    (*base, op, name),
+                    f"the value of header {name!r} in `{op}` of {where} has a `%` that starts no "
+                    "Envoy variable: Envoy rejects the route",
+                    "write a literal percent as `%%`",
                 )
 
 

@@ -6,7 +6,7 @@ with that very origin, so an origin pattern that admits any site (`exact: "*"`, 
 `prefix: "https://"`) lets every web page the user visits act as the user and read the result
 (an error). An `Origin` header is `scheme://host[:port]`: an origin written with a path or a
 trailing slash, or without a scheme, never matches, and a policy with no `allowOrigins` allows no
-origin at all (warnings).
+origin at all (warnings). Istio requires a `maxAge` of at least 1ms (an error).
 
 Example:
     cors:
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from meshc.spec.models import Cors, StringMatch
+from meshc.spec.models import Cors, StringMatch, duration_seconds
 
 from .base import Finding, RuleContext
 from .walk import Path, match_kind, route_label, traffic_blocks
@@ -58,6 +58,12 @@ def _policy(cors: Cors, base: Path, where: str) -> Iterator[Finding]:
             f"the CORS policy of {where} lists no `allowOrigins`: no browser origin is allowed",
             "list the origins of your front ends, or remove `cors`",
             severity="warning",
+        )
+    if cors.max_age is not None and duration_seconds(cors.max_age) < 0.001:
+        yield Finding(
+            (*base, "cors", "maxAge"),
+            f"the CORS policy of {where} has maxAge {cors.max_age}: Istio requires at least 1ms",
+            "give a positive duration such as `24h`, or remove `maxAge`",
         )
     for k, sm in enumerate(cors.allow_origins):
         path = (*base, "cors", "allowOrigins", k)
