@@ -5,6 +5,7 @@ exportTo, from the spec to the VirtualService/DestinationRule, through the verif
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from meshc.compiler.pipeline import run
@@ -189,3 +190,19 @@ def test_review_does_not_print_credential_header_values() -> None:
     }
     intent, resources = _review({"headers": headers}, route)
     assert "s3cr3t" not in intent and "s3cr3t" not in resources
+
+
+def test_export_to_callers_includes_the_east_west_gateways_namespace_across_clusters() -> None:
+    text = (Path(__file__).resolve().parent.parent / "examples" / "multicluster" / "mesh.yaml").read_text()
+    text = text.replace(
+        "        split: { v1: 90, v2: 10 }\n",
+        "        split: { v1: 90, v2: 10 }\n        exportTo: callers\n",
+    )
+    c = run("mesh.yaml", loaded=load_sources([("mesh.yaml", text.encode())]))
+    assert c.manifests, [str(d) for d in c.diagnostics]
+    exported = {
+        m.body["spec"]["exportTo"] == [".", "istio-system"]
+        for m in c.manifests
+        if m.name == "reviews" and m.kind in ("VirtualService", "DestinationRule")
+    }
+    assert exported == {True}
