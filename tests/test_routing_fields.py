@@ -206,3 +206,13 @@ def test_export_to_callers_includes_the_east_west_gateways_namespace_across_clus
         if m.name == "reviews" and m.kind in ("VirtualService", "DestinationRule")
     }
     assert exported == {True}
+
+
+def test_gateway_routes_carry_the_services_headers_and_cors() -> None:
+    spec = json.loads(_spec({}))
+    cors = {"allowOrigins": [{"exact": "https://shop.example.com"}]}
+    spec["spec"]["services"][0]["traffic"] = {"cors": cors, "headers": {"response": {"remove": ["server"]}}}
+    c = _compile(json.dumps(spec))
+    (rule,) = _body(c, "VirtualService", "t-public")["spec"]["http"]
+    assert rule["corsPolicy"] == {"allowOrigins": [{"exact": "https://shop.example.com"}]}
+    assert rule["headers"] == {"response": {"remove": ["server"]}}

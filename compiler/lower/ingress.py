@@ -11,7 +11,7 @@ from meshc.spec.models import Gateway, GatewayRoute
 from ..index import MeshIndex, Scope, ServiceInfo
 from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
-from .traffic import destination, http_match, weighted
+from .traffic import destination, http_match, presentation, weighted
 
 
 def server_hosts(gateway: Gateway, hosts: list[str]) -> list[str]:
@@ -90,6 +90,9 @@ def _http_route(index: MeshIndex, route: GatewayRoute) -> dict[str, Any]:
     rule["route"] = gateway_destinations(info, route.to.port)
     if route.timeout:
         rule["timeout"] = route.timeout
+    # The service's headers and CORS policy hold at the gateway too: browsers reach a service
+    # through it, and gateway traffic does not pass the service's mesh VirtualService.
+    rule.update(presentation(info.traffic, None))
     return rule
 
 

@@ -295,7 +295,7 @@ def _answer(route: Route) -> dict[str, Any] | None:
     return None
 
 
-def _presentation(traffic: Traffic, route: Route | None) -> dict[str, Any]:
+def presentation(traffic: Traffic, route: Route | None) -> dict[str, Any]:
     """Headers and CORS: a route's own, else the service's (they apply to proxy answers too)."""
     h = (route.headers if route else None) or traffic.headers
     c = (route.cors if route else None) or traffic.cors
@@ -339,7 +339,7 @@ def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
         answer = _answer(route)
         if answer is not None:
             rule.update(answer)
-            rule.update(_presentation(traffic, route))
+            rule.update(presentation(traffic, route))
             rules.append(rule)
             continue
         if route.split:
@@ -356,11 +356,11 @@ def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
         if rewrite:
             rule["rewrite"] = rewrite
         rule.update(_rule_extras(info, traffic, route))
-        rule.update(_presentation(traffic, route))
+        rule.update(presentation(traffic, route))
         rules.append(rule)
     default: dict[str, Any] = {"route": default_destinations(info)}
     default.update(_rule_extras(info, traffic, None))
-    default.update(_presentation(traffic, None))
+    default.update(presentation(traffic, None))
     rules.append(default)
     return rules
 
