@@ -216,3 +216,14 @@ def test_gateway_routes_carry_the_services_headers_and_cors() -> None:
     (rule,) = _body(c, "VirtualService", "t-public")["spec"]["http"]
     assert rule["corsPolicy"] == {"allowOrigins": [{"exact": "https://shop.example.com"}]}
     assert rule["headers"] == {"response": {"remove": ["server"]}}
+
+
+def test_review_names_a_redirect_or_direct_response_as_where_a_route_leads() -> None:
+    old = {"path": {"prefix": "/old"}}
+    routes = [
+        {"name": "old", "match": [old], "redirect": {"scheme": "https", "uri": "/new", "redirectCode": 308}},
+        {"name": "feed", "match": [{"path": {"exact": "/feed"}}], "directResponse": {"status": 410}},
+    ]
+    intent, _ = _review({}, {"routes": routes})
+    assert "redirect 308 (scheme https, uri /new)" in intent
+    assert "direct response 410" in intent and "the default split" not in intent
