@@ -67,3 +67,16 @@ def looks_generated(token: str) -> bool:
 def safe(text: str) -> str:
     """Both: for text printed to a terminal or log."""
     return escape_controls(redact(text))
+
+
+_SENSITIVE_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+_SENSITIVE_WORDS = ("token", "secret", "password", "passwd", "apikey", "api-key", "api_key", "session")
+
+
+def sensitive_header(name: str) -> bool:
+    """Whether a header of this name carries credentials (`Authorization`, `Cookie`, `X-Api-Key`,
+    `X-Session-Token`, ...): its value is masked wherever meshc prints it."""
+    lower = name.lower()
+    return lower in _SENSITIVE_HEADERS or any(word in lower for word in _SENSITIVE_WORDS)

@@ -66,8 +66,15 @@ SAMPLES: dict[str, Any] = {
     "connectionPool": {"maxConnections": 10},
     "outlierDetection": {"consecutive5xxErrors": 5},
     "loadBalancer": {"simple": "RANDOM"},
+    "headers": {"request": {"set": {"x-a": "1"}}, "response": {"remove": ["server"]}},
+    "cors": {"allowOrigins": [{"exact": "https://a.example"}], "allowMethods": ["GET"]},
+    "exportTo": "callers",
+    "rewrite": {"uri": "/v2"},
+    "redirect": {"uri": "/new", "redirectCode": 308},
+    "directResponse": {"status": 410, "body": "gone"},
 }
-"""One valid value per traffic field (by YAML name), used to exercise each field."""
+"""One valid value per traffic field and per HTTP-only route field (by YAML name), used to exercise
+each field."""
 
 MATCH_SAMPLES: dict[str, Any] = {
     "path": {"prefix": "/a"},
@@ -161,7 +168,11 @@ def test_custom_fields_are_handled_by_a_differ_and_claims_are_real() -> None:
 
 
 def test_lists_in_the_code_are_the_declared_ones() -> None:
-    assert HTTP_ONLY_POLICIES == http_only_fields(Traffic) == ("timeout", "retries", "fault", "mirror")
+    assert (
+        HTTP_ONLY_POLICIES
+        == http_only_fields(Traffic)
+        == ("timeout", "retries", "fault", "mirror", "headers", "cors")
+    )
     assert (
         tuple((n, wire_name(Match, n)) for n in ("path", "method", "headers", "query", "claims"))
         == mc115.MATCHES
@@ -170,8 +181,9 @@ def test_lists_in_the_code_are_the_declared_ones() -> None:
 
 
 def test_samples_cover_every_field() -> None:
-    assert set(SAMPLES) == {wire_name(Traffic, n) for n in Traffic.model_fields}
-    assert {wire_name(Route, n) for n in http_only_fields(Route)} <= set(SAMPLES)
+    traffic = {wire_name(Traffic, n) for n in Traffic.model_fields}
+    route_only = {wire_name(Route, n) for n in http_only_fields(Route)} - traffic
+    assert set(SAMPLES) == traffic | route_only
     assert set(MATCH_SAMPLES) == {wire_name(Match, n) for n in Match.model_fields}
 
 

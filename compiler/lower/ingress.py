@@ -13,7 +13,15 @@ from . import names
 from .common import NETWORKING, SECURITY, Manifest, manifest, string_match
 from .gateway_policy import combine_all
 from .security import claim_key, jwt_rule
-from .traffic import default_destinations, destination, http_match, rule_extras, weighted
+from .traffic import (
+    answer_of,
+    default_destinations,
+    destination,
+    http_match,
+    presentation,
+    rule_extras,
+    weighted,
+)
 
 
 def server_hosts(gateway: Gateway, hosts: list[str]) -> list[str]:
@@ -96,20 +104,32 @@ def _rule(
     route: GatewayRoute,
     name: str | None,
     matches: list[dict[str, Any]] | None,
-    dests: list[dict[str, Any]],
+    dests: list[dict[str, Any]] | None,
     uri: str | None = None,
+    own: Route | None = None,
 ) -> dict[str, Any]:
-    """A rule of the gateway route; `uri` replaces the route's `rewrite.uri` (see rewrite_for)."""
+    """A rule of the gateway route; `uri` replaces the route's `rewrite.uri` (see rewrite_for).
+    `own`: the service route applied under it, whose own rewrite wins (its `uri` replaces what the
+    combined match matched) and whose redirect or direct response replaces `dests`."""
     rule: dict[str, Any] = {}
     if name:
         rule["name"] = name
     if matches is not None:
         rule["match"] = matches
+    answer = answer_of(own) if own is not None else None
+    if answer is not None:
+        rule.update(answer)  # the proxy answers: no destination, no rewrite
+        return rule
     if route.rewrite is not None:
         uri = uri or route.rewrite.uri
-        rewrite = {k: v for k, v in (("uri", uri), ("authority", route.rewrite.authority)) if v}
-        if rewrite:
-            rule["rewrite"] = rewrite
+    own_rewrite = own.rewrite if own is not None else None
+    authority = route.rewrite.authority if route.rewrite is not None else None
+    if own_rewrite is not None:
+        uri = own_rewrite.uri or uri
+        authority = own_rewrite.authority or authority
+    rewrite = {k: v for k, v in (("uri", uri), ("authority", authority)) if v}
+    if rewrite:
+        rule["rewrite"] = rewrite
     rule["route"] = dests
     return rule
 
@@ -154,15 +174,21 @@ def _http_rules(index: MeshIndex, route: GatewayRoute) -> list[dict[str, Any]]:
         name = _rule_name(route, own, i)
         for n, (uri, matches) in enumerate(groups.items()):
             numbered = f"{name}-{n + 1}" if name and len(groups) > 1 else name
-            rule = _rule(route, numbered, _matches(route, matches), dests, uri)
-            rule.update(rule_extras(info, traffic, own, port))
+            rule = _rule(route, numbered, _matches(route, matches), dests, uri, own)
+            if answer_of(own) is None:
+                rule.update(rule_extras(info, traffic, own, port))
+            rule.update(presentation(traffic, own))
             rules.append(rule)
     rule = _rule(route, route.name, _matches(route, route.match), default_destinations(info, port))
     rule.update(rule_extras(info, traffic, None, port))
+    # The service's headers and CORS policy hold at the gateway too: browsers reach a service
+    # through it, and gateway traffic does not pass the service's mesh VirtualService.
+    rule.update(presentation(traffic, None))
     rules.append(rule)
     if route.timeout:
         for rule in rules:
-            rule["timeout"] = route.timeout
+            if "route" in rule:  # a proxy answer has no upstream to time out
+                rule["timeout"] = route.timeout
     return rules
 
 

@@ -8,11 +8,16 @@ from typing import Any
 
 from meshc.spec.models import (
     ConnectionPool,
+    Cors,
+    DirectResponse,
     Fault,
+    HeaderOperations,
+    Headers,
     LoadBalancer,
     Match,
     Mirror,
     OutlierDetection,
+    Redirect,
     Retries,
     Route,
     Traffic,
@@ -115,6 +120,28 @@ def locality_failover(index: MeshIndex, info: ServiceInfo) -> dict[str, Any] | N
     return {"enabled": True, "failover": pairs}
 
 
+def export_to(index: MeshIndex, info: ServiceInfo) -> list[str] | None:
+    """The service's `exportTo`, or None for Istio's mesh default (every namespace).
+
+    `callers`: the namespaces whose proxies route to the service: its own (`.`), its declared
+    callers', the workload namespaces of the gateways that route to it (the gateway proxy needs the
+    DestinationRule's subsets), and in a multi-cluster mesh the control-plane namespace, where the
+    east-west gateway runs (it builds its per-subset clusters from the DestinationRule)."""
+    wanted = info.traffic.export_to
+    if wanted is None:
+        return None
+    if wanted == "callers":
+        namespaces = {edge.caller.namespace for edge in info.callers}
+        namespaces.update(gateway.workload.namespace for gateway, _, _ in info.gateway_routes)
+        if len(index.clusters) > 1:
+            namespaces.add(index.mesh.spec.control_plane.namespace)
+        namespaces.discard(info.namespace)
+        return [".", *sorted(namespaces)]
+    own = "." if "." in wanted or info.namespace in wanted else None
+    others = sorted({ns for ns in wanted if ns not in {".", info.namespace}})
+    return [own, *others] if own else others
+
+
 def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for info in index.visible(scope):
         policy = traffic_policy(index, info)
@@ -128,6 +155,9 @@ def destination_rules(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             spec["subsets"] = [{"name": v.name, "labels": info.version_labels(v)} for v in info.versions]
         if len(spec) == 1:
             continue  # no subsets and no policy: a DestinationRule would say nothing
+        exported = export_to(index, info)
+        if exported is not None:
+            spec["exportTo"] = exported
         yield manifest(
             index, NETWORKING, "DestinationRule", info.name, info.namespace, spec, owner=info.owner
         )
@@ -232,6 +262,86 @@ def fault(f: Fault) -> dict[str, Any]:
     return out
 
 
+def _header_operations(ops: HeaderOperations) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if ops.set:
+        out["set"] = dict(sorted(ops.set.items()))
+    if ops.add:
+        out["add"] = dict(sorted(ops.add.items()))
+    if ops.remove:
+        out["remove"] = list(ops.remove)
+    return out
+
+
+def headers(h: Headers) -> dict[str, Any]:
+    out = {
+        side: _header_operations(ops)
+        for side, ops in (("request", h.request), ("response", h.response))
+        if ops is not None
+    }
+    return {side: ops for side, ops in out.items() if ops}
+
+
+def cors_policy(c: Cors) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if c.allow_origins:
+        out["allowOrigins"] = [string_match(o) for o in c.allow_origins]
+    for key, values in (
+        ("allowMethods", c.allow_methods),
+        ("allowHeaders", c.allow_headers),
+        ("exposeHeaders", c.expose_headers),
+    ):
+        if values:
+            out[key] = list(values)
+    if c.max_age:
+        out["maxAge"] = c.max_age
+    if c.allow_credentials is not None:
+        out["allowCredentials"] = c.allow_credentials
+    return out
+
+
+def redirect(r: Redirect) -> dict[str, Any]:
+    return drop_none(
+        {
+            "uri": r.uri,
+            "authority": r.authority,
+            "scheme": r.scheme,
+            "port": r.port,
+            "redirectCode": r.redirect_code,
+        }
+    )
+
+
+def direct_response(d: DirectResponse) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": d.status}
+    if d.body is not None:
+        out["body"] = {"string": d.body}
+    return out
+
+
+def answer_of(route: Route) -> dict[str, Any] | None:
+    """The proxy's own answer for a route that does not call the service (redirect or direct
+    response), or None. Such a rule has no destination, and the service's timeout, retries, fault
+    and mirror do not apply to it (Istio rejects fault alongside; MC231 flags the route's own)."""
+    if route.redirect is not None:
+        return {"redirect": redirect(route.redirect)}
+    if route.direct_response is not None:
+        return {"directResponse": direct_response(route.direct_response)}
+    return None
+
+
+def presentation(traffic: Traffic, route: Route | None) -> dict[str, Any]:
+    """Headers and CORS: a route's own, else the service's (they apply to proxy answers too)."""
+    h = (route.headers if route else None) or traffic.headers
+    c = (route.cors if route else None) or traffic.cors
+    out: dict[str, Any] = {}
+    if h is not None and headers(h):
+        out["headers"] = headers(h)
+    if c is not None:
+        out["corsPolicy"] = cors_policy(c)
+    return out
+
+
 def rule_extras(
     info: ServiceInfo, traffic: Traffic, route: Route | None, port: int | None = None
 ) -> dict[str, Any]:
@@ -264,16 +374,31 @@ def http_rules(info: ServiceInfo) -> list[dict[str, Any]]:
         matches = [http_match(m) for m in route.match]
         if matches:
             rule["match"] = matches
+        answer = answer_of(route)
+        if answer is not None:
+            rule.update(answer)
+            rule.update(presentation(traffic, route))
+            rules.append(rule)
+            continue
         if route.split:
             rule["route"] = weighted(info, route.split)
         elif route.to:
             rule["route"] = [{"destination": destination(info, route.to)}]
         else:
             rule["route"] = default_destinations(info)
+        rewrite = (
+            drop_none({"uri": route.rewrite.uri, "authority": route.rewrite.authority})
+            if route.rewrite
+            else {}
+        )
+        if rewrite:
+            rule["rewrite"] = rewrite
         rule.update(rule_extras(info, traffic, route))
+        rule.update(presentation(traffic, route))
         rules.append(rule)
     default: dict[str, Any] = {"route": default_destinations(info)}
     default.update(rule_extras(info, traffic, None))
+    default.update(presentation(traffic, None))
     rules.append(default)
     return rules
 
@@ -311,4 +436,7 @@ def virtual_services(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
             spec["http"] = http_rules(info)
         if any(p.protocol not in {"http", "http2", "grpc", "grpc-web"} for p in info.ports):
             spec["tcp"] = tcp_rules(info)
+        exported = export_to(index, info)
+        if exported is not None:
+            spec["exportTo"] = exported
         yield manifest(index, NETWORKING, "VirtualService", info.name, info.namespace, spec, owner=info.owner)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
-from meshc.spec.safetext import MASK, redact
+from meshc.spec.safetext import MASK, redact, sensitive_header
 
 from ..manifest import Manifest, kind_rank
 
@@ -244,27 +245,56 @@ _ENV = re.compile(r"\.env(\[[0-9]+\](\.value)?)?$")
 """A container's `env` list, one of its items, or an item's value: where credentials live."""
 
 
+_KEY = re.compile(r'\.?([^.\["]+)|\["((?:[^"\\]|\\.)*)"\]|\[[0-9]+\]')
+_HEADER_PARENTS = frozenset({"set", "add", "headers"})
+"""Keys whose entries are headers by name: header operations (`set`, `add`) and header matches
+(`headers`) of a VirtualService."""
+
+
+def _credential_header(path: str) -> bool:
+    """The path runs through a credential header's entry (`headers.request.set.authorization`,
+    `match[0].headers.cookie.exact`): its value is a credential whatever it looks like."""
+    keys = [m.group(1) or m.group(2) for m in _KEY.finditer(path)]
+    return any(
+        parent in _HEADER_PARENTS and key is not None and sensitive_header(key)
+        for parent, key in pairwise(keys)
+    )
+
+
 def _masked(change: FieldChange) -> FieldChange:
-    """The change as a review may show it: env values and credential-looking strings masked, so a
-    diff in a CI log or a pull-request comment never carries a secret (it still says what changed)."""
+    """The change as a review may show it: env values, credential header values and
+    credential-looking strings masked, so a diff in a CI log or a pull-request comment never
+    carries a secret (it still says what changed)."""
     env = _ENV.search(change.path) is not None
-    before, after = _mask(change.before, env), _mask(change.after, env)
+    whole = _credential_header(change.path)
+    parent = ([m.group(1) or m.group(2) for m in _KEY.finditer(change.path)] or [None])[-1]
+    before = _mask(change.before, env, whole, parent)
+    after = _mask(change.after, env, whole, parent)
     if before is change.before and after is change.after:
         return change
     return FieldChange(change.path, change.op, before, after)
 
 
-def _mask(value: Any, env: bool) -> Any:
+def _mask(value: Any, env: bool, whole: bool = False, parent: str | None = None) -> Any:
+    """`env`: a container env entry (its `value` is masked); `whole`: every string is masked."""
     if isinstance(value, str):
-        if env:
+        if env or whole:
             return MASK
         masked = redact(value)
         return value if masked == value else masked
     if isinstance(value, list):
-        items = [_mask(item, env) for item in value]
+        items = [_mask(item, env, whole) for item in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
-        entries = {k: _mask(v, env and k == "value") for k, v in value.items()}
+        entries = {
+            k: _mask(
+                v,
+                env and k == "value",
+                whole or (parent in _HEADER_PARENTS and sensitive_header(str(k))),
+                str(k),
+            )
+            for k, v in value.items()
+        }
         return value if all(entries[k] is value[k] for k in value) else entries
     return value
 

@@ -96,6 +96,11 @@ RULE_MODULES: tuple[str, ...] = (
     "mc212_probe_port_undeclared",
     "mc213_limit_below_request",
     "mc214_restricted_namespace_rejects_pods",
+    "mc230_invalid_header_name",
+    "mc231_proxy_answer_conflict",
+    "mc232_invalid_redirect",
+    "mc233_cors_policy",
+    "mc234_export_hides_callers",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -154,6 +154,9 @@ def judge(expect: Expect, outcome: Outcome) -> tuple[bool, str, tuple[Step, ...]
     if refused:
         x = refused[0]
         return False, f"expected allowed, but {x.reason}", x.chain
+    if not allowed:
+        # No branch at all (e.g. a VirtualService rule without destinations): nothing received it.
+        return False, "expected allowed, but no branch reaches a backend", ()
     wrong = next((x for x in allowed if expect.service is not None and x.service != expect.service), None)
     if wrong is not None:
         return False, f"expected to reach {expect.service}, but reaches {wrong.service}", wrong.chain

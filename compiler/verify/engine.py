@@ -15,6 +15,7 @@ from .config import Config, Resource
 from .inbound import Inbound, authenticate_jwt, authorize, jwt_rule_for, peer_mode
 from .matching import dns_match, host_part
 from .outbound import (
+    ANSWERS,
     HTTP_APP_PROTOCOLS,
     Destination,
     Scoping,
@@ -160,6 +161,11 @@ class Model:
             if dests is None and req.http:
                 chain.append(Step(vs.ref, "no HTTP rule matches", "vs-order"))
                 return [denied(f"404: no route of {vs.ref} matches", chain)]
+            if dests == [] and ANSWERS in where:
+                # vs-order: a redirect or direct response rule: the proxy answers, no backend is called
+                chain.append(Step(vs.ref, where, "vs-order"))
+                answer = where.split(ANSWERS, 1)[1]
+                return [denied(f"{answer}: answered by the caller's proxy ({vs.ref})", chain)]
             if dests is not None:
                 chain.append(Step(vs.ref, f"{where} routes the request", "vs-order"))
         else:

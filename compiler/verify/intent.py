@@ -65,7 +65,8 @@ def mesh_versions(
     method: str | None,
     headers: Mapping[str, str],
 ) -> dict[str, float] | None:
-    """The versions a mesh request lands on, per the service's ordered routes then its split."""
+    """The versions a mesh request lands on, per the service's ordered routes then its split;
+    empty when the route that takes it is answered by the proxy (a redirect or direct response)."""
     for route in info.traffic.routes:
         if not http and not any(m.port is not None for m in route.match):
             continue
@@ -74,6 +75,8 @@ def mesh_versions(
             for m in route.match
         ):
             continue
+        if http and (route.redirect is not None or route.direct_response is not None):
+            return {}
         if route.split:
             return _normalise(route.split, info.name)
         if route.to:

@@ -93,6 +93,9 @@ def http_route(
         )
         if hit is None:
             continue
+        answer = proxy_answer(rule)
+        if answer is not None:
+            return [], f"http[{i}]{_name(rule)}{ANSWERS}{answer}"
         path = _rewrite(hit, rule.get("rewrite") or {}, req.path)
         authority = (rule.get("rewrite") or {}).get("authority")
         return _destinations(
@@ -110,6 +113,20 @@ def _bound(m: Mapping[str, Any], vs: Resource, gateway: str) -> bool:
         g == gateway or ("/" not in g and g != "mesh" and f"{vs.namespace}/{g}" == gateway)
         for g in m["gateways"]
     )
+
+
+ANSWERS = ": the proxy answers with a "
+"""Between a rule and its answer in what `http_route` says of a rule without a destination."""
+
+
+def proxy_answer(rule: Mapping[str, Any]) -> str | None:
+    """What the proxy answers for a rule without a destination (`redirect`, `directResponse`)."""
+    if "redirect" in rule:
+        r = rule["redirect"]
+        return f"{r.get('redirectCode', 301)} redirect"
+    if "directResponse" in rule:
+        return f"{rule['directResponse'].get('status')} direct response"
+    return None
 
 
 def _name(rule: Mapping[str, Any]) -> str:

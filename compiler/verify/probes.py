@@ -167,6 +167,15 @@ def _versions(info: ServiceInfo, port: ResolvedPort, req: Request) -> tuple[tupl
     return tuple(sorted(found.items())) if found else None
 
 
+def _answered(info: ServiceInfo, port: ResolvedPort, req: Request) -> bool:
+    """The spec routes this request to a redirect or a direct response: the caller's proxy answers
+    it and the service is never called."""
+    found = intent.mesh_versions(
+        info, http=_http(port), port=port.number, path=req.path, method=req.method, headers={}
+    )
+    return found == {}
+
+
 def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
     probes: list[Probe] = []
     callers = list(index.services.values())
@@ -219,6 +228,11 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     if not src.sidecar:  # plain text: from the addresses the callee admits it from
                         req = replace(req, source_ip=_plaintext_address(index, callee, port, req))
                     detail = f":{port.number}" + (f" {req.method} {req.path}" if req.http else " tcp")
+                    if src.sidecar and _answered(callee, port, req):
+                        expect = Expect(False, callee.fqdn)
+                        detail += " (answered by the proxy: redirect or direct response)"
+                        yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
+                        continue
                     if req.token is not None:
                         detail += " with JWT"
                         yield from _token_probes(index, caller, callee, port, req, src)

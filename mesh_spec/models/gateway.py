@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .base import ClaimName, ClaimValues, Duration, HeaderName, Name, SpecModel
 from .meta import FieldMeta
-from .traffic import Match
+from .traffic import Match, Rewrite
 
 
 class ServerTls(SpecModel):
@@ -39,13 +39,6 @@ class RouteTarget(SpecModel):
     paths: list[str] = Field(default_factory=list)
     """HTTP paths the service admits from the gateway, as the service receives them (after
     `rewrite`; AuthorizationPolicy syntax); any when empty."""
-
-
-class Rewrite(SpecModel):
-    uri: str | None = None
-    """Replace the matched path prefix (or exact path) with this."""
-    authority: str | None = None
-    """Replace the Host/Authority header."""
 
 
 class GatewayRoute(SpecModel):

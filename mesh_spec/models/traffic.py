@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
+from ..safetext import MASK, sensitive_header
 from .base import Duration, Name, Percent, SpecModel, StringMatch
 from .meta import FieldMeta
 
@@ -107,6 +108,91 @@ class Match(SpecModel):
     """Match on the port the request arrived on (useful for TCP routes)."""
 
 
+class HeaderOperations(SpecModel):
+    """Changes to the headers of a request or a response, applied in Envoy (Istio HeaderOperations)."""
+
+    set: dict[str, str] = Field(default_factory=dict)
+    """Overwrite these headers (added when absent)."""
+    add: dict[str, str] = Field(default_factory=dict)
+    """Append these values (a header already present keeps its value and gains this one)."""
+    remove: list[str] = Field(default_factory=list)
+    """Remove these headers."""
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _mask_credentials(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # JSON is how the review shows a value (compiler/review `canonical`); lowering reads the
+        # attributes. A value set on `authorization`, `cookie`, `x-api-key`, ... is a credential
+        # and must not reach a CI log or a pull-request comment: the review says it changed, not to what.
+        out: dict[str, Any] = handler(self)
+        for op in ("set", "add"):
+            if isinstance(out.get(op), dict):
+                out[op] = {k: MASK if sensitive_header(k) else v for k, v in out[op].items()}
+        return out
+
+
+class Headers(SpecModel):
+    """Header manipulation (Istio `headers`): on the request sent to the service, and on its response."""
+
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+
+class Cors(SpecModel):
+    """Browser cross-origin policy (Istio `corsPolicy`), answered by the proxy: preflight requests
+    from an allowed origin get the CORS headers, others are passed on unanswered."""
+
+    allow_origins: list[StringMatch] = Field(default_factory=list)
+    """Origins allowed to call (`exact`, `prefix` or `regex`); empty: no origin is."""
+    allow_methods: list[str] = Field(default_factory=list)
+    allow_headers: list[str] = Field(default_factory=list)
+    """Request headers the browser may send."""
+    expose_headers: list[str] = Field(default_factory=list)
+    """Response headers the browser's script may read."""
+    max_age: Duration | None = None
+    """How long the browser may cache the preflight answer."""
+    allow_credentials: bool | None = None
+    """Let the browser send cookies and `Authorization` with the cross-origin request."""
+
+
+class Redirect(SpecModel):
+    """Answer with an HTTP redirect instead of calling the service (Istio `redirect`); parts left
+    out keep the request's own."""
+
+    uri: str | None = None
+    """The new path (the whole path; not a prefix replacement)."""
+    authority: str | None = None
+    """The new host."""
+    scheme: str | None = None
+    """`http` or `https`."""
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    redirect_code: int | None = None
+    """301 (the default), 302, 303, 307 or 308."""
+
+
+class DirectResponse(SpecModel):
+    """Answer with a fixed response instead of calling the service (Istio `directResponse`)."""
+
+    status: Annotated[int, Field(ge=200, le=599)]
+    body: str | None = None
+    """The response body (text)."""
+
+
+class Rewrite(SpecModel):
+    uri: str | None = None
+    """Replace the matched path prefix (or exact path) with this."""
+    authority: str | None = None
+    """Replace the Host/Authority header."""
+
+
+ExportTarget = Annotated[
+    str,
+    Field(
+        pattern=r"^(\.|\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$",
+        description="`.` (the service's own namespace), `*` (every namespace) or a namespace name.",
+    ),
+]
+
+
 class Route(SpecModel):
     """One ordered routing rule: when `match` holds, send to `to` (a version) or `split`."""
 
@@ -122,6 +208,18 @@ class Route(SpecModel):
     retries: Annotated[Retries | None, FieldMeta("traffic", http_only=True, review="custom")] = None
     fault: Annotated[Fault | None, FieldMeta("traffic", http_only=True)] = None
     mirror: Annotated[Mirror | None, FieldMeta("traffic", http_only=True)] = None
+    headers: Annotated[Headers | None, FieldMeta("traffic", http_only=True)] = None
+    """Header changes for matching requests and their responses (replaces the service's `headers`)."""
+    cors: Annotated[Cors | None, FieldMeta("traffic", http_only=True)] = None
+    """CORS policy for matching requests (replaces the service's `cors`)."""
+    rewrite: Annotated[Rewrite | None, FieldMeta("traffic", http_only=True)] = None
+    """Rewrite the path or the Host of matching requests before they reach the service."""
+    redirect: Annotated[Redirect | None, FieldMeta("traffic", http_only=True)] = None
+    """Answer matching requests with a redirect; the service is not called (no `to`, `split`,
+    `timeout`, `retries`, `fault`, `mirror` or `rewrite` with it: MC231)."""
+    direct_response: Annotated[DirectResponse | None, FieldMeta("traffic", http_only=True)] = None
+    """Answer matching requests with a fixed response; the service is not called (MC231 as for
+    `redirect`)."""
 
 
 class Traffic(SpecModel):
@@ -139,3 +237,13 @@ class Traffic(SpecModel):
     connection_pool: Annotated[ConnectionPool | None, FieldMeta("resilience")] = None
     outlier_detection: Annotated[OutlierDetection | None, FieldMeta("resilience")] = None
     load_balancer: Annotated[LoadBalancer | None, FieldMeta("resilience")] = None
+    headers: Annotated[Headers | None, FieldMeta("traffic", http_only=True)] = None
+    """Header changes on every request to the service and every response (a route's own replace them)."""
+    cors: Annotated[Cors | None, FieldMeta("traffic", http_only=True)] = None
+    """CORS policy for browser calls to the service (a route's own replaces it)."""
+    export_to: Annotated[Literal["callers"] | list[ExportTarget] | None, FieldMeta("traffic")] = None
+    """Namespaces whose proxies see the service's VirtualService and DestinationRule (Istio
+    `exportTo`): `callers` for the service's own namespace, its declared callers' and those of the
+    gateways that route to it; or a list (`.`, `*`, namespace names). Without it, Istio's mesh
+    default applies (every namespace). A caller that does not see them ignores the service's
+    routing (split, routes, timeouts); a gateway that does not see the subsets fails with 503."""

@@ -84,6 +84,17 @@ def shift(before: dict[str, float] | None, after: dict[str, float] | None) -> st
 
 
 def destination(route: Route) -> str:
+    # A redirect or direct response is where the route leads, though no version receives it.
+    if route.redirect is not None:
+        r = route.redirect
+        parts = [
+            f"{k} {v}"
+            for k, v in (("scheme", r.scheme), ("host", r.authority), ("port", r.port), ("uri", r.uri))
+            if v
+        ]
+        return f"redirect {r.redirect_code or 301} ({', '.join(parts) or 'same URL'})"
+    if route.direct_response is not None:
+        return f"direct response {route.direct_response.status}"
     if route.split:
         return "split " + ", ".join(f"{v} {w}" for v, w in route.split.items())
     if route.to:
@@ -100,7 +111,7 @@ def route_changes(old: Route, new: Route) -> str:
     details = []
     if old.match != new.match:
         details.append(f"match {compact(old.match, 50)} → {compact(new.match, 50)}")
-    if (old.to, old.split) != (new.to, new.split):
+    if destination(old) != destination(new):
         details.append(f"{destination(old)} → {destination(new)}")
     if old.timeout != new.timeout:
         details.append(f"timeout {old.timeout or 'none'} → {new.timeout or 'none'}")
