@@ -227,3 +227,20 @@ def test_review_names_a_redirect_or_direct_response_as_where_a_route_leads() -> 
     intent, _ = _review({}, {"routes": routes})
     assert "redirect 308 (scheme https, uri /new)" in intent
     assert "direct response 410" in intent and "the default split" not in intent
+
+
+def test_sources_beyond_the_edges_expect_the_proxy_to_answer_a_redirected_path() -> None:
+    """Found by the fuzzer (exit 3): a redirect taking every path of a service that admits any mesh
+    workload (`security.allow`); the source probes expected the request to reach the service."""
+    traffic = {"routes": [{"name": "moved", "redirect": {"uri": "/new"}}]}
+    spec = json.loads(_spec(traffic))
+    spec["spec"]["security"] = {"authorization": {"defaultDeny": True}}
+    api = spec["spec"]["services"][1]
+    api["security"] = {"allow": [{"source": {"mesh": True}, "methods": ["GET"]}]}
+    c = _compile(json.dumps(spec))  # the verify stage passed (it raised a CompilerBug before)
+    report = verify(c.index, c.manifests)
+    assert [r.probe.key for r in report.failures if r.probe.kind != "foreign"] == []
+    sources = [
+        r for r in report.results if r.probe.kind == "source" and r.probe.source != "pod without sidecar"
+    ]
+    assert any("answered by the proxy" in r.probe.key for r in sources)

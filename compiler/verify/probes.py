@@ -176,6 +176,15 @@ def _answered(info: ServiceInfo, port: ResolvedPort, req: Request) -> bool:
     return found == {}
 
 
+ANSWERED = "answered by the proxy: redirect or direct response"
+
+
+def _proxy_answers(workload: Workload, info: ServiceInfo, port: ResolvedPort, req: Request) -> bool:
+    """`workload`'s own proxy answers the request (see `_answered`): the service is never called,
+    whatever its authorization would say, so every probe of that request expects it not to arrive."""
+    return workload.sidecar and _answered(info, port, req)
+
+
 def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
     probes: list[Probe] = []
     callers = list(index.services.values())
@@ -228,9 +237,9 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     if not src.sidecar:  # plain text: from the addresses the callee admits it from
                         req = replace(req, source_ip=_plaintext_address(index, callee, port, req))
                     detail = f":{port.number}" + (f" {req.method} {req.path}" if req.http else " tcp")
-                    if src.sidecar and _answered(callee, port, req):
+                    if _proxy_answers(src, callee, port, req):
                         expect = Expect(False, callee.fqdn)
-                        detail += " (answered by the proxy: redirect or direct response)"
+                        detail += f" ({ANSWERED})"
                         yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
                         continue
                     if req.token is not None:
@@ -402,6 +411,8 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             k = access.admitted_by_sources(index, b, port, sender, req.method, req.path)
             detail = f":{port.number}" + (f" (admitted by security.allow[{k}])" if k is not None else "")
             expect = Expect(True, b.fqdn) if allow or k is not None else Expect(False)
+            if _proxy_answers(src, b, port, req):
+                expect, detail = Expect(False, b.fqdn), f"{detail} ({ANSWERED})"
             probes.append(Probe("non-edge", a.name, b.name, detail, expect, "send", src, req))
             if allow:  # without defaultDeny, authorization alone must let it in too
                 probes.append(
@@ -433,12 +444,15 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             sender = Sender(workloads[0].namespace, token=req.token)
             k = access.admitted_by_sources(index, b, first, sender, req.method, req.path)
             expect = Expect(True, b.fqdn) if allow or k is not None else Expect(False)
+            detail = f":{first.number}" + (f" (admitted by security.allow[{k}])" if k is not None else "")
+            if _proxy_answers(workloads[0], b, first, req):
+                expect, detail = Expect(False, b.fqdn), f"{detail} ({ANSWERED})"
             probes.append(
                 Probe(
                     "non-edge",
                     f"gateway/{gw_name}",
                     b.name,
-                    f":{first.number}" + (f" (admitted by security.allow[{k}])" if k is not None else ""),
+                    detail,
                     expect,
                     "send",
                     workloads[0],
@@ -1008,6 +1022,8 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                 detail = f"security.allow[{k}] :{port.number}" + (
                     f" {req.method} {req.path}" if req.http else ""
                 )
+                if _proxy_answers(workload, info, port, sent):
+                    expect, label = Expect(False, info.fqdn), f"{label}; {ANSWERED}"
                 yield Probe(
                     "source",
                     workload.name,
@@ -1024,13 +1040,18 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                 workload, plaintext = (legacy, True) if rule.source.plaintext else (foreign, False)
                 if rule.source.namespaces:
                     workload = sw.meshed(sorted(rule.source.namespaces)[0])
+                lacking_expect = (
+                    Expect(False, info.fqdn)
+                    if _proxy_answers(workload, info, port, sent)
+                    else _access_expect(index, info, port, workload, plaintext, sent)
+                )
                 yield Probe(
                     "source",
                     workload.name,
                     info.name,
                     f"security.allow[{k}] :{port.number} {req.method} {req.path}"
                     f" (JWT lacking {sorted(rule.claims)})",
-                    _access_expect(index, info, port, workload, plaintext, sent),
+                    lacking_expect,
                     "plaintext" if plaintext else "send",
                     workload,
                     sent,
