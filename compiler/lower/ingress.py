@@ -315,6 +315,18 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     )
 
 
+def _route_operation(gateway: Gateway, route: GatewayRoute) -> dict[str, Any]:
+    """The requests of a route as an authorization `operation`: its protected paths and hosts."""
+    op: dict[str, Any] = {}
+    paths = _protected_paths(route)
+    if paths is not None:
+        op["paths"] = paths
+    route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
+    if route_hosts:
+        op["hosts"] = route_hosts
+    return op
+
+
 def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     """A DENY policy on the gateway pods: requests to a route's hosts and paths whose token lacks a
     required claim value. `notValues` also holds when the claim (or the token) is missing, so the
@@ -324,13 +336,7 @@ def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     for route in gateway.routes:
         if not route.require_claims:
             continue
-        op: dict[str, Any] = {}
-        paths = _protected_paths(route)
-        if paths is not None:
-            op["paths"] = paths
-        route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
-        if route_hosts:
-            op["hosts"] = route_hosts
+        op = _route_operation(gateway, route)
         for name, values in sorted(route.require_claims.items()):
             rule: dict[str, Any] = {}
             if op:
@@ -358,13 +364,7 @@ def _client_ips(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     for route in gateway.routes:
         if not route.remote_ip_blocks:
             continue
-        op: dict[str, Any] = {}
-        paths = _protected_paths(route)
-        if paths is not None:
-            op["paths"] = paths
-        route_hosts = authorization_hosts(list(route.hosts) or gateway_hosts(gateway))
-        if route_hosts:
-            op["hosts"] = route_hosts
+        op = _route_operation(gateway, route)
         rule: dict[str, Any] = {
             "from": [{"source": {"notRemoteIpBlocks": sorted(set(route.remote_ip_blocks))}}]
         }
