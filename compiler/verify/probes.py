@@ -345,10 +345,13 @@ def _least_privilege(
                     src,
                     req,
                 )
-    if all(call.paths for call in calls):
+    undeclared = "/meshc-probe-undeclared"
+    if all(call.paths for call in calls) and not any(
+        authz_value(p, undeclared) for call in calls for p in call.paths
+    ):  # a declared `*` or `/*` admits every path: there is no undeclared one to probe
         port = http_ports[0]
         method = next((call.methods[0] for call in calls if call.methods), None)
-        req = _request(callee, port, method, "/meshc-probe-undeclared", with_token=True)
+        req = _request(callee, port, method, undeclared, with_token=True)
         if access.admitted_by_sources(index, callee, port, sender, req.method, req.path) is not None:
             return
         yield Probe(

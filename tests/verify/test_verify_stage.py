@@ -145,3 +145,22 @@ def test_compile_with_a_contradiction_exits_3_and_writes_nothing(
     assert main(["compile", str(D9), "-o", "-"]) == EXIT_BUG
     assert capsys.readouterr().out == ""  # nothing on stdout either
     assert main(["validate", str(D9)]) == EXIT_BUG
+
+
+@pytest.mark.parametrize("declared", ["*", "/*"])
+def test_a_call_declaring_every_path_is_not_probed_for_an_undeclared_one(
+    tmp_path: Path, declared: str
+) -> None:
+    """`paths: ["*"]` admits every path (AuthorizationPolicy value matching): the least-privilege
+    probe of an undeclared path expected a denial there, so a valid spec ended in exit 3."""
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text(
+        "apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: t}\nspec:\n"
+        "  defaults: {namespace: app}\n  security: {authorization: {defaultDeny: true}}\n  services:\n"
+        "    - {name: a, ports: [{port: 8080, protocol: http}], versions: [{name: v1, image: a:1}],\n"
+        f"       calls: [{{service: b, paths: ['{declared}']}}]}}\n"
+        "    - {name: b, ports: [{port: 8080, protocol: http}], versions: [{name: v1, image: b:1}]}\n",
+        encoding="utf-8",
+    )
+    c = run(spec)  # the verify stage passed (CompilerBug before)
+    assert any(m.kind == "AuthorizationPolicy" and m.name == "b" for m in c.manifests)
