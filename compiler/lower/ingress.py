@@ -315,6 +315,22 @@ def _jwt(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
     )
 
 
+def _gateway_deny(
+    index: MeshIndex, gateway: Gateway, name: str, rules: list[dict[str, Any]]
+) -> Iterator[Manifest]:
+    """A DENY AuthorizationPolicy on the gateway pods with `rules`; none when there are no rules."""
+    if rules:
+        yield manifest(
+            index,
+            SECURITY,
+            "AuthorizationPolicy",
+            name,
+            gateway.workload.namespace,
+            {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
+            owner=f"gateway/{gateway.name}",
+        )
+
+
 def _route_operation(gateway: Gateway, route: GatewayRoute) -> dict[str, Any]:
     """The requests of a route as an authorization `operation`: its protected paths and hosts."""
     op: dict[str, Any] = {}
@@ -343,17 +359,7 @@ def _required_claims(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
                 rule["to"] = [{"operation": op}]
             rule["when"] = [{"key": claim_key(name), "notValues": sorted(set(values))}]
             rules.append(rule)
-    if not rules:
-        return
-    yield manifest(
-        index,
-        SECURITY,
-        "AuthorizationPolicy",
-        names.gateway_require_claims(index.name, gateway.name),
-        gateway.workload.namespace,
-        {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
-        owner=f"gateway/{gateway.name}",
-    )
+    yield from _gateway_deny(index, gateway, names.gateway_require_claims(index.name, gateway.name), rules)
 
 
 def _client_ips(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
@@ -371,14 +377,4 @@ def _client_ips(index: MeshIndex, gateway: Gateway) -> Iterator[Manifest]:
         if op:
             rule["to"] = [{"operation": op}]
         rules.append(rule)
-    if not rules:
-        return
-    yield manifest(
-        index,
-        SECURITY,
-        "AuthorizationPolicy",
-        names.gateway_client_ips(index.name, gateway.name),
-        gateway.workload.namespace,
-        {"selector": {"matchLabels": dict(gateway.selector)}, "action": "DENY", "rules": rules},
-        owner=f"gateway/{gateway.name}",
-    )
+    yield from _gateway_deny(index, gateway, names.gateway_client_ips(index.name, gateway.name), rules)
