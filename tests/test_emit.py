@@ -202,3 +202,12 @@ def test_layout_for_cluster_scoped_and_clustered(tmp_path: Path):
     write_tree([ns, clustered], tmp_path / "o")
     assert (tmp_path / "o" / "shop" / "namespace-shop.yaml").is_file()
     assert (tmp_path / "o" / "east" / "shop" / "service-a.yaml").is_file()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_the_json_string_encoder_is_json_dumps(value):
+    """emit._string quotes with json's C string encoder directly: the text of json.dumps for a str."""
+    import json
+
+    assert emit._json_string(value) == json.dumps(value, ensure_ascii=False)
