@@ -5,6 +5,11 @@ The emitter is a small hand-written block-style YAML writer for JSON-like data: 
 a string. It is several times faster than PyYAML's C dumper (whose representer runs in Python) and,
 unlike a general dumper, has no settings that could make two machines disagree. A property test
 checks that `yaml.safe_load(dump(x)) == x`.
+
+The walk exists twice: here in Python (`dump_python`, the reference) and in C (`dump_native`,
+compiler/_emitc.c, an optional extension), which calls back into this module for every scalar, key
+and cache, so the quoting rules are written once. `dump` is the native walk where it is built;
+MESHC_PURE_PYTHON=1 forces the Python one. Tests check that both write the same text.
 """
 
 from __future__ import annotations
