@@ -10,7 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshc.compiler.emit import MARKER, OutputError, dump, dump_stream, write_tree
+from meshc.compiler import emit
+from meshc.compiler.emit import MARKER, OutputError, dump_stream, write_tree
 from meshc.compiler.lower.common import Manifest
 
 scalars = (
@@ -75,10 +76,23 @@ data = st.recursive(
 )
 
 
+# Both emitters: the Python reference and the native walk (compiler/_emitc.c) where it is built
+# (tests/test_emit_native.py fails under CI when it is not).
+EMITTERS = [
+    pytest.param(emit.dump_python, id="python"),
+    pytest.param(
+        emit.dump_native,
+        id="native",
+        marks=pytest.mark.skipif(emit.dump_native is None, reason="the C extension is not built"),
+    ),
+]
+
+
+@pytest.mark.parametrize("emitter", EMITTERS)
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(keys, data, max_size=5))
-def test_round_trip(value):
-    text = dump(value)
+@given(value=st.dictionaries(keys, data, max_size=5))
+def test_round_trip(emitter, value):
+    text = emitter(value)
     assert yaml.safe_load(text) == (value or {})
     assert yaml.load(text, Loader=yaml.CSafeLoader) == (value or {})  # libyaml, as kubectl-like tools
 
@@ -86,35 +100,38 @@ def test_round_trip(value):
 shapes = st.lists(st.sampled_from(["a", "b", "on", "k" * 1100, "c"]), min_size=0, max_size=5, unique=True)
 
 
+@pytest.mark.parametrize("emitter", EMITTERS)
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(shapes.flatmap(lambda ks: st.fixed_dictionaries({k: data for k in ks})), min_size=2, max_size=5)
+    values=st.lists(
+        shapes.flatmap(lambda ks: st.fixed_dictionaries({k: data for k in ks})), min_size=2, max_size=5
+    )
 )
-def test_the_key_order_cache_never_changes_the_text(values):
+def test_the_key_order_cache_never_changes_the_text(emitter, values):
     """Mappings of one shape share a cached key order (emit._key_orders): the text of each value is
     the same whether the cache was empty or warmed by the others."""
-    from meshc.compiler import emit
-
     cold = []
     for value in values:
         emit._key_orders.clear()
-        cold.append(dump(value))
+        cold.append(emitter(value))
     emit._key_orders.clear()
-    warm = [dump(value) for value in values]
+    warm = [emitter(value) for value in values]
     assert warm == cold
     assert [yaml.safe_load(t) for t in warm] == [v or {} for v in values]
 
 
-def test_keys_equal_but_not_strings_are_not_mixed_up():
+@pytest.mark.parametrize("emitter", EMITTERS)
+def test_keys_equal_but_not_strings_are_not_mixed_up(emitter):
     """1 == True in Python, so {1: x} and {True: x} have equal shapes; only all-string shapes are
     cached, so each is written as itself."""
-    assert dump({"m": {1: "x"}}) == 'm:\n  "1": x\n'
-    assert dump({"m": {True: "x"}}) == 'm:\n  "True": x\n'
-    assert dump({"m": {1: "x"}}) == 'm:\n  "1": x\n'
+    assert emitter({"m": {1: "x"}}) == 'm:\n  "1": x\n'
+    assert emitter({"m": {True: "x"}}) == 'm:\n  "True": x\n'
+    assert emitter({"m": {1: "x"}}) == 'm:\n  "1": x\n'
 
 
-def test_canonical_key_order_and_style():
-    text = dump({"spec": {"b": 1, "a": [{"y": "2", "x": "*"}]}, "kind": "X", "apiVersion": "v1"})
+@pytest.mark.parametrize("emitter", EMITTERS)
+def test_canonical_key_order_and_style(emitter):
+    text = emitter({"spec": {"b": 1, "a": [{"y": "2", "x": "*"}]}, "kind": "X", "apiVersion": "v1"})
     assert text == 'apiVersion: v1\nkind: X\nspec:\n  a:\n    - x: "*"\n      "y": "2"\n  b: 1\n'
 
 
@@ -185,3 +202,12 @@ def test_layout_for_cluster_scoped_and_clustered(tmp_path: Path):
     write_tree([ns, clustered], tmp_path / "o")
     assert (tmp_path / "o" / "shop" / "namespace-shop.yaml").is_file()
     assert (tmp_path / "o" / "east" / "shop" / "service-a.yaml").is_file()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_the_json_string_encoder_is_json_dumps(value):
+    """emit._string quotes with json's C string encoder directly: the text of json.dumps for a str."""
+    import json
+
+    assert emit._json_string(value) == json.dumps(value, ensure_ascii=False)

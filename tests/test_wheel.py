@@ -30,9 +30,10 @@ from conftest import CUE_WASM, REPO
 
 pytestmark = pytest.mark.wheel
 
-SOURCES = ("pyproject.toml", "meshc", "compiler", "mesh_spec", "stacks")
-"""What the wheel is built from (meshc/ links to the three pipeline directories)."""
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+SOURCES = ("pyproject.toml", "setup.py", "meshc", "compiler", "mesh_spec", "stacks")
+"""What the wheel is built from (meshc/ links to the three pipeline directories; setup.py declares
+the optional C extension of the emitter)."""
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "*.so")
 
 
 class Installed:
@@ -115,7 +116,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def test_the_wheel_holds_one_package_and_its_data(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert tops == {"meshc", installed.wheel.name.split("-py3")[0] + ".dist-info"}
+    name, version = installed.wheel.name.split("-")[:2]  # a platform wheel: it holds the C extension
+    assert tops == {"meshc", f"{name}-{version}.dist-info"}
     dist_info = next(t for t in tops if t.endswith(".dist-info"))
     assert zipfile.ZipFile(installed.wheel).read(f"{dist_info}/top_level.txt").decode().split() == ["meshc"]
     for needed in (
@@ -130,17 +132,21 @@ def test_the_wheel_holds_one_package_and_its_data(installed: Installed) -> None:
         "meshc/pulumi/mesh.py",
     ):
         assert needed in names, needed
+    # The emitter's C extension, built from compiler/_emitc.c (the copied sources hold no .so).
+    assert [n for n in names if n.startswith("meshc/compiler/_emitc.") and n.endswith(".so")], names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/") or "__pycache__" in n]
 
 
 def test_only_the_wheels_meshc_is_importable(installed: Installed) -> None:
     code = (
         "import importlib.util, meshc, meshc.compiler.cli, meshc.pulumi.mesh; print(meshc.__file__); "
-        "print([n for n in ('compiler', 'mesh_spec', 'stacks') if importlib.util.find_spec(n)])"
+        "print([n for n in ('compiler', 'mesh_spec', 'stacks') if importlib.util.find_spec(n)]); "
+        "from meshc.compiler import emit; print(emit.dump is emit.dump_native is not None)"
     )
     proc = installed.run("-c", code, cwd=installed.root)
     assert proc.returncode == 0, proc.stderr
-    where, leaked = proc.stdout.splitlines()
+    where, leaked, native = proc.stdout.splitlines()
+    assert native == "True"  # the wheel's emitter is the native one
     assert Path(where).resolve().is_relative_to(installed.venv.resolve())
     assert leaked == "[]"
     version = installed.meshc("--version", cwd=installed.root)

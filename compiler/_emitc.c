@@ -1,0 +1,466 @@
+/* The native walk of meshc's YAML emitter (meshc.compiler.emit): the same text as the Python
+ * `_mapping`/`_sequence` walk, built in one UTF-8 buffer instead of a list of f-strings.
+ *
+ * It owns no YAML rule. Every decision about how a value is written stays in emit.py and is only
+ * *used* from here: string scalars come from emit's `_scalar_cache` (emit's `_string` is called on
+ * a miss and fills it), a mapping's sorted keys, their text and whether they need the explicit
+ * form from emit's `_key_orders` (emit's `_key_order` on a miss), every scalar that is not a str
+ * from emit's `_scalar` (which also raises the TypeError for what cannot be emitted), and shared
+ * subtrees' text from sharedtext.SHARED. So the two walks cannot disagree on quoting; what is here
+ * is only the layout: indentation, "- ", "key: ", "key:\n", "? key".
+ *
+ * The prefix of a value's first line ("  - - " and the like) is written to the buffer before the
+ * value is walked: the current line's text since its start *is* Python's `first` argument, and
+ * `indent` is always as many spaces as that prefix is long (see emit._render_shared).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+typedef struct {
+    char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} Buffer;
+
+/* emit.py's objects, set once by configure(). */
+static PyObject *scalar_cache; /* dict str -> str */
+static PyObject *string_fn;    /* emit._string(str) -> str */
+static PyObject *scalar_fn;    /* emit._scalar(any) -> str */
+static PyObject *key_orders;   /* dict tuple-of-keys -> tuple of (key, text, explicit) */
+static PyObject *key_order_fn; /* emit._key_order(dict) -> tuple of (key, text, explicit) */
+static PyObject *shared;       /* dict id -> (object, dict prefix -> text) */
+
+static int
+grow(Buffer *b, Py_ssize_t extra)
+{
+    Py_ssize_t need = b->len + extra;
+    if (need <= b->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *data = PyMem_Realloc(b->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static inline int
+put(Buffer *b, const char *s, Py_ssize_t n)
+{
+    if (b->len + n > b->cap && grow(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, s, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static inline int
+put_char(Buffer *b, char c)
+{
+    if (b->len + 1 > b->cap && grow(b, 1) < 0) {
+        return -1;
+    }
+    b->data[b->len++] = c;
+    return 0;
+}
+
+static inline int
+put_spaces(Buffer *b, Py_ssize_t n)
+{
+    if (b->len + n > b->cap && grow(b, n) < 0) {
+        return -1;
+    }
+    memset(b->data + b->len, ' ', (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+static inline int
+put_str(Buffer *b, PyObject *s)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "emit: expected str text, got %.100s", Py_TYPE(s)->tp_name);
+        return -1;
+    }
+    Py_ssize_t n;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(s, &n);
+    if (utf8 == NULL) {
+        return -1; /* lone surrogates cannot be encoded; emit escapes them, so never in its text */
+    }
+    return put(b, utf8, n);
+}
+
+/* The text of a string scalar: emit._scalar_cache.get(value) or emit._string(value). */
+static int
+put_string_scalar(Buffer *b, PyObject *value)
+{
+    PyObject *text = PyDict_GetItemWithError(scalar_cache, value);
+    if (text != NULL && PyObject_IsTrue(text) == 1) {
+        return put_str(b, text);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    text = PyObject_CallOneArg(string_fn, value);
+    if (text == NULL) {
+        return -1;
+    }
+    int rc = put_str(b, text);
+    Py_DECREF(text);
+    return rc;
+}
+
+/* The text of any other scalar (and of {} and [] and what cannot be emitted): emit._scalar. */
+static int
+put_scalar(Buffer *b, PyObject *value)
+{
+    if (PyUnicode_CheckExact(value)) {
+        return put_string_scalar(b, value);
+    }
+    if (value == Py_True) {
+        return put(b, "true", 4);
+    }
+    if (value == Py_False) {
+        return put(b, "false", 5);
+    }
+    if (value == Py_None) {
+        return put(b, "null", 4);
+    }
+    /* emit._scalar's `{}` and `[]`, for the empty ones only (a subclass goes to _scalar) */
+    if (PyDict_CheckExact(value) && !PyDict_GET_SIZE(value)) {
+        return put(b, "{}", 2);
+    }
+    if (PyList_CheckExact(value) && !PyList_GET_SIZE(value)) {
+        return put(b, "[]", 2);
+    }
+    PyObject *text;
+    if (PyLong_CheckExact(value)) {
+        text = PyObject_Str(value); /* str(value), as emit._scalar */
+    }
+    else {
+        text = PyObject_CallOneArg(scalar_fn, value);
+    }
+    if (text == NULL) {
+        return -1;
+    }
+    int rc = put_str(b, text);
+    Py_DECREF(text);
+    return rc;
+}
+
+static int walk_mapping(Buffer *b, PyObject *value, Py_ssize_t indent);
+static int walk_sequence(Buffer *b, PyObject *value, Py_ssize_t indent);
+
+/* A non-empty dict or list whose first line's prefix is already written (it starts at
+ * `line_start`); a shared subtree's text is reused or rendered once and remembered, keyed by that
+ * prefix, as emit._render_shared does. `check_shared` is where the Python walk looks it up. */
+static int
+walk_collection(Buffer *b, PyObject *item, Py_ssize_t indent, Py_ssize_t line_start, int check_shared)
+{
+    int is_dict = PyDict_CheckExact(item);
+    PyObject *texts = NULL;
+    PyObject *first = NULL;
+    if (check_shared && PyDict_GET_SIZE(shared)) {
+        PyObject *id = PyLong_FromVoidPtr(item);
+        if (id == NULL) {
+            return -1;
+        }
+        PyObject *entry = PyDict_GetItemWithError(shared, id);
+        Py_DECREF(id);
+        if (entry == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        if (entry != NULL) {
+            if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2 ||
+                !PyDict_Check(PyTuple_GET_ITEM(entry, 1))) {
+                PyErr_SetString(PyExc_TypeError, "emit: malformed sharedtext.SHARED entry");
+                return -1;
+            }
+            texts = PyTuple_GET_ITEM(entry, 1);
+            first = PyUnicode_DecodeUTF8(b->data + line_start, b->len - line_start, NULL);
+            if (first == NULL) {
+                return -1;
+            }
+            PyObject *text = PyDict_GetItemWithError(texts, first);
+            if (text != NULL) {
+                Py_DECREF(first);
+                b->len = line_start; /* the text starts with the prefix */
+                return put_str(b, text);
+            }
+            if (PyErr_Occurred()) {
+                Py_DECREF(first);
+                return -1;
+            }
+            Py_INCREF(texts); /* held while the walk may call into Python */
+        }
+    }
+    int rc = is_dict ? walk_mapping(b, item, indent) : walk_sequence(b, item, indent);
+    if (texts != NULL) {
+        if (rc == 0) {
+            PyObject *text = PyUnicode_DecodeUTF8(b->data + line_start, b->len - line_start, NULL);
+            if (text == NULL || PyDict_SetItem(texts, first, text) < 0) {
+                rc = -1;
+            }
+            Py_XDECREF(text);
+        }
+        Py_DECREF(texts);
+        Py_DECREF(first);
+    }
+    return rc;
+}
+
+static inline int
+nonempty_collection(PyObject *item)
+{
+    return (PyDict_CheckExact(item) && PyDict_GET_SIZE(item)) ||
+           (PyList_CheckExact(item) && PyList_GET_SIZE(item));
+}
+
+/* `? key` then `: value`: keys too long for an implicit key (emit._explicit_entry). */
+static int
+walk_explicit_entry(Buffer *b, PyObject *k, PyObject *item, Py_ssize_t indent)
+{
+    if (put(b, "? ", 2) < 0 || put_str(b, k) < 0 || put_char(b, '\n') < 0 || put_spaces(b, indent) < 0) {
+        return -1;
+    }
+    if (nonempty_collection(item)) {
+        if (put(b, ":\n", 2) < 0 || put_spaces(b, indent + 2) < 0) {
+            return -1;
+        }
+        return walk_collection(b, item, indent + 2, b->len - (indent + 2), 0);
+    }
+    if (put(b, ": ", 2) < 0 || put_scalar(b, item) < 0) {
+        return -1;
+    }
+    return put_char(b, '\n');
+}
+
+static PyObject *
+key_order(PyObject *value)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(value);
+    PyObject *shape = PyTuple_New(n);
+    if (shape == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(value, &pos, &key, &item)) {
+        Py_INCREF(key);
+        PyTuple_SET_ITEM(shape, i++, key);
+    }
+    PyObject *found = PyDict_GetItemWithError(key_orders, shape);
+    Py_DECREF(shape);
+    if (found != NULL && PyObject_IsTrue(found) == 1) {
+        Py_INCREF(found);
+        return found;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallOneArg(key_order_fn, value);
+}
+
+static int
+walk_mapping(Buffer *b, PyObject *value, Py_ssize_t indent)
+{
+    if (Py_EnterRecursiveCall(" while emitting YAML")) {
+        return -1;
+    }
+    Py_INCREF(value);
+    int rc = -1;
+    PyObject *order = key_order(value);
+    if (order == NULL) {
+        goto done;
+    }
+    if (!PyTuple_Check(order)) {
+        PyErr_SetString(PyExc_TypeError, "emit: a key order must be a tuple");
+        goto done;
+    }
+    Py_ssize_t deeper = indent + 2;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(order); i++) {
+        PyObject *entry = PyTuple_GET_ITEM(order, i);
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3) {
+            PyErr_SetString(PyExc_TypeError, "emit: a key order entry must be (key, text, explicit)");
+            goto done;
+        }
+        if (i && put_spaces(b, indent) < 0) {
+            goto done;
+        }
+        PyObject *k = PyTuple_GET_ITEM(entry, 1);
+        PyObject *item = PyDict_GetItemWithError(value, PyTuple_GET_ITEM(entry, 0));
+        if (item == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, PyTuple_GET_ITEM(entry, 0));
+            }
+            goto done;
+        }
+        Py_INCREF(item);
+        int explicit = PyObject_IsTrue(PyTuple_GET_ITEM(entry, 2));
+        int ok;
+        if (explicit < 0) {
+            ok = -1;
+        }
+        else if (explicit) {
+            ok = walk_explicit_entry(b, k, item, indent);
+        }
+        else if (PyUnicode_CheckExact(item)) {
+            ok = (put_str(b, k) < 0 || put(b, ": ", 2) < 0 || put_string_scalar(b, item) < 0 ||
+                  put_char(b, '\n') < 0)
+                     ? -1
+                     : 0;
+        }
+        else if (nonempty_collection(item)) {
+            ok = (put_str(b, k) < 0 || put(b, ":\n", 2) < 0 || put_spaces(b, deeper) < 0)
+                     ? -1
+                     : walk_collection(b, item, deeper, b->len - deeper, 1);
+        }
+        else {
+            ok = (put_str(b, k) < 0 || put(b, ": ", 2) < 0 || put_scalar(b, item) < 0 ||
+                  put_char(b, '\n') < 0)
+                     ? -1
+                     : 0;
+        }
+        Py_DECREF(item);
+        if (ok < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(order);
+    Py_DECREF(value);
+    Py_LeaveRecursiveCall();
+    return rc;
+}
+
+static int
+walk_sequence(Buffer *b, PyObject *value, Py_ssize_t indent)
+{
+    if (Py_EnterRecursiveCall(" while emitting YAML")) {
+        return -1;
+    }
+    Py_INCREF(value);
+    int rc = -1;
+    Py_ssize_t inner = indent + 2;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        PyObject *item = PyList_GET_ITEM(value, i);
+        Py_INCREF(item);
+        Py_ssize_t line_start = b->len - (i ? 0 : indent);
+        int ok;
+        if ((i && put_spaces(b, indent) < 0) || put(b, "- ", 2) < 0) {
+            ok = -1;
+        }
+        else if (PyDict_CheckExact(item) && PyDict_GET_SIZE(item)) {
+            ok = walk_collection(b, item, inner, line_start, 1);
+        }
+        else if (PyList_CheckExact(item) && PyList_GET_SIZE(item)) {
+            ok = walk_collection(b, item, inner, line_start, 0);
+        }
+        else {
+            ok = (put_scalar(b, item) < 0 || put_char(b, '\n') < 0) ? -1 : 0;
+        }
+        Py_DECREF(item);
+        if (ok < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_DECREF(value);
+    Py_LeaveRecursiveCall();
+    return rc;
+}
+
+static PyObject *
+emitc_dump(PyObject *module, PyObject *value)
+{
+    if (scalar_cache == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "meshc.compiler._emitc: configure() was not called");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(value) || !PyDict_GET_SIZE(value)) {
+        /* the Python dump: `if not value: return "{}\n"`, then a mapping */
+        int empty = PyObject_Not(value);
+        if (empty < 0) {
+            return NULL;
+        }
+        if (empty) {
+            return PyUnicode_FromString("{}\n");
+        }
+        if (!PyDict_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "cannot emit a document of type %.100s", Py_TYPE(value)->tp_name);
+            return NULL;
+        }
+    }
+    Buffer b = {NULL, 0, 0};
+    if (walk_mapping(&b, value, 0) < 0) {
+        PyMem_Free(b.data);
+        return NULL;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8(b.data ? b.data : "", b.len, NULL);
+    PyMem_Free(b.data);
+    return text;
+}
+
+static PyObject *
+emitc_configure(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"scalar_cache", "string", "scalar", "key_orders", "key_order", "shared", NULL};
+    PyObject *a, *s, *sc, *ko, *kf, *sh;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOO!OO!:configure", names, &PyDict_Type, &a, &s,
+                                     &sc, &PyDict_Type, &ko, &kf, &PyDict_Type, &sh)) {
+        return NULL;
+    }
+    Py_INCREF(a);
+    Py_XSETREF(scalar_cache, a);
+    Py_INCREF(s);
+    Py_XSETREF(string_fn, s);
+    Py_INCREF(sc);
+    Py_XSETREF(scalar_fn, sc);
+    Py_INCREF(ko);
+    Py_XSETREF(key_orders, ko);
+    Py_INCREF(kf);
+    Py_XSETREF(key_order_fn, kf);
+    Py_INCREF(sh);
+    Py_XSETREF(shared, sh);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"dump", emitc_dump, METH_O, "dump(value: dict) -> str: emit.dump's text, walked natively."},
+    {"configure", (PyCFunction)(void (*)(void))emitc_configure, METH_VARARGS | METH_KEYWORDS,
+     "configure(*, scalar_cache, string, scalar, key_orders, key_order, shared): emit.py's rules."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "meshc.compiler._emitc",
+    "The native walk of meshc's YAML emitter (see meshc.compiler.emit).",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__emitc(void)
+{
+    return PyModule_Create(&module);
+}
