@@ -1,0 +1,188 @@
+"""The same service name in several namespaces (issue 14, item 1): `httpbin` and `sleep` in `foo`
+and in `bar`, as Istio's security tasks write them. Identity is (namespace, name); a reference is
+`name` or `namespace/name`, and a bare name held by several namespaces is an error (MC240), never a
+silent pick."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO, meshc
+
+from meshc.compiler.lower import Manifest
+from meshc.compiler.pipeline import SpecError, run
+from meshc.compiler.verify import verify
+
+EXAMPLE = REPO / "examples" / "namespaces" / "mesh.yaml"
+
+
+def _spec() -> dict[str, Any]:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def _write(tmp_path: Path, spec: dict[str, Any], name: str = "mesh.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _errors(path: Path) -> list[Any]:
+    try:
+        c = run(path, schemas=False, behaviour=False)
+    except SpecError as exc:
+        return [d for d in exc.diagnostics if d.severity == "error"]
+    return [d for d in c.diagnostics if d.severity == "error"]
+
+
+def _by(manifests: list[Manifest], kind: str, namespace: str, name: str) -> dict[str, Any]:
+    (found,) = [m for m in manifests if (m.kind, m.namespace, m.name) == (kind, namespace, name)]
+    return found.body
+
+
+def _principals(policy: dict[str, Any]) -> set[str]:
+    return {p for rule in policy["spec"].get("rules", []) for f in rule.get("from", []) for p in f["source"].get("principals", [])}
+
+
+def test_the_example_compiles_with_every_check() -> None:
+    c = run(EXAMPLE)
+    assert [d for d in c.diagnostics if d.severity == "error"] == []
+    kinds = Counter((m.kind, m.namespace, m.name) for m in c.manifests)
+    assert [k for k, n in kinds.items() if n > 1] == []
+    for ns in ("foo", "bar"):
+        for kind in ("Service", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"):
+            assert _by(c.manifests, kind, ns, "httpbin")
+
+
+def test_each_httpbin_admits_its_own_callers_by_their_namespace() -> None:
+    c = run(EXAMPLE, behaviour=False)
+    foo = _principals(_by(c.manifests, "AuthorizationPolicy", "foo", "httpbin"))
+    bar = _principals(_by(c.manifests, "AuthorizationPolicy", "bar", "httpbin"))
+    assert "cluster.local/ns/foo/sa/sleep" in foo
+    assert "cluster.local/ns/bar/sa/sleep" not in foo
+    assert {"cluster.local/ns/foo/sa/sleep", "cluster.local/ns/bar/sa/sleep"} <= bar
+
+
+def test_hosts_are_the_namespace_s_fqdn() -> None:
+    c = run(EXAMPLE, behaviour=False)
+    for ns in ("foo", "bar"):
+        dr = _by(c.manifests, "DestinationRule", ns, "httpbin")
+        assert dr["spec"]["host"] == f"httpbin.{ns}.svc.cluster.local"
+        vs = _by(c.manifests, "VirtualService", ns, "httpbin")
+        assert vs["spec"]["hosts"] == [f"httpbin.{ns}.svc.cluster.local"]
+    foo_sleep = _by(c.manifests, "Sidecar", "foo", "sleep")["spec"]["egress"][0]["hosts"]
+    assert "foo/httpbin.foo.svc.cluster.local" in foo_sleep
+    assert "bar/httpbin.bar.svc.cluster.local" in foo_sleep
+    bar_sleep = _by(c.manifests, "Sidecar", "bar", "sleep")["spec"]["egress"][0]["hosts"]
+    assert "bar/httpbin.bar.svc.cluster.local" in bar_sleep
+    assert "foo/httpbin.foo.svc.cluster.local" not in bar_sleep
+    gateway_vs = [m for m in c.manifests if m.kind == "VirtualService" and m.namespace == "istio-system"]
+    destinations = {r["destination"]["host"] for m in gateway_vs for h in m.body["spec"]["http"] for r in h["route"]}
+    assert destinations == {"httpbin.foo.svc.cluster.local", "httpbin.bar.svc.cluster.local"}
+
+
+def test_the_verifier_denies_a_caller_of_bar_httpbin_at_foo_httpbin() -> None:
+    denied = meshc("can-i", str(EXAMPLE), "--from", "bar/sleep", "--to", "foo/httpbin", "--port", "8000")
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert "DENY" in denied.stdout
+    allowed = meshc("can-i", str(EXAMPLE), "--from", "bar/sleep", "--to", "bar/httpbin", "--port", "8000")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    cross = meshc("can-i", str(EXAMPLE), "--from", "foo/sleep", "--to", "bar/httpbin", "--path", "/ip")
+    assert cross.returncode == 0, cross.stdout + cross.stderr
+
+
+def test_the_verifier_catches_a_policy_that_admits_the_other_namespace() -> None:
+    """The verifier models both httpbins apart: admit bar's sleep at foo's httpbin and a probe fails."""
+    c = run(EXAMPLE, behaviour=False)
+    assert verify(c.index, c.manifests).bugs == []
+    broken = []
+    for m in c.manifests:
+        if (m.kind, m.namespace, m.name) == ("AuthorizationPolicy", "foo", "httpbin"):
+            body = copy.deepcopy(m.body)
+            for rule in body["spec"]["rules"]:
+                for f in rule.get("from", []):
+                    if "cluster.local/ns/foo/sa/sleep" in f["source"].get("principals", []):
+                        f["source"]["principals"].append("cluster.local/ns/bar/sa/sleep")
+            m = Manifest(m.kind, m.namespace, m.name, body, m.cluster, m.owner)
+        broken.append(m)
+    failures = [r.probe.key for r in verify(c.index, broken).bugs]
+    assert any("bar/sleep" in key and "foo/httpbin" in key for key in failures), failures
+
+
+def test_same_name_in_one_namespace_is_still_a_duplicate(tmp_path: Path) -> None:
+    spec = _spec()
+    spec["spec"]["services"][2]["namespace"] = "foo"
+    errors = _errors(_write(tmp_path, spec))
+    mc102 = [d for d in errors if d.code == "MC102"]
+    assert len(mc102) == 1
+    assert "'httpbin'" in mc102[0].message and "namespace 'foo'" in mc102[0].message
+
+
+def test_a_bare_ambiguous_reference_is_an_error_at_the_reference(tmp_path: Path) -> None:
+    spec = _spec()
+    spec["spec"]["services"][3]["calls"][0]["service"] = "httpbin"
+    path = _write(tmp_path, spec)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "service: httpbin" in text)
+    result = meshc("validate", str(path))
+    assert result.returncode == 1
+    (finding,) = [x for x in result.stdout.splitlines() + result.stderr.splitlines() if "MC240" in x]
+    assert finding.startswith(f"{path}:{line}:")
+    assert "namespaces bar, foo" in finding
+    text = result.stdout + result.stderr
+    assert "'bar/httpbin'" in text and "'foo/httpbin'" in text
+
+
+@pytest.mark.parametrize(
+    ("where", "edit"),
+    [
+        ("call", lambda s: s["spec"]["services"][1]["calls"].__setitem__(0, {"service": "httpbin"})),
+        ("gateway route", lambda s: s["spec"]["gateways"][0]["routes"][1]["to"].__setitem__("service", "httpbin")),
+        ("egress caller", lambda s: s["spec"]["egress"][0].__setitem__("callers", ["sleep"])),
+    ],
+)
+def test_every_kind_of_reference_refuses_an_ambiguous_name(tmp_path: Path, where: str, edit: Any) -> None:
+    spec = _spec()
+    edit(spec)
+    codes = [d.code for d in _errors(_write(tmp_path, spec))]
+    assert codes == ["MC240"], (where, codes)
+
+
+def test_an_unknown_qualified_reference_is_mc101_with_a_suggestion(tmp_path: Path) -> None:
+    spec = _spec()
+    spec["spec"]["services"][1]["calls"][1]["service"] = "baz/httpbin"
+    spec["spec"]["egress"][0]["callers"] = ["bar/slep"]
+    errors = _errors(_write(tmp_path, spec))
+    assert [d.code for d in errors] == ["MC101", "MC101"]
+    assert "'baz/httpbin'" in errors[0].message
+    assert errors[0].hint is not None and ("'bar/httpbin'" in errors[0].hint or "'foo/httpbin'" in errors[0].hint)
+    assert errors[1].hint == "did you mean 'bar/sleep'?"
+
+
+def test_a_qualified_reference_to_a_unique_name_compiles_as_the_bare_one(tmp_path: Path) -> None:
+    bookinfo = yaml.safe_load((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
+    qualified = copy.deepcopy(bookinfo)
+    for svc in qualified["spec"]["services"]:
+        for call in svc.get("calls", []):
+            call["service"] = f"bookinfo/{call['service']}"
+    a = run(_write(tmp_path, bookinfo, "a.yaml"), behaviour=False)
+    b = run(_write(tmp_path, qualified, "b.yaml"), behaviour=False)
+    assert [m.body for m in a.manifests] == [m.body for m in b.manifests]
+
+
+def test_adding_a_namespace_twin_renames_nothing_of_the_first(tmp_path: Path) -> None:
+    """Stable names: adding bar's httpbin and sleep keeps every object of foo's services as it was."""
+    full = _spec()
+    alone = copy.deepcopy(full)
+    alone["spec"]["services"] = [s for s in full["spec"]["services"] if s.get("namespace") is None]
+    alone["spec"]["services"][1]["calls"] = [{"service": "foo/httpbin", "methods": ["GET"]}]
+    alone["spec"]["gateways"][0]["routes"] = [{"to": {"service": "foo/httpbin", "port": 8000}}]
+    alone["spec"]["egress"] = []
+    one = run(_write(tmp_path, alone, "one.yaml"), behaviour=False)
+    two = run(_write(tmp_path, full, "two.yaml"), behaviour=False)
+    names_two = {(m.kind, m.namespace, m.name) for m in two.manifests}
+    kept = {(m.kind, m.namespace, m.name) for m in one.manifests if m.owner and m.owner.startswith("service/")}
+    assert kept and kept <= names_two
