@@ -316,7 +316,7 @@ def build_view(index: MeshIndex) -> MeshView:
             if route_key in seen:
                 route_key = f"{route_key} #{position + 1}"
             seen[route_key] = position
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             view.routes[(gateway.name, route_key)] = PublicRoute(
                 gateway=gateway.name,
                 key=route_key,
