@@ -283,6 +283,11 @@ class MeshIndex:
         return self.by_name.get(name, {}).get(namespace)
 
     @cached_property
+    def shared_names(self) -> frozenset[str]:
+        """Service names several namespaces hold: their bare references are ambiguous (MC240)."""
+        return frozenset(name for name, held in self.by_name.items() if len(held) > 1)
+
+    @cached_property
     def qualified_names(self) -> list[str]:
         """`namespace/name` of every service, sorted (for "did you mean" on qualified references)."""
         return sorted(info.qualified for info in self.services.values())

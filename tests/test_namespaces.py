@@ -16,7 +16,10 @@ from conftest import REPO, meshc
 
 from meshc.compiler.lower import Manifest
 from meshc.compiler.pipeline import SpecError, run
+from meshc.compiler.review.intent import diff_intent
+from meshc.compiler.review.view import build_views
 from meshc.compiler.verify import verify
+from meshc.spec.loader import load_spec
 
 EXAMPLE = REPO / "examples" / "namespaces" / "mesh.yaml"
 
@@ -213,11 +216,7 @@ def test_a_qualified_reference_to_a_unique_name_compiles_as_the_bare_one(tmp_pat
 def test_adding_a_namespace_twin_renames_nothing_of_the_first(tmp_path: Path) -> None:
     """Stable names: adding bar's httpbin and sleep keeps every object of foo's services as it was."""
     full = _spec()
-    alone = copy.deepcopy(full)
-    alone["spec"]["services"] = [s for s in full["spec"]["services"] if s.get("namespace") is None]
-    alone["spec"]["services"][1]["calls"] = [{"service": "foo/httpbin", "methods": ["GET"]}]
-    alone["spec"]["gateways"][0]["routes"] = [{"to": {"service": "foo/httpbin", "port": 8000}}]
-    alone["spec"]["egress"] = []
+    alone = _foo_only(full)
     one = run(_write(tmp_path, alone, "one.yaml"), behaviour=False)
     two = run(_write(tmp_path, full, "two.yaml"), behaviour=False)
     names_two = {(m.kind, m.namespace, m.name) for m in two.manifests}
@@ -225,3 +224,75 @@ def test_adding_a_namespace_twin_renames_nothing_of_the_first(tmp_path: Path) ->
         (m.kind, m.namespace, m.name) for m in one.manifests if m.owner and m.owner.startswith("service/")
     }
     assert kept and kept <= names_two
+
+
+def _foo_only(full: dict[str, Any]) -> dict[str, Any]:
+    """The example before bar existed: foo's httpbin and sleep, referred to by bare names."""
+    base = copy.deepcopy(full)
+    base["spec"]["services"] = [s for s in base["spec"]["services"] if s.get("namespace") is None]
+    base["spec"]["services"][1]["calls"] = [{"service": "httpbin", "methods": ["GET"]}]
+    base["spec"]["gateways"][0]["routes"] = [{"to": {"service": "httpbin", "port": 8000}}]
+    base["spec"]["egress"] = []
+    return base
+
+
+def test_the_review_names_the_new_namespace_twin_and_the_retargeted_call(tmp_path: Path) -> None:
+    """Adding bar's services reads as additions (foo's httpbin is not "renamed" to foo/httpbin),
+    and a call moved from foo/httpbin to bar/httpbin as exactly that edge removed and added."""
+    full = _spec()
+    head = copy.deepcopy(full)
+    head["spec"]["services"][1]["calls"] = [{"service": "bar/httpbin", "methods": ["GET"]}]
+    a = run(_write(tmp_path, _foo_only(full), "a.yaml"), behaviour=False)
+    b = run(_write(tmp_path, head, "b.yaml"), behaviour=False)
+    old, new = build_views(a.index, b.index)
+    changes = {(c.kind, c.subject) for c in diff_intent(old, new).changes}
+    assert ("service-added", "bar/httpbin") in changes
+    assert ("service-added", "bar/sleep") in changes
+    assert ("edge-removed", "foo/sleep → foo/httpbin") in changes
+    assert ("edge-added", "foo/sleep → bar/httpbin") in changes
+    foo = ("httpbin", "sleep", "foo/httpbin", "foo/sleep")
+    assert not {s for k, s in changes if k.startswith("service-") and s in foo}
+
+
+def test_a_unique_mesh_keeps_bare_names_in_the_review() -> None:
+    c = run(REPO / "examples" / "bookinfo" / "mesh.yaml", behaviour=False)
+    view, _ = build_views(c.index, c.index)
+    assert view is not None and "productpage" in view.services
+    assert ("productpage", "reviews") in view.edges
+
+
+def test_can_i_refuses_an_ambiguous_name() -> None:
+    result = meshc("can-i", str(EXAMPLE), "--from", "sleep", "--to", "foo/httpbin")
+    assert result.returncode == 2
+    assert "bar/sleep or foo/sleep" in result.stderr
+
+
+def test_the_graph_shows_qualified_names() -> None:
+    result = meshc("graph", str(EXAMPLE))
+    assert result.returncode == 0, result.stderr
+    for name in ("foo/httpbin", "bar/httpbin", "foo/sleep", "bar/sleep"):
+        assert name in result.stdout
+
+
+def test_an_overlay_changes_the_service_of_the_namespace_it_names(tmp_path: Path) -> None:
+    overlay = tmp_path / "prod.yaml"
+    overlay.write_text(
+        "spec:\n  services:\n    - name: httpbin\n      namespace: bar\n      traffic: { timeout: 20s }\n"
+    )
+    data = load_spec(EXAMPLE, [overlay]).data
+    timeouts = {
+        (s.get("namespace"), s["name"]): s.get("traffic", {}).get("timeout") for s in data["spec"]["services"]
+    }
+    assert timeouts[("bar", "httpbin")] == "20s"
+    assert timeouts[(None, "httpbin")] == "5s"
+    assert len(data["spec"]["services"]) == 4
+
+
+def test_an_overlay_item_must_say_which_namespace_s_service(tmp_path: Path) -> None:
+    overlay = tmp_path / "prod.yaml"
+    overlay.write_text("spec:\n  services:\n    - name: httpbin\n      traffic: { timeout: 20s }\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(EXAMPLE, [overlay])
+    (d,) = caught.value.diagnostics
+    assert (Path(d.file).name, d.line, d.column, d.code) == ("prod.yaml", 3, 7, "MC241")
+    assert "bar, the default" in d.message and d.hint is not None and "namespace" in d.hint
