@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, meshc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from meshc.compiler.lower import Manifest
 from meshc.compiler.pipeline import SpecError, run
@@ -296,3 +298,54 @@ def test_an_overlay_item_must_say_which_namespace_s_service(tmp_path: Path) -> N
     (d,) = caught.value.diagnostics
     assert (Path(d.file).name, d.line, d.column, d.code) == ("prod.yaml", 3, 7, "MC241")
     assert "bar, the default" in d.message and d.hint is not None and "namespace" in d.hint
+
+
+@st.composite
+def _twin_meshes(draw: st.DrawFn) -> dict[str, Any]:
+    """Meshes where every name repeats in several namespaces and calls are qualified at random."""
+    namespaces = draw(st.lists(st.sampled_from(["foo", "bar", "baz"]), min_size=2, max_size=3, unique=True))
+    names = draw(st.lists(st.sampled_from(["httpbin", "sleep", "web"]), min_size=1, max_size=3, unique=True))
+    identities = [f"{ns}/{name}" for ns in namespaces for name in names]
+    services = []
+    for identity in identities:
+        ns, name = identity.split("/")
+        callees = draw(st.lists(st.sampled_from(identities), max_size=3, unique=True))
+        services.append(
+            {
+                "name": name,
+                "namespace": ns,
+                "ports": [{"port": 8000, "protocol": "http"}],
+                "versions": [{"name": "v1", "image": "docker.io/mccutchen/go-httpbin:v2.15.0"}],
+                "calls": [{"service": c} for c in callees if c != identity],
+            }
+        )
+    draw(st.randoms()).shuffle(services)
+    return {
+        "apiVersion": "meshc.dev/v1alpha1",
+        "kind": "Mesh",
+        "metadata": {"name": "twins"},
+        "spec": {"defaults": {"namespace": namespaces[0]}, "services": services},
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mesh=_twin_meshes())
+def test_each_twin_admits_exactly_its_declared_callers(tmp_path: Path, mesh: dict[str, Any]) -> None:
+    """Any mesh of namespace twins compiles (with the verifier) to distinct objects, and each
+    service's policy names exactly the identities of the services that call it."""
+    c = run(_write(tmp_path, mesh))
+    seen = Counter((m.kind, m.namespace, m.name) for m in c.manifests)
+    assert [k for k, n in seen.items() if n > 1] == []
+    expected: dict[tuple[str, str], set[str]] = {}
+    for svc in mesh["spec"]["services"]:
+        expected.setdefault((svc["namespace"], svc["name"]), set())
+        for call in svc["calls"]:
+            ns, name = call["service"].split("/")
+            expected.setdefault((ns, name), set()).add(
+                f"cluster.local/ns/{svc['namespace']}/sa/{svc['name']}"
+            )
+    for (ns, name), principals in expected.items():
+        policies = [
+            m for m in c.manifests if (m.kind, m.namespace, m.name) == ("AuthorizationPolicy", ns, name)
+        ]
+        assert {p for m in policies for p in _principals(m.body)} == principals, (ns, name)
