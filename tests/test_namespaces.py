@@ -252,6 +252,9 @@ def test_the_review_names_the_new_namespace_twin_and_the_retargeted_call(tmp_pat
     assert ("service-added", "bar/sleep") in changes
     assert ("edge-removed", "foo/sleep → foo/httpbin") in changes
     assert ("edge-added", "foo/sleep → bar/httpbin") in changes
+    assert ("call-retargeted", "foo/sleep → httpbin") in changes
+    (moved,) = [c for c in diff_intent(old, new).changes if c.kind == "call-retargeted"]
+    assert moved.message == "`foo/sleep`'s call to `httpbin` retargeted from `foo/httpbin` to `bar/httpbin`"
     foo = ("httpbin", "sleep", "foo/httpbin", "foo/sleep")
     assert not {s for k, s in changes if k.startswith("service-") and s in foo}
 
