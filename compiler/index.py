@@ -213,10 +213,16 @@ class MeshIndex:
             )
             self.by_name.setdefault(svc.name, {})[ns] = info
             in_order.append(info)
+        self._references: dict[str, ServiceInfo] = {}
+        """What each valid reference resolves to: `namespace/name` of every service, and the bare
+        name of each service no other namespace shares (one lookup per reference)."""
         for info in in_order:
             shared = len(self.by_name[info.name]) > 1
             info.key = info.qualified if shared else info.name
             self.services[info.key] = info
+            self._references[info.qualified] = info
+            if not shared:
+                self._references[info.name] = info
         for caller in self.services.values():
             for j, call in enumerate(caller.model.calls):
                 callee = self.resolve(call.service)
@@ -246,13 +252,7 @@ class MeshIndex:
         """The service a reference names: `namespace/name`, or a bare `name` that one namespace
         holds. None for an unknown reference (MC101) and for a bare name several namespaces hold
         (MC240): never a silent pick, so adding `bar/httpbin` cannot retarget a `httpbin`."""
-        namespace, name = split_reference(ref)
-        held = self.by_name.get(name)
-        if held is None:
-            return None
-        if namespace is None:
-            return next(iter(held.values())) if len(held) == 1 else None
-        return held.get(namespace)
+        return self._references.get(ref)
 
     def service(self, ref: str) -> ServiceInfo:
         """`resolve` for a reference the rules have accepted (KeyError otherwise: a meshc bug)."""

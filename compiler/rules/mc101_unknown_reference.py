@@ -87,11 +87,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     services = index.services
     # one index and one budget for every unknown service: bare names, and `namespace/name`
     bare_names = Suggester(index.by_name)
-    qualified_names = Suggester(index.qualified_names)
+    qualified: list[Suggester] = []  # built on the first unknown `namespace/name`: most specs have none
 
     def unknown_service(ref: str) -> str:
         namespace, _ = split_reference(ref)
-        found = (bare_names if namespace is None else qualified_names).suggest(ref)
+        if namespace is not None and not qualified:
+            qualified.append(Suggester(index.qualified_names))
+        found = (bare_names if namespace is None else qualified[0]).suggest(ref)
         return did_you_mean(found, DECLARE) or DECLARE
 
     def unknown(ref: str) -> bool:
