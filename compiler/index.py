@@ -26,6 +26,7 @@ from meshc.spec.models import (
     Traffic,
     Version,
     http_only_fields,
+    split_reference,
 )
 
 from .workloads import WorkloadPlan, resolve
@@ -72,6 +73,9 @@ class ServiceInfo:
     ports: list[ResolvedPort]
     traffic: Traffic
     proxy: Proxy | None
+    key: str = ""
+    """How the mesh refers to the service: its name when no other namespace holds that name,
+    else `namespace/name` (the key of `MeshIndex.services`, of its owner, probes and graph nodes)."""
     callers: list[Edge] = field(default_factory=list)
     """Declared edges into this service, in spec order."""
     gateway_routes: list[tuple[Gateway, int, GatewayRoute]] = field(default_factory=list)
@@ -87,8 +91,13 @@ class ServiceInfo:
         return ("spec", "services", self.index)
 
     @property
+    def qualified(self) -> str:
+        """`namespace/name`: the service's identity, whatever other services the mesh holds."""
+        return f"{self.namespace}/{self.model.name}"
+
+    @property
     def owner(self) -> str:
-        return f"service/{self.model.name}"
+        return f"service/{self.key}"
 
     @property
     def versions(self) -> list[Version]:
@@ -122,12 +131,15 @@ def same_edge_routes(index: MeshIndex, gateway: Gateway, route: GatewayRoute) ->
     `to.paths`), all do."""
     identity = (gateway.workload.namespace, gateway.workload.account)
     port = route.to.port
+    target = index.resolve(route.to.service)
     out = []
     for _, other in sorted(index.gateways.values(), key=lambda item: item[0]):
         if (other.workload.namespace, other.workload.account) != identity:
             continue
         for r in other.routes:
-            if r.to.service == route.to.service and (r.to.port is None or port is None or r.to.port == port):
+            if index.resolve(r.to.service) is target and (
+                r.to.port is None or port is None or r.to.port == port
+            ):
                 out.append(r)
     return out
 
@@ -178,12 +190,16 @@ class MeshIndex:
         self.trust_domain = spec.control_plane.trust_domain
         self.cluster_domain = spec.control_plane.cluster_domain
         self.services: dict[str, ServiceInfo] = {}
+        """Every service by its `key`, in spec order."""
+        self.by_name: dict[str, dict[str, ServiceInfo]] = {}
+        """Services by name, then namespace: a reference resolves here (`resolve`)."""
+        in_order: list[ServiceInfo] = []
         for i, svc in enumerate(spec.services):
-            if svc.name in self.services:
-                continue  # duplicates are reported by MC102; the first one wins here
             ns = svc.namespace or spec.defaults.namespace
+            if ns in self.by_name.get(svc.name, {}):
+                continue  # duplicates are reported by MC102; the first one wins here
             ports = _resolve_ports(svc.ports)
-            self.services[svc.name] = ServiceInfo(
+            info = ServiceInfo(
                 model=svc,
                 index=i,
                 namespace=ns,
@@ -195,35 +211,92 @@ class MeshIndex:
                 ),
                 proxy=_merge_proxy(spec.defaults.proxy, svc.proxy),
             )
+            self.by_name.setdefault(svc.name, {})[ns] = info
+            in_order.append(info)
+        self._references: dict[str, ServiceInfo] = {}
+        """What each valid reference resolves to: `namespace/name` of every service, and the bare
+        name of each service no other namespace shares (one lookup per reference)."""
+        for info in in_order:
+            shared = len(self.by_name[info.name]) > 1
+            info.key = info.qualified if shared else info.name
+            self.services[info.key] = info
+            self._references[info.qualified] = info
+            if not shared:
+                self._references[info.name] = info
         for caller in self.services.values():
             for j, call in enumerate(caller.model.calls):
-                callee = self.services.get(call.service)
+                callee = self.resolve(call.service)
                 if callee is not None:
                     callee.callers.append(Edge(caller, call, j))
         self.gateways: dict[str, tuple[int, Gateway]] = {}
         for i, gw in enumerate(spec.gateways):
             self.gateways.setdefault(gw.name, (i, gw))
             for k, route in enumerate(gw.routes):
-                target = self.services.get(route.to.service)
+                target = self.resolve(route.to.service)
                 if target is not None:
                     target.gateway_routes.append((gw, k, route))
         self.egress: dict[str, tuple[int, Egress]] = {}
         for i, eg in enumerate(spec.egress):
             self.egress.setdefault(eg.name, (i, eg))
-            for caller_name in eg.callers:
-                info = self.services.get(caller_name)
-                if info is not None and eg not in info.egress:
-                    info.egress.append(eg)
+            for caller in self.egress_callers(eg):
+                if eg not in caller.egress:
+                    caller.egress.append(eg)
         self._workloads: dict[int, WorkloadPlan] = {}
         self.namespace_settings: dict[str, Namespace] = {}
         for declared in spec.namespaces:
             self.namespace_settings.setdefault(declared.name, declared)
 
+    # --- references -----------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> ServiceInfo | None:
+        """The service a reference names: `namespace/name`, or a bare `name` that one namespace
+        holds. None for an unknown reference (MC101) and for a bare name several namespaces hold
+        (MC240): never a silent pick, so adding `bar/httpbin` cannot retarget a `httpbin`."""
+        return self._references.get(ref)
+
+    def service(self, ref: str) -> ServiceInfo:
+        """`resolve` for a reference the rules have accepted (KeyError otherwise: a meshc bug)."""
+        found = self.resolve(ref)
+        if found is None:
+            raise KeyError(ref)
+        return found
+
+    def egress_callers(self, egress: Egress) -> list[ServiceInfo]:
+        """The services an egress entry's `callers` name (resolved, in spec order)."""
+        return [info for info in (self.resolve(c) for c in egress.callers) if info is not None]
+
+    def namespaces_holding(self, ref: str) -> list[str]:
+        """The namespaces that hold a bare name several times over (sorted), else []: the
+        reference is ambiguous exactly when this is not empty."""
+        namespace, name = split_reference(ref)
+        held = self.by_name.get(name, {})
+        return sorted(held) if namespace is None and len(held) > 1 else []
+
+    def callees(self, info: ServiceInfo) -> list[ServiceInfo]:
+        """The services `info` calls (resolved references, in call order; unresolved ones skipped)."""
+        return [
+            callee for callee in (self.resolve(c.service) for c in info.model.calls) if callee is not None
+        ]
+
+    def find(self, namespace: str, name: str) -> ServiceInfo | None:
+        """The service `name` of `namespace` (a workload's `app` label in its namespace)."""
+        return self.by_name.get(name, {}).get(namespace)
+
+    @cached_property
+    def shared_names(self) -> frozenset[str]:
+        """Service names several namespaces hold: their bare references are ambiguous (MC240)."""
+        return frozenset(name for name, held in self.by_name.items() if len(held) > 1)
+
+    @cached_property
+    def qualified_names(self) -> list[str]:
+        """`namespace/name` of every service, sorted (for "did you mean" on qualified references)."""
+        return sorted(info.qualified for info in self.services.values())
+
     def gateway_route_is_http(self, route: GatewayRoute) -> bool | None:
         """Whether a gateway route carries HTTP (its target port's protocol); None when that cannot
         be told: unknown service (MC101) or port (MC101), several ports and no `to.port` (MC108),
         or an undeterminable protocol (MC104)."""
-        info = self.services.get(route.to.service)
+        info = self.resolve(route.to.service)
         if info is None:
             return None
         if route.to.port is not None:
@@ -372,13 +445,13 @@ class MeshIndex:
         """Services whose workloads run in the scope, in spec order."""
         if scope.cluster is None:
             return list(self.services.values())
-        return [s for s in self.services.values() if s.name in scope.placed]
+        return [s for s in self.services.values() if s.key in scope.placed]
 
     def visible(self, scope: Scope) -> list[ServiceInfo]:
         """Services that need client-side config in the scope, in spec order."""
         if scope.cluster is None:
             return list(self.services.values())
-        return [s for s in self.services.values() if s.name in scope.visible]
+        return [s for s in self.services.values() if s.key in scope.visible]
 
     def scope_namespaces(self, scope: Scope) -> list[str]:
         """Namespaces that exist in the scope: those of its visible services, plus declared
@@ -415,10 +488,10 @@ class MeshIndex:
 
     @staticmethod
     def clients(info: ServiceInfo) -> list[str]:
-        """Who sends requests to a service: its callers' names and `gateway/<name>` of the gateways
+        """Who sends requests to a service: its callers' keys and `gateway/<name>` of the gateways
         that route to it (a gateway's Envoy reaches a service on another network through that
         network's east-west gateway, as a sidecar does)."""
-        names = {edge.caller.name for edge in info.callers}
+        names = {edge.caller.key for edge in info.callers}
         names.update(f"gateway/{gw.name}" for gw, _, _ in info.gateway_routes)
         return sorted(names)
 
@@ -435,7 +508,7 @@ class MeshIndex:
         placed_on: dict[str, set[str]] = {c: set() for c in self.clusters}
         for info in self.services.values():
             for cluster_name in self.placement(info):
-                placed_on[cluster_name].add(info.name)
+                placed_on[cluster_name].add(info.key)
         networks = {c.network for c in self.clusters.values()}
         gateways_on: dict[str, set[str]] = {c: set() for c in self.clusters}
         for gw in gateways:
@@ -447,11 +520,13 @@ class MeshIndex:
             local_gateways = tuple(gw for gw in gateways if name in self.gateway_placement(gw))
             visible = set(placed)
             for caller in placed:
-                visible.update(
-                    c.service for c in self.services[caller].model.calls if c.service in self.services
-                )
+                visible.update(edge_callee.key for edge_callee in self.callees(self.services[caller]))
             for gw in local_gateways:
-                visible.update(r.to.service for r in gw.routes if r.to.service in self.services)
+                visible.update(
+                    target.key
+                    for target in (self.resolve(r.to.service) for r in gw.routes)
+                    if target is not None
+                )
             serves_other_networks = (
                 len(networks) > 1
                 and cluster.expose_services

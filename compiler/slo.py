@@ -141,7 +141,7 @@ def reporter_choice(index: MeshIndex, info: ServiceInfo, slo: Slo) -> ReporterCh
     chosen = slo.reporter or index.mesh.spec.defaults.slo.reporter
     if chosen != "auto":
         return ReporterChoice(chosen, False)
-    outsiders = sorted({e.caller.name for e in info.callers if not in_mesh(index, e.caller)})
+    outsiders = sorted({e.caller.key for e in info.callers if not in_mesh(index, e.caller)})
     if not info.callers and not info.gateway_routes:
         return ReporterChoice("destination", True, ("no declared caller",))
     if outsiders:
@@ -188,9 +188,9 @@ class SloPlan:
 
     @cached_property
     def splits(self) -> dict[str, dict[str, int]]:
-        """`declared_split` of each service with an SLO, by name (computed once per plan)."""
+        """`declared_split` of each service with an SLO, by key (computed once per plan)."""
         infos = {id(o.info): o.info for o in self.objectives}
-        return {info.model.name: declared_split(info) for info in infos.values()}
+        return {info.key: declared_split(info) for info in infos.values()}
 
     @cached_property
     def has_declared_split(self) -> bool:

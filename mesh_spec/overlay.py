@@ -8,6 +8,8 @@ Merging, overlay by overlay, in the order given (docs/overlays.md):
   services, versions, gateways, egress, calls, ports...) merges item by item, matched on that key.
   An overlay item that matches no base item is an error (MC216: a typo must not add a half-written
   service) unless it says `$patch: add`; `$patch: delete` removes the matched item;
+* services whose names repeat in several namespaces are matched by `namespace` and `name`; an
+  overlay item without `namespace` matches the one base service of that name (several: MC241);
 * `apiVersion` and `kind` cannot be changed (MC218).
 
 Positions are kept: the merged spec's source map (`OverlaySourceMap`) knows, for every value an
@@ -32,6 +34,10 @@ from .suggest import Suggester, did_you_mean
 DataPath = tuple[PathItem, ...]
 MERGE_KEYS = ("name", "service", "port")
 """The fields a list item is matched by, in order of preference (the first every base item has)."""
+NAMESPACED = "namespace/name"
+"""The merge key of a list whose names repeat in several namespaces (services: `httpbin` in `foo`
+and in `bar`): an item is matched by its `namespace` and `name`, and an overlay item that gives no
+`namespace` by a name only one base item has (several: MC241, as a bare reference is MC240)."""
 PATCH = "$patch"
 PATCHES = ("add", "delete", "merge")
 BASE = -1
@@ -240,18 +246,19 @@ class _Merger:
         self, base: list[Any], over: list[Any], key: str, path: DataPath, local: DataPath
     ) -> list[Any]:
         items = list(base)
-        at = {item[key]: i for i, item in enumerate(base)}
+        field = "name" if key == NAMESPACED else key
+        at: dict[Any, int] = {_identity(item, key): i for i, item in enumerate(base)}
         deleted: set[int] = set()
         for j, item in enumerate(over):
             here = (*local, j)
-            if not isinstance(item, dict) or key not in item:
+            if not isinstance(item, dict) or field not in item:
                 self.errors.append(
                     _diag(
                         self.file,
                         here,
                         "MC219",
-                        f"this list is merged by '{key}': every overlay item needs a '{key}'",
-                        f"name the item to change with `{key}:`",
+                        f"this list is merged by '{field}': every overlay item needs a '{field}'",
+                        f"name the item to change with `{field}:`",
                     )
                 )
                 continue
@@ -268,20 +275,41 @@ class _Merger:
                     )
                 )
                 continue
-            i = at.get(item[key])
+            identity = _identity(item, key)
+            if key == NAMESPACED and "namespace" not in item:
+                held = sorted(
+                    ns or "the default"
+                    for ns, name in at
+                    if name == item["name"] and at[(ns, name)] not in deleted
+                )
+                if len(held) > 1:
+                    self.errors.append(
+                        _diag(
+                            self.file,
+                            (*here, "name"),
+                            "MC241",
+                            f"the base has several services named {item['name']!r} (namespaces"
+                            f" {', '.join(held)}): this item does not say which (at {_shown(path)})",
+                            "add `namespace:` to the item, as the base writes it",
+                        )
+                    )
+                    continue
+                identity = next(((ns, name) for ns, name in at if name == item["name"]), identity)
+            i = at.get(identity)
             if i is None or i in deleted:
                 if patch == "add":
-                    at[item[key]] = len(items)
+                    at[identity] = len(items)
                     items.append(body)
                     self.own((*path, len(items) - 1), here)
                     continue
-                suggestion = Suggester(str(k) for k in at).suggest(str(item[key]))
+                suggestion = Suggester(_shown_identity(k) for k in at).suggest(_shown_identity(identity))
                 self.errors.append(
                     _diag(
                         self.file,
                         (*here, key),
                         "MC216",
-                        f"the base has no item with {key} {item[key]!r} here to {patch} (at {_shown(path)})",
+                        f"the base has no item with {field} {_shown_identity(identity)!r} here to {patch}"
+                        f" (at {_shown(path)})",
                         did_you_mean(
                             suggestion,
                             f"to add it in this environment only, write `{PATCH}: add` on the item",
@@ -325,7 +353,24 @@ def merge_key(items: list[Any]) -> str | None:
             set(values)
         ) == len(values):
             return key
+        if key == "name" and all(isinstance(v, str) for v in values):
+            namespaces = [item.get("namespace") for item in items]
+            pairs = set(zip(namespaces, values, strict=True))
+            if all(ns is None or isinstance(ns, str) for ns in namespaces) and len(pairs) == len(items):
+                return NAMESPACED
     return None
+
+
+def _identity(item: dict[str, Any], key: str) -> Any:
+    """What an item is matched by: its `key`, or (namespace, name) for NAMESPACED."""
+    return (item.get("namespace"), item["name"]) if key == NAMESPACED else item[key]
+
+
+def _shown_identity(identity: Any) -> str:
+    if isinstance(identity, tuple):
+        namespace, name = identity
+        return f"{namespace}/{name}" if namespace is not None else str(name)
+    return str(identity)
 
 
 def _shown(path: DataPath) -> str:

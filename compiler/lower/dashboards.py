@@ -201,7 +201,7 @@ def service_panels(index: MeshIndex, info: ServiceInfo, objectives: list[Objecti
                 "(30 days) over 1h and 5m.",
             )
         )
-    declared = sorted({e.caller.name for e in info.callers} | {gw.name for gw, _, _ in info.gateway_routes})
+    declared = sorted({e.caller.key for e in info.callers} | {gw.name for gw, _, _ in info.gateway_routes})
     inbound = f"istio_requests_total{_selector(info, 'destination')}"
     panels.append(
         _panel(
@@ -236,7 +236,7 @@ def service_panels(index: MeshIndex, info: ServiceInfo, objectives: list[Objecti
         f'istio_requests_total{{reporter="source", source_canonical_service="{info.name}",'
         f' source_workload_namespace="{info.namespace}"}}'
     )
-    callees = sorted({c.service for c in info.model.calls})
+    callees = sorted({callee.key for callee in index.callees(info)})
     panels.append(
         _panel(
             "Callees",
@@ -355,7 +355,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     plan = SloPlan(index)
     by_service: dict[str, list[Objective]] = {}
     for o in plan.objectives:
-        by_service.setdefault(o.info.name, []).append(o)
+        by_service.setdefault(o.info.key, []).append(o)
     if plan.objectives:
         uid = dashboard_uid(index.name)
         board = _dashboard(uid, f"{index.name} mesh (meshc)", ["meshc", index.name], mesh_panels(plan))
@@ -370,7 +370,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         )
     for name in sorted(by_service):
         info = index.services[name]
-        if info.name not in scope.visible:
+        if info.key not in scope.visible:
             continue
         uid = dashboard_uid(index.name, info.namespace, info.name)
         title = f"{info.name}.{info.namespace} (meshc)"
@@ -380,7 +380,7 @@ def grafana_dashboards(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         yield _config_map(
             index,
             grafana,
-            f"meshc-dashboard-{info.name}",  # service names are unique in the mesh
+            f"meshc-dashboard-{info.name}",  # unique: a service name is unique in its namespace
             info.namespace,  # beside the service: it deploys with the service's team (stack shard)
             f"meshc-{info.namespace}-{info.name}.json",
             board,

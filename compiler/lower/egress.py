@@ -40,9 +40,9 @@ def resolution(egress: Egress) -> str:
 
 def _caller_namespaces(index: MeshIndex, egress: Egress, scope: Scope | None) -> list[str]:
     """Namespaces of the callers placed in the scope (all callers without one)."""
-    callers = [index.services[c] for c in egress.callers if c in index.services]
+    callers = index.egress_callers(egress)
     if scope is not None and scope.cluster is not None:
-        callers = [c for c in callers if c.name in scope.placed]
+        callers = [c for c in callers if c.key in scope.placed]
     return sorted({c.namespace for c in callers})
 
 
@@ -355,10 +355,7 @@ def _through_gateway(
             owner=owner,
         )
     principals = sorted(
-        {
-            index.principal(info.namespace, info.account)
-            for info in (index.services[c] for c in egress.callers if c in index.services)
-        }
+        {index.principal(info.namespace, info.account) for info in index.egress_callers(egress)}
     )
     policy = {
         "selector": {"matchLabels": dict(gw.selector)},

@@ -147,7 +147,7 @@ def _http_rules(index: MeshIndex, route: GatewayRoute) -> list[dict[str, Any]]:
     default destinations, all with the service's timeout, retries, fault and mirror (a service
     route's own over the service's), as a sidecar's request gets them; the gateway route's own
     `timeout` wins over both. With `policy: none`, only the split and the route's own timeout."""
-    info = index.services[route.to.service]
+    info = index.service(route.to.service)
     port = target_port(info, route)
     if route.policy == "none":
         rule = _rule(route, route.name, _matches(route, route.match), gateway_destinations(info, port))
@@ -193,7 +193,7 @@ def _http_rules(index: MeshIndex, route: GatewayRoute) -> list[dict[str, Any]]:
 
 
 def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[str, Any]:
-    info = index.services[route.to.service]
+    info = index.service(route.to.service)
     ports = [m.port for m in route.match if m.port is not None]
     if not ports:
         ports = [s.port for s in gateway.servers if s.protocol in ("tcp", "tls")]
@@ -211,7 +211,7 @@ def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
         owner = f"gateway/{gateway.name}"
         name = names.gateway(index.name, gateway.name)
         yield manifest(index, NETWORKING, "Gateway", name, ns, spec, owner=owner)
-        routes = [r for r in gateway.routes if r.to.service in index.services]
+        routes = [r for r in gateway.routes if index.resolve(r.to.service) is not None]
         if routes:
             vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [name]}
             http = [rule for r in routes if route_is_http(index, r) for rule in _http_rules(index, r)]

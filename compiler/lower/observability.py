@@ -428,9 +428,9 @@ def prometheus_resources(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     rows_by_service: dict[str, list[Objective]] = {}
     visible = scope.visible
     for o in plan.objectives:
-        name = o.info.model.name
-        if name in visible:
-            rows_by_service.setdefault(name, []).append(o)
+        key = o.info.key
+        if key in visible:
+            rows_by_service.setdefault(key, []).append(o)
     groups = mesh_rule_groups(plan, observability)
     if prometheus.output == "operator":
         labels = dict(prometheus.rule_labels)
@@ -511,10 +511,11 @@ def _row_chunks(
     chunks of SERVICES_PER_RULE_OBJECT services (`meshc-slo`, `meshc-slo-2`, ...). A namespace
     is what stacks shard by, so a team's rows deploy with its team."""
     by_namespace: dict[str, list[str]] = {}
-    for name, objectives in rows_by_service.items():
-        by_namespace.setdefault(objectives[0].info.namespace, []).append(name)
+    for key, objectives in rows_by_service.items():
+        by_namespace.setdefault(objectives[0].info.namespace, []).append(key)
     for namespace, services in sorted(by_namespace.items()):
-        services.sort()
+        # by name, which is unique in the namespace: a service of that name elsewhere changes nothing
+        services.sort(key=lambda key: rows_by_service[key][0].info.name)
         for k in range(0, len(services), SERVICES_PER_RULE_OBJECT):
             chunk = services[k : k + SERVICES_PER_RULE_OBJECT]
             rows = [

@@ -22,7 +22,7 @@ def egress_hosts(index: MeshIndex, info: ServiceInfo) -> list[str]:
         # external host there, so egress stays limited to its callers.
         hosts.update(f"{ns}/*.{ns}.svc.{index.cluster_domain}" for ns in index.app_namespaces)
     for call in info.model.calls:
-        callee = index.services.get(call.service)
+        callee = index.resolve(call.service)
         if callee is not None:
             hosts.add(f"{callee.namespace}/{callee.fqdn}")
     for callee, mesh, namespaces in index.open_to_identities:

@@ -14,7 +14,7 @@ from .gitsource import Revision
 from .graph import Graph, build_graph, merge
 from .intent import IntentDiff, diff_intent
 from .resources import ResourceDiff, diff_manifests
-from .view import MeshView, build_view
+from .view import MeshView, build_views
 
 
 class RevisionInvalid(Exception):
@@ -104,8 +104,7 @@ def _compare(spec: str, base: Revision, head: Revision, allow_invalid_base: bool
     new = compile_revision(head, "head")
     timings["compile_head"] = time.perf_counter() - start
     start = time.perf_counter()
-    old_view = build_view(old.index) if old is not None else None
-    new_view = build_view(new.index) if new is not None else None
+    old_view, new_view = build_views(old.index if old else None, new.index if new else None)
     intent = diff_intent(old_view, new_view)
     resources = diff_manifests(old.manifests if old else [], new.manifests if new else [])
     graph = merge(_graph(old_view), _graph(new_view))

@@ -258,8 +258,20 @@ class MeshView:
     """`spec.telemetry`: the providers and the mesh's tracing, access logging and metrics."""
 
 
-def build_view(index: MeshIndex) -> MeshView:
+def build_view(index: MeshIndex, qualify: frozenset[str] | None = None) -> MeshView:
+    """The view of one revision. Services are named `namespace/name` when their name is in
+    `qualify` (by default: the names several namespaces of this mesh hold), else by name; a diff
+    passes the names either revision shares, so one service keeps one key on both sides."""
     spec = index.mesh.spec
+    shared = index.shared_names if qualify is None else qualify
+
+    def label(info: ServiceInfo) -> str:
+        return info.qualified if info.name in shared else info.name
+
+    def reference(ref: str) -> str:
+        target = index.resolve(ref)
+        return label(target) if target is not None else ref
+
     ns_settings = index.namespace_settings
     namespaces = index.app_namespaces
     view = MeshView(
@@ -280,9 +292,11 @@ def build_view(index: MeshIndex) -> MeshView:
         view.namespace_mtls[ns] = own or spec.security.mtls
     placement = getattr(index, "placement", None)
     for info in index.services.values():
-        view.services[info.name] = _service(index, info, tuple(placement(info)) if placement else ())
+        view.services[label(info)] = _service(
+            index, info, label(info), tuple(placement(info)) if placement else ()
+        )
         for edge in info.callers:
-            key = (edge.caller.name, info.name)
+            key = (label(edge.caller), label(info))
             restriction = Restriction(
                 tuple(sorted(set(edge.call.ports))),
                 tuple(sorted(set(edge.call.methods))),
@@ -316,13 +330,13 @@ def build_view(index: MeshIndex) -> MeshView:
             if route_key in seen:
                 route_key = f"{route_key} #{position + 1}"
             seen[route_key] = position
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             view.routes[(gateway.name, route_key)] = PublicRoute(
                 gateway=gateway.name,
                 key=route_key,
                 hosts=tuple(route.hosts or _gateway_hosts(gateway)),
                 match=tuple(route.match),
-                service=route.to.service,
+                service=reference(route.to.service),
                 port=route.to.port,
                 requires_jwt=gateway.jwt is not None
                 and (route.require_jwt if route.require_jwt is not None else True),
@@ -345,7 +359,7 @@ def build_view(index: MeshIndex) -> MeshView:
             egress.name,
             index.egress_namespace(egress),
             tuple(egress.hosts),
-            tuple(sorted(set(egress.callers))),
+            tuple(sorted({reference(c) for c in egress.callers})),
             tuple((p.port, p.protocol) for p in egress.ports),
             egress.gateway is not None,
             reviewed_values(egress),
@@ -355,7 +369,18 @@ def build_view(index: MeshIndex) -> MeshView:
     return view
 
 
-def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> ServiceView:
+def build_views(base: MeshIndex | None, head: MeshIndex | None) -> tuple[MeshView | None, MeshView | None]:
+    """The views of two revisions for a diff. A name either revision holds in several namespaces
+    is shown `namespace/name` on both sides, so adding `bar/httpbin` reads as an addition, not
+    as `httpbin` renamed to `foo/httpbin`."""
+    shared = frozenset().union(*(index.shared_names for index in (base, head) if index is not None))
+    return (
+        build_view(base, shared) if base is not None else None,
+        build_view(head, shared) if head is not None else None,
+    )
+
+
+def _service(index: MeshIndex, info: ServiceInfo, name: str, clusters: tuple[str, ...]) -> ServiceView:
     traffic = info.traffic
     model = info.model
     security = model.security
@@ -370,7 +395,7 @@ def _service(index: MeshIndex, info: ServiceInfo, clusters: tuple[str, ...]) -> 
         if getattr(traffic, attr) is not None
     }
     return ServiceView(
-        name=info.name,
+        name=name,
         namespace=info.namespace,
         clusters=clusters,
         account=info.account,

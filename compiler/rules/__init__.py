@@ -101,6 +101,7 @@ RULE_MODULES: tuple[str, ...] = (
     "mc232_invalid_redirect",
     "mc233_cors_policy",
     "mc234_export_hides_callers",
+    "mc240_ambiguous_service_reference",
 )
 """The catalogue, in code order: adding a rule is adding its module name here."""
 

@@ -37,6 +37,11 @@ OVERLAY_CODES = (
     ("MC217", "error", "An overlay was given for a CUE spec (CUE unifies files itself; exit 2)."),
     ("MC218", "error", "An overlay changes `apiVersion` or `kind`."),
     ("MC219", "error", "A `$patch` that is unknown or misplaced, or an overlay list item without its key."),
+    (
+        "MC241",
+        "error",
+        "An overlay service item gives no `namespace` and the base has services of that name in several.",
+    ),
 )
 """Load-time codes of overlays (`--overlay`, docs/overlays.md), a block of their own."""
 
@@ -58,7 +63,7 @@ def rules_markdown() -> str:
     lines += [f"| {code} | {sev} | {text} |" for code, sev, text in LOAD_CODES]
     lines += [
         "",
-        "## Overlays (MC215-MC219)",
+        "## Overlays (MC215-MC219, MC241)",
         "",
         "Reported while merging `--overlay` files onto a YAML spec (see docs/overlays.md).",
         "",

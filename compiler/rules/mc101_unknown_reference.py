@@ -8,6 +8,7 @@ Versions named in `spec.defaults.traffic` must exist in every service that inher
 Example:
     calls:
       - service: detail        # the service is called `details`
+      - service: baz/httpbin   # no namespace `baz` holds a service `httpbin`
 
 Fix: correct the name, or declare the missing service, version or port.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from meshc.spec.models import split_reference
 from meshc.spec.suggest import Suggester, did_you_mean
 
 from ..index import ServiceInfo
@@ -83,29 +85,40 @@ def _inherited(missing: dict[tuple[tuple[str | int, ...], str], list[str]]) -> I
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     services = index.services
-    service_names = Suggester(services)  # one index and one budget for every unknown service
+    # one index and one budget for every unknown service: bare names, and `namespace/name`
+    bare_names = Suggester(index.by_name)
+    qualified: list[Suggester] = []  # built on the first unknown `namespace/name`: most specs have none
 
-    def unknown_service(name: str) -> str:
-        return did_you_mean(service_names.suggest(name), DECLARE) or DECLARE
+    def unknown_service(ref: str) -> str:
+        namespace, _ = split_reference(ref)
+        if namespace is not None and not qualified:
+            qualified.append(Suggester(index.qualified_names))
+        found = (bare_names if namespace is None else qualified[0]).suggest(ref)
+        return did_you_mean(found, DECLARE) or DECLARE
+
+    def unknown(ref: str) -> bool:
+        """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
+        return index.resolve(ref) is None and not index.namespaces_holding(ref)
 
     missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     for info in services.values():
         for j, call in enumerate(info.model.calls):
             path = (*info.path, "calls", j)
-            callee = services.get(call.service)
+            callee = index.resolve(call.service)
             if callee is None:
-                yield Finding(
-                    (*path, "service"),
-                    f"service '{info.name}' calls unknown service '{call.service}'",
-                    unknown_service(call.service),
-                )
+                if unknown(call.service):
+                    yield Finding(
+                        (*path, "service"),
+                        f"service '{info.key}' calls unknown service '{call.service}'",
+                        unknown_service(call.service),
+                    )
                 continue
             known_ports = {p.number for p in callee.ports}
             for k, port in enumerate(call.ports):
                 if port not in known_ports:
                     yield Finding(
                         (*path, "ports", k),
-                        f"service '{callee.name}' has no port {port}",
+                        f"service '{callee.key}' has no port {port}",
                         f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
         versions = _versions(info)
@@ -117,7 +130,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             else:
                 yield Finding(
                     path,
-                    f"service '{info.name}' has no version '{version}'",
+                    f"service '{info.key}' has no version '{version}'",
                     _suggest(
                         version,
                         versions,
@@ -131,29 +144,29 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if entry.port not in known_ports:
                     yield Finding(
                         (*info.path, "security", "portMtls", k, "port"),
-                        f"service '{info.name}' has no port {entry.port}",
+                        f"service '{info.key}' has no port {entry.port}",
                         f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
     yield from _inherited(missing)
     for gi, gateway in enumerate(ctx.mesh.spec.gateways):
         for ri, route in enumerate(gateway.routes):
             path = ("spec", "gateways", gi, "routes", ri, "to")
-            target = services.get(route.to.service)
-            if target is None:
+            target = index.resolve(route.to.service)
+            if target is None and unknown(route.to.service):
                 yield Finding(
                     (*path, "service"),
                     f"gateway '{gateway.name}' routes to unknown service '{route.to.service}'",
                     unknown_service(route.to.service),
                 )
-            elif route.to.port is not None and target.port(route.to.port) is None:
+            elif target is not None and route.to.port is not None and target.port(route.to.port) is None:
                 yield Finding(
                     (*path, "port"),
-                    f"service '{target.name}' has no port {route.to.port}",
+                    f"service '{target.key}' has no port {route.to.port}",
                     f"its ports are {sorted(p.number for p in target.ports)}",
                 )
     for ei, egress in enumerate(ctx.mesh.spec.egress):
         for ci, caller in enumerate(egress.callers):
-            if caller not in services:
+            if unknown(caller):
                 yield Finding(
                     ("spec", "egress", ei, "callers", ci),
                     f"egress '{egress.name}' allows unknown service '{caller}'",

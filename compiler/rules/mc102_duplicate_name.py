@@ -1,15 +1,16 @@
-"""Two services, versions, ports, gateways, egress entries, namespaces or clusters share a name.
+"""Two services of one namespace, or versions, ports, gateways, egress entries, clusters share a name.
 
-Why: names become Kubernetes object names and subset names. Two services named `cart` would
-compile to one Service overwriting the other; two versions `v2` give a DestinationRule with a
-duplicated subset, which Istio rejects.
+Why: names become Kubernetes object names and subset names. Two services named `cart` in one
+namespace would compile to one Service overwriting the other; two versions `v2` give a
+DestinationRule with a duplicated subset, which Istio rejects. The same service name in two
+namespaces is two services (`foo/httpbin`, `bar/httpbin`; references say which: MC240).
 
 Example:
     services:
       - name: cart
-      - name: cart             # second declaration
+      - name: cart             # second declaration in the same namespace
 
-Fix: rename or merge the duplicates.
+Fix: rename or merge the duplicates, or put the second one in its own namespace.
 """
 
 from __future__ import annotations
@@ -34,9 +35,19 @@ def _dupes(items: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> Ite
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     spec = ctx.mesh.spec
-    yield from _dupes(
-        ((("spec", "services", i, "name"), s.name) for i, s in enumerate(spec.services)), "service"
-    )
+    default_ns = spec.defaults.namespace
+    first_service: dict[tuple[str, str], int] = {}
+    for i, svc in enumerate(spec.services):
+        identity = (svc.namespace or default_ns, svc.name)
+        if identity in first_service:
+            yield Finding(
+                ("spec", "services", i, "name"),
+                f"duplicate service '{svc.name}' in namespace '{identity[0]}'",
+                "a name may be declared once per namespace (the same name in another namespace is a"
+                " different service)",
+            )
+        else:
+            first_service[identity] = i
     yield from _dupes(
         ((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway"
     )

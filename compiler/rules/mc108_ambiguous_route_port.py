@@ -28,16 +28,16 @@ SEVERITY = "error"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    services = ctx.index.services
+    index = ctx.index
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         for ri, route in enumerate(gw.routes):
-            target = services.get(route.to.service)
+            target = index.resolve(route.to.service)
             if route.to.port is not None or target is None or len(target.ports) < 2:
                 continue
             ports = ", ".join(f"{p.number} ({p.name})" for p in target.ports)
             yield Finding(
                 ("spec", "gateways", gi, "routes", ri, "to"),
-                f"gateway '{gw.name}' routes to service '{target.name}', which has several ports, "
+                f"gateway '{gw.name}' routes to service '{target.key}', which has several ports, "
                 "without choosing one",
                 f"set `to.port` to one of: {ports}",
             )

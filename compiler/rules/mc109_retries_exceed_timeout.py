@@ -105,7 +105,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         route_level = 2 if "routes" in own.model_fields_set else 0
         retries, timeout = _setting(info, "retries"), _setting(info, "timeout")
         candidates.append(
-            _rules(f"service '{info.name}'", info.traffic, routes_path, retries, timeout, route_level)
+            _rules(f"service '{info.key}'", info.traffic, routes_path, retries, timeout, route_level)
         )
     for rules in candidates:
         for label, retries, timeout in rules:

@@ -62,11 +62,11 @@ def _timeout(info: ServiceInfo) -> float | None:
 def _own_bound(info: ServiceInfo) -> _Wait | None:
     timeout = _timeout(info)
     if timeout is not None:
-        label = f"{info.name} ({info.traffic.timeout})"
+        label = f"{info.key} ({info.traffic.timeout})"
         return _Wait(timeout, label, None, label, 0)
     r = info.traffic.retries
     if r is not None and r.attempts > 0 and r.per_try_timeout:
-        label = f"{info.name} ({r.attempts + 1} x {r.per_try_timeout})"
+        label = f"{info.key} ({r.attempts + 1} x {r.per_try_timeout})"
         return _Wait((r.attempts + 1) * duration_seconds(r.per_try_timeout), label, None, label, 0)
     return None
 
@@ -121,11 +121,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         else:
             path = (*info.path, "name")
             where = " (from spec.defaults.traffic.timeout)"
-        text = _describe(f"{info.name} ({info.traffic.timeout})", below.via, waits)
+        text = _describe(f"{info.key} ({info.traffic.timeout})", below.via, waits)
         yield Finding(
             path,
-            f"service '{info.name}' times out after {seconds(timeout)}{where}, but its calls may take "
+            f"service '{info.key}' times out after {seconds(timeout)}{where}, but its calls may take "
             f"{seconds(below.seconds)} to answer: {text}",
-            f"raise the timeout of '{info.name}' to at least {seconds(below.seconds)}, "
+            f"raise the timeout of '{info.key}' to at least {seconds(below.seconds)}, "
             f"or shorten the timeouts or retries below it",
         )

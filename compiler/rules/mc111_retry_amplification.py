@@ -86,9 +86,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         more = "more than " if w.product >= CAP else ""
         yield Finding(
             (*info.path, "name"),
-            f"one request to '{info.name}' can become {more}{w.product} requests to "
+            f"one request to '{info.key}' can become {more}{w.product} requests to "
             f"'{graph.nodes[w.end].name}' through retries: {_describe(graph, node, worst, factor)}",
-            f"retry at one layer only, or lower `attempts` below '{info.name}' "
+            f"retry at one layer only, or lower `attempts` below '{info.key}' "
             f"(more than {THRESHOLD} tries per request is a retry storm)",
         )
 

@@ -37,10 +37,11 @@ def _ports(ports: list[ResolvedPort]) -> str:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    services = ctx.index.services
+    index = ctx.index
+    services = index.services
     for info in services.values():
         for j, call in enumerate(info.model.calls):
-            callee = services.get(call.service)
+            callee = index.resolve(call.service)
             if callee is None:
                 continue  # MC101
             ports = [p for p in callee.ports if not call.ports or p.number in call.ports]
@@ -53,7 +54,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if not usable:
                     yield Finding(
                         (*path, "protocol"),
-                        f"service '{info.name}' calls '{callee.name}' over {call.protocol}, but none of "
+                        f"service '{info.key}' calls '{callee.key}' over {call.protocol}, but none of "
                         f"{which} speaks it: {_ports(ports)}",
                         "correct `protocol:`, or call a port that speaks it",
                     )
@@ -63,7 +64,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 field = "methods" if call.methods else "paths"
                 yield Finding(
                     (*path, field),
-                    f"service '{info.name}' restricts its call to '{callee.name}' by HTTP {field}, but "
+                    f"service '{info.key}' restricts its call to '{callee.key}' by HTTP {field}, but "
                     f"{which} are not HTTP ({_ports(ports)}): the condition never matches and the call "
                     "would be denied",
                     "drop `methods`/`paths` for calls to TCP ports, or call an HTTP port",

@@ -66,7 +66,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         for path, what in found:
             yield Finding(
                 path,
-                f"{what} of service '{info.name}' has no effect: its ports speak only {speaks}, "
+                f"{what} of service '{info.key}' has no effect: its ports speak only {speaks}, "
                 "and Istio applies it to HTTP routes only",
                 "remove it, or declare the port's real protocol if it speaks HTTP",
             )

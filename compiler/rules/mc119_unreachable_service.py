@@ -32,8 +32,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         yield Finding(
             (*info.path, "name"),
-            f"service '{info.name}' is unreachable: nothing calls it, no gateway routes to it, "
+            f"service '{info.key}' is unreachable: nothing calls it, no gateway routes to it, "
             "and it calls nothing",
-            f"add a `calls: [{{ service: {info.name} }}]` entry to its caller or a gateway route to it, "
+            f"add a `calls: [{{ service: {info.key} }}]` entry to its caller or a gateway route to it, "
             "or remove it",
         )

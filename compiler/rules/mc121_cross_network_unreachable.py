@@ -65,16 +65,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in index.services.values():
         sources = index.placement(info)
         for j, call in enumerate(info.model.calls):
-            callee = index.services.get(call.service)
+            callee = index.resolve(call.service)
             targets = index.placement(callee) if callee is not None else []
             stranded = _stranded(index, sources, targets) if targets else []
             if stranded:
-                what, hint = _explain(index, f"service '{info.name}'", stranded, targets, call.service)
+                what, hint = _explain(index, f"service '{info.key}'", stranded, targets, call.service)
                 yield Finding((*info.path, "calls", j), what, hint)
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         sources = index.gateway_placement(gw)
         for ri, route in enumerate(gw.routes):
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             targets = index.placement(target) if target is not None else []
             stranded = _stranded(index, sources, targets) if targets else []
             if stranded:

@@ -38,7 +38,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         path = (*info.path, "placement") if info.model.placement is not None else (*info.path, "name")
         yield Finding(
             path,
-            f"service '{info.name}' runs in regions {', '.join(regions)} with locality failover, but has no "
+            f"service '{info.key}' runs in regions {', '.join(regions)} with locality failover, but has no "
             "`outlierDetection`: Istio never ejects the local endpoints, so it never fails over",
             "add `traffic.outlierDetection`, e.g. "
             "`{ consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }`",

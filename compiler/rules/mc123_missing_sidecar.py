@@ -65,7 +65,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if injected:
             continue
         mode = index.mtls_mode(info)
-        meshed_callers = [f"'{e.caller.name}'" for e in info.callers if _sidecar(index, e.caller)[0]]
+        meshed_callers = [f"'{e.caller.key}'" for e in info.callers if _sidecar(index, e.caller)[0]]
         reached_by = meshed_callers + [f"gateway '{gw.name}'" for gw, _, _ in info.gateway_routes]
         if reached_by and mode != "DISABLE" and not _plaintext_only(info):
             shown = ", ".join(reached_by[:3]) + (
@@ -73,27 +73,27 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             )
             yield Finding(
                 (*info.path, "name"),
-                f"service '{info.name}' runs without a sidecar ({why} is off), so its mTLS mode {mode} and "
+                f"service '{info.key}' runs without a sidecar ({why} is off), so its mTLS mode {mode} and "
                 f"its authorization are not enforced: calls from {shown} reach it in plain text",
                 "enable injection for it, or set `security: { mtls: DISABLE }` on it to say what it gets",
                 severity="warning",
             )
         for j, call in enumerate(info.model.calls):
-            callee = index.services.get(call.service)
+            callee = index.resolve(call.service)
             if callee is None or not _sidecar(index, callee)[0]:
                 continue
             callee_mode = index.mtls_mode(callee)
             if callee_mode == "STRICT":
-                reason = f"'{callee.name}' requires mTLS (STRICT)"
+                reason = f"'{callee.key}' requires mTLS (STRICT)"
             elif default_deny and _admits_plaintext(callee):
                 continue  # the callee declares a plaintext source (security.allow): MC192, MC197
             elif default_deny:
-                reason = f"default-deny authorization admits only mesh identities to '{callee.name}'"
+                reason = f"default-deny authorization admits only mesh identities to '{callee.key}'"
             else:
                 continue
             yield Finding(
                 (*info.path, "calls", j),
-                f"service '{info.name}' runs without a sidecar ({why} is off), so its calls carry no mesh "
+                f"service '{info.key}' runs without a sidecar ({why} is off), so its calls carry no mesh "
                 f"identity and are plain text, but {reason}",
                 "enable injection for the caller",
             )

@@ -81,6 +81,7 @@ def _hosts_meet(a: GatewayRoute, b: GatewayRoute) -> bool:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    index = ctx.index
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         label_of = {i: f"{route_label(r.name, i)} of gateway '{gw.name}'" for i, r in enumerate(gw.routes)}
         for i, route in enumerate(gw.routes):
@@ -102,7 +103,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (
                         k
                         for k in range(i + 1, len(gw.routes))
-                        if gw.routes[k].to.service == route.to.service
+                        if index.resolve(gw.routes[k].to.service) is index.resolve(route.to.service)
                         and _hosts_meet(gw.routes[k], route)
                         and (
                             not gw.routes[k].match

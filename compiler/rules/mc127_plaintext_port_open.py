@@ -59,7 +59,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         for edge in info.callers:
             for port in call_ports(info, edge.call):
                 if port.target in plain:
-                    reached.setdefault(port.target, set()).add(f"'{edge.caller.name}'")
+                    reached.setdefault(port.target, set()).add(f"'{edge.caller.key}'")
         for gateway, _, route in info.gateway_routes:
             routed = info.port(route.to.port) if route.to.port else None
             for port in [routed] if routed is not None else info.ports:
@@ -70,7 +70,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             shown = ", ".join(callers[:3]) + (f" and {len(callers) - 3} more" if len(callers) > 3 else "")
             yield Finding(
                 _where(index, info, target),
-                f"port {target} of service '{info.name}' has mTLS DISABLE: calls from {shown} arrive in "
+                f"port {target} of service '{info.key}' has mTLS DISABLE: calls from {shown} arrive in "
                 "plain text with no identity, so authorization cannot limit the port to them and admits "
                 "any client",
                 "keep mTLS on the port so only declared callers get in, or limit who reaches it with a "

@@ -38,7 +38,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             conditions = " and ".join(f"`{name}`" for name in stated)
             yield Finding(
                 (*info.path, "calls", j, stated[0]),
-                f"service '{info.name}' calls '{call.service}' with {conditions}, "
+                f"service '{info.key}' calls '{call.service}' with {conditions}, "
                 "but `defaultDeny: false` admits every call, so the conditions are not enforced",
                 "set `security.authorization.defaultDeny: true` to enforce declared calls, "
                 "or drop the conditions",

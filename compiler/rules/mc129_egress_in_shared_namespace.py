@@ -33,9 +33,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for i, egress in enumerate(ctx.mesh.spec.egress):
         if egress.namespace != control_plane or not egress.callers:
             continue
-        namespaces = sorted(
-            {ctx.index.services[c].namespace for c in egress.callers if c in ctx.index.services}
-        )
+        namespaces = sorted({c.namespace for c in ctx.index.egress_callers(egress)})
         yield Finding(
             ("spec", "egress", i, "namespace"),
             f"egress '{egress.name}' is placed in '{control_plane}', which every Sidecar imports: every "

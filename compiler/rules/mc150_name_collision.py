@@ -72,10 +72,10 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
         if spec.telemetry is not None and not spec.mesh_wide:
             yield ("Telemetry", ns, names.NAMESPACE_POLICY, Source(f"the telemetry of {what}", None))
     for i, svc in enumerate(spec.services):
-        info = index.services.get(svc.name)
+        info = index.find(svc.namespace or spec.defaults.namespace, svc.name)
         if info is None or info.index != i:
             continue  # a duplicate service: MC102
-        ns, where = info.namespace, f"service '{svc.name}'"
+        ns, where = info.namespace, f"service '{info.key}'"
         source = Source(where, (*info.path, "name"))
         for kind in ("Service", "DestinationRule", "VirtualService", "Sidecar", "AuthorizationPolicy"):
             yield (kind, ns, svc.name, source)
@@ -146,7 +146,7 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
             if subsets not in shared:  # one for every entry through the gateway
                 shared.add(subsets)
                 yield (*subsets, source)
-            callers = sorted({index.services[c].namespace for c in egress.callers if c in index.services})
+            callers = sorted({c.namespace for c in index.egress_callers(egress)})
             for i in range(count):
                 yield ("VirtualService", gw_ns, numbered(gw_name, i, count), source)
                 leg = numbered(names.egress_mesh_leg(mesh, egress.name), i, count)

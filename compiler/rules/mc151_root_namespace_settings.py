@@ -57,7 +57,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             own = info.model.namespace is not None
             yield Finding(
                 (*info.path, "namespace") if own else ("spec", "defaults", "namespace"),
-                f"service '{info.name}' runs in Istio's root namespace '{root}': its policies and the "
+                f"service '{info.key}' runs in Istio's root namespace '{root}': its policies and the "
                 "namespace-wide ones meshc writes there would apply to every namespace",
                 "run it in another namespace",
             )

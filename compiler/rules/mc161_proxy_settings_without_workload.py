@@ -43,7 +43,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             fields = ", ".join(sorted(proxy.model_dump(by_alias=True, exclude_unset=True)))
             yield Finding(
                 (*info.path, "proxy"),
-                f"service '{info.name}' sets proxy {fields}, but meshc writes no workload for it "
+                f"service '{info.key}' sets proxy {fields}, but meshc writes no workload for it "
                 "(no version has an image), so the setting takes effect nowhere",
                 f"annotate its pod template where it is written: {_yaml(proxy_annotations(proxy))}",
             )
@@ -52,7 +52,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             sections = ", ".join(sorted(workload.model_dump(by_alias=True, exclude_unset=True)))
             yield Finding(
                 (*info.path, "workload"),
-                f"service '{info.name}' sets workload {sections}, but meshc writes no workload for it "
+                f"service '{info.key}' sets workload {sections}, but meshc writes no workload for it "
                 "(no version has an image), so the setting takes effect nowhere",
                 "set them where its Deployment is written, give a version an `image`, or remove them",
             )
@@ -60,7 +60,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if injection is not None and injection.model_fields_set - {"mode"}:
             yield Finding(
                 (*info.path, "injection"),
-                f"service '{info.name}' sets its sidecar injection, but meshc writes no workload for "
+                f"service '{info.key}' sets its sidecar injection, but meshc writes no workload for "
                 "it (no version has an image), so only its namespace's label applies",
                 "label its pod template where it is written (sidecar.istio.io/inject, istio.io/rev), "
                 "or remove the setting",

@@ -48,7 +48,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if own.enabled and ("enabled" in own.model_fields_set or own.revision):
                 yield Finding(
                     (*info.path, "injection"),
-                    f"service '{info.name}' asks for a sidecar, but namespace '{info.namespace}' is "
+                    f"service '{info.key}' asks for a sidecar, but namespace '{info.namespace}' is "
                     "labelled `istio-injection: disabled`, where no webhook injects any pod",
                     HINT,
                 )
@@ -58,7 +58,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if namespace.revision is None and own.revision != "default":
             yield Finding(
                 (*info.path, "injection", "revision"),
-                f"service '{info.name}' asks for control-plane revision '{own.revision}', but namespace "
+                f"service '{info.key}' asks for control-plane revision '{own.revision}', but namespace "
                 f"'{info.namespace}' is labelled `istio-injection: enabled`, so the default revision "
                 "injects its pods and the pod's `istio.io/rev` label is ignored",
                 HINT,
@@ -66,7 +66,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         elif namespace.revision is not None and own.revision != namespace.revision:
             yield Finding(
                 (*info.path, "injection", "revision"),
-                f"service '{info.name}' asks for control-plane revision '{own.revision}', but namespace "
+                f"service '{info.key}' asks for control-plane revision '{own.revision}', but namespace "
                 f"'{info.namespace}' is labelled `istio.io/rev: {namespace.revision}`, which injects its "
                 "pods instead",
                 HINT,

@@ -41,7 +41,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if own.mode != namespace_mode and index.injection_enabled(info):
             yield Finding(
                 (*info.path, "injection", "mode"),
-                f"service '{info.name}' uses {own.mode} injection in namespace '{info.namespace}', "
+                f"service '{info.key}' uses {own.mode} injection in namespace '{info.namespace}', "
                 f"which is in {namespace_mode} mode",
                 "keep one injection mode per namespace: move the service or drop its own `mode`",
             )

@@ -49,7 +49,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 (
                     (*info.path, "injection", "revision"),
                     info.model.injection.revision,
-                    f"service '{info.name}'",
+                    f"service '{info.key}'",
                 )
             )
     for path, revision, who in places:

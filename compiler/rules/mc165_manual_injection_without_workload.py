@@ -47,7 +47,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         )
         yield Finding(
             path,
-            f"service '{info.name}' {mode}, but meshc writes no workload for it (no version has an "
+            f"service '{info.key}' {mode}, but meshc writes no workload for it (no version has an "
             f"image), and namespace '{info.namespace}' is not labelled for the webhook: its pods get no "
             "sidecar",
             f"inject its manifests with `meshc inject --spec`, give a version an image, or use "

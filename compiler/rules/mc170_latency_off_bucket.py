@@ -54,7 +54,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             choices = " or ".join(_ms(b) for b in (below, above) if b is not None)
             yield Finding(
                 (*info.path, "slo", "latency", key),
-                f"service '{info.name}': the latency threshold {value} is not an Envoy histogram bucket"
+                f"service '{info.key}': the latency threshold {value} is not an Envoy histogram bucket"
                 " edge, so Prometheus cannot count the requests faster than it",
                 f"use {choices}, or add the bucket to the workloads with the"
                 " `sidecar.istio.io/statsHistogramBuckets` annotation and keep a bucket edge here",

@@ -92,7 +92,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if override.disabled:
                     yield Finding(
                         (*path, "disabled"),
-                        f"{where} disables {metric}, which the {kind} SLO of service '{info.name}'"
+                        f"{where} disables {metric}, which the {kind} SLO of service '{info.key}'"
                         f" ({reporter}-reported) is computed from",
                         "narrow the override's `mode` or metric so the measuring proxies keep it,"
                         " or drop the SLO",
@@ -103,6 +103,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         yield Finding(
                             (*path, "removeTags", j),
                             f"{where} removes the tag `{tag}` from {metric}, which the {kind} SLO of"
-                            f" service '{info.name}' ({reporter}-reported) groups by",
+                            f" service '{info.key}' ({reporter}-reported) groups by",
                             "keep the tag on the measuring proxies, or drop the SLO",
                         )

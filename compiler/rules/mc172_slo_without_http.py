@@ -36,7 +36,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if getattr(slo, kind) is not None:
                 yield Finding(
                     (*info.path, "slo", kind),
-                    f"service '{info.name}' has a {kind} SLO but speaks {speaks}: Istio reports no"
+                    f"service '{info.key}' has a {kind} SLO but speaks {speaks}: Istio reports no"
                     " request metrics for it, so the SLO would never measure anything",
                     "drop the SLO, or declare the port's real protocol (http, http2, grpc) if it speaks HTTP",
                 )

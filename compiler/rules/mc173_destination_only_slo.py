@@ -49,13 +49,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 else f"its callers {', '.join(repr(c) for c in choice.outsiders)} are outside the mesh"
             )
             message = (
-                f"the SLO of service '{info.name}' is measured by its own sidecar because {why}:"
+                f"the SLO of service '{info.key}' is measured by its own sidecar because {why}:"
                 " a total outage of the service reports nothing and never alerts"
             )
             path = (*info.path, "slo")
         else:
             message = (
-                f"the SLO of service '{info.name}' uses `reporter: destination`: a total outage of the"
+                f"the SLO of service '{info.key}' uses `reporter: destination`: a total outage of the"
                 " service reports nothing and never alerts"
             )
             path = (*info.path, "slo", "reporter")

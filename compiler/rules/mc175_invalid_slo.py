@@ -35,13 +35,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if slo.availability is None and slo.latency is None:
             yield Finding(
                 (*info.path, "slo"),
-                f"the SLO of service '{info.name}' states no objective",
+                f"the SLO of service '{info.key}' states no objective",
                 "add `availability` (e.g. 99.9) or `latency` (e.g. `{ p99: 250ms }`), or remove `slo`",
             )
         elif slo.latency is not None and slo.latency.resolved() is None:
             yield Finding(
                 (*info.path, "slo", "latency"),
-                f"the latency SLO of service '{info.name}' must be exactly one percentile (`p99: 250ms`)"
+                f"the latency SLO of service '{info.key}' must be exactly one percentile (`p99: 250ms`)"
                 " or a `threshold` with an `objective`",
                 "write one of `{ p99: 250ms }` or `{ threshold: 250ms, objective: 99 }`",
             )

@@ -34,6 +34,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if info.model.slo is not None:
             yield Finding(
                 (*info.path, "slo"),
-                f"service '{info.name}' declares an SLO but {why}, so no rule or alert measures it",
+                f"service '{info.key}' declares an SLO but {why}, so no rule or alert measures it",
                 "add `spec.observability.prometheus.output: operator` (or `files`), or remove the `slo`",
             )

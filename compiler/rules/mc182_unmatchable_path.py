@@ -79,11 +79,12 @@ def _route_path(sm: StringMatch | None) -> str | None:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    services = ctx.index.services
+    index = ctx.index
+    services = index.services
     for caller in services.values():
         for j, call in enumerate(caller.model.calls):
             base: Path = (*caller.path, "calls", j)
-            callee = services.get(call.service)
+            callee = index.resolve(call.service)
             ports = call_ports(callee, call) if callee is not None else []
             grpc = bool(ports) and all(p.protocol in GRPC for p in ports)
             if call.protocol is not None:
@@ -92,14 +93,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if _never_http(path):
                     yield Finding(
                         (*base, "paths", k),
-                        f"path {path!r} of the call from '{caller.name}' to '{call.service}' never "
+                        f"path {path!r} of the call from '{caller.key}' to '{call.service}' never "
                         "matches: request paths start with '/', so every request of this call is denied",
                         f"write '/{path}' (a suffix starts with '*': '*/{path}')",
                     )
                 elif grpc and _never_grpc(path):
                     yield Finding(
                         (*base, "paths", k),
-                        f"path {path!r} of the call from '{caller.name}' to '{call.service}' never "
+                        f"path {path!r} of the call from '{caller.key}' to '{call.service}' never "
                         "matches: the call speaks gRPC, whose paths are /<package>.<Service>/<Method>, "
                         "so every request of this call is denied",
                         "name the gRPC method, e.g. '/shop.Pricing/Quote', or the service, '/shop.Pricing/*'",
@@ -109,7 +110,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     if method.upper() != "POST":
                         yield Finding(
                             (*base, "methods", k),
-                            f"method {method!r} of the call from '{caller.name}' to '{call.service}' "
+                            f"method {method!r} of the call from '{caller.key}' to '{call.service}' "
                             "never matches: every gRPC request is a POST, so the call is denied",
                             "leave `methods` out of gRPC calls (or write POST)",
                         )

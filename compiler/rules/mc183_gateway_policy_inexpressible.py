@@ -43,7 +43,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     for g, gateway in enumerate(ctx.mesh.spec.gateways):
         for i, route in enumerate(gateway.routes):
-            info = index.services.get(route.to.service)
+            info = index.resolve(route.to.service)
             if route.policy != "service" or info is None or index.gateway_route_is_http(route) is not True:
                 continue
             if route.to.port is None and len(info.ports) == 1:
@@ -57,7 +57,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     yield Finding(
                         ("spec", "gateways", g, "routes", i),
                         f"{route_label(route.name, i)} of gateway '{gateway.name}' cannot apply "
-                        f"{route_label(own.name, k)} of service '{info.name}': {found.reason}",
+                        f"{route_label(own.name, k)} of service '{info.key}': {found.reason}",
                         "match the gateway route by prefix or exactly, or set `policy: none` on it "
                         "(the service's routes then do not apply to its requests)",
                     )

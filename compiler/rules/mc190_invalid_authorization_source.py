@@ -45,7 +45,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             said = " and ".join(f"`{k}`" for k in kinds) if kinds else "none"
             yield Finding(
                 (*path, "source"),
-                f"authorization source of service '{info.name}' names {said} of `mesh`, `namespaces`, "
+                f"authorization source of service '{info.key}' names {said} of `mesh`, `namespaces`, "
                 "`plaintext`: exactly one is needed",
                 "write one entry per kind of caller",
             )
@@ -53,7 +53,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if info.port(number) is None:
                 yield Finding(
                     (*path, "ports", j),
-                    f"service '{info.name}' has no port {number}: this authorization source admits nobody "
+                    f"service '{info.key}' has no port {number}: this authorization source admits nobody "
                     "there",
                     "name a port of the service, or leave `ports` out for all of them",
                 )
@@ -63,14 +63,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if http_fields and ports and not any(p.protocol in HTTP_PROTOCOLS for p in ports):
             yield Finding(
                 (*path, http_fields[0]),
-                f"`{http_fields[0]}` is an HTTP condition, but the ports of service '{info.name}' this "
+                f"`{http_fields[0]}` is an HTTP condition, but the ports of service '{info.key}' this "
                 "source applies to are not HTTP: an ALLOW rule with it never matches TCP, so it admits "
                 "nobody",
                 "drop the HTTP conditions, or limit the entry to HTTP ports",
             )
     for g, gateway in sorted(index.gateways.values(), key=lambda item: item[0]):
         for r, route in enumerate(gateway.routes):
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             if target is None or not (route.to.methods or route.to.paths):
                 continue
             port = target.port(route.to.port) if route.to.port else None
@@ -79,7 +79,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 field = "methods" if route.to.methods else "paths"
                 yield Finding(
                     ("spec", "gateways", g, "routes", r, "to", field),
-                    f"`to.{field}` is an HTTP condition, but service '{target.name}' receives this route "
+                    f"`to.{field}` is an HTTP condition, but service '{target.key}' receives this route "
                     "on a TCP port: the gateway would be admitted nowhere",
                     f"drop `to.{field}` on a TCP route",
                 )

@@ -55,7 +55,7 @@ def _check(blocks: list[str] | None, path: tuple[PathItem, ...], what: str) -> I
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     for info, k, rule, path in allow_entries(index):
-        what = f"`ipBlocks` of service '{info.name}' security.allow[{k}]"
+        what = f"`ipBlocks` of service '{info.key}' security.allow[{k}]"
         yield from _check(rule.source.ip_blocks, (*path, "source", "ipBlocks"), what)
     for g, gateway in sorted(index.gateways.values(), key=lambda item: item[0]):
         for r, route in enumerate(gateway.routes):

@@ -39,7 +39,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if strict and len(strict) == len(ports):
             yield Finding(
                 (*path, "source", "plaintext"),
-                f"service '{info.name}' requires mTLS (STRICT) on port(s) {', '.join(map(str, strict))}: "
+                f"service '{info.key}' requires mTLS (STRICT) on port(s) {', '.join(map(str, strict))}: "
                 "plain text is refused before authorization, so this plaintext source admits nobody",
                 "relax the service (or its ports or namespace) to PERMISSIVE during the migration",
             )

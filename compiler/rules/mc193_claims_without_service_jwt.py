@@ -36,7 +36,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if rule.claims and (security is None or security.jwt is None):
             yield Finding(
                 (*path, "claims"),
-                f"claims condition on service '{info.name}', which validates no JWT itself "
+                f"claims condition on service '{info.key}', which validates no JWT itself "
                 "(no `security.jwt`): no claim is ever present there, the entry admits nobody",
                 "add `security.jwt` with the tokens' issuer, or drop the claims",
             )

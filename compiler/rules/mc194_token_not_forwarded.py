@@ -37,7 +37,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if jwt is None:
             continue
         for r, route in enumerate(gateway.routes):
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             security = target.model.security if target is not None else None
             own = security.jwt if security is not None else None
             if target is None or own is None or not (own.required or own.require_claims):
@@ -45,14 +45,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if not jwt.forward_original_token:
                 yield Finding(
                     ("spec", "gateways", g, "routes", r, "to", "service"),
-                    f"service '{target.name}' requires a JWT, but gateway '{gateway.name}' removes the token "
+                    f"service '{target.key}' requires a JWT, but gateway '{gateway.name}' removes the token "
                     "it validated (no `forwardOriginalToken`): every request on this route is refused",
                     "set `forwardOriginalToken: true` on the gateway's `jwt`",
                 )
             elif jwt.issuer not in {i.issuer for i in own.issuers}:
                 yield Finding(
                     ("spec", "gateways", g, "routes", r, "to", "service"),
-                    f"gateway '{gateway.name}' admits tokens of {jwt.issuer}, which service '{target.name}' "
+                    f"gateway '{gateway.name}' admits tokens of {jwt.issuer}, which service '{target.key}' "
                     "does not accept: every request on this route is refused (401)",
-                    f"add {jwt.issuer} to the issuers of '{target.name}'",
+                    f"add {jwt.issuer} to the issuers of '{target.key}'",
                 )

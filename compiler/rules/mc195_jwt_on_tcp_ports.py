@@ -40,7 +40,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         none_http = len(other) == len(info.ports)
         yield Finding(
             (*info.path, "security", "jwt"),
-            f"service '{info.name}' requires a JWT, but port(s) {', '.join(map(str, other))} are not HTTP: "
+            f"service '{info.key}' requires a JWT, but port(s) {', '.join(map(str, other))} are not HTTP: "
             + ("no request to it can carry one" if none_http else "calls there need no token"),
             "accept it, or serve the non-HTTP ports from another service",
             severity="error" if none_http else None,

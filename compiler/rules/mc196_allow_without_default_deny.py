@@ -34,7 +34,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for info, k, _, path in allow_entries(ctx.index):
         yield Finding(
             path,
-            f"security.allow[{k}] of service '{info.name}' has no effect: without defaultDeny every "
+            f"security.allow[{k}] of service '{info.key}' has no effect: without defaultDeny every "
             "workload may call every service, and none of its conditions is enforced",
             "set `security.authorization.defaultDeny: true`, or drop the entry",
         )

@@ -34,7 +34,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if rule.source.plaintext and not rule.source.ip_blocks:
             yield Finding(
                 (*path, "source", "plaintext"),
-                f"plaintext source of service '{info.name}' without `ipBlocks`: every client without a "
+                f"plaintext source of service '{info.key}' without `ipBlocks`: every client without a "
                 "sidecar that reaches the pod is admitted, from any namespace or node",
                 "add `ipBlocks` with the legacy clients' addresses",
             )

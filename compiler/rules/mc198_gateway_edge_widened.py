@@ -33,7 +33,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     for g, gateway in sorted(index.gateways.values(), key=lambda item: item[0]):
         for r, route in enumerate(gateway.routes):
-            if index.services.get(route.to.service) is None:
+            if index.resolve(route.to.service) is None:
                 continue
             for field in ("methods", "paths"):
                 own: list[str] = getattr(route.to, field)

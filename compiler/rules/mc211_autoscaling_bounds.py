@@ -39,7 +39,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             (
                 (*scaling.path, "minReplicas"),
                 info.name,
-                f"the autoscaler of service '{info.name}' has minReplicas {scaling.min_replicas} above "
+                f"the autoscaler of service '{info.key}' has minReplicas {scaling.min_replicas} above "
                 f"maxReplicas {scaling.max_replicas}: the API server rejects it",
                 f"set `maxReplicas` to at least {scaling.min_replicas}, or lower `minReplicas`",
             )

@@ -47,7 +47,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             )
             yield Finding(
                 (*info.path, "workload", "probes", kind, "port"),
-                f"the {kind} probe of service '{info.name}' uses port {probe.port}, which the service "
+                f"the {kind} probe of service '{info.key}' uses port {probe.port}, which the service "
                 f"does not declare (its ports: {declared})",
                 hint,
             )

@@ -44,7 +44,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (
                         res.origins[field],
                         info.name,
-                        f"service '{info.name}' has a {what} limit of {limit} below its request of "
+                        f"service '{info.key}' has a {what} limit of {limit} below its request of "
                         f"{request}: the API server rejects the Deployment",
                         f"raise `{key}` to at least {request} (for this service alone: in its own "
                         "`workload.resources`), or lower the request",
@@ -69,7 +69,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (
                         (*place, "proxy"),
                         info.name,
-                        f"the sidecar of service '{info.name}' has a {what} limit of {limit} below its "
+                        f"the sidecar of service '{info.key}' has a {what} limit of {limit} below its "
                         f"request of {request}: the API server rejects the pod",
                         f"raise the proxy's `{key}` to at least {request}, or lower its request",
                     )

@@ -57,7 +57,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     label,
                     info.name,
                     f"namespace '{info.namespace}' enforces the restricted Pod Security Standard, which "
-                    f"rejects the pods of service '{info.name}': their injected istio-init container "
+                    f"rejects the pods of service '{info.key}': their injected istio-init container "
                     "runs as root with NET_ADMIN and NET_RAW",
                     "run Istio with its CNI plugin and say `sidecarInjector: { cni: true }`, or turn "
                     "injection off for the workload, or enforce a lower level",
@@ -69,7 +69,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     ("spec", "sidecarInjector", "interceptionMode"),
                     info.name,
                     f"namespace '{info.namespace}' enforces the restricted Pod Security Standard, which "
-                    f"rejects the pods of service '{info.name}': under TPROXY the istio-proxy container "
+                    f"rejects the pods of service '{info.key}': under TPROXY the istio-proxy container "
                     "runs as root with NET_ADMIN",
                     "use REDIRECT interception in that namespace, or enforce a lower level",
                 )
@@ -81,7 +81,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (*security.path, "runAsNonRoot"),
                     info.name,
                     f"namespace '{info.namespace}' enforces the restricted Pod Security Standard, which "
-                    f"rejects the pods of service '{info.name}': they may run as root (runAsNonRoot: false)",
+                    f"rejects the pods of service '{info.key}': they may run as root (runAsNonRoot: false)",
                     "run the image as a non-root user (`runAsUser`) and drop `runAsNonRoot: false`",
                 )
             )

@@ -37,7 +37,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         own = info.model.traffic is not None and info.model.traffic.export_to is not None
         path = (*info.path, "traffic", "exportTo") if own else ("spec", "defaults", "traffic", "exportTo")
-        where = f"`exportTo` of service '{info.name}'" + ("" if own else " (from spec.defaults.traffic)")
+        where = f"`exportTo` of service '{info.key}'" + ("" if own else " (from spec.defaults.traffic)")
         if "*" in wanted:
             if len(set(wanted)) > 1:
                 yield Finding(path, f"{where} lists `*` with other namespaces", "keep `*` alone")
@@ -45,7 +45,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         seen = {info.namespace if ns == "." else ns for ns in wanted}
         needed: dict[str, str] = {}
         for edge in info.callers:
-            needed.setdefault(edge.caller.namespace, f"its caller '{edge.caller.name}'")
+            needed.setdefault(edge.caller.namespace, f"its caller '{edge.caller.key}'")
         for gateway, _, _ in info.gateway_routes:
             needed.setdefault(gateway.workload.namespace, f"the pods of gateway '{gateway.name}'")
         for ns, who in sorted(needed.items()):

@@ -64,13 +64,14 @@ class CallGraph:
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
         nodes = list(index.services.values())
-        position = {info.name: i for i, info in enumerate(nodes)}
+        position = {info.key: i for i, info in enumerate(nodes)}
         callees: list[list[int]] = []
         http: list[list[bool]] = []
         for info in nodes:
             edges: dict[int, bool] = {}
             for call in info.model.calls:
-                i = position.get(call.service)
+                callee = index.resolve(call.service)
+                i = position[callee.key] if callee is not None else None
                 if i is not None:
                     edges[i] = edges.get(i, False) or call_is_http(nodes[i], call)
             callees.append(list(edges))
@@ -199,3 +200,37 @@ def once_per_place(found: Iterable[tuple[Path, str, str, str]]) -> Iterator[Find
             shown = ", ".join(f"'{o}'" for o in others[:5]) + (", ..." if len(others) > 5 else "")
             message += f" (the same for {len(others)} more: {shown})"
         yield Finding(path, message, hint)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReference:
+    """A place in the spec that names a service (`name` or `namespace/name`)."""
+
+    path: Path
+    """Where the reference is written."""
+    ref: str
+    who: str
+    """What refers, for messages: `service 'foo/sleep' calls`, `gateway 'public' routes to`."""
+
+
+def service_references(ctx: RuleContext) -> Iterator[ServiceReference]:
+    """Every reference to a service the spec writes: calls, gateway routes and egress callers (the
+    only fields that name a service; `MeshIndex.resolve` resolves each)."""
+    spec, index = ctx.mesh.spec, ctx.index
+    for info in index.services.values():
+        for j, call in enumerate(info.model.calls):
+            yield ServiceReference(
+                (*info.path, "calls", j, "service"), call.service, f"service '{info.key}' calls"
+            )
+    for gi, gateway in enumerate(spec.gateways):
+        for ri, route in enumerate(gateway.routes):
+            yield ServiceReference(
+                ("spec", "gateways", gi, "routes", ri, "to", "service"),
+                route.to.service,
+                f"gateway '{gateway.name}' routes to",
+            )
+    for ei, egress in enumerate(spec.egress):
+        for ci, caller in enumerate(egress.callers):
+            yield ServiceReference(
+                ("spec", "egress", ei, "callers", ci), caller, f"egress '{egress.name}' allows"
+            )

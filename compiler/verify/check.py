@@ -81,7 +81,7 @@ def verify(index: MeshIndex, manifests: Sequence[Manifest], *, seed: int = 0) ->
         if probe.via == "send-bare":
             if bare is None:
                 names = frozenset(
-                    s.name for s in index.services.values() if not owned(s) or not has_sidecar(index, s)
+                    s.key for s in index.services.values() if not owned(s) or not has_sidecar(index, s)
                 )
                 bare_world = SpecWorld(index, bare=names).world
                 bare = Model(configs, bare_world)

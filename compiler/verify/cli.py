@@ -143,7 +143,12 @@ def _ask(index: Any, sw: Any, model: Any, args: argparse.Namespace) -> tuple[Any
         gw_jwt = next((j for j in issuers if j.issuer == args.jwt), None)
         audiences = tuple(gw_jwt.audiences) if gw_jwt else ()
         token = Token(args.jwt, claims=tuple(sorted((k, v) for k, v in pairs)), audiences=audiences)
-    target = index.services.get(args.target)
+    for ref in (args.source, args.target):
+        held = index.namespaces_holding(ref)
+        if held:
+            choices = " or ".join(f"{ns}/{ref}" for ns in held)
+            raise ValueError(f"service '{ref}' is in namespaces {', '.join(held)}: say which ({choices})")
+    target = index.resolve(args.target)
     host = target.fqdn if target is not None else args.target
     method, path = args.method or "GET", args.path or "/"
     if args.source == "external" or args.source.startswith("gateway/"):
@@ -195,7 +200,7 @@ def _gateway(index: Any, args: argparse.Namespace, target: Any) -> Any:
     for _, gw in index.gateways.values():
         host = (args.host or "").rsplit(":", 1)[0]
         if (host and host in gw.hosts) or (
-            not host and target is not None and any(r.to.service == target.name for r in gw.routes)
+            not host and target is not None and any(index.resolve(r.to.service) is target for r in gw.routes)
         ):
             return gw
     raise ValueError(

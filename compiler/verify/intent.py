@@ -50,9 +50,9 @@ def _normalise(split: Mapping[str, int], service: str) -> dict[str, float]:
 def default_versions(info: ServiceInfo) -> dict[str, float] | None:
     """Where a request no route matches lands: the split, the only version, or None (any)."""
     if info.traffic.split:
-        return _normalise(info.traffic.split, info.name)
+        return _normalise(info.traffic.split, info.key)
     if len(info.versions) == 1:
-        return {f"{info.name}/{info.versions[0].name}": 1.0}
+        return {f"{info.key}/{info.versions[0].name}": 1.0}
     return None
 
 
@@ -78,9 +78,9 @@ def mesh_versions(
         if http and (route.redirect is not None or route.direct_response is not None):
             return {}
         if route.split:
-            return _normalise(route.split, info.name)
+            return _normalise(route.split, info.key)
         if route.to:
-            return {f"{info.name}/{route.to}": 1.0}
+            return {f"{info.key}/{route.to}": 1.0}
         return default_versions(info)
     return default_versions(info)
 

@@ -156,7 +156,7 @@ def _token_probes(
     for label, token in variants:
         expect = Expect(True, callee.fqdn) if access.token_passes(callee, port, token) else Expect(False)
         yield Probe(
-            "jwt", caller.name, callee.name, f"{base} {label}", expect, "send", src, replace(req, token=token)
+            "jwt", caller.key, callee.key, f"{base} {label}", expect, "send", src, replace(req, token=token)
         )
 
 
@@ -201,12 +201,7 @@ def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
     probes += _plaintext(index, sw, seed)
     probes += _sources(index, sw)
     probes += _foreign(index, sw)
-    edges = {
-        (c.name, call.service)
-        for c in index.services.values()
-        for call in c.model.calls
-        if call.service in index.services
-    }
+    edges = {(c.key, callee.key) for c in index.services.values() for callee in index.callees(c)}
     probed = {(p.source, p.target) for p in probes if p.kind == "edge"}
     return Plan(probes, pairs, sampled, len(edges), len(probed))
 
@@ -216,15 +211,17 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
     for info in index.services.values():
         sharing.setdefault(_principal(index, info), []).append(info)
     for caller in callers:
-        src = sw.caller(caller.name)
+        src = sw.caller(caller.key)
         if src is None:
             continue
         by_callee: dict[str, list] = {}
         for call in caller.model.calls:
-            by_callee.setdefault(call.service, []).append(call)
-        for callee_name, calls in sorted(by_callee.items()):
-            callee = index.services.get(callee_name)
-            if callee is None or callee is caller or not sw.runs(callee.name):
+            target = index.resolve(call.service)
+            if target is not None:
+                by_callee.setdefault(target.key, []).append(call)
+        for callee_key, calls in sorted(by_callee.items()):
+            callee = index.services[callee_key]
+            if callee is caller or not sw.runs(callee.key):
                 continue
             declared_ports: set[int] = set()
             for call in calls:
@@ -240,7 +237,7 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     if _proxy_answers(src, callee, port, req):
                         expect = Expect(False, callee.fqdn)
                         detail += f" ({ANSWERED})"
-                        yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
+                        yield Probe("edge", caller.key, callee.key, detail, expect, "send", src, req)
                         continue
                     if req.token is not None:
                         detail += " with JWT"
@@ -248,15 +245,15 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     versions = _versions(callee, port, req)
                     if src.sidecar or versions is None:
                         expect = Expect(True, callee.fqdn, versions)
-                        yield Probe("edge", caller.name, callee.name, detail, expect, "send", src, req)
+                        yield Probe("edge", caller.key, callee.key, detail, expect, "send", src, req)
                     else:
                         # Istio routes at the client's proxy: a caller without a sidecar reaches
                         # the service, but no output can split its traffic (the fix is injecting
                         # the caller); the split is reported, advisory.
                         yield Probe(
                             "edge",
-                            caller.name,
-                            callee.name,
+                            caller.key,
+                            callee.key,
                             detail,
                             Expect(True, callee.fqdn),
                             "send",
@@ -265,8 +262,8 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                         )
                         yield Probe(
                             "edge",
-                            caller.name,
-                            callee.name,
+                            caller.key,
+                            callee.key,
                             detail + " (split; caller without sidecar)",
                             Expect(True, callee.fqdn, versions, advisory=True),
                             "send",
@@ -276,8 +273,8 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                     if not owned(callee) or not has_sidecar(index, callee):
                         yield Probe(
                             "edge-no-sidecar",
-                            caller.name,
-                            callee.name,
+                            caller.key,
+                            callee.key,
                             detail + " (callee without sidecar)",
                             Expect(True, callee.fqdn),
                             "send-bare",
@@ -288,7 +285,9 @@ def _edges(index: MeshIndex, sw: SpecWorld, callers: list[ServiceInfo]) -> Itera
                 continue
             twins = [s for s in sharing[_principal(index, caller)] if s is not caller]
             if twins:  # services sharing the identity: what any of them declares is admitted
-                calls = calls + [c for t in twins for c in t.model.calls if c.service == callee.name]
+                calls = calls + [
+                    c for t in twins for c in t.model.calls if index.resolve(c.service) is callee
+                ]
                 for call in calls:
                     declared_ports.update(p.number for p in call_ports(callee, call))
             yield from _least_privilege(index, caller, callee, calls, declared_ports, src)
@@ -311,8 +310,8 @@ def _least_privilege(
                 continue  # an extra source of the callee admits it (`security.allow`)
             yield Probe(
                 "least-privilege",
-                caller.name,
-                callee.name,
+                caller.key,
+                callee.key,
                 f":{port.number} (undeclared port)",
                 deny,
                 "send",
@@ -337,8 +336,8 @@ def _least_privilege(
             if admitted is None:
                 yield Probe(
                     "least-privilege",
-                    caller.name,
-                    callee.name,
+                    caller.key,
+                    callee.key,
                     f":{port.number} {other} (undeclared method)",
                     deny,
                     "send",
@@ -356,8 +355,8 @@ def _least_privilege(
             return
         yield Probe(
             "least-privilege",
-            caller.name,
-            callee.name,
+            caller.key,
+            callee.key,
             f":{port.number} {req.method} {req.path} (undeclared path)",
             deny,
             "send",
@@ -374,23 +373,25 @@ def _admitted(index: MeshIndex, sw: SpecWorld) -> dict[str, set[str]]:
     """Callee -> the identities the spec admits: its declared callers' and its gateways'."""
     out: dict[str, set[str]] = {}
     for info in index.services.values():
-        for call in info.model.calls:
-            out.setdefault(call.service, set()).add(_principal(index, info))
+        for callee in index.callees(info):
+            out.setdefault(callee.key, set()).add(_principal(index, info))
     for _, gw in index.gateways.values():
         pods = sw.gateways.get(gw.name)
         if not pods:
             continue
         for route in gw.routes:
-            out.setdefault(route.to.service, set()).add(pods[0].principal(index.trust_domain))
+            target = index.resolve(route.to.service)
+            if target is not None:
+                out.setdefault(target.key, set()).add(pods[0].principal(index.trust_domain))
     return out
 
 
 def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, list[Probe]]:
-    services = [s for s in index.services.values() if sw.runs(s.name)]
-    declared = {(c.name, call.service) for c in services for call in c.model.calls}
+    services = [s for s in index.services.values() if sw.runs(s.key)]
+    declared = {(c.key, callee.key) for c in services for callee in index.callees(c)}
     callees = [s for s in services if s.ports and has_sidecar(index, s)]
     n = len(services)
-    callee_names = {c.name for c in callees}
+    callee_names = {c.key for c in callees}
     undeclared = (
         n * len(callees) - sum(1 for (a, b) in declared if b in callee_names and a != b) - len(callees)
     )
@@ -398,14 +399,14 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
     sampled = n > FULL_PAIRS
     pairs: list[tuple[ServiceInfo, ServiceInfo]] = []
     if not sampled:
-        pairs = [(a, b) for a in services for b in callees if a is not b and (a.name, b.name) not in declared]
+        pairs = [(a, b) for a in services for b in callees if a is not b and (a.key, b.key) not in declared]
     else:
         pairs = _stratified(index, services, callees, declared, random.Random(seed))
     admitted = _admitted(index, sw)
     probes: list[Probe] = []
     for a, b in pairs:
-        src = sw.caller(a.name)
-        if src is None or _principal(index, a) in admitted.get(b.name, ()):
+        src = sw.caller(a.key)
+        if src is None or _principal(index, a) in admitted.get(b.key, ()):
             continue  # it shares the identity of a declared caller: Istio cannot tell them apart
         ports = [p for p in b.ports if _has_identity(index, b, p)]
         for port in ports if not sampled else ports[:1]:
@@ -416,13 +417,13 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
             expect = Expect(True, b.fqdn) if allow or k is not None else Expect(False)
             if _proxy_answers(src, b, port, req):
                 expect, detail = Expect(False, b.fqdn), f"{detail} ({ANSWERED})"
-            probes.append(Probe("non-edge", a.name, b.name, detail, expect, "send", src, req))
+            probes.append(Probe("non-edge", a.key, b.key, detail, expect, "send", src, req))
             if allow:  # without defaultDeny, authorization alone must let it in too
                 probes.append(
                     Probe(
                         "non-edge",
-                        a.name,
-                        b.name,
+                        a.key,
+                        b.key,
                         f":{port.number} (authorization only)",
                         expect,
                         "send-unscoped",
@@ -432,13 +433,18 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
                 )
     for gw_name, workloads in sorted(sw.gateways.items()):
         same_pods = [other for other, w in sw.gateways.items() if w and workloads and w[0] == workloads[0]]
-        routed = {r.to.service for other in same_pods for r in index.gateways[other][1].routes}
+        routed = {
+            target.key
+            for other in same_pods
+            for target in (index.resolve(r.to.service) for r in index.gateways[other][1].routes)
+            if target is not None
+        }
         me = workloads[0].principal(index.trust_domain)
         if sampled:
             pool = random.Random(seed).sample(callees, min(len(callees), 40))
-            others = [b for b in pool if b.name not in routed and me not in admitted.get(b.name, ())][:20]
+            others = [b for b in pool if b.key not in routed and me not in admitted.get(b.key, ())][:20]
         else:
-            others = [b for b in callees if b.name not in routed and me not in admitted.get(b.name, ())]
+            others = [b for b in callees if b.key not in routed and me not in admitted.get(b.key, ())]
         for b in others:
             first = next((p for p in b.ports if _has_identity(index, b, p)), None)
             if first is None:
@@ -454,7 +460,7 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
                 Probe(
                     "non-edge",
                     f"gateway/{gw_name}",
-                    b.name,
+                    b.key,
                     detail,
                     expect,
                     "send",
@@ -485,28 +491,28 @@ def _stratified(
     }
     for a in rng.sample(services, min(len(services), SAMPLE_PER_STRATUM)):
         for call in a.model.calls:
-            mid = index.services.get(call.service)
+            mid = index.resolve(call.service)
             if mid is None:
                 continue
             for second in mid.model.calls:
-                b = index.services.get(second.service)
-                if b is not None and b is not a and (a.name, b.name) not in declared and b in callees:
+                b = index.resolve(second.service)
+                if b is not None and b is not a and (a.key, b.key) not in declared and b in callees:
                     strata["two-hop"].append((a, b))
                     break
-            if (mid.name, a.name) not in declared and a in callees:
+            if (mid.key, a.key) not in declared and a in callees:
                 strata["reverse"].append((mid, a))
         same = by_ns.get(a.namespace, [])
         if same:
             b = rng.choice(same)
-            if b is not a and (a.name, b.name) not in declared:
+            if b is not a and (a.key, b.key) not in declared:
                 strata["same-ns"].append((a, b))
         b = rng.choice(callees)
-        if b is not a and b.namespace != a.namespace and (a.name, b.name) not in declared:
+        if b is not a and b.namespace != a.namespace and (a.key, b.key) not in declared:
             strata["other-ns"].append((a, b))
     chosen: dict[tuple[str, str], tuple[ServiceInfo, ServiceInfo]] = {}
     for name in sorted(strata):
         for a, b in strata[name][:SAMPLE_PER_STRATUM]:
-            chosen.setdefault((a.name, b.name), (a, b))
+            chosen.setdefault((a.key, b.key), (a, b))
     return [chosen[k] for k in sorted(chosen)]
 
 
@@ -518,7 +524,7 @@ def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -
         pod = pods[0]
         servers = [s for s in gw.servers if not s.https_redirect]
         for k, route in enumerate(gw.routes[:routes_per_gateway]):
-            target = index.services.get(route.to.service)
+            target = index.resolve(route.to.service)
             if target is None:
                 continue
             http = index.gateway_route_is_http(route) is not False
@@ -569,7 +575,7 @@ def _gateway_route(
         method = route.to.methods[0]
     if not http:
         req = Request(host, port, "tcp")
-        info = index.services[route.to.service]
+        info = index.service(route.to.service)
         yield Probe(
             "gateway",
             "external",
@@ -585,7 +591,7 @@ def _gateway_route(
     label = f"routes[{k}]{f' ({route.name})' if route.name else ''}"
     claimed = tuple(sorted((n, str(v)) for n, v in claims.items()))
     valid = Token(gw.jwt.issuer, claims=claimed, audiences=tuple(gw.jwt.audiences)) if gw.jwt else None
-    target = index.services[route.to.service]
+    target = index.service(route.to.service)
     if valid is None and access.jwt_of(target) is not None:
         valid = access.valid_token(target, dict(claimed))  # the backend's own issuer, passed through
     client = _client_ip(gw, route)
@@ -607,7 +613,7 @@ def _gateway_route(
             return Expect(False)
         if _client_refused(gw, authority, path, client):
             return Expect(False)
-        info = index.services[taken.to.service]
+        info = index.service(taken.to.service)
         if not _backend_admits(index, gw, taken, info, method, intent.rewritten_path(taken, path), token):
             return Expect(False)
         split = intent.default_versions(info) if info.traffic.split else None
@@ -641,7 +647,7 @@ def _gateway_route(
         if gw.jwt is None:
             continue
         if claims:
-            info = index.services[route.to.service]
+            info = index.service(route.to.service)
             without = Token(gw.jwt.issuer, audiences=tuple(gw.jwt.audiences))
             forbidden = (info.fqdn, intent.rewritten_path(route, path) or "/")
             yield Probe(
@@ -835,14 +841,14 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
         by_ns.setdefault(s.namespace, []).append(s)
     control_plane = index.mesh.spec.control_plane.namespace
     for _, eg in index.egress.values():
-        callers = [index.services[c] for c in eg.callers if c in index.services]
-        names = {c.name for c in callers}
+        callers = index.egress_callers(eg)
+        names = {c.key for c in callers}
         gw_fqdn = (
             f"{eg.gateway.service}.{eg.gateway.namespace}.svc.{index.cluster_domain}" if eg.gateway else None
         )
         namespaces = sorted({c.namespace for c in callers})
-        neighbours = [(ns, next((s for s in by_ns[ns] if s.name not in names), None)) for ns in namespaces]
-        stranger = next((s for s in index.services.values() if s.name not in names), None)
+        neighbours = [(ns, next((s for s in by_ns[ns] if s.key not in names), None)) for ns in namespaces]
+        stranger = next((s for s in index.services.values() if s.key not in names), None)
         for port in eg.ports:
             protocol = (
                 "tls"
@@ -861,17 +867,17 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                     "/" if protocol == "http" else None,
                 )
                 for c in callers:
-                    src = sw.caller(c.name)
+                    src = sw.caller(c.key)
                     if src is not None:
                         yield Probe(
-                            "egress", c.name, host, f":{port.port}", Expect(True, host), "send", src, req
+                            "egress", c.key, host, f":{port.port}", Expect(True, host), "send", src, req
                         )
                 for _, outsider in neighbours:
-                    src = sw.caller(outsider.name) if outsider is not None else None
+                    src = sw.caller(outsider.key) if outsider is not None else None
                     if outsider is not None and src is not None:
                         yield Probe(
                             "egress",
-                            outsider.name,
+                            outsider.key,
                             host,
                             f":{port.port} (not a caller, same namespace)",
                             # An entry the spec puts into the control-plane namespace, which every
@@ -881,14 +887,14 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                             src,
                             req,
                         )
-                src = sw.caller(stranger.name) if stranger is not None else None
+                src = sw.caller(stranger.key) if stranger is not None else None
                 if gw_fqdn is not None and stranger is not None and src is not None:
                     direct = Request(
                         gw_fqdn, port.port, protocol, req.method, req.path, authority=host, sni=host
                     )
                     yield Probe(
                         "egress",
-                        stranger.name,
+                        stranger.key,
                         host,
                         f":{port.port} (not a caller, straight to the egress gateway)",
                         Expect(False),
@@ -900,7 +906,7 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
 
 def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
     deny_by_default = index.mesh.spec.security.authorization.default_deny
-    services = [s for s in index.services.values() if s.ports and has_sidecar(index, s) and sw.runs(s.name)]
+    services = [s for s in index.services.values() if s.ports and has_sidecar(index, s) and sw.runs(s.key)]
     if len(services) > FULL_PAIRS:
         services = sorted(
             random.Random(seed).sample(services, SAMPLE_PER_STRATUM // 2), key=lambda s: s.index
@@ -919,7 +925,7 @@ def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
             yield Probe(
                 "plaintext",
                 f"probe/legacy.{info.namespace}",
-                info.name,
+                info.key,
                 f":{port.number} (mTLS {mode})",
                 expect,
                 "plaintext",
@@ -973,7 +979,7 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
     Expectations come from the spec (`access`), so a wrong output disagrees with them."""
     for info in index.services.values():
         rules = access.allow_rules(info)
-        if not rules or not has_sidecar(index, info) or not sw.runs(info.name):
+        if not rules or not has_sidecar(index, info) or not sw.runs(info.key):
             continue
         for k, rule in enumerate(rules):
             port = _rule_port(info, rule)
@@ -993,20 +999,20 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                 senders.append((f"meshed workload in {ns}", sw.meshed(ns), False, inside))
             # A service of this spec the source admits without a declared edge: its own Sidecar
             # (REGISTRY_ONLY) must let it reach the service too.
-            declared = {e.caller.name for e in info.callers}
+            declared = {e.caller.key for e in info.callers}
             own = next(
                 (
                     o
                     for o in index.services.values()
                     if o is not info
-                    and o.name not in declared
+                    and o.key not in declared
                     and has_sidecar(index, o)
-                    and sw.runs(o.name)
+                    and sw.runs(o.key)
                     and (rule.source.mesh or o.namespace in rule.source.namespaces)
                 ),
                 None,
             )
-            own_workload = sw.caller(own.name) if own is not None else None
+            own_workload = sw.caller(own.key) if own is not None else None
             if own_workload is not None:
                 senders.append(
                     (f"service {own_workload.name}, no declared caller", own_workload, False, inside)
@@ -1030,7 +1036,7 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                 yield Probe(
                     "source",
                     workload.name,
-                    info.name,
+                    info.key,
                     f"{detail} ({label})",
                     expect,
                     "plaintext" if plaintext else "send",
@@ -1051,7 +1057,7 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                 yield Probe(
                     "source",
                     workload.name,
-                    info.name,
+                    info.key,
                     f"security.allow[{k}] :{port.number} {req.method} {req.path}"
                     f" (JWT lacking {sorted(rule.claims)})",
                     lacking_expect,

@@ -131,21 +131,22 @@ class SpecWorld:
         return found
 
     def workloads(self, name: str) -> list[Workload]:
-        """The workloads of service `name` (one per version and cluster), built on first use."""
+        """The workloads of the service `name` refers to (its key or `namespace/name`; one per
+        version and cluster), built on first use."""
         found = self._workloads.get(name)
         if found is not None:
             return found
         found = []
-        info = self.index.services.get(name)
+        info = self.index.resolve(name)
         if info is not None:
             index = self.index
-            sidecar = has_sidecar(index, info) and name not in self.bare
+            sidecar = has_sidecar(index, info) and info.key not in self.bare
             for cluster in index.placement(info) if index.clusters else [None]:
                 suffix = f"@{cluster}" if cluster else ""
                 versions: list[Version | None] = list(info.versions) or [None]
                 for v in versions:
                     labels = {"app": info.name, **(info.version_labels(v) if v is not None else {})}
-                    label = f"{info.name}/{v.name}{suffix}" if v is not None else f"{info.name}{suffix}"
+                    label = f"{info.key}/{v.name}{suffix}" if v is not None else f"{info.key}{suffix}"
                     w = Workload(
                         label, info.namespace, labels_of(labels), info.account, sidecar, cluster=cluster
                     )
@@ -154,12 +155,12 @@ class SpecWorld:
         return found
 
     def _provide(self, namespace: str, app: str) -> None:
-        info = self.index.services.get(app)
-        if info is not None and info.namespace == namespace:
-            self.workloads(app)
+        info = self.index.find(namespace, app)
+        if info is not None:
+            self.workloads(info.key)
 
     def runs(self, name: str) -> bool:
-        info = self.index.services.get(name)
+        info = self.index.resolve(name)
         return info is not None and (not self.index.clusters or bool(self.index.placement(info)))
 
     def caller(self, name: str) -> Workload | None:

@@ -50,7 +50,7 @@ from .pod import (
     Workload,
     WorkloadDefaults,
 )
-from .service import Call, Port, PortMtls, Service, ServiceSecurity, Version
+from .service import Call, Port, PortMtls, Service, ServiceSecurity, Version, split_reference
 from .traffic import (
     Abort,
     ConnectionPool,
@@ -168,5 +168,6 @@ __all__ = [
     "http_only_fields",
     "meta_fields",
     "review_value_fields",
+    "split_reference",
     "wire_name",
 ]

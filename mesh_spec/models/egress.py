@@ -104,7 +104,8 @@ class Egress(SpecModel):
     (MC180): TCP carries no host name, so without addresses the sidecar matches the port alone,
     whatever the destination, and the egress gateway and the other hosts are skipped."""
     callers: list[str] = Field(default_factory=list)
-    """Services allowed to call these hosts."""
+    """Services allowed to call these hosts: `name`, or `namespace/name` when several namespaces
+    hold that name (MC240)."""
     resolution: Literal["DNS", "NONE"] | None = None
     """How the sidecar resolves the hosts; defaults to DNS, or NONE for wildcard hosts."""
     namespace: Name | None = None

@@ -31,7 +31,8 @@ class Server(SpecModel):
 
 class RouteTarget(SpecModel):
     service: str
-    """The service that receives the traffic."""
+    """The service that receives the traffic: `name`, or `namespace/name` when several namespaces
+    hold that name (MC240)."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """Service port; required when the service has several ports."""
     methods: list[str] = Field(default_factory=list)

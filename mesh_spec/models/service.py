@@ -42,11 +42,17 @@ class Version(SpecModel):
     """Container environment variables (only with `image`)."""
 
 
+def split_reference(ref: str) -> tuple[str | None, str]:
+    """A service reference, `name` or `namespace/name`, as (namespace or None, name)."""
+    namespace, slash, name = ref.rpartition("/")
+    return (namespace, name) if slash else (None, ref)
+
+
 class Call(SpecModel):
     """An edge of the graph: this service calls `service`. Authorization allows exactly these calls."""
 
     service: str
-    """The callee, by service name."""
+    """The callee: `name`, or `namespace/name` when several namespaces hold that name (MC240)."""
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=list)
     """Callee ports used; all of its ports when empty."""
     methods: list[str] = Field(default_factory=list)

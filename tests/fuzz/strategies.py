@@ -44,7 +44,21 @@ NAMES = (
     "v1",
     "v2",
 )
+SERVICE_REFERENCES = (
+    *NAMES[:6],
+    "default/a",
+    "default/web",
+    "a/web",
+    "b/web",
+    "istio-system/api",
+    "/a",
+    "a/",
+    "a/b/c",
+)
+"""Service references: bare names, `namespace/name` (resolving or not) and malformed ones."""
 POOLS: dict[str, tuple[Any, ...]] = {
+    "service": SERVICE_REFERENCES,
+    "callers": SERVICE_REFERENCES,
     "hosts": ("*", "example.com", "*.example.com", "api.example.com", "a", "web.default.svc.cluster.local"),
     "paths": ("/", "/a", "/a/*", "*/b", "*"),
     "methods": ("GET", "POST", "get", "*"),

@@ -8,6 +8,25 @@ from .fmt import edge_json
 
 
 def diff(ctx: DiffContext) -> None:
+    gone: dict[tuple[str, str], list[str]] = {}
+    new: dict[tuple[str, str], list[str]] = {}
+    for (caller, callee), old, edge in paired(ctx.base.edges, ctx.head.edges):
+        if old is None and edge is not None:
+            new.setdefault((caller, _bare(callee)), []).append(callee)
+        elif edge is None and old is not None:
+            gone.setdefault((caller, _bare(callee)), []).append(callee)
+    for (caller, name), before in sorted(gone.items()):
+        after = new.get((caller, name), [])
+        if len(before) == 1 and len(after) == 1 and before != after:
+            # the same name in another namespace: what a reader must see is where the call went
+            ctx.change(
+                "edges",
+                "call-retargeted",
+                f"{caller} → {name}",
+                f"`{caller}`'s call to `{name}` retargeted from `{before[0]}` to `{after[0]}`",
+                before[0],
+                after[0],
+            )
     for (caller, callee), old, edge in paired(ctx.base.edges, ctx.head.edges):
         if old is None and edge is not None:
             added(ctx, caller, callee, edge)
@@ -22,6 +41,11 @@ def diff(ctx: DiffContext) -> None:
             )
         elif old is not None and edge is not None and old != edge:
             changed(ctx, caller, callee, old, edge)
+
+
+def _bare(service: str) -> str:
+    """A service's name without its namespace (review keys are `namespace/name` for twins)."""
+    return service.rpartition("/")[2]
 
 
 def added(ctx: DiffContext, caller: str, callee: str, edge: EdgeView) -> None:
