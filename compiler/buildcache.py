@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import itertools
+import operator
 import os
 import stat
 import sys
@@ -136,9 +138,11 @@ class BuildCache:
     path: Path | None
     """The pack file (None: caching is off; the object then only carries this compile's results)."""
     blob: bytes = b""
-    """The texts of the pack, UTF-8, one after the other; `spans` says where each one is."""
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """body address -> (offset, length) of its rendered text in `blob`."""
+    """The pack; its texts, UTF-8, one after the other, end at `ends` (from `start` on)."""
+    start: int = 0
+    ends: list[int] = field(default_factory=list)
+    spans: dict[Any, int] = field(default_factory=dict)
+    """body address -> the number of its text in `ends`."""
     tree_target: str | None = None
     tree_marker_ns: int = 0
     tree: dict[str, IndexEntry] = field(default_factory=dict)
@@ -153,11 +157,10 @@ class BuildCache:
     def text(self, a: str | None) -> bytes | None:
         """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an
         earlier compile; None if the cache does not know it."""
-        span = self.spans.get(a) if a is not None else None
-        if span is None:
+        i = self.spans.get(a) if a is not None else None
+        if i is None:
             return None
-        offset, length = span
-        return self.blob[offset : offset + length]
+        return self.blob[self.start + (self.ends[i - 1] if i else 0) : self.start + self.ends[i]]
 
     # --- this compile ---------------------------------------------------------------------------
 
@@ -219,14 +222,19 @@ class BuildCache:
         if self.path is None:
             return
         start = time.perf_counter()
-        spans, offset = [], 0
-        for a, data in entries.items():
-            spans.append((a, offset, len(data)))
+        ends, offset = [], 0
+        for data in entries.values():
             offset += len(data)
+            ends.append(offset)
+        paths = sorted(tree)
+        columns = [list(c) for c in zip(*(tree[p] for p in paths), strict=True)] if paths else [[]] * 5
         index = orjson.dumps(
-            {"texts": spans, "tree": {"target": target, "marker_ns": marker_ns, "files": tree}}
+            {
+                "texts": {"addresses": list(entries), "ends": ends},
+                "tree": {"target": target, "marker_ns": marker_ns, "paths": paths, "columns": columns},
+            }
         )
-        payload = [b"%d\n" % len(index), index, *entries.values()]
+        payload = [b"%d\n" % len(index), index, b"".join(entries.values())]
         checksum = 0
         for part in payload:
             checksum = zlib.crc32(part, checksum)
@@ -254,7 +262,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
         return _ignored(cache, "it is not a regular file")
     problem = _load(cache, data)
     if problem is not None:
-        cache.blob, cache.spans, cache.tree, cache.tree_target = b"", {}, {}, None
+        cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
         return _ignored(cache, problem)
     return cache
 
@@ -288,10 +296,15 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     output tree), then the texts one after the other."""
     if not data.startswith(MAGIC):
         return "not a meshc build cache"
-    parts = data[len(MAGIC) :].split(b"\n", 3)
-    if len(parts) != 4:
-        return "truncated"
-    header_bytes, checksum, length, rest = parts
+    view = memoryview(data)
+    cuts = [len(MAGIC) - 1]
+    for _ in range(3):
+        cut = data.find(b"\n", cuts[-1] + 1)
+        if cut < 0:
+            return "truncated"
+        cuts.append(cut)
+    header_bytes, checksum, length = (bytes(view[a + 1 : b]) for a, b in itertools.pairwise(cuts))
+    rest = view[cuts[-1] + 1 :]
     try:
         header = orjson.loads(header_bytes)
     except orjson.JSONDecodeError:
@@ -300,46 +313,39 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         return "written in another format (another meshc version)"
     if header.get("fingerprint") != fingerprint():
         return "written by another meshc (its code, schemas or libraries differ)"
-    payload = memoryview(data)[len(data) - len(rest) - len(length) - 1 :]
-    if b"%08x" % zlib.crc32(payload) != checksum:
+    if b"%08x" % zlib.crc32(view[cuts[2] + 1 :]) != checksum:
         return "checksum mismatch (damaged or truncated)"
     try:
         size = int(length)
         content = orjson.loads(rest[:size])
-        texts = content["texts"]
+        addresses, ends = content["texts"]["addresses"], content["texts"]["ends"]
         tree = content["tree"]
-        files = tree["files"]
-        target, marker_ns = tree["target"], tree["marker_ns"]
+        target, marker_ns, paths, columns = tree["target"], tree["marker_ns"], tree["paths"], tree["columns"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
-    blob = rest[size:]
+    blob_size = len(rest) - size
+    # Checked at C speed: types as used (an address or path of another type only never matches),
+    # the texts' ends increasing within the blob, the tree's columns aligned.
     if not (
-        type(texts) is list
-        and isinstance(files, dict)
+        type(addresses) is list
+        and type(ends) is list
+        and len(addresses) == len(ends)
+        and set(map(type, ends)) <= {int}
+        and (not ends or (ends[0] >= 0 and ends[-1] == blob_size))
+        and all(map(operator.le, ends, ends[1:]))
         and (target is None or type(target) is str)
         and type(marker_ns) is int
+        and type(paths) is list
+        and type(columns) is list
+        and len(columns) == 5
+        and all(type(c) is list and len(c) == len(paths) for c in columns)
+        and all(set(map(type, c)) <= {int} for c in columns[:4])
     ):
         return "malformed content"
-    spans: dict[str, tuple[int, int]] = {}
-    for entry in texts:
-        if not (type(entry) is list and len(entry) == 3 and type(entry[0]) is str):
-            return "malformed content"
-        a, offset, n = entry
-        if not (type(offset) is int and type(n) is int and 0 <= offset <= offset + n <= len(blob)):
-            return "malformed content"
-        spans[a] = (offset, n)
-    index: dict[str, IndexEntry] = {}
-    for path, entry in files.items():
-        if not (
-            type(entry) is list
-            and len(entry) == 5
-            and all(type(x) is int for x in entry[:4])
-            and type(entry[4]) is str
-        ):
-            return "malformed content"
-        index[path] = (entry[0], entry[1], entry[2], entry[3], entry[4])
-    cache.blob, cache.spans = blob, spans
-    cache.tree, cache.tree_target, cache.tree_marker_ns = index, target, marker_ns
+    cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
+    cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
+    cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
+    cache.tree_target, cache.tree_marker_ns = target, marker_ns
     return None
 
 

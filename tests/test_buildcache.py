@@ -293,7 +293,7 @@ def damage_span(p: Path) -> None:
     """A well-formed pack (checksum and all) whose index points past its texts."""
     magic, header, _, length, rest = p.read_bytes().split(b"\n", 4)
     index = orjson.loads(rest[: int(length)])
-    index["texts"][0][1] = 10**12
+    index["texts"]["ends"][0] = 10**12
     body = orjson.dumps(index)
     payload = b"%d\n" % len(body) + body + rest[int(length) :]
     p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
