@@ -240,6 +240,7 @@ class BuildCache:
             checksum = zlib.crc32(part, checksum)
         header = orjson.dumps({"format": FORMAT, "fingerprint": fingerprint()})
         _write_atomically(self.path, [MAGIC, header, b"\n%08x\n" % checksum, *payload])
+        _remove_stale_temporaries(self.path)
         self.save_seconds = time.perf_counter() - start
 
 
@@ -349,6 +350,25 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     return None
 
 
+_replace = os.replace  # the tests kill a compile here
+
+STALE_SECONDS = 600
+"""A temporary pack this old is debris of a killed compile (a live writer's is seconds old)."""
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    now = time.time()
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(f".{path.name}.")]
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            stale = path.parent / name
+            if now - os.lstat(stale).st_mtime > STALE_SECONDS:
+                os.unlink(stale)
+
+
 def _write_atomically(path: Path, parts: Sequence[bytes]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -360,7 +380,7 @@ def _write_atomically(path: Path, parts: Sequence[bytes]) -> None:
                 f.write(part)
         if stat.S_ISDIR(os.lstat(path).st_mode if os.path.lexists(path) else 0):
             os.rmdir(path)  # an empty directory where the pack belongs (a fuller one stays: MC220)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except OSError:
         pass
     finally:

@@ -10,6 +10,7 @@ import copy
 import io
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -388,3 +389,58 @@ def test_address_tells_apart_what_renders_differently():
     assert a({"x": "1"}) != a({"x": 1})
     assert a({"x": [1, 2]}) != a({"x": [2, 1]})
     assert a({1: "x"}) is None  # a non-string key: not cached
+
+
+# --- killed compiles ---------------------------------------------------------------------------------
+
+
+def kill_self(*_: object, **__: object) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork, renameat2")
+@pytest.mark.parametrize("moment", ["while linking", "while saving the cache", "before the cache's rename"])
+def test_a_killed_compile_leaves_a_whole_tree_and_a_usable_cache(tmp_path, monkeypatch, moment):
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    assert compile_(path, str(out), cache)[0] == 0  # racily clean entries settled
+    old = tree(out)
+    edit_timeout(spec, 2, 6)  # 5s -> 7s
+    write(spec, path)
+    if moment == "while linking":
+        calls = iter(range(1000))
+        real = outdir.link_recorded
+        monkeypatch.setattr(
+            outdir, "link_recorded", lambda *a: kill_self() if next(calls) == 20 else real(*a)
+        )
+    elif moment == "while saving the cache":
+
+        def half_then_kill(target: Path, parts: list[bytes]) -> None:
+            (target.parent / f".{target.name}.dead").write_bytes(parts[0])
+            kill_self()
+
+        monkeypatch.setattr(buildcache, "_write_atomically", half_then_kill)
+    else:
+        monkeypatch.setattr(buildcache, "_replace", kill_self)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            compile_(path, str(out), cache)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    monkeypatch.undo()
+    if moment == "while linking":
+        assert tree(out) == old
+    else:
+        assert tree(out) != old  # the tree was swapped in before the cache was saved
+    if moment != "while linking":
+        (temporary,) = cache.glob(".build-*")
+        os.utime(temporary, (0, 0))  # as old as a killed compile's debris gets
+    fresh = tmp_path / "fresh"
+    expected = outcome(*compile_(path, str(fresh), None), fresh)
+    assert outcome(*compile_(path, str(out), cache), out) == expected
+    assert tree(out) == tree(fresh)
+    assert list(cache.glob(".build-*")) == []
