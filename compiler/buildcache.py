@@ -241,6 +241,7 @@ class BuildCache:
         header = orjson.dumps({"format": FORMAT, "fingerprint": fingerprint()})
         _write_atomically(self.path, [MAGIC, header, b"\n%08x\n" % checksum, *payload])
         _remove_stale_temporaries(self.path)
+        _evict(self.path.parent)
         self.save_seconds = time.perf_counter() - start
 
 
@@ -351,6 +352,25 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
 
 
 _replace = os.replace  # the tests kill a compile here
+
+MAX_PACKS = 16
+"""Packs kept in the cache directory (one per spec path compiled): the least recently written go."""
+
+
+def _evict(directory: Path) -> None:
+    try:
+        packs = [
+            directory / n for n in os.listdir(directory) if n.startswith("build-") and n.endswith(".pack")
+        ]
+        if len(packs) <= MAX_PACKS:
+            return
+        dated = sorted((os.lstat(p).st_mtime_ns, str(p)) for p in packs)
+    except OSError:
+        return
+    for _, path in dated[: len(dated) - MAX_PACKS]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
 
 STALE_SECONDS = 600
 """A temporary pack this old is debris of a killed compile (a live writer's is seconds old)."""

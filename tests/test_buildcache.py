@@ -362,6 +362,22 @@ def test_the_cache_is_private_and_off_when_asked(tmp_path):
     assert [p.name for p in cache.iterdir() if p.name.startswith(".build-")] == []  # no temporary left
 
 
+def test_the_least_recently_written_packs_are_evicted(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(buildcache, "MAX_PACKS", 2)
+    for k in range(3):
+        assert compile_(write(copy.deepcopy(BASE), tmp_path / f"mesh{k}.yaml"), "-", cache)[0] == 0
+        os.utime(_pack_of(tmp_path / f"mesh{k}.yaml", cache), ns=(k, k))  # in order, whatever the clock
+    assert compile_(tmp_path / "mesh2.yaml", "-", cache)[0] == 0
+    assert sorted(p.name for p in cache.glob("build-*.pack")) == sorted(
+        _pack_of(tmp_path / f"mesh{k}.yaml", cache).name for k in (1, 2)
+    )
+
+
+def _pack_of(spec: Path, cache: Path) -> Path:
+    return cache / buildcache.pack_name(spec, ())
+
+
 def test_concurrent_compiles_leave_one_whole_pack(tmp_path, monkeypatch):
     """Two compiles of one spec at once (separate processes): the pack is one of theirs, whole."""
     spec = copy.deepcopy(BASE)
