@@ -202,10 +202,10 @@ class BuildCache:
         the output tree is kept (DIR is as the last `-o DIR` left it)."""
         if self.path is None:
             return
-        entries = {}
-        for a, t in zip(self.addresses, texts, strict=True):
-            if a is not None and a not in entries:
-                entries[a] = self.text(a) or t.encode()
+        wanted = {a: t for a, t in zip(self.addresses, texts, strict=True) if a is not None}
+        if wanted.keys() == self.spans.keys():
+            return  # the pack holds exactly these texts already (an unchanged spec)
+        entries = {a: self.text(a) or t.encode() for a, t in wanted.items()}
         self._save(entries, self.tree_target, self.tree_marker_ns, self.tree)
 
     def save_tree(self) -> None:
