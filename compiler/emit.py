@@ -259,10 +259,10 @@ def write_tree(
     manifests in the process that writes it, before any of it is written; if it finds problems
     anywhere, nothing is swapped in and OutputRejected carries them all.
 
-    `cache` (its `prepare` ran on `manifests`): bodies it knows are neither checked nor rendered
-    again, files its index of the previous tree vouches for are linked without reading them, and
-    what this write produced is recorded in it (`BuildCache.record_tree`) for the next compile.
-    """
+    `cache` (the build cache, see `meshc.compiler.buildcache`; the writers address their own
+    shares' bodies): bodies it knows are neither checked nor rendered again, files its index of
+    the previous tree vouches for are linked without reading them, and what this write produced
+    is recorded in it (`BuildCache.record_tree`) for the next compile."""
     with gc_paused():
         return _write_tree(manifests, Path(os.path.realpath(target.absolute())), check, cache)
 
@@ -358,9 +358,9 @@ def _write_files(
                 _write_file(f"{root}/{path}", data)
         return []
 
-    from .buildcache import address
-
     def write_share_cached(share: Sequence[Manifest], offset: int) -> list[str | FileRecord]:
+        from .buildcache import address  # here: only a compile with the build cache needs it
+
         assert cache is not None
         spans = cache.spans
         addresses = [address(m.body) for m in share]

@@ -264,7 +264,7 @@ def emit(verified: Verified, output: Path, cache: BuildCache | None = None) -> N
     CPU for a big mesh), each on its own share before writing any of it: one pass over the output
     instead of two, and the check spread over the CPUs. A problem anywhere and nothing is written:
     CompilerBug, as from `self_check`. Raises emit.OutputError when the directory cannot be written.
-    With the build `cache` (see `Steps.lower_and_verify`) known bodies are neither checked nor
+    With the build `cache` (`meshc.compiler.buildcache`) known bodies are neither checked nor
     rendered again, and the cache is saved once the tree is in place.
     """
     check = None if verified.schemas_checked else self_check_problems
@@ -361,7 +361,8 @@ def run(
     `schemas=False` leaves the self-check to `emit` (`meshc compile -o DIR`); `behaviour=False`
     skips the behaviour verifier (`meshc verify` reports its findings itself). `overlays` are
     merged onto a YAML spec read from `path` (docs/overlays.md). `cache`: the build cache
-    (`meshc.compiler.buildcache`), whose `addresses` are set for the result's manifests.
+    (`meshc.compiler.buildcache`): with `schemas`, its `addresses` are set for the result's
+    manifests and the self-check skips the bodies it knows.
     """
     with gc_paused():
         steps = Steps(progress, cache)
