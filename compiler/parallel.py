@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 from meshc.spec.loader import LoadedSpec
@@ -19,6 +20,9 @@ from meshc.spec.loader import LoadedSpec
 from . import pipeline, workers
 from .gcpause import gc_paused
 from .pipeline import Checked, Compilation, Parsed, Steps, Verified
+
+if TYPE_CHECKING:
+    from .buildcache import BuildCache
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
@@ -36,10 +40,11 @@ def run(
     schemas: bool = True,
     behaviour: bool = True,
     overlays: Sequence[Path] = (),
+    cache: BuildCache | None = None,
 ) -> Compilation:
     """`pipeline.run`, with the rules beside lowering for a big mesh (same outcome)."""
     with gc_paused():
-        steps = Steps(progress)
+        steps = Steps(progress, cache)
         parsed = steps.parse(path, loaded, overlays)
         how = _speculatively if rules_beside_lowering(parsed) else Steps.compile
         return how(steps, parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)

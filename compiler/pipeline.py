@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 from meshc.spec.loader import LoadedSpec, load_spec
@@ -36,6 +36,9 @@ from .index import MeshIndex
 from .lower import Manifest
 from .lower import lower as lower_index
 from .rules import RuleContext, run_rules
+
+if TYPE_CHECKING:
+    from .buildcache import BuildCache
 
 T = TypeVar("T")
 
@@ -214,9 +217,11 @@ def check_unique_objects(manifests: Sequence[Manifest]) -> None:
         raise compiler_bug(problems)
 
 
-def self_check(lowered: Lowered) -> None:
-    """Every resource valid against the vendored CRD schemas and CEL rules, else CompilerBug."""
-    problems = self_check_problems(lowered.manifests)
+def self_check(lowered: Lowered, cache: BuildCache | None = None) -> None:
+    """Every resource valid against the vendored CRD schemas and CEL rules, else CompilerBug.
+    Bodies the build `cache` holds passed it in an earlier compile (the check is a pure function
+    of a body and of meshc's code, which the cache's fingerprint covers) and are not checked."""
+    problems = self_check_problems(lowered.manifests if cache is None else cache.unchecked(lowered.manifests))
     if problems:
         raise compiler_bug(problems)
 
@@ -252,20 +257,24 @@ def verify(lowered: Lowered, *, schemas: bool = True, behaviour: bool = True) ->
     return Verified(lowered, schemas, behaviour)
 
 
-def emit(verified: Verified, output: Path) -> None:
+def emit(verified: Verified, output: Path, cache: BuildCache | None = None) -> None:
     """Write the output to `output` atomically (see emit.write_tree), as `meshc compile -o DIR` does.
 
     Output `verify` did not self-check is checked in the processes that write the files (one per
     CPU for a big mesh), each on its own share before writing any of it: one pass over the output
     instead of two, and the check spread over the CPUs. A problem anywhere and nothing is written:
     CompilerBug, as from `self_check`. Raises emit.OutputError when the directory cannot be written.
+    With the build `cache` (`meshc.compiler.buildcache`) known bodies are neither checked nor
+    rendered again, and the cache is saved once the tree is in place.
     """
     check = None if verified.schemas_checked else self_check_problems
     try:
         with gc_paused():
-            write_tree(verified.lowered.manifests, output, check=check)
+            write_tree(verified.lowered.manifests, output, check=check, cache=cache)
     except OutputRejected as exc:
         raise compiler_bug(exc.problems) from None
+    if cache is not None:
+        cache.save_tree()
 
 
 def compiler_bug(problems: list[str]) -> CompilerBug:
@@ -283,8 +292,11 @@ class Steps:
     check_policies, lower_resources, self_check, verify_output.
     """
 
-    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, progress: Callable[[str], None] | None = None, cache: BuildCache | None = None
+    ) -> None:
         self.progress = progress
+        self.cache = cache
         self.timings: dict[str, float] = {}
         self.warnings: list[Diagnostic] = []
 
@@ -314,8 +326,10 @@ class Steps:
 
     def lower_and_verify(self, parsed: Parsed, *, schemas: bool, behaviour: bool) -> Verified:
         lowered = self.step("lower_resources", lower, parsed)
+        if self.cache is not None and schemas:  # else the writers of `-o DIR` address their shares
+            self.step("cache_keys", self.cache.prepare, lowered.manifests)
         if schemas:
-            self.step("self_check", self_check, lowered)
+            self.step("self_check", self_check, lowered, self.cache)
         if behaviour:
             self.step("verify_output", verify_behaviour, lowered)
         return Verified(lowered, schemas, behaviour)
@@ -340,15 +354,18 @@ def run(
     schemas: bool = True,
     behaviour: bool = True,
     overlays: Sequence[Path] = (),
+    cache: BuildCache | None = None,
 ) -> Compilation:
     """parse -> check -> lower -> verify, in one process; raises SpecError or CompilerBug.
 
     `schemas=False` leaves the self-check to `emit` (`meshc compile -o DIR`); `behaviour=False`
     skips the behaviour verifier (`meshc verify` reports its findings itself). `overlays` are
-    merged onto a YAML spec read from `path` (docs/overlays.md).
+    merged onto a YAML spec read from `path` (docs/overlays.md). `cache`: the build cache
+    (`meshc.compiler.buildcache`): with `schemas`, its `addresses` are set for the result's
+    manifests and the self-check skips the bodies it knows.
     """
     with gc_paused():
-        steps = Steps(progress)
+        steps = Steps(progress, cache)
         parsed = steps.parse(path, loaded, overlays)
         return steps.compile(parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
 

@@ -44,6 +44,17 @@ OVERLAY_CODES = (
     ),
 )
 """Load-time codes of overlays (`--overlay`, docs/overlays.md), a block of their own."""
+CACHE_CODES = (
+    (
+        "MC220",
+        "warning",
+        "The build cache of `meshc compile` could not be read, is damaged or was written by another "
+        "meshc: ignored (nothing in it is used) and rebuilt; the output is the same as without it "
+        "(docs/performance.md). Printed as `meshc: warning MC220: cache ignored: <file>: <reason>`; "
+        "it never fails a compile, `--strict` included.",
+    ),
+)
+"""Codes of the build cache (`meshc.compiler.buildcache`), raised by the compile, not by a rule."""
 
 
 def rules_markdown() -> str:
@@ -71,6 +82,16 @@ def rules_markdown() -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {code} | {sev} | {text} |" for code, sev, text in OVERLAY_CODES]
+    lines += [
+        "",
+        "## Build cache (MC220)",
+        "",
+        "Reported by `meshc compile` about its cache, never about the spec.",
+        "",
+        "| code | severity | meaning |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {code} | {sev} | {text} |" for code, sev, text in CACHE_CODES]
     lines += [
         "",
         "## Semantic rules (MC1xx)",

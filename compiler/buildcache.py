@@ -1,0 +1,409 @@
+"""The build cache of `meshc compile`: rendered, self-checked output and the previous output tree.
+
+A compile of a big mesh renders and self-checks every object again although a one-service change
+alters a handful of them. This cache keeps, per spec, what the last successful compile produced:
+
+- **texts**: a content address of each object's body (a hash of its canonical JSON bytes) -> the
+  YAML text `emit.dump` made of it. An entry stands for two pure functions of the body: its
+  rendering and the fact that it passed the self-check (only a compile whose output all passed
+  writes the cache). A compile reuses both for every unchanged body.
+- **the output tree** of `-o DIR`: per file, the (device, inode, size, mtime) it had when meshc
+  wrote or linked it and the address of its body. A file of the previous tree whose `lstat` still
+  shows exactly that is hard-linked into the new tree without reading it (as Git trusts its index):
+  meshc never writes a file in place, so an inode it wrote keeps its bytes; a file someone edited
+  in place gets a new mtime (a new inode if it was replaced), unless the edit fell within the
+  filesystem's timestamp tick of meshc's own write: entries at least as new as the tree's marker
+  file ("racily clean", in Git's words) are compared by content, as without the cache.
+
+Storage and trust: one pack file per spec (its absolute path and overlays) in meshc's cache
+directory (`MESHC_CACHE_DIR`, else `$XDG_CACHE_HOME/meshc`, else `~/.cache/meshc`; private, 0700),
+written atomically (a temporary file, then a rename: two compiles at once leave one whole pack,
+the last writer's). Its header names the format, a fingerprint of meshc's own files, the vendored
+CRDs and schemas, the libraries that render or check output, and the Python version; a checksum
+covers the content. A pack that cannot be read, is damaged or was written by another meshc is
+ignored with `warning MC220: cache ignored: <reason>` and replaced by this compile; it is never
+trusted. `MESHC_CACHE_DIR=` (empty) or `meshc compile --no-cache` turn the cache off. The output is
+byte-identical with and without it (tests/test_buildcache.py compares them over random edits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import itertools
+import operator
+import os
+import stat
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from .emit import FileRecord
+from .selfcheck import diskcache
+
+FORMAT = 1
+MAGIC = b"meshc-build-cache\n"
+CODE = "MC220"
+
+_JSON_ONLY = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+"""JSON bytes of a JSON-like body; anything but plain dict/list/str/int/float/bool/None (a str
+subclass, a dataclass, a datetime) raises, so such a body is never cached. Keys are not sorted
+(sorting costs a third more): equal bytes still mean an equal body, and an equal body with its keys
+in another order only misses the cache."""
+
+_PACKAGES = ("orjson", "jsonschema_rs", "kubernetes_validate", "celpy", "lark", "yaml")
+"""Libraries whose code decides what the self-check accepts or how output is rendered."""
+
+IndexEntry = tuple[int, int, int, int, str]
+"""(st_dev, st_ino, st_size, st_mtime_ns, body address) of one file of an output tree."""
+
+
+@cache
+def fingerprint() -> str:
+    """A hash of everything the cached results are a function of, besides the bodies: meshc's own
+    files (code, vendored CRDs and schemas: path, size, mtime, as Python's bytecode cache tells
+    files apart), the libraries in `_PACKAGES` and the Python version."""
+    digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{sys.implementation.cache_tag}\n".encode())
+    import meshc.spec  # the spec's models and loader (imported by every compile anyway)
+
+    roots = [Path(__file__).resolve().parent, Path(meshc.spec.__file__).resolve().parent]
+    files = [f for root in roots for f in _files(root)]
+    for name in _PACKAGES:
+        # The package's own directory, not its data (an install or upgrade rewrites every file).
+        found = importlib.util.find_spec(name)
+        if found is not None and found.submodule_search_locations:
+            top = Path(next(iter(found.submodule_search_locations)))
+            files += sorted(str(p) for p in top.iterdir() if p.suffix in (".py", ".so", ".pyi", ".lark"))
+        elif found is not None and found.origin:
+            files.append(found.origin)
+    for path in files:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> list[str]:
+    if root.is_file():
+        return [str(root)]
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        found += [os.path.join(folder, f) for f in sorted(files) if not f.endswith((".pyc", ".pyo"))]
+    return found
+
+
+def address(body: Any) -> str | None:
+    """The content address of a body: a hash of its JSON bytes; None for a body that has none (a
+    non-JSON value, a non-string key, an integer beyond 64 bits: then it is rendered and checked as
+    without the cache). NaN and infinities, which orjson writes as `null`, are told apart by the
+    standard library's encoder (`NaN`, `Infinity`; its bytes tagged so that they never equal
+    orjson's)."""
+    try:
+        data = orjson.dumps(body, option=_JSON_ONLY)
+        if b"null" in data:  # rare: None, or a NaN/infinity orjson wrote as null
+            import json
+
+            data = b"\0" + json.dumps(body, allow_nan=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError, orjson.JSONEncodeError):
+        return None
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def pack_name(spec: str | Path, overlays: Sequence[Path]) -> str:
+    key = "\0".join(os.path.abspath(p) for p in (spec, *overlays))
+    return f"build-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pack"
+
+
+@dataclass
+class BuildCache:
+    """The cache of one spec: what the last compile left (texts, `tree`) and what this one adds."""
+
+    path: Path | None
+    """The pack file (None: caching is off; the object then only carries this compile's results)."""
+    blob: bytes = b""
+    """The pack; its texts, UTF-8, one after the other, end at `ends` (from `start` on)."""
+    start: int = 0
+    ends: list[int] = field(default_factory=list)
+    spans: dict[Any, int] = field(default_factory=dict)
+    """body address -> the number of its text in `ends`."""
+    tree_target: str | None = None
+    tree_marker_ns: int = 0
+    tree: dict[str, IndexEntry] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """MC220 lines: why the pack on disk was ignored."""
+    addresses: list[str | None] = field(default_factory=list)
+    """The address of each body of this compile (`prepare`)."""
+    written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes]] | None = None
+    """(target, marker mtime, index, this tree's texts) of the tree `-o DIR` wrote."""
+    save_seconds: float = 0.0
+
+    def text(self, a: str | None) -> bytes | None:
+        """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an
+        earlier compile; None if the cache does not know it."""
+        i = self.spans.get(a) if a is not None else None
+        if i is None:
+            return None
+        return self.blob[self.start + (self.ends[i - 1] if i else 0) : self.start + self.ends[i]]
+
+    # --- this compile ---------------------------------------------------------------------------
+
+    def prepare(self, manifests: Sequence[Manifest]) -> None:
+        """Address every body of this compile (after lowering, for a compile to a stream; the
+        writers of `-o DIR` address their own shares)."""
+        self.addresses = [address(m.body) for m in manifests]
+
+    def known(self, i: int) -> str | None:
+        """The cached text of body `i` of `prepare`'s manifests, or None."""
+        text = self.text(self.addresses[i]) if i < len(self.addresses) else None
+        return None if text is None else text.decode()
+
+    def unchecked(self, manifests: Sequence[Manifest]) -> list[Manifest]:
+        """The manifests whose body the cache does not know passed the self-check."""
+        spans = self.spans
+        return [m for m, a in zip(manifests, self.addresses, strict=True) if a is None or a not in spans]
+
+    def record_tree(
+        self, target: str, marker_ns: int, paths: Sequence[str], records: Sequence[FileRecord]
+    ) -> None:
+        """What `-o DIR` wrote into its staging tree (`emit.FileRecord`s): texts it rendered anew
+        and each file's status, kept for `save_tree` (once the tree is swapped in)."""
+        texts: dict[str, bytes] = {}
+        tree: dict[str, IndexEntry] = {}
+        for i, dev, ino, size, mtime_ns, a, data in records:
+            if a is None:
+                continue
+            known = data if data is not None else self.text(a)
+            assert known is not None  # a record without its text is of a text the cache had
+            texts[a] = known
+            tree[paths[i]] = (dev, ino, size, mtime_ns, a)
+        self.written = (target, marker_ns, tree, texts)
+
+    # --- writing the pack ---------------------------------------------------------------------------
+
+    def save_stream(self, texts: Sequence[str]) -> None:
+        """After a compile to a stream: its texts (aligned with `prepare`'s manifests); the index of
+        the output tree is kept (DIR is as the last `-o DIR` left it)."""
+        if self.path is None:
+            return
+        wanted = {a: t for a, t in zip(self.addresses, texts, strict=True) if a is not None}
+        if wanted.keys() == self.spans.keys():
+            return  # the pack holds exactly these texts already (an unchanged spec)
+        entries = {a: self.text(a) or t.encode() for a, t in wanted.items()}
+        self._save(entries, self.tree_target, self.tree_marker_ns, self.tree)
+
+    def save_tree(self) -> None:
+        """After `-o DIR` swapped in the tree `record_tree` saw: its texts and its index."""
+        if self.written is None:
+            return
+        target, marker_ns, tree, texts = self.written
+        self._save(texts, target, marker_ns, tree)
+
+    def _save(
+        self, entries: dict[str, bytes], target: str | None, marker_ns: int, tree: dict[str, IndexEntry]
+    ) -> None:
+        """Write the pack atomically; any failure leaves the cache as it was (only an optimisation)."""
+        if self.path is None:
+            return
+        start = time.perf_counter()
+        ends, offset = [], 0
+        for data in entries.values():
+            offset += len(data)
+            ends.append(offset)
+        paths = sorted(tree)
+        columns = [list(c) for c in zip(*(tree[p] for p in paths), strict=True)] if paths else [[]] * 5
+        index = orjson.dumps(
+            {
+                "texts": {"addresses": list(entries), "ends": ends},
+                "tree": {"target": target, "marker_ns": marker_ns, "paths": paths, "columns": columns},
+            }
+        )
+        payload = [b"%d\n" % len(index), index, b"".join(entries.values())]
+        checksum = 0
+        for part in payload:
+            checksum = zlib.crc32(part, checksum)
+        header = orjson.dumps({"format": FORMAT, "fingerprint": fingerprint()})
+        _write_atomically(self.path, [MAGIC, header, b"\n%08x\n" % checksum, *payload])
+        _remove_stale_temporaries(self.path)
+        _evict(self.path.parent)
+        self.save_seconds = time.perf_counter() - start
+
+
+def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool = True) -> BuildCache:
+    """The cache of `spec` as the last compile left it; empty when there is none, when caching is
+    off (then nothing is written either), or when the pack is unusable (then `warnings` says why,
+    and this compile replaces it)."""
+    directory = diskcache.cache_dir() if enabled else None
+    if directory is None:
+        return BuildCache(None)
+    path = directory / pack_name(spec, overlays)
+    cache = BuildCache(path)
+    try:
+        data = _read(path)
+    except FileNotFoundError:
+        return cache
+    except OSError as exc:
+        return _ignored(cache, f"cannot read it: {exc.strerror or exc}")
+    if data is None:
+        return _ignored(cache, "it is not a regular file")
+    problem = _load(cache, data)
+    if problem is not None:
+        cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
+        return _ignored(cache, problem)
+    return cache
+
+
+def _ignored(cache: BuildCache, reason: str) -> BuildCache:
+    cache.warnings.append(
+        f"meshc: warning {CODE}: cache ignored: {cache.path}: {reason}\n"
+        "  hint: it is rebuilt by this compile; nothing in it was used"
+    )
+    return cache
+
+
+def _read(path: Path) -> bytes | None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 24):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _load(cache: BuildCache, data: bytes) -> str | None:
+    """Fill `cache` from a pack's bytes; the reason it cannot be trusted, or None.
+
+    A pack: MAGIC, a header line (JSON: format, fingerprint), a checksum line (CRC-32 of the rest,
+    hex), a line with the length of the index, the index (JSON: the texts' addresses and spans, the
+    output tree), then the texts one after the other."""
+    if not data.startswith(MAGIC):
+        return "not a meshc build cache"
+    view = memoryview(data)
+    cuts = [len(MAGIC) - 1]
+    for _ in range(3):
+        cut = data.find(b"\n", cuts[-1] + 1)
+        if cut < 0:
+            return "truncated"
+        cuts.append(cut)
+    header_bytes, checksum, length = (bytes(view[a + 1 : b]) for a, b in itertools.pairwise(cuts))
+    rest = view[cuts[-1] + 1 :]
+    try:
+        header = orjson.loads(header_bytes)
+    except orjson.JSONDecodeError:
+        return "damaged header"
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        return "written in another format (another meshc version)"
+    if header.get("fingerprint") != fingerprint():
+        return "written by another meshc (its code, schemas or libraries differ)"
+    if b"%08x" % zlib.crc32(view[cuts[2] + 1 :]) != checksum:
+        return "checksum mismatch (damaged or truncated)"
+    try:
+        size = int(length)
+        content = orjson.loads(rest[:size])
+        addresses, ends = content["texts"]["addresses"], content["texts"]["ends"]
+        tree = content["tree"]
+        target, marker_ns, paths, columns = tree["target"], tree["marker_ns"], tree["paths"], tree["columns"]
+    except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
+        return "malformed content"
+    blob_size = len(rest) - size
+    # Checked at C speed: types as used (an address or path of another type only never matches),
+    # the texts' ends increasing within the blob, the tree's columns aligned.
+    if not (
+        type(addresses) is list
+        and type(ends) is list
+        and len(addresses) == len(ends)
+        and set(map(type, ends)) <= {int}
+        and (not ends or (ends[0] >= 0 and ends[-1] == blob_size))
+        and all(map(operator.le, ends, ends[1:]))
+        and (target is None or type(target) is str)
+        and type(marker_ns) is int
+        and type(paths) is list
+        and type(columns) is list
+        and len(columns) == 5
+        and all(type(c) is list and len(c) == len(paths) for c in columns)
+        and all(set(map(type, c)) <= {int} for c in columns[:4])
+    ):
+        return "malformed content"
+    cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
+    cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
+    cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
+    cache.tree_target, cache.tree_marker_ns = target, marker_ns
+    return None
+
+
+_replace = os.replace  # the tests kill a compile here
+
+MAX_PACKS = 16
+"""Packs kept in the cache directory (one per spec path compiled): the least recently written go."""
+
+
+def _evict(directory: Path) -> None:
+    try:
+        packs = [
+            directory / n for n in os.listdir(directory) if n.startswith("build-") and n.endswith(".pack")
+        ]
+        if len(packs) <= MAX_PACKS:
+            return
+        dated = sorted((os.lstat(p).st_mtime_ns, str(p)) for p in packs)
+    except OSError:
+        return
+    for _, path in dated[: len(dated) - MAX_PACKS]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+STALE_SECONDS = 600
+"""A temporary pack this old is debris of a killed compile (a live writer's is seconds old)."""
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    now = time.time()
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(f".{path.name}.")]
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            stale = path.parent / name
+            if now - os.lstat(stale).st_mtime > STALE_SECONDS:
+                os.unlink(stale)
+
+
+def _write_atomically(path: Path, parts: Sequence[bytes]) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+        if stat.S_ISDIR(os.lstat(path).st_mode if os.path.lexists(path) else 0):
+            os.rmdir(path)  # an empty directory where the pack belongs (a fuller one stays: MC220)
+        _replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        if os.path.lexists(tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

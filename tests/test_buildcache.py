@@ -1,0 +1,462 @@
+"""The build cache (meshc.compiler.buildcache): output with a warm cache is byte for byte the output
+without one (files, stdout, diagnostics) over series of random edits, a damaged or foreign cache is
+ignored with MC220 and replaced, and `-o DIR` links files the cache's index vouches for without
+reading them (and reads every other one)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from conftest import REPO
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.synthetic import make_spec
+from meshc.compiler import buildcache, cli, outdir
+
+TIMING = re.compile(r"^  \w[\w+]* +[0-9.]+s$")
+
+
+def compile_(spec: Path, output: str, cache: Path | None, *extra: str) -> tuple[int, str, str]:
+    """`meshc compile` in this process: (exit code, stdout, stderr) with the build cache in `cache`
+    (None: off)."""
+    out, err = io.StringIO(), io.StringIO()
+    previous = os.environ.get("MESHC_CACHE_DIR")
+    os.environ["MESHC_CACHE_DIR"] = "" if cache is None else str(cache)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["compile", str(spec), "-o", output, *extra])
+    finally:
+        if previous is None:
+            del os.environ["MESHC_CACHE_DIR"]
+        else:
+            os.environ["MESHC_CACHE_DIR"] = previous
+    return code, out.getvalue(), err.getvalue()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write(spec: dict[str, Any], path: Path) -> Path:
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+# --- random edits ---------------------------------------------------------------------------------
+
+BASE = make_spec(12)
+
+
+def _services(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return spec["spec"]["services"]
+
+
+def edit_timeout(spec: dict[str, Any], i: int, n: int) -> None:
+    svc = _services(spec)[i % len(_services(spec))]
+    svc["traffic"]["routes"][1]["timeout"] = f"{n % 9 + 1}s"
+
+
+def edit_add_call(spec: dict[str, Any], i: int, n: int) -> None:
+    services = _services(spec)
+    caller, callee = services[i % len(services)], services[n % len(services)]
+    if caller is not callee and all(c["service"] != callee["name"] for c in caller["calls"]):
+        caller["calls"].append({"service": callee["name"]})
+
+
+def edit_remove_call(spec: dict[str, Any], i: int, n: int) -> None:
+    svc = _services(spec)[i % len(_services(spec))]
+    if svc["calls"]:
+        del svc["calls"][n % len(svc["calls"])]
+
+
+def edit_rename(spec: dict[str, Any], i: int, n: int) -> None:
+    """A service renamed everywhere it is named (calls, gateway routes, egress callers)."""
+    svc = _services(spec)[i % len(_services(spec))]
+    old, new = svc["name"], f"{svc['name']}-r{n % 3}"
+    text = yaml.safe_dump(spec, sort_keys=False)
+    renamed = yaml.safe_load(re.sub(rf"\b{re.escape(old)}\b(?!-)", new, text))
+    spec.clear()
+    spec.update(renamed)
+
+
+def edit_defaults(spec: dict[str, Any], i: int, n: int) -> None:
+    spec["spec"]["defaults"]["traffic"]["timeout"] = f"{20 + n % 20}s"
+
+
+def edit_gateway(spec: dict[str, Any], i: int, n: int) -> None:
+    services = _services(spec)
+    routes = spec["spec"]["gateways"][0]["routes"]
+    target = services[n % len(services)]["name"]
+    if n % 2 and routes:
+        routes[i % len(routes)]["to"]["service"] = target
+    else:
+        routes.append(
+            {"match": [{"path": {"prefix": f"/x{i}-{n}/"}}], "to": {"service": target, "port": 8080}}
+        )
+
+
+def edit_image(spec: dict[str, Any], i: int, n: int) -> None:
+    svc = _services(spec)[i % len(_services(spec))]
+    svc["versions"][0]["image"] = f"registry.example.com/changed:{n}"
+
+
+def edit_split(spec: dict[str, Any], i: int, n: int) -> None:
+    """Sometimes invalid (a split not summing to 100): the diagnostics must agree too."""
+    svc = _services(spec)[i % len(_services(spec))]
+    split = svc["traffic"]["split"]
+    first = sorted(split)[0]
+    split[first] = split[first] + (n % 3) * 5
+
+
+EDITS = [
+    edit_timeout,
+    edit_add_call,
+    edit_remove_call,
+    edit_rename,
+    edit_defaults,
+    edit_gateway,
+    edit_image,
+    edit_split,
+]
+
+edits = st.lists(
+    st.tuples(st.sampled_from(EDITS), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=3
+)
+
+
+def outcome(code: int, out: str, err: str, where: Path | None = None) -> tuple[int, str, str]:
+    """Without the timing lines (`--timings`), and the output directory's name as DIR."""
+    if where is not None:
+        err = err.replace(str(where), "DIR")
+    return code, out, "\n".join(line for line in err.splitlines() if not TIMING.match(line))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(series=st.lists(edits, min_size=1, max_size=3))
+def test_cached_and_uncached_compiles_are_byte_identical(tmp_path: Path, series: list[Any]) -> None:
+    """Each edit of a series is compiled with the cache the earlier ones left (to a stream and into
+    one DIR) and without any cache; files, stdout and diagnostics agree."""
+    work = Path(os.path.realpath(tmp_path)) / f"w{len(list(tmp_path.iterdir()))}"
+    work.mkdir()
+    cache, spec, live = work / "cache", copy.deepcopy(BASE), work / "out"
+    write(spec, work / "mesh.yaml")
+    assert compile_(work / "mesh.yaml", str(live), cache)[0] == 0
+    for group in series:
+        for edit, i, n in group:
+            edit(spec, i, n)
+        path = write(spec, work / "mesh.yaml")
+        fresh = work / f"fresh-{len(list(work.iterdir()))}"
+        expected_stream = outcome(*compile_(path, "-", None))
+        expected_dir = outcome(*compile_(path, str(fresh), None), fresh)
+        assert outcome(*compile_(path, "-", cache, "--timings")) == expected_stream
+        assert outcome(*compile_(path, str(live), cache, "--timings"), live) == expected_dir
+        if expected_dir[0] == 0:
+            assert tree(live) == tree(fresh)
+
+
+# --- the directory index ---------------------------------------------------------------------------
+
+
+def test_unchanged_files_are_linked_without_reading_and_changed_ones_are_read(tmp_path, monkeypatch):
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    # Files written in the marker's timestamp tick are racily clean: the next compile reads them,
+    # links them and records them older than its own marker.
+    assert compile_(path, str(out), cache)[0] == 0
+    before = {p: os.stat(out / p).st_ino for p in tree(out)}
+    read: list[str] = []
+    real = outdir.reused
+    monkeypatch.setattr(
+        outdir, "reused", lambda prev, staged, data: read.append(prev) or real(prev, staged, data)
+    )
+    edit_image(spec, 3, 7)
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    changed = {p for p, ino in before.items() if p in tree(out) and os.stat(out / p).st_ino != ino}
+    assert changed == {"ns-000/deployment-svc-00003-v1.yaml", ".meshc-output"}
+    # Read: only the files whose body changed.
+    assert [Path(p).relative_to(out).as_posix() for p in read] == ["ns-000/deployment-svc-00003-v1.yaml"]
+
+
+def test_a_file_edited_in_place_is_not_trusted(tmp_path, monkeypatch):
+    """An edit that keeps the size and even the mtime changes nothing for the index (meshc wrote
+    another inode?) only if all of (device, inode, size, mtime) still match: an edit in place that
+    restores the mtime is the one case the index cannot see, as for Git; a changed mtime is seen."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    victim = out / "ns-000/service-svc-00001.yaml"
+    original = victim.read_bytes()
+    victim.write_bytes(original.replace(b"svc-00001", b"svc-0000X"))  # same size, new mtime
+    assert compile_(path, str(out), cache)[0] == 0
+    assert victim.read_bytes() == original
+
+
+def test_racily_clean_entries_are_compared_by_content(tmp_path, monkeypatch):
+    """Files as new as the marker are not vouched for by the index (their next edit may fall in the
+    same timestamp tick): with every file that new, every one is read."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    marker_ns = (out / ".meshc-output").stat().st_mtime_ns
+    for p in out.rglob("*.yaml"):
+        os.utime(p, ns=(marker_ns, marker_ns), follow_symlinks=False)
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    pack = buildcache.open_cache(path)  # the index still records the old mtimes: no match anyway
+    assert pack.tree
+    read: list[str] = []
+    real = outdir.reused
+    monkeypatch.setattr(
+        outdir, "reused", lambda prev, staged, data: read.append(prev) or real(prev, staged, data)
+    )
+    assert compile_(path, str(out), cache)[0] == 0
+    assert len(read) == len(list(out.rglob("*.yaml")))
+    read.clear()
+    # The index of that compile holds them with mtime == the old marker, older than the new marker.
+    assert compile_(path, str(out), cache)[0] == 0
+    assert read == []
+
+
+# --- a cache not to trust -------------------------------------------------------------------------
+
+
+def _pack(cache: Path) -> Path:
+    (found,) = cache.glob("build-*.pack")
+    return found
+
+
+def damage_truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+
+
+def damage_flip(p: Path) -> None:
+    data = bytearray(p.read_bytes())
+    data[-100] ^= 0x01
+    p.write_bytes(bytes(data))
+
+
+def damage_header(p: Path) -> None:
+    p.write_bytes(b"something else entirely\n" + p.read_bytes())
+
+
+def damage_version(p: Path) -> None:
+    p.write_bytes(p.read_bytes().replace(b'"format":1', b'"format":99', 1))
+
+
+def damage_fingerprint(p: Path) -> None:
+    data = p.read_bytes()
+    start = data.index(b'"fingerprint":"') + len(b'"fingerprint":"')
+    p.write_bytes(data[:start] + b"0" * 64 + data[start + 64 :])
+
+
+def damage_directory(p: Path) -> None:
+    p.unlink()
+    p.mkdir()
+    (p / "x").write_text("x")
+
+
+def damage_unreadable(p: Path) -> None:
+    p.chmod(0)
+
+
+def damage_empty(p: Path) -> None:
+    p.write_bytes(b"")
+
+
+def damage_forged_text(p: Path) -> None:
+    """A text changed and the checksum not: the checksum catches it."""
+    data = p.read_bytes()
+    forged = data.replace(b"kind: Service\n", b"kind: Servicf\n", 1)
+    assert forged != data
+    p.write_bytes(forged)
+
+
+def damage_span(p: Path) -> None:
+    """A well-formed pack (checksum and all) whose index points past its texts."""
+    magic, header, _, length, rest = p.read_bytes().split(b"\n", 4)
+    index = orjson.loads(rest[: int(length)])
+    index["texts"]["ends"][0] = 10**12
+    body = orjson.dumps(index)
+    payload = b"%d\n" % len(body) + body + rest[int(length) :]
+    p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (damage_truncate, "checksum mismatch"),
+        (damage_flip, "checksum mismatch"),
+        (damage_forged_text, "checksum mismatch"),
+        (damage_span, "malformed content"),
+        (damage_header, "not a meshc build cache"),
+        (damage_version, "written in another format"),
+        (damage_fingerprint, "written by another meshc"),
+        (damage_directory, "it is not a regular file"),
+        (damage_unreadable, "cannot read it"),
+        (damage_empty, "not a meshc build cache"),
+    ],
+)
+def test_a_damaged_or_foreign_cache_is_ignored_with_mc220(tmp_path, damage, reason):
+    if damage is damage_unreadable and os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    expected = compile_(path, "-", None)
+    assert compile_(path, str(out), cache)[0] == 0
+    damage(_pack(cache))
+    code, stdout, stderr = compile_(path, "-", cache)
+    assert (code, stdout) == expected[:2]
+    assert f"warning MC220: cache ignored: {_pack(cache)}: {reason}" in stderr, stderr
+    assert (
+        stderr.replace(stderr[stderr.index("meshc: warning MC220") : stderr.index("was used\n") + 9], "")
+        == expected[2]
+    )
+    # Replaced by that compile (a non-empty directory stays in place, and keeps being reported).
+    code, _, stderr = compile_(path, "-", cache)
+    assert code == 0
+    assert ("MC220" in stderr) == (damage is damage_directory)
+
+
+def test_unreadable_cache_is_ignored_even_for_root(tmp_path, monkeypatch):
+    spec = copy.deepcopy(BASE)
+    path, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "cache"
+    assert compile_(path, "-", cache)[0] == 0
+
+    def refuse(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(buildcache, "_read", refuse)
+    code, _, stderr = compile_(path, "-", cache)
+    assert code == 0
+    assert "warning MC220: cache ignored:" in stderr and "cannot read it: Permission denied" in stderr
+
+
+def test_the_cache_is_private_and_off_when_asked(tmp_path):
+    spec = copy.deepcopy(BASE)
+    path, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "cache"
+    assert compile_(path, "-", cache, "--no-cache")[0] == 0
+    assert not cache.exists() or not list(cache.glob("build-*"))
+    assert compile_(path, "-", None)[0] == 0
+    assert compile_(path, "-", cache)[0] == 0
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE(_pack(cache).stat().st_mode) == 0o600
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".build-")] == []  # no temporary left
+
+
+def test_the_least_recently_written_packs_are_evicted(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(buildcache, "MAX_PACKS", 2)
+    for k in range(3):
+        assert compile_(write(copy.deepcopy(BASE), tmp_path / f"mesh{k}.yaml"), "-", cache)[0] == 0
+        os.utime(_pack_of(tmp_path / f"mesh{k}.yaml", cache), ns=(k, k))  # in order, whatever the clock
+    assert compile_(tmp_path / "mesh2.yaml", "-", cache)[0] == 0
+    assert sorted(p.name for p in cache.glob("build-*.pack")) == sorted(
+        _pack_of(tmp_path / f"mesh{k}.yaml", cache).name for k in (1, 2)
+    )
+
+
+def _pack_of(spec: Path, cache: Path) -> Path:
+    return cache / buildcache.pack_name(spec, ())
+
+
+def test_concurrent_compiles_leave_one_whole_pack(tmp_path, monkeypatch):
+    """Two compiles of one spec at once (separate processes): the pack is one of theirs, whole."""
+    spec = copy.deepcopy(BASE)
+    path, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MESHC_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "meshc", "compile", str(path), "-o"]
+    runs = [
+        subprocess.Popen([*command, str(tmp_path / f"out{k}")], env=env, stderr=subprocess.PIPE)
+        for k in range(3)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    code, stdout, stderr = compile_(path, "-", cache)
+    assert code == 0 and "MC220" not in stderr
+    assert stdout == compile_(path, "-", None)[1]
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    assert buildcache.open_cache(path).spans  # a whole pack was read
+
+
+def test_address_tells_apart_what_renders_differently():
+    a = buildcache.address
+    assert a({"x": 1}) != a({"x": 1.0}) != a({"x": True})
+    assert a({"x": None}) != a({"x": float("nan")}) != a({"x": float("inf")})
+    assert a({"x": "1"}) != a({"x": 1})
+    assert a({"x": [1, 2]}) != a({"x": [2, 1]})
+    assert a({1: "x"}) is None  # a non-string key: not cached
+
+
+# --- killed compiles ---------------------------------------------------------------------------------
+
+
+def kill_self(*_: object, **__: object) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork, renameat2")
+@pytest.mark.parametrize("moment", ["while linking", "while saving the cache", "before the cache's rename"])
+def test_a_killed_compile_leaves_a_whole_tree_and_a_usable_cache(tmp_path, monkeypatch, moment):
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    assert compile_(path, str(out), cache)[0] == 0  # racily clean entries settled
+    old = tree(out)
+    edit_timeout(spec, 2, 6)  # 5s -> 7s
+    write(spec, path)
+    if moment == "while linking":
+        calls = iter(range(1000))
+        real = outdir.link_recorded
+        monkeypatch.setattr(
+            outdir, "link_recorded", lambda *a: kill_self() if next(calls) == 20 else real(*a)
+        )
+    elif moment == "while saving the cache":
+
+        def half_then_kill(target: Path, parts: list[bytes]) -> None:
+            (target.parent / f".{target.name}.dead").write_bytes(parts[0])
+            kill_self()
+
+        monkeypatch.setattr(buildcache, "_write_atomically", half_then_kill)
+    else:
+        monkeypatch.setattr(buildcache, "_replace", kill_self)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            compile_(path, str(out), cache)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    monkeypatch.undo()
+    if moment == "while linking":
+        assert tree(out) == old
+    else:
+        assert tree(out) != old  # the tree was swapped in before the cache was saved
+    if moment != "while linking":
+        (temporary,) = cache.glob(".build-*")
+        os.utime(temporary, (0, 0))  # as old as a killed compile's debris gets
+    fresh = tmp_path / "fresh"
+    expected = outcome(*compile_(path, str(fresh), None), fresh)
+    assert outcome(*compile_(path, str(out), cache), out) == expected
+    assert tree(out) == tree(fresh)
+    assert list(cache.glob(".build-*")) == []
