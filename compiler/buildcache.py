@@ -272,7 +272,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
 def _ignored(cache: BuildCache, reason: str) -> BuildCache:
     cache.warnings.append(
         f"meshc: warning {CODE}: cache ignored: {cache.path}: {reason}\n"
-        "  hint: it is rebuilt by this compile; nothing in it was used"
+        "  hint: it is rebuilt by this run; nothing in it was used"
     )
     return cache
 

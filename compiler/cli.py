@@ -103,6 +103,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="CUE policy file or directory to unify the spec with (repeatable), e.g. examples/policies",
     )
     add_overlay_option(v)
+    _add_no_cache(v)
     _add_format(v)
 
     c = sub.add_parser(
@@ -123,11 +124,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument("--timings", action="store_true", help="print per-stage timings to stderr")
-    c.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="neither use nor write the build cache (docs/performance.md; MESHC_CACHE_DIR= does the same)",
-    )
+    _add_no_cache(c)
     add_overlay_option(c)
     _add_format(c)
 
@@ -255,9 +252,32 @@ def _run(
         _clear_progress(interactive)
 
 
+def _add_no_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither use nor write the build cache (docs/performance.md; MESHC_CACHE_DIR= does the same)",
+    )
+
+
+def _open_cache(args: argparse.Namespace) -> BuildCache:
+    """The spec's build cache (off with --no-cache); why a pack on disk was ignored goes to stderr."""
+    from .buildcache import open_cache
+
+    cache = open_cache(args.spec, args.overlay, enabled=not args.no_cache)
+    for warning in cache.warnings:
+        print(warning, file=sys.stderr)
+    return cache
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    # The build cache spares the self-check of every compiled object an earlier compile or
+    # validation already checked: on each save in an editor only what the edit changed is checked
+    # (and the self-check's modules are not even imported when nothing changed).
+    cache = _open_cache(args)
+    active = cache if cache.path is not None else None
     try:
-        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay)
+        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay, cache=active)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -273,6 +293,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         warnings = len(c.diagnostics)
         note = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
         print(f"{args.spec}: valid{note}; compiles to {len(c.manifests)} resources", file=sys.stderr)
+    if active is not None:
+        # What a compile to a stream would save: the texts stand for "rendered and self-checked".
+        cache.save_stream([cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)])
     return EXIT_OK
 
 
@@ -285,13 +308,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def _compile(args: argparse.Namespace) -> int:
     output = None if args.output == "-" else Path(args.output)
-    from .buildcache import open_cache
-
     start = time.perf_counter()
-    cache = open_cache(args.spec, args.overlay, enabled=not args.no_cache)
+    cache = _open_cache(args)
     cache_load = time.perf_counter() - start
-    for warning in cache.warnings:
-        print(warning, file=sys.stderr)
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     try:
         # Written to a directory, the output is self-checked by the processes that write it.

@@ -228,6 +228,8 @@ def self_check(lowered: Lowered, cache: BuildCache | None = None) -> None:
 
 def self_check_problems(manifests: Sequence[Manifest]) -> list[str]:
     """Every schema, CEL and metadata problem of `manifests`, one line each (none: all valid)."""
+    if not manifests:
+        return []  # e.g. every body passed in an earlier compile (the build cache): nothing to load
     from .selfcheck import check_resources  # imported here: loading CRD schemas is not free
 
     problems = check_resources([m.body for m in manifests])

@@ -5,8 +5,10 @@ It runs the whole pipeline (structure, rules, lowering, the self-check of the co
 the behaviour verifier: nothing is dropped to start sooner), but nothing a YAML spec does not use:
 no Git (review commands), no Pulumi, no CUE toolchain, no JSON Schema generation, no other
 command group, and, once a run has seen the spec's CEL rules and values, no CEL interpreter (the
-rules' analysis and results are kept on disk: see `meshc.compiler.selfcheck.cel._persisted`).
-This test fails when one of them creeps back into the import graph.
+rules' analysis and results are kept on disk: see `meshc.compiler.selfcheck.cel._persisted`), and
+no self-check at all for the objects the build cache knows passed it (an unchanged spec: none is
+loaded; an edited one: only the edited objects are checked). This test fails when one of them
+creeps back into the import graph.
 """
 
 from __future__ import annotations
@@ -69,7 +71,26 @@ def test_validate_imports_nothing_it_does_not_use(spec: str, tmp_path: Path) -> 
     assert "celpy" in cold  # it evaluated the CEL rules: the self-check did run them
     code, modules = _modules_of_validate(spec, tmp_path)
     assert code == 0
-    assert "meshc.compiler.selfcheck" in modules and "meshc.compiler.verify" in modules  # still checked
+    assert "meshc.compiler.verify" in modules  # the behaviour verifier still runs
+    # every compiled object passed the self-check in the first run (the build cache vouches for
+    # it), so none of the checkers is even imported
+    assert "meshc.compiler.selfcheck.check" not in modules and "jsonschema_rs" not in modules
+    assert heavy(modules) == []
+
+
+def test_validate_checks_what_an_edit_changed(tmp_path: Path) -> None:
+    """An edit after a validation: the objects it changed are self-checked, the rest are not."""
+    spec = tmp_path / "mesh.yaml"
+    text = (REPO / "examples/bookinfo/mesh.yaml").read_text()
+    spec.write_text(text)
+    cache = tmp_path / "cache"
+    assert _modules_of_validate(str(spec), cache)[0] == 0
+    edit = ("split: { v1: 50, v2: 0, v3: 50 }", "split: { v1: 40, v2: 10, v3: 50 }")
+    assert edit[0] in text
+    spec.write_text(text.replace(*edit))
+    code, modules = _modules_of_validate(str(spec), cache)
+    assert code == 0
+    assert "meshc.compiler.selfcheck.check" in modules  # the reviews VirtualService changed: checked
     assert heavy(modules) == []
 
 
@@ -78,3 +99,31 @@ def test_the_probe_sees_a_heavy_import() -> None:
     assert heavy(["meshc.compiler.review.gitsource", "gitdb", "meshc.compiler.pipeline"]) == [
         "meshc.compiler.review.gitsource"
     ]
+
+
+def test_validate_self_checks_exactly_the_changed_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: the second validation hands the self-check only the objects the edit changed
+    (the reviews VirtualService), never an unchanged one and never nothing when one changed."""
+    from meshc.compiler import cli, pipeline
+
+    checked: list[list[str]] = []
+    real = pipeline.self_check_problems
+
+    def spy(manifests):  # type: ignore[no-untyped-def]
+        checked.append([m.ref for m in manifests])
+        return real(manifests)
+
+    monkeypatch.setattr(pipeline, "self_check_problems", spy)
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    spec = tmp_path / "mesh.yaml"
+    text = (REPO / "examples/bookinfo/mesh.yaml").read_text()
+    spec.write_text(text)
+    assert cli.main(["validate", str(spec)]) == 0
+    assert len(checked[0]) > 30  # a cold cache: every object
+    spec.write_text(text.replace("split: { v1: 50, v2: 0, v3: 50 }", "split: { v1: 40, v2: 10, v3: 50 }"))
+    assert cli.main(["validate", str(spec)]) == 0
+    assert checked[1] == ["VirtualService/bookinfo/reviews"]
+    assert cli.main(["validate", "--no-cache", str(spec)]) == 0
+    assert len(checked[2]) == len(checked[0])  # --no-cache: everything, nothing read or written

@@ -20,8 +20,27 @@ Public API::
 
 from __future__ import annotations
 
-from .cel import SkippedRule
-from .check import UNCHECKED_KINDS, SelfCheckError, check_resources
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cel import SkippedRule
+    from .check import UNCHECKED_KINDS, SelfCheckError, check_resources
+
+_LAZY = {
+    "SkippedRule": "cel",
+    "UNCHECKED_KINDS": "check",
+    "SelfCheckError": "check",
+    "check_resources": "check",
+}
+"""Loaded on first use (PEP 562): a module that needs only `diskcache` (the build cache, a
+validation whose every object the cache vouches for) does not pay for the checkers' imports."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def skipped_cel_rules() -> list[SkippedRule]:

@@ -27,6 +27,10 @@ class SpecModel(BaseModel):
         hide_input_in_errors=True,
         # Strict: YAML `port: "80"` or `timeout: 10` is a mistake to report, not to coerce.
         strict=True,
+        # Each model's validator is built when it is first used, not when its class is defined:
+        # validating a spec uses only the Mesh's (which holds every other model's schema), so
+        # the per-class validators that start-up used to build for nothing are not built at all.
+        defer_build=True,
     )
 
 
