@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -223,6 +224,13 @@ def _outcome(dump: Any, value: Any) -> tuple[str, str]:
         return type(exc).__name__, str(exc)
 
 
+def _stable_id(value: Any) -> str:
+    """A test id the same in every process (`pytest -n` workers must collect the same tests):
+    no object addresses, and short."""
+    text = re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+    return text if len(text) <= 60 else f"{text[:50]}...({len(text)} chars)"
+
+
 @needs_native
 @pytest.mark.parametrize(
     "value",
@@ -249,7 +257,7 @@ def _outcome(dump: Any, value: Any) -> tuple[str, str]:
         OrderedDict(b=1, a=2),
         {},
     ],
-    ids=repr,
+    ids=lambda value: _stable_id(value),
 )
 def test_odd_values_and_errors_are_those_of_the_python_emitter(value: Any) -> None:
     _clear()
