@@ -212,13 +212,13 @@ def resolve(
             path=_section_path("autoscaling", hpa_own, hpa_def, own_path, default_path),
         )
 
-    probes = (own.probes if own else None) or Probes()
+    probes = (own.probes if own else None) or _NO_PROBES
     default_readiness = probes.readiness is None and first_port is not None
     if probes.readiness is None and first_port is not None:
         probes = (
             _default_probes(first_port)
             if probes == _NO_PROBES
-            else probes.model_copy(update={"readiness": Probe(port=first_port)})
+            else probes.model_copy(update={"readiness": Probe.model_construct(port=first_port)})
         )
     return WorkloadPlan(
         resources=resources,
@@ -231,13 +231,17 @@ def resolve(
     )
 
 
-_NO_PROBES = Probes()
+# Built without validation (`model_construct`: the values are meshc's own): a validated instance
+# here would build the models' validators at import, which every start-up would pay for.
+_NO_PROBES = Probes.model_construct()
 _BARE_RESOURCES = Resources(DEFAULT_CPU, DEFAULT_MEMORY, None, DEFAULT_MEMORY, {})
 
 
 @functools.cache
 def _default_probes(port: int | None) -> Probes:
-    return Probes(readiness=Probe(port=port)) if port is not None else _NO_PROBES
+    if port is None:
+        return _NO_PROBES
+    return Probes.model_construct(readiness=Probe.model_construct(port=port))
 
 
 def _bare(own_path: Path, first_port: int | None) -> WorkloadPlan:
