@@ -12,17 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
-from meshc.spec.loader import LoadedSpec
 
 from . import pipeline, workers
-from .gcpause import gc_paused
 from .pipeline import Checked, Compilation, Parsed, Steps, Verified
-
-if TYPE_CHECKING:
-    from .buildcache import BuildCache
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
@@ -30,24 +24,12 @@ with the later steps (lowering; for `meshc validate`, the self-check): on two CP
 mesh waits ~0.3-0.9 s for the rules instead of ~1.5-2 s."""
 
 
-def run(
-    path: str | Path,
-    *,
-    strict: bool = False,
-    policies: Sequence[Path] = (),
-    loaded: LoadedSpec | None = None,
-    progress: Callable[[str], None] | None = None,
-    schemas: bool = True,
-    behaviour: bool = True,
-    overlays: Sequence[Path] = (),
-    cache: BuildCache | None = None,
-) -> Compilation:
-    """`pipeline.run`, with the rules beside lowering for a big mesh (same outcome)."""
-    with gc_paused():
-        steps = Steps(progress, cache)
-        parsed = steps.parse(path, loaded, overlays)
-        how = _speculatively if rules_beside_lowering(parsed) else Steps.compile
-        return how(steps, parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
+def _strategy(parsed: Parsed) -> Callable[..., Compilation]:
+    return _speculatively if rules_beside_lowering(parsed) else Steps.compile
+
+
+run = partial(pipeline.run, strategy=_strategy)
+"""`pipeline.run` (same arguments), with the rules beside lowering for a big mesh (same outcome)."""
 
 
 def rules_beside_lowering(parsed: Parsed) -> bool:

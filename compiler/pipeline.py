@@ -357,6 +357,7 @@ def run(
     behaviour: bool = True,
     overlays: Sequence[Path] = (),
     cache: BuildCache | None = None,
+    strategy: Callable[[Parsed], Callable[..., Compilation]] | None = None,
 ) -> Compilation:
     """parse -> check -> lower -> verify, in one process; raises SpecError or CompilerBug.
 
@@ -364,12 +365,15 @@ def run(
     skips the behaviour verifier (`meshc verify` reports its findings itself). `overlays` are
     merged onto a YAML spec read from `path` (docs/overlays.md). `cache`: the build cache
     (`meshc.compiler.buildcache`): with `schemas`, its `addresses` are set for the result's
-    manifests and the self-check skips the bodies it knows.
+    manifests and the self-check skips the bodies it knows. `strategy`: how check -> lower ->
+    verify are composed once the spec is parsed (`Steps.compile`, one after the other, unless it
+    picks another for that spec: `meshc.compiler.parallel` forks the rules for a big mesh).
     """
     with gc_paused():
         steps = Steps(progress, cache)
         parsed = steps.parse(path, loaded, overlays)
-        return steps.compile(parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
+        how = Steps.compile if strategy is None else strategy(parsed)
+        return how(steps, parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:
