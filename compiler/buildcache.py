@@ -7,6 +7,10 @@ alters a handful of them. This cache keeps, per spec, what the last successful c
   YAML text `emit.dump` made of it. An entry stands for two pure functions of the body: its
   rendering and the fact that it passed the self-check (only a compile whose output all passed
   writes the cache). A compile reuses both for every unchanged body.
+- **units**: per namespace (`meshc.compiler.units`), the key of what its objects were computed
+  from and each object's kind, name, cluster, owner and body address. A compile whose unit has
+  the same key does not lower it again: its objects stand in the result with a `ReusedBody` (the
+  address, no data), whose text, and the fact that it passed the self-check, the texts hold.
 - **the output tree** of `-o DIR`: per file, the (device, inode, size, mtime) it had when meshc
   wrote or linked it and the address of its body. A file of the previous tree whose `lstat` still
   shows exactly that is hard-linked into the new tree without reading it (as Git trusts its index):
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
     from .emit import FileRecord
 from .selfcheck import diskcache
 
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"meshc-build-cache\n"
 CODE = "MC220"
 
@@ -67,6 +71,9 @@ in another order only misses the cache."""
 
 _PACKAGES = ("orjson", "jsonschema_rs", "kubernetes_validate", "celpy", "lark", "yaml")
 """Libraries whose code decides what the self-check accepts or how output is rendered."""
+
+UNIT_COLUMNS = ("kind", "namespace", "name", "cluster", "owner", "address")
+"""What the pack keeps of each object of a unit (see `units`)."""
 
 IndexEntry = tuple[int, int, int, int, str]
 """(st_dev, st_ino, st_size, st_mtime_ns, body address) of one file of an output tree."""
@@ -109,12 +116,27 @@ def _files(root: Path) -> list[str]:
     return found
 
 
+class ReusedBody(dict[str, Any]):
+    """The body of an object an incremental compile took from the cache instead of lowering it:
+    empty, with the `address` of the body it stands for, whose text (rendered and self-checked)
+    the cache holds. Only a compile with the build cache sees one, and only where it renders from
+    the cache (never the behaviour verifier, which sees what was lowered anew)."""
+
+    __slots__ = ("address",)
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+
 def address(body: Any) -> str | None:
     """The content address of a body: a hash of its JSON bytes; None for a body that has none (a
     non-JSON value, a non-string key, an integer beyond 64 bits: then it is rendered and checked as
     without the cache). NaN and infinities, which orjson writes as `null`, are told apart by the
     standard library's encoder (`NaN`, `Infinity`; its bytes tagged so that they never equal
     orjson's)."""
+    if type(body) is ReusedBody:
+        return body.address
     try:
         data = orjson.dumps(body, option=_JSON_ONLY)
         if b"null" in data:  # rare: None, or a NaN/infinity orjson wrote as null
@@ -152,7 +174,15 @@ class BuildCache:
     """The address of each body of this compile (`prepare`)."""
     written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes]] | None = None
     """(target, marker mtime, index, this tree's texts) of the tree `-o DIR` wrote."""
+    written_addresses: list[str | None] = field(default_factory=list)
+    """The address of each object `-o DIR` wrote, in the order of the manifests."""
     save_seconds: float = 0.0
+    units: dict[str, tuple[str, list[tuple[Any, ...]]]] = field(default_factory=dict)
+    """The previous compile's units: namespace -> (key, its objects' rows as in UNIT_COLUMNS)."""
+    unit_keys: dict[str, str] | None = None
+    """This compile's keys of units whose objects may be kept for the next one (`keep_units`)."""
+    manifests: Sequence[Manifest] = ()
+    """This compile's objects, aligned with `addresses` (`keep_units`)."""
 
     def text(self, a: str | None) -> bytes | None:
         """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an
@@ -163,6 +193,55 @@ class BuildCache:
         return self.blob[self.start + (self.ends[i - 1] if i else 0) : self.start + self.ends[i]]
 
     # --- this compile ---------------------------------------------------------------------------
+
+    def reusable(self, keys: dict[str, str]) -> dict[str, list[Manifest]]:
+        """The objects of each unit whose key is the previous compile's, as `Manifest`s with a
+        `ReusedBody`; a unit whose texts the pack does not all hold is not reused."""
+        found: dict[str, list[Manifest]] = {}
+        spans = self.spans
+        for unit, key in keys.items():
+            previous = self.units.get(unit)
+            if previous is None or previous[0] != key:
+                continue
+            rows = previous[1]
+            if not all(row[5] in spans for row in rows):
+                continue
+            found[unit] = [
+                Manifest(kind, namespace, name, ReusedBody(a), cluster, owner)
+                for kind, namespace, name, cluster, owner, a in rows
+            ]
+        return found
+
+    def keep_units(self, keys: dict[str, str], manifests: Sequence[Manifest]) -> None:
+        """Keep this compile's units with `keys` (volatile ones left out) for the next compile;
+        saved with the texts once every object is addressed."""
+        self.unit_keys = keys
+        self.manifests = manifests
+
+    def _unit_rows(self, addresses: Sequence[str | None]) -> dict[str, Any]:
+        """The units section of the pack: per kept unit its key and rows (a unit with an object
+        that has no address is not kept: it could not be rendered from the cache)."""
+        keys = self.unit_keys
+        if keys is None:
+            return {"names": [], "keys": [], "counts": [], "columns": [[] for _ in UNIT_COLUMNS]}
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        broken = set()
+        for m, a in zip(self.manifests, addresses, strict=True):
+            unit = m.namespace or m.name
+            if unit not in keys:
+                continue
+            if a is None:
+                broken.add(unit)
+            rows.setdefault(unit, []).append((m.kind, m.namespace, m.name, m.cluster, m.owner, a))
+        names = sorted(u for u in rows if u not in broken)
+        flat = [row for u in names for row in rows[u]]
+        columns = [list(c) for c in zip(*flat, strict=True)] if flat else [[] for _ in UNIT_COLUMNS]
+        return {
+            "names": names,
+            "keys": [keys[u] for u in names],
+            "counts": [len(rows[u]) for u in names],
+            "columns": columns,
+        }
 
     def prepare(self, manifests: Sequence[Manifest]) -> None:
         """Address every body of this compile (after lowering, for a compile to a stream; the
@@ -194,6 +273,10 @@ class BuildCache:
             texts[a] = known
             tree[paths[i]] = (dev, ino, size, mtime_ns, a)
         self.written = (target, marker_ns, tree, texts)
+        addresses: list[str | None] = [None] * len(paths)
+        for record in records:
+            addresses[record[0]] = record[5]
+        self.written_addresses = addresses
 
     # --- writing the pack ---------------------------------------------------------------------------
 
@@ -203,20 +286,31 @@ class BuildCache:
         if self.path is None:
             return
         wanted = {a: t for a, t in zip(self.addresses, texts, strict=True) if a is not None}
-        if wanted.keys() == self.spans.keys():
-            return  # the pack holds exactly these texts already (an unchanged spec)
+        units = self._unit_rows(self.addresses)
+        if wanted.keys() == self.spans.keys() and self._same_units(units):
+            return  # the pack holds exactly these texts and units already (an unchanged spec)
         entries = {a: self.text(a) or t.encode() for a, t in wanted.items()}
-        self._save(entries, self.tree_target, self.tree_marker_ns, self.tree)
+        self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units)
+
+    def _same_units(self, units: dict[str, Any]) -> bool:
+        return dict(zip(units["names"], units["keys"], strict=True)) == {
+            u: key for u, (key, _) in self.units.items()
+        }
 
     def save_tree(self) -> None:
         """After `-o DIR` swapped in the tree `record_tree` saw: its texts and its index."""
         if self.written is None:
             return
         target, marker_ns, tree, texts = self.written
-        self._save(texts, target, marker_ns, tree)
+        self._save(texts, target, marker_ns, tree, self._unit_rows(self.written_addresses))
 
     def _save(
-        self, entries: dict[str, bytes], target: str | None, marker_ns: int, tree: dict[str, IndexEntry]
+        self,
+        entries: dict[str, bytes],
+        target: str | None,
+        marker_ns: int,
+        tree: dict[str, IndexEntry],
+        units: dict[str, Any],
     ) -> None:
         """Write the pack atomically; any failure leaves the cache as it was (only an optimisation)."""
         if self.path is None:
@@ -232,6 +326,7 @@ class BuildCache:
             {
                 "texts": {"addresses": list(entries), "ends": ends},
                 "tree": {"target": target, "marker_ns": marker_ns, "paths": paths, "columns": columns},
+                "units": units,
             }
         )
         payload = [b"%d\n" % len(index), index, b"".join(entries.values())]
@@ -265,6 +360,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
     problem = _load(cache, data)
     if problem is not None:
         cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
+        cache.units = {}
         return _ignored(cache, problem)
     return cache
 
@@ -323,6 +419,9 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         addresses, ends = content["texts"]["addresses"], content["texts"]["ends"]
         tree = content["tree"]
         target, marker_ns, paths, columns = tree["target"], tree["marker_ns"], tree["paths"], tree["columns"]
+        units = content["units"]
+        unit_names, unit_keys, unit_counts = units["names"], units["keys"], units["counts"]
+        unit_columns = units["columns"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
     blob_size = len(rest) - size
@@ -342,12 +441,33 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and len(columns) == 5
         and all(type(c) is list and len(c) == len(paths) for c in columns)
         and all(set(map(type, c)) <= {int} for c in columns[:4])
+        and type(unit_names) is list
+        and type(unit_keys) is list
+        and type(unit_counts) is list
+        and len(unit_names) == len(unit_keys) == len(unit_counts)
+        and set(map(type, unit_names)) <= {str}
+        and set(map(type, unit_keys)) <= {str}
+        and set(map(type, unit_counts)) <= {int}
+        and type(unit_columns) is list
+        and len(unit_columns) == len(UNIT_COLUMNS)
+        and all(type(c) is list and len(c) == sum(unit_counts) for c in unit_columns)
+        and all(set(map(type, c)) <= {str} for c in (unit_columns[0], unit_columns[2], unit_columns[5]))
+        and all(
+            set(map(type, c)) <= {str, type(None)}
+            for c in (unit_columns[1], unit_columns[3], unit_columns[4])
+        )
+        and min(unit_counts, default=0) >= 0
     ):
         return "malformed content"
     cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
     cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
     cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
     cache.tree_target, cache.tree_marker_ns = target, marker_ns
+    rows = list(zip(*unit_columns, strict=True)) if unit_columns[0] else []
+    start = 0
+    for unit, key, count in zip(unit_names, unit_keys, unit_counts, strict=True):
+        cache.units[unit] = (key, rows[start : start + count])
+        start += count
     return None
 
 

@@ -444,24 +444,30 @@ class MeshIndex:
     def placed(self, scope: Scope) -> list[ServiceInfo]:
         """Services whose workloads run in the scope, in spec order."""
         if scope.cluster is None:
-            return list(self.services.values())
-        return [s for s in self.services.values() if s.key in scope.placed]
+            found = list(self.services.values())
+        else:
+            found = [s for s in self.services.values() if s.key in scope.placed]
+        return [s for s in found if s.namespace not in scope.skip] if scope.skip else found
 
     def visible(self, scope: Scope) -> list[ServiceInfo]:
         """Services that need client-side config in the scope, in spec order."""
         if scope.cluster is None:
-            return list(self.services.values())
-        return [s for s in self.services.values() if s.key in scope.visible]
+            found = list(self.services.values())
+        else:
+            found = [s for s in self.services.values() if s.key in scope.visible]
+        return [s for s in found if s.namespace not in scope.skip] if scope.skip else found
 
     def scope_namespaces(self, scope: Scope) -> list[str]:
         """Namespaces that exist in the scope: those of its visible services, plus declared
         namespaces that hold no service anywhere (created everywhere)."""
         if scope.cluster is None:
-            return self.app_namespaces
-        names = {self.services[s].namespace for s in scope.visible}
-        used = {s.namespace for s in self.services.values()}
-        names.update(n for n in self.namespace_settings if n not in used)
-        return sorted(names)
+            found = self.app_namespaces
+        else:
+            names = {self.services[s].namespace for s in scope.visible}
+            used = {s.namespace for s in self.services.values()}
+            names.update(n for n in self.namespace_settings if n not in used)
+            found = sorted(names)
+        return [n for n in found if n not in scope.skip] if scope.skip else found
 
     # --- clusters ------------------------------------------------------------------------------
 
@@ -560,3 +566,7 @@ class Scope:
     gateways: tuple[Gateway, ...]
     east_west: bool
     """This cluster serves callers on other networks: it needs an east-west gateway."""
+    skip: frozenset[str] = frozenset()
+    """Namespaces whose objects are not wanted (an incremental compile reuses them, see
+    `meshc.compiler.units`): their services and they themselves are left out of `placed`,
+    `visible` and `scope_namespaces`, so lowering does no work for them."""

@@ -87,6 +87,11 @@ class Lowered:
 
     parsed: Parsed
     manifests: list[Manifest]
+    fresh: frozenset[str] | None = None
+    """For an incremental compile (`lower_incrementally`), the units (namespaces) lowered anew;
+    the others' objects were taken from the build cache (with a `ReusedBody`). None: all anew."""
+    changed: frozenset[str] = frozenset()
+    """For an incremental compile, the units whose key changed (their services are probed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +202,56 @@ def lower(parsed: Parsed) -> Lowered:
     return Lowered(parsed, manifests)
 
 
+def lower_incrementally(parsed: Parsed, cache: BuildCache) -> Lowered:
+    """`lower`, reusing from the build `cache` the objects of every unit (namespace) whose key is
+    the previous compile's (`meshc.compiler.units`), except around what changed: the units whose
+    key changed and those adjacent to them are lowered anew, so that the behaviour verifier has
+    both ends of every edge that touches a change (`verify_behaviour`). The result is the same
+    list of objects as `lower`'s, some of them standing for their cached body."""
+    from .units import unit_keys, unit_of, volatile_units
+
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    if keys is None:
+        lowered = lower(parsed)
+        cache.keep_units({}, lowered.manifests)
+        return lowered
+    reusable = cache.reusable(keys.keys)
+    changed = keys.keys.keys() - reusable.keys()
+    near = keys.ring(changed)
+    kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
+    fresh = lower_index(parsed.index, skip=frozenset(kept))
+    check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
+    manifests = _in_canonical_order(fresh, kept, parsed.index)
+    volatile = volatile_units(fresh, parsed.index)
+    cache.keep_units({u: k for u, k in keys.keys.items() if u not in volatile}, manifests)
+    return Lowered(parsed, manifests, frozenset(map(unit_of, fresh)) | near, frozenset(changed))
+
+
+def _in_canonical_order(
+    fresh: list[Manifest], kept: dict[str, list[Manifest]], index: MeshIndex
+) -> list[Manifest]:
+    """`fresh` and the `kept` units' objects (each in canonical order) in canonical order: objects
+    without a namespace first (the Namespace objects, sorted), then namespace by namespace. In a
+    multi-cluster mesh the cluster leads the order: sorted outright."""
+    if index.clusters:
+        return sorted([*fresh, *(m for objects in kept.values() for m in objects)], key=lambda m: m.sort_key)
+    chunks: dict[str, list[Manifest]] = {unit: [] for unit in kept}
+    top: list[Manifest] = []
+    for m in fresh:
+        if m.namespace is None:
+            top.append(m)
+        else:
+            chunks.setdefault(m.namespace, []).append(m)
+    for unit, objects in kept.items():
+        cut = next((i for i, m in enumerate(objects) if m.namespace is not None), len(objects))
+        top += objects[:cut]
+        chunks[unit] += objects[cut:]
+    top.sort(key=lambda m: m.sort_key)
+    for unit in sorted(chunks):
+        top += chunks[unit]
+    return top
+
+
 def check_unique_objects(manifests: Sequence[Manifest]) -> None:
     """The invariant that no two compiled objects share a kind, namespace and name (per cluster).
 
@@ -244,7 +299,17 @@ def verify_behaviour(lowered: Lowered) -> None:
     limit of Istio the spec can only avoid, see probes.Expect) never fail a compile."""
     from .verify import verify as run_verifier  # imported here: only commands that lower need it
 
-    report = run_verifier(lowered.parsed.index, lowered.manifests)
+    index = lowered.parsed.index
+    if lowered.fresh is not None:  # the objects lowered anew, and the probes within them
+        from .units import unit_of
+
+        fresh = [m for m in lowered.manifests if unit_of(m) in lowered.fresh]
+        if not run_verifier(index, fresh, focus=(lowered.changed, lowered.fresh)).bugs:
+            return
+        # A probe may still have reached an object this compile reused (a route that sends on
+        # to a service elsewhere): judge the whole output, lowered anew, before calling it a bug.
+        lowered = lower(lowered.parsed)
+    report = run_verifier(index, lowered.manifests)
     if report.bugs:
         raise compiler_bug([f"verify: {r.probe.key}: {r.reason}" for r in report.bugs])
 
@@ -327,7 +392,10 @@ class Steps:
         return self.warnings
 
     def lower_and_verify(self, parsed: Parsed, *, schemas: bool, behaviour: bool) -> Verified:
-        lowered = self.step("lower_resources", lower, parsed)
+        if self.cache is None:
+            lowered = self.step("lower_resources", lower, parsed)
+        else:
+            lowered = self.step("lower_resources", lower_incrementally, parsed, self.cache)
         if self.cache is not None and schemas:  # else the writers of `-o DIR` address their shares
             self.step("cache_keys", self.cache.prepare, lowered.manifests)
         if schemas:

@@ -259,7 +259,7 @@ def damage_header(p: Path) -> None:
 
 
 def damage_version(p: Path) -> None:
-    p.write_bytes(p.read_bytes().replace(b'"format":1', b'"format":99', 1))
+    p.write_bytes(p.read_bytes().replace(b'"format":%d' % buildcache.FORMAT, b'"format":99', 1))
 
 
 def damage_fingerprint(p: Path) -> None:

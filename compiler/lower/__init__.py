@@ -45,11 +45,19 @@ LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
 )
 
 
-def lower(index: MeshIndex) -> list[Manifest]:
-    """Every cluster's manifests (one unnamed scope for a single-cluster mesh), canonically sorted."""
+def lower(index: MeshIndex, skip: frozenset[str] = frozenset()) -> list[Manifest]:
+    """Every cluster's manifests (one unnamed scope for a single-cluster mesh), canonically sorted.
+
+    `skip`: namespaces whose objects are not wanted (an incremental compile reuses them, see
+    `meshc.compiler.units`): the result is exactly the full result without the objects in them,
+    and the steps do no work for their services (`Scope.skip`)."""
     manifests: list[Manifest] = []
     for scope in index.scopes:
+        if skip:
+            scope = dataclasses.replace(scope, skip=skip)
         produced = [m for step in LOWERINGS for m in step(index, scope)]
+        if skip:  # what steps over gateways, egress or the mesh put into a skipped namespace
+            produced = [m for m in produced if (m.namespace or m.name) not in skip]
         if scope.cluster is not None:
             produced = [dataclasses.replace(m, cluster=scope.cluster) for m in produced]
         manifests.extend(produced)

@@ -185,23 +185,29 @@ def _proxy_answers(workload: Workload, info: ServiceInfo, port: ResolvedPort, re
     return workload.sidecar and _answered(info, port, req)
 
 
-def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0) -> Plan:
+def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0, focus: frozenset[str] | None = None) -> Plan:
+    """The probes of the spec. `focus` (an incremental compile): only those about the services of
+    these namespaces (their edges, undeclared pairs among them, gateway routes and egress entries
+    to or from them, their plaintext and authorization-source probes), sampled as for the whole
+    mesh when the whole mesh is big."""
     probes: list[Probe] = []
-    callers = list(index.services.values())
-    sampled = len(callers) > FULL_PAIRS
+    every = list(index.services.values())
+    subjects = every if focus is None else [s for s in every if s.namespace in focus]
+    callers = subjects
+    sampled = len(every) > FULL_PAIRS
     if sampled:  # every k-th service in namespace order: each namespace keeps its share
         ordered = sorted(callers, key=lambda s: (s.namespace, s.index))
         step = max(1, len(ordered) // SAMPLED_CALLERS)
         callers = ordered[::step]
     probes += _edges(index, sw, callers)
-    pairs, _, found = _non_edges(index, sw, seed)
+    pairs, _, found = _non_edges(index, sw, seed, subjects, sampled)
     probes += found
-    probes += _gateways(index, sw, SAMPLED_ROUTES_PER_GATEWAY if sampled else None)
-    probes += _egress(index, sw)
-    probes += _plaintext(index, sw, seed)
-    probes += _sources(index, sw)
+    probes += _gateways(index, sw, SAMPLED_ROUTES_PER_GATEWAY if sampled else None, focus)
+    probes += _egress(index, sw, subjects)
+    probes += _plaintext(index, sw, seed, subjects)
+    probes += _sources(index, sw, subjects)
     probes += _foreign(index, sw)
-    edges = {(c.key, callee.key) for c in index.services.values() for callee in index.callees(c)}
+    edges = {(c.key, callee.key) for c in subjects for callee in index.callees(c)}
     probed = {(p.source, p.target) for p in probes if p.kind == "edge"}
     return Plan(probes, pairs, sampled, len(edges), len(probed))
 
@@ -386,8 +392,10 @@ def _admitted(index: MeshIndex, sw: SpecWorld) -> dict[str, set[str]]:
     return out
 
 
-def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, list[Probe]]:
-    services = [s for s in index.services.values() if sw.runs(s.key)]
+def _non_edges(
+    index: MeshIndex, sw: SpecWorld, seed: int, subjects: list[ServiceInfo], sampled: bool
+) -> tuple[int, bool, list[Probe]]:
+    services = [s for s in subjects if sw.runs(s.key)]
     declared = {(c.key, callee.key) for c in services for callee in index.callees(c)}
     callees = [s for s in services if s.ports and has_sidecar(index, s)]
     n = len(services)
@@ -396,7 +404,6 @@ def _non_edges(index: MeshIndex, sw: SpecWorld, seed: int) -> tuple[int, bool, l
         n * len(callees) - sum(1 for (a, b) in declared if b in callee_names and a != b) - len(callees)
     )
     allow = not index.mesh.spec.security.authorization.default_deny
-    sampled = n > FULL_PAIRS
     pairs: list[tuple[ServiceInfo, ServiceInfo]] = []
     if not sampled:
         pairs = [(a, b) for a in services for b in callees if a is not b and (a.key, b.key) not in declared]
@@ -516,14 +523,19 @@ def _stratified(
     return [chosen[k] for k in sorted(chosen)]
 
 
-def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -> Iterator[Probe]:
+def _gateways(
+    index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None, focus: frozenset[str] | None = None
+) -> Iterator[Probe]:
     for _, gw in index.gateways.values():
         pods = sw.gateways.get(gw.name)
         if not pods:
             continue
         pod = pods[0]
         servers = [s for s in gw.servers if not s.https_redirect]
-        for k, route in enumerate(gw.routes[:routes_per_gateway]):
+        routes = list(enumerate(gw.routes))
+        if focus is not None:
+            routes = [(k, r) for k, r in routes if _namespace(index, r.to.service) in focus]
+        for k, route in routes[:routes_per_gateway]:
             target = index.resolve(route.to.service)
             if target is None:
                 continue
@@ -553,6 +565,11 @@ def _gateways(index: MeshIndex, sw: SpecWorld, routes_per_gateway: int | None) -
                     pod,
                     req,
                 )
+
+
+def _namespace(index: MeshIndex, ref: str) -> str | None:
+    target = index.resolve(ref)
+    return target.namespace if target is not None else None
 
 
 def _gateway_route(
@@ -835,20 +852,20 @@ def _with(req: Request, token: Token | None) -> Request:
     return replace(req, token=token)
 
 
-def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
+def _egress(index: MeshIndex, sw: SpecWorld, subjects: list[ServiceInfo]) -> Iterator[Probe]:
     by_ns: dict[str, list[ServiceInfo]] = {}
-    for s in index.services.values():
+    for s in subjects:
         by_ns.setdefault(s.namespace, []).append(s)
     control_plane = index.mesh.spec.control_plane.namespace
     for _, eg in index.egress.values():
-        callers = index.egress_callers(eg)
-        names = {c.key for c in callers}
+        names = {c.key for c in index.egress_callers(eg)}
+        callers = [c for c in index.egress_callers(eg) if c.namespace in by_ns]
         gw_fqdn = (
             f"{eg.gateway.service}.{eg.gateway.namespace}.svc.{index.cluster_domain}" if eg.gateway else None
         )
         namespaces = sorted({c.namespace for c in callers})
         neighbours = [(ns, next((s for s in by_ns[ns] if s.key not in names), None)) for ns in namespaces]
-        stranger = next((s for s in index.services.values() if s.key not in names), None)
+        stranger = next((s for s in subjects if s.key not in names), None)
         for port in eg.ports:
             protocol = (
                 "tls"
@@ -904,9 +921,9 @@ def _egress(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
                     )
 
 
-def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int) -> Iterator[Probe]:
+def _plaintext(index: MeshIndex, sw: SpecWorld, seed: int, subjects: list[ServiceInfo]) -> Iterator[Probe]:
     deny_by_default = index.mesh.spec.security.authorization.default_deny
-    services = [s for s in index.services.values() if s.ports and has_sidecar(index, s) and sw.runs(s.key)]
+    services = [s for s in subjects if s.ports and has_sidecar(index, s) and sw.runs(s.key)]
     if len(services) > FULL_PAIRS:
         services = sorted(
             random.Random(seed).sample(services, SAMPLE_PER_STRATUM // 2), key=lambda s: s.index
@@ -970,14 +987,14 @@ def _foreign(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
     )
 
 
-def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
+def _sources(index: MeshIndex, sw: SpecWorld, subjects: list[ServiceInfo]) -> Iterator[Probe]:
     """`source`: each extra authorization source of a service (`security.allow`), from a sender it
     names (admitted) and from its nearest neighbours it does not (refused): a mesh source from a
     workload of another namespace and from a pod without sidecar; a namespace source from that
     namespace and from another; a plaintext source from inside its address blocks, from outside
     them, and from a meshed workload that is no declared caller; claims with a token lacking them.
     Expectations come from the spec (`access`), so a wrong output disagrees with them."""
-    for info in index.services.values():
+    for info in subjects:
         rules = access.allow_rules(info)
         if not rules or not has_sidecar(index, info) or not sw.runs(info.key):
             continue
@@ -1003,7 +1020,7 @@ def _sources(index: MeshIndex, sw: SpecWorld) -> Iterator[Probe]:
             own = next(
                 (
                     o
-                    for o in index.services.values()
+                    for o in subjects
                     if o is not info
                     and o.key not in declared
                     and has_sidecar(index, o)

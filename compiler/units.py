@@ -1,0 +1,159 @@
+"""Units of reuse for an incremental compile: one per namespace, with a key of what its output
+is a function of.
+
+A compile of a big mesh is mostly the same from one commit to the next: a pull request touches a
+service or two. The build cache (`meshc.compiler.buildcache`) keeps, per namespace, the objects
+the last compile put there; this module says when they can be reused. The unit of a compiled
+object is its namespace (a Namespace object's own name for that cluster-scoped kind), so a unit's
+objects are one folder of `-o DIR` and one contiguous run of the canonical stream.
+
+A unit's key is a hash of everything its objects are computed from:
+
+- the **mesh-wide part**: the whole spec but `spec.services` (defaults, gateways, egress,
+  namespaces, telemetry, clusters, security...), the identities (namespace, name) of every service
+  in spec order (so adding, removing, renaming or reordering a service changes every key: bare
+  references resolve differently), and the services whose `security.allow` admits workloads by
+  namespace or mesh-wide (every Sidecar imports them: `lower.sidecar.egress_hosts`);
+- the services of the namespace itself and of every **adjacent** namespace: one holding a caller
+  of a service here, or a service called from here (as the index resolves calls), in spec order.
+  An edge between namespaces is what the objects of one read from the other (an
+  AuthorizationPolicy names its callers' identities, a Sidecar its callees' hosts, the probes of
+  the verifier run along edges); the adjacent namespaces' services are hashed whole, so what a
+  namespace derives from all of its services (its injection mode, its webhook label) is covered.
+
+A unit is never reused when it holds an object not owned by one of its own services or by the
+namespace itself (a gateway's or an egress entry's objects, dashboards, Prometheus wiring: those
+read from services anywhere): such a unit is **volatile** and always compiled again.
+
+The keys are what makes reuse safe, so they err on the wide side (a comment in a service is
+another key); tests/test_incremental.py checks, over random meshes and random edits, that an
+incremental compile gives exactly the bytes of a full one, and that lowering a subset of units
+gives exactly those units' objects of a full lowering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .index import MeshIndex
+from .manifest import Manifest
+
+_JSON_ONLY = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+"""JSON bytes of the user's data as loaded; anything else (a YAML date, a set) raises, and then the
+spec gets no keys (a full compile: reuse is only an optimisation)."""
+
+NAMESPACE_KINDS = frozenset(
+    {"Namespace", "PeerAuthentication", "AuthorizationPolicy", "Telemetry", "Sidecar"}
+)
+"""Kinds of the objects meshc writes for a namespace as a whole (owner None) from that namespace's
+services and the mesh-wide settings only (its allow-nothing policy, its mTLS and telemetry
+defaults). An object of another kind without an owner (a dashboard, a Prometheus rule, an
+east-west gateway) makes its unit volatile."""
+
+
+def unit_of(manifest: Manifest) -> str:
+    """The unit (namespace) an object belongs to: its namespace; a Namespace object its own."""
+    return manifest.namespace or manifest.name
+
+
+@dataclass(frozen=True, slots=True)
+class UnitKeys:
+    keys: dict[str, str]
+    """Namespace holding services -> its key."""
+    adjacent: dict[str, frozenset[str]]
+    """Namespace -> the namespaces adjacent to it (itself not included)."""
+
+    def ring(self, units: Iterable[str]) -> frozenset[str]:
+        """`units` and every namespace adjacent to one of them."""
+        out = set(units)
+        for unit in list(out):
+            out.update(self.adjacent.get(unit, ()))
+        return frozenset(out)
+
+
+def unit_keys(data: Mapping[str, Any], index: MeshIndex) -> UnitKeys | None:
+    """The key of every namespace holding a service; None when the spec cannot be keyed (data that
+    is not plain JSON, a service list the index does not mirror): then nothing is reused."""
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    raw = spec.get("services")
+    if not isinstance(raw, list) or len(raw) != len(index.mesh.spec.services):
+        return None
+    try:
+        rest = orjson.dumps(
+            {**data, "spec": {k: v for k, v in spec.items() if k != "services"}}, option=_JSON_ONLY
+        )
+        digests = [hashlib.blake2b(orjson.dumps(s, option=_JSON_ONLY), digest_size=16).digest() for s in raw]
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    infos = list(index.services.values())
+    mesh = hashlib.blake2b(rest, digest_size=16)
+    for info in infos:  # identities, in spec order (duplicates the index dropped are in `digests`)
+        mesh.update(f"{info.index}\0{info.namespace}\0{info.name}\n".encode())
+    for info, _, _ in index.open_to_identities:
+        mesh.update(b"open\0" + digests[info.index])
+    mesh_digest = mesh.digest()
+
+    adjacent: dict[str, set[str]] = {info.namespace: set() for info in infos}
+    for callee in infos:
+        for edge in callee.callers:
+            a, b = edge.caller.namespace, callee.namespace
+            if a != b:
+                adjacent[a].add(b)
+                adjacent[b].add(a)
+    members: dict[str, list[int]] = {}
+    for info in infos:
+        members.setdefault(info.namespace, []).append(info.index)
+    keys = {}
+    for ns in sorted(adjacent):
+        h = hashlib.blake2b(mesh_digest, digest_size=16)
+        near = sorted(adjacent[ns])
+        h.update(f"{ns}\0{','.join(near)}\n".encode())
+        for i in sorted(i for n in (ns, *near) for i in members[n]):
+            h.update(digests[i])
+        keys[ns] = h.hexdigest()
+    return UnitKeys(keys, {ns: frozenset(near) for ns, near in adjacent.items()})
+
+
+def volatile_units(manifests: Iterable[Manifest], index: MeshIndex) -> frozenset[str]:
+    """Units holding an object that is neither one of its own services' nor of the namespace as
+    a whole (see NAMESPACE_KINDS): they are compiled anew every time."""
+    out = set()
+    for m in manifests:
+        unit = unit_of(m)
+        owner = m.owner
+        if owner is None:
+            if m.kind not in NAMESPACE_KINDS:
+                out.add(unit)
+        elif owner.startswith("egress/"):
+            if not _egress_copy_of_callers(index, owner[len("egress/") :], unit):
+                out.add(unit)
+        elif not owner.startswith("service/"):
+            out.add(unit)
+        else:
+            info = index.resolve(owner[len("service/") :])
+            if info is None or info.namespace != unit:
+                out.add(unit)
+    return frozenset(out)
+
+
+def _egress_copy_of_callers(index: MeshIndex, name: str, unit: str) -> bool:
+    """Whether an object of egress entry `name` in namespace `unit` is one of the copies written
+    into its callers' own namespaces (`lower.egress`): a function of the entry, of which services
+    call it (mesh-wide part of the key) and of the callers in `unit` (the unit's own services). In a
+    multi-cluster mesh which copies a cluster gets depends on where the callers run: not local."""
+    found = index.egress.get(name)
+    if found is None or index.clusters:
+        return False
+    egress = found[1]
+    if egress.namespace is not None or (egress.gateway is not None and egress.gateway.namespace == unit):
+        return False
+    return any(caller.namespace == unit for caller in index.egress_callers(egress))

@@ -1,0 +1,301 @@
+"""The incremental compile (meshc.compiler.units, pipeline.lower_incrementally): reusing the objects
+of the namespaces whose key did not change gives exactly the output of a full compile.
+
+- restriction: lowering with some namespaces skipped gives exactly the other namespaces' objects
+  of a full lowering (every example, every way to skip one namespace);
+- keys: over random edits of one service (or of mesh-wide settings) in meshes that spread over
+  several namespaces, with calls, gateway routes, egress callers and authorization sources across
+  them, a compile with the cache the previous compile left gives byte for byte the stream, the
+  files and the diagnostics of a compile without cache, and it did reuse units (the test would
+  pass vacuously otherwise).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_buildcache import compile_, outcome, tree, write
+
+from bench.synthetic import make_spec
+from meshc.compiler import pipeline
+from meshc.compiler.buildcache import BuildCache
+from meshc.compiler.lower import lower
+from meshc.compiler.units import unit_keys, unit_of
+from meshc.spec.diagnostics import SpecError
+
+EXAMPLES = sorted(p for p in (REPO / "examples").glob("*/mesh.yaml"))
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
+def test_lowering_without_some_namespaces_gives_exactly_the_others(spec: Path) -> None:
+    parsed = pipeline.parse(spec)
+    full = lower(parsed.index)
+    units = sorted({unit_of(m) for m in full})
+    for unit in units:
+        skipped = frozenset(units) - {unit}
+        assert lower(parsed.index, skipped) == [m for m in full if unit_of(m) == unit], unit
+        assert lower(parsed.index, frozenset({unit})) == [m for m in full if unit_of(m) != unit], unit
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_namespace_with_services_has_a_key(spec: Path) -> None:
+    parsed = pipeline.parse(spec)
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    assert keys is not None
+    assert set(keys.keys) == {info.namespace for info in parsed.index.services.values()}
+
+
+# --- random edits over meshes spread across namespaces ----------------------------------------------
+
+
+def spread(n: int, per_namespace: int) -> dict[str, Any]:
+    """The synthetic mesh with `per_namespace` services a namespace (calls cross namespaces), an
+    egress entry called from several namespaces and a service open to the whole mesh."""
+    spec = make_spec(n)
+    services = spec["spec"]["services"]
+    for i, svc in enumerate(services):
+        svc["namespace"] = f"ns-{i // per_namespace}"
+        # calls into this namespace and the next only: a chain of namespaces, each adjacent to two
+        svc["calls"] = [
+            c for c in svc["calls"] if int(c["service"][4:]) // per_namespace <= i // per_namespace + 1
+        ]
+    spec["spec"]["egress"][0]["callers"] = [services[i]["name"] for i in range(0, n, 3)]
+    services[1]["security"] = {"allow": [{"source": {"mesh": True}, "methods": ["GET"]}]}
+    return spec
+
+
+BASES = {
+    "spread": spread(24, 4),
+    "shop": yaml.safe_load((REPO / "examples/shop/mesh.yaml").read_text()),
+    "namespaces": yaml.safe_load((REPO / "examples/namespaces/mesh.yaml").read_text()),
+    "multicluster": yaml.safe_load((REPO / "examples/multicluster/mesh.yaml").read_text()),
+}
+
+
+def _service(spec: dict[str, Any], i: int) -> dict[str, Any]:
+    services = spec["spec"]["services"]
+    return services[i % len(services)]
+
+
+def edit_timeout(spec: dict[str, Any], i: int, n: int) -> None:
+    svc = _service(spec, i)
+    svc.setdefault("traffic", {})["timeout"] = f"{n % 9 + 1}s"
+
+
+def edit_calls(spec: dict[str, Any], i: int, n: int) -> None:
+    """A call added (to a service of another namespace, mostly) or the last one removed."""
+    svc, other = _service(spec, i), _service(spec, n)
+    calls = svc.setdefault("calls", [])
+    target = f"{other.get('namespace', 'default')}/{other['name']}"
+    if n % 2 and calls:
+        calls.pop()
+    elif other is not svc and all(c.get("service") not in (target, other["name"]) for c in calls):
+        calls.append({"service": target})
+
+
+def edit_account(spec: dict[str, Any], i: int, n: int) -> None:
+    """Who the service is (its principal): every callee's policy names it."""
+    _service(spec, i)["account"] = f"sa-{n % 4}"
+
+
+def edit_allow(spec: dict[str, Any], i: int, n: int) -> None:
+    """A source that admits workloads without an edge: every Sidecar it admits imports the service."""
+    svc = _service(spec, i)
+    other = _service(spec, n)
+    source = {"mesh": True} if n % 2 else {"namespaces": [other.get("namespace", "default")]}
+    svc.setdefault("security", {})["allow"] = [{"source": source, "methods": ["GET"]}]
+
+
+def edit_egress_callers(spec: dict[str, Any], i: int, n: int) -> None:
+    egress = spec["spec"].get("egress") or []
+    if not egress:
+        return
+    callers = egress[0].setdefault("callers", [])
+    svc = _service(spec, i)
+    name = f"{svc.get('namespace', 'default')}/{svc['name']}"
+    if name in callers:
+        callers.remove(name)
+    else:
+        callers.append(name)
+
+
+def edit_port(spec: dict[str, Any], i: int, n: int) -> None:
+    svc = _service(spec, i)
+    if svc.get("ports"):
+        svc["ports"][0]["port"] = 8000 + n % 5
+
+
+def edit_gateway_target(spec: dict[str, Any], i: int, n: int) -> None:
+    gateways = spec["spec"].get("gateways") or []
+    routes = gateways[0].get("routes") if gateways else None
+    svc = _service(spec, n)
+    if routes and svc.get("ports"):
+        routes[i % len(routes)]["to"] = {
+            "service": f"{svc.get('namespace', 'default')}/{svc['name']}",
+            "port": svc["ports"][0]["port"],
+        }
+
+
+def edit_mtls(spec: dict[str, Any], i: int, n: int) -> None:
+    _service(spec, i).setdefault("security", {})["mtls"] = ("STRICT", "PERMISSIVE")[n % 2]
+
+
+def edit_move(spec: dict[str, Any], i: int, n: int) -> None:
+    """A service moved to another namespace (its identity changes: nothing is reused)."""
+    svc, other = _service(spec, i), _service(spec, n)
+    svc["namespace"] = other.get("namespace", "default")
+
+
+def edit_defaults(spec: dict[str, Any], i: int, n: int) -> None:
+    spec["spec"].setdefault("defaults", {}).setdefault("traffic", {})["timeout"] = f"{20 + n % 20}s"
+
+
+EDITS = [
+    edit_timeout,
+    edit_calls,
+    edit_account,
+    edit_allow,
+    edit_egress_callers,
+    edit_port,
+    edit_gateway_target,
+    edit_mtls,
+    edit_move,
+    edit_defaults,
+]
+
+
+def lowered_output(lowered: pipeline.Lowered) -> list[tuple[str, str | None, str | None]]:
+    from meshc.compiler.buildcache import address
+
+    return [(m.ref, m.cluster, address(m.body)) for m in lowered.manifests]
+
+
+def assert_incremental_equals_full(before: dict[str, Any], after: dict[str, Any], tmp: Path) -> None:
+    """Lowering `after` with the units `before` left gives what lowering it in full gives."""
+    cache = BuildCache(None)
+    try:
+        parsed = pipeline.parse(write(before, tmp / "before.yaml"))
+    except SpecError:
+        return
+    remember(cache, pipeline.lower_incrementally(parsed, cache))
+    try:
+        parsed = pipeline.parse(write(after, tmp / "after.yaml"))
+    except SpecError:
+        return
+    incremental = pipeline.lower_incrementally(parsed, cache)
+    assert lowered_output(incremental) == lowered_output(pipeline.lower(parsed))
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=lambda e: e.__name__)
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_lowering_after_each_kind_of_edit_anywhere(tmp_path: Path, base: str, edit: Any) -> None:
+    """Every kind of edit, on every service of the base (and with partners far and near)."""
+    count = len(BASES[base]["spec"]["services"])
+    for i in range(0, count, max(1, count // 5)):
+        for n in (i + 1, i + count // 2):
+            after = copy.deepcopy(BASES[base])
+            edit(after, i, n)
+            assert_incremental_equals_full(BASES[base], after, tmp_path)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    base=st.sampled_from(sorted(BASES)),
+    series=st.lists(
+        st.tuples(st.sampled_from(EDITS), st.integers(0, 80), st.integers(0, 80)), min_size=2, max_size=5
+    ),
+)
+def test_lowering_after_a_series_of_edits(tmp_path: Path, base: str, series: list[Any]) -> None:
+    before = copy.deepcopy(BASES[base])
+    after = copy.deepcopy(before)
+    for edit, i, n in series:
+        edit(after, i, n)
+    assert_incremental_equals_full(before, after, tmp_path)
+
+
+@settings(
+    max_examples=int(os.environ.get("MESHC_INCREMENTAL_EXAMPLES", "12")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    base=st.sampled_from(sorted(BASES)),
+    series=st.lists(
+        st.tuples(st.sampled_from(EDITS), st.integers(0, 80), st.integers(0, 80)), min_size=1, max_size=4
+    ),
+)
+def test_an_incremental_compile_is_byte_identical_to_a_full_one(
+    tmp_path: Path, base: str, series: list[Any]
+) -> None:
+    work = Path(os.path.realpath(tmp_path)) / f"w{len(list(tmp_path.iterdir()))}"
+    work.mkdir()
+    cache, spec, live = work / "cache", copy.deepcopy(BASES[base]), work / "out"
+    path = write(spec, work / "mesh.yaml")
+    assert compile_(path, str(live), cache)[0] == 0
+    for edit, i, n in series:
+        edit(spec, i, n)
+        path = write(spec, work / "mesh.yaml")
+        fresh = work / f"fresh-{len(list(work.iterdir()))}"
+        expected_dir = outcome(*compile_(path, str(fresh), None), fresh)
+        assert outcome(*compile_(path, str(live), cache), live) == expected_dir
+        if expected_dir[0] == 0:
+            assert tree(live) == tree(fresh)
+        assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+
+
+def test_a_one_service_edit_reuses_the_namespaces_it_does_not_reach(tmp_path: Path) -> None:
+    """The property above would hold if nothing were ever reused: here a timeout edit in one
+    namespace of six reuses the units that are neither it nor adjacent to it."""
+    spec = spread(24, 4)
+    path = write(spec, tmp_path / "mesh.yaml")
+    cache = BuildCache(None)
+    first = pipeline.lower_incrementally(pipeline.parse(path), cache)
+    assert first.fresh is not None and first.changed == frozenset(unit_keys_of(path))
+    remember(cache, first)
+    spec["spec"]["services"][9]["traffic"]["timeout"] = "7s"  # svc-00009 in ns-2
+    path = write(spec, tmp_path / "mesh.yaml")
+    parsed = pipeline.parse(path)
+    second = pipeline.lower_incrementally(parsed, cache)
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    assert keys is not None
+    assert "ns-2" in second.changed
+    assert second.changed <= keys.ring({"ns-2"})
+    reused = set(keys.keys) - (second.fresh or set())
+    assert reused, "nothing was reused"
+    assert [(m.ref, m.cluster) for m in second.manifests] == [(m.ref, m.cluster) for m in lower(parsed.index)]
+
+
+def unit_keys_of(path: Path) -> dict[str, str]:
+    parsed = pipeline.parse(path)
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    assert keys is not None
+    return keys.keys
+
+
+def remember(cache: BuildCache, lowered: pipeline.Lowered) -> None:
+    """What saving the pack and opening it again would leave: the units and their texts."""
+    from meshc.compiler.buildcache import address
+
+    cache.prepare(lowered.manifests)
+    rows = cache._unit_rows(cache.addresses)
+    cache.spans = {a: i for i, a in enumerate(a for a in cache.addresses if a is not None)}
+    start = 0
+    for unit, key, count in zip(rows["names"], rows["keys"], rows["counts"], strict=True):
+        cache.units[unit] = (
+            key,
+            list(zip(*(c[start : start + count] for c in rows["columns"]), strict=True)),
+        )
+        start += count
+    assert all(address(m.body) for m in lowered.manifests)
