@@ -181,8 +181,12 @@ class BuildCache:
     """The previous compile's units: namespace -> (key, its objects' rows as in UNIT_COLUMNS)."""
     unit_keys: dict[str, str] | None = None
     """This compile's keys of units whose objects may be kept for the next one (`keep_units`)."""
+    services: dict[str, str] = field(default_factory=dict)
+    """Service -> the hash of its part of the spec, as the previous compile saw it (`units`);
+    replaced by this compile's (`keep_units`)."""
     manifests: Sequence[Manifest] = ()
     """This compile's objects, aligned with `addresses` (`keep_units`)."""
+    kept_services: dict[str, str] = field(default_factory=dict)
 
     def text(self, a: str | None) -> bytes | None:
         """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an
@@ -212,18 +216,27 @@ class BuildCache:
             ]
         return found
 
-    def keep_units(self, keys: dict[str, str], manifests: Sequence[Manifest]) -> None:
-        """Keep this compile's units with `keys` (volatile ones left out) for the next compile;
-        saved with the texts once every object is addressed."""
+    def keep_units(
+        self, keys: dict[str, str], manifests: Sequence[Manifest], services: dict[str, str]
+    ) -> None:
+        """Keep this compile's units with `keys` (volatile ones left out) and the hashes of its
+        `services` for the next compile; saved with the texts once every object is addressed."""
         self.unit_keys = keys
         self.manifests = manifests
+        self.kept_services = services
 
     def _unit_rows(self, addresses: Sequence[str | None]) -> dict[str, Any]:
         """The units section of the pack: per kept unit its key and rows (a unit with an object
         that has no address is not kept: it could not be rendered from the cache)."""
         keys = self.unit_keys
         if keys is None:
-            return {"names": [], "keys": [], "counts": [], "columns": [[] for _ in UNIT_COLUMNS]}
+            return {
+                "names": [],
+                "keys": [],
+                "counts": [],
+                "columns": [[] for _ in UNIT_COLUMNS],
+                "services": [[], []],
+            }
         rows: dict[str, list[tuple[Any, ...]]] = {}
         broken = set()
         for m, a in zip(self.manifests, addresses, strict=True):
@@ -241,6 +254,7 @@ class BuildCache:
             "keys": [keys[u] for u in names],
             "counts": [len(rows[u]) for u in names],
             "columns": columns,
+            "services": [list(self.kept_services), list(self.kept_services.values())],
         }
 
     def prepare(self, manifests: Sequence[Manifest]) -> None:
@@ -360,7 +374,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
     problem = _load(cache, data)
     if problem is not None:
         cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
-        cache.units = {}
+        cache.units, cache.services = {}, {}
         return _ignored(cache, problem)
     return cache
 
@@ -422,6 +436,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         units = content["units"]
         unit_names, unit_keys, unit_counts = units["names"], units["keys"], units["counts"]
         unit_columns = units["columns"]
+        service_keys, service_digests = units["services"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
     blob_size = len(rest) - size
@@ -457,6 +472,11 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
             for c in (unit_columns[1], unit_columns[3], unit_columns[4])
         )
         and min(unit_counts, default=0) >= 0
+        and type(service_keys) is list
+        and type(service_digests) is list
+        and len(service_keys) == len(service_digests)
+        and set(map(type, service_keys)) <= {str}
+        and set(map(type, service_digests)) <= {str}
     ):
         return "malformed content"
     cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
@@ -468,6 +488,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     for unit, key, count in zip(unit_names, unit_keys, unit_counts, strict=True):
         cache.units[unit] = (key, rows[start : start + count])
         start += count
+    cache.services = dict(zip(service_keys, service_digests, strict=True))
     return None
 
 

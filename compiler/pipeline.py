@@ -90,8 +90,11 @@ class Lowered:
     fresh: frozenset[str] | None = None
     """For an incremental compile (`lower_incrementally`), the units (namespaces) lowered anew;
     the others' objects were taken from the build cache (with a `ReusedBody`). None: all anew."""
+    probed: frozenset[str] = frozenset()
+    """For an incremental compile, the services the behaviour verifier probes: those the edit
+    touched, their callers and their callees (all in units lowered anew)."""
     changed: frozenset[str] = frozenset()
-    """For an incremental compile, the units whose key changed (their services are probed)."""
+    """For an incremental compile, the units whose key changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,21 +213,31 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache) -> Lowered:
     list of objects as `lower`'s, some of them standing for their cached body."""
     from .units import unit_keys, unit_of, volatile_units
 
-    keys = unit_keys(parsed.loaded.data, parsed.index)
+    index = parsed.index
+    keys = unit_keys(parsed.loaded.data, index)
     if keys is None:
         lowered = lower(parsed)
-        cache.keep_units({}, lowered.manifests)
+        cache.keep_units({}, lowered.manifests, {})
         return lowered
     reusable = cache.reusable(keys.keys)
     changed = keys.keys.keys() - reusable.keys()
     near = keys.ring(changed)
     kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
-    fresh = lower_index(parsed.index, skip=frozenset(kept))
+    fresh = lower_index(index, skip=frozenset(kept))
     check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
-    manifests = _in_canonical_order(fresh, kept, parsed.index)
-    volatile = volatile_units(fresh, parsed.index)
-    cache.keep_units({u: k for u, k in keys.keys.items() if u not in volatile}, manifests)
-    return Lowered(parsed, manifests, frozenset(map(unit_of, fresh)) | near, frozenset(changed))
+    manifests = _in_canonical_order(fresh, kept, index)
+    volatile = volatile_units(fresh, index)
+    cache.keep_units({u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services)
+    if not kept:
+        return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
+    edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
+    probed = {s.key for s in edited}
+    for info in edited:
+        probed.update(edge.caller.key for edge in info.callers)
+        probed.update(callee.key for callee in index.callees(info))
+    return Lowered(
+        parsed, manifests, frozenset(map(unit_of, fresh)) | near, frozenset(probed), frozenset(changed)
+    )
 
 
 def _in_canonical_order(
@@ -304,7 +317,7 @@ def verify_behaviour(lowered: Lowered) -> None:
         from .units import unit_of
 
         fresh = [m for m in lowered.manifests if unit_of(m) in lowered.fresh]
-        if not run_verifier(index, fresh, focus=(lowered.changed, lowered.fresh)).bugs:
+        if not run_verifier(index, fresh, focus=(lowered.probed, lowered.fresh)).bugs:
             return
         # A probe may still have reached an object this compile reused (a route that sends on
         # to a service elsewhere): judge the whole output, lowered anew, before calling it a bug.

@@ -69,6 +69,9 @@ class UnitKeys:
     """Namespace holding services -> its key."""
     adjacent: dict[str, frozenset[str]]
     """Namespace -> the namespaces adjacent to it (itself not included)."""
+    services: dict[str, str]
+    """Service (its index key) -> a hash of what the user wrote for it: which services an edit
+    touched (the behaviour verifier probes them and their edges)."""
 
     def ring(self, units: Iterable[str]) -> frozenset[str]:
         """`units` and every namespace adjacent to one of them."""
@@ -120,7 +123,8 @@ def unit_keys(data: Mapping[str, Any], index: MeshIndex) -> UnitKeys | None:
         for i in sorted(i for n in (ns, *near) for i in members[n]):
             h.update(digests[i])
         keys[ns] = h.hexdigest()
-    return UnitKeys(keys, {ns: frozenset(near) for ns, near in adjacent.items()})
+    services = {info.key: digests[info.index].hex() for info in infos}
+    return UnitKeys(keys, {ns: frozenset(near) for ns, near in adjacent.items()}, services)
 
 
 def volatile_units(manifests: Iterable[Manifest], index: MeshIndex) -> frozenset[str]:

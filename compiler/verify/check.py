@@ -76,8 +76,8 @@ def verify(
     focus: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Report:
     """Probe the model of `manifests`. `focus` (an incremental compile, see
-    pipeline.verify_behaviour): (the namespaces whose services are probed, the namespaces whose
-    objects `manifests` are); a probe that would involve a service outside the latter is left out."""
+    pipeline.verify_behaviour): (the services probed, the namespaces whose objects `manifests`
+    are); a probe that would involve a service outside the latter is left out."""
     start = time.perf_counter()
     sw = SpecWorld(index)
     configs = configs_for(manifests, index)

@@ -186,13 +186,13 @@ def _proxy_answers(workload: Workload, info: ServiceInfo, port: ResolvedPort, re
 
 
 def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0, focus: frozenset[str] | None = None) -> Plan:
-    """The probes of the spec. `focus` (an incremental compile): only those about the services of
-    these namespaces (their edges, undeclared pairs among them, gateway routes and egress entries
-    to or from them, their plaintext and authorization-source probes), sampled as for the whole
-    mesh when the whole mesh is big."""
+    """The probes of the spec. `focus` (an incremental compile): only those about these services
+    (their edges, undeclared pairs among them, gateway routes and egress entries to or from them,
+    their plaintext and authorization-source probes), sampled as for the whole mesh when the
+    whole mesh is big."""
     probes: list[Probe] = []
     every = list(index.services.values())
-    subjects = every if focus is None else [s for s in every if s.namespace in focus]
+    subjects = every if focus is None else [s for s in every if s.key in focus]
     callers = subjects
     sampled = len(every) > FULL_PAIRS
     if sampled:  # every k-th service in namespace order: each namespace keeps its share
@@ -534,7 +534,7 @@ def _gateways(
         servers = [s for s in gw.servers if not s.https_redirect]
         routes = list(enumerate(gw.routes))
         if focus is not None:
-            routes = [(k, r) for k, r in routes if _namespace(index, r.to.service) in focus]
+            routes = [(k, r) for k, r in routes if _key(index, r.to.service) in focus]
         for k, route in routes[:routes_per_gateway]:
             target = index.resolve(route.to.service)
             if target is None:
@@ -567,9 +567,9 @@ def _gateways(
                 )
 
 
-def _namespace(index: MeshIndex, ref: str) -> str | None:
+def _key(index: MeshIndex, ref: str) -> str | None:
     target = index.resolve(ref)
-    return target.namespace if target is not None else None
+    return target.key if target is not None else None
 
 
 def _gateway_route(
