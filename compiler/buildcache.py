@@ -390,12 +390,15 @@ def _ignored(cache: BuildCache, reason: str) -> BuildCache:
 def _read(path: Path) -> bytes | None:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 24):
+        # One read of the whole file (no copy to join chunks: 80 MB at 10,000 services); the
+        # loop only runs for a file that grew meanwhile (then the checksum decides).
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1] and (chunk := os.read(fd, 1 << 24)):
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 
