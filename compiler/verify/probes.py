@@ -22,7 +22,7 @@ means them to have.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 
 from meshc.spec.models import HTTP_PROTOCOLS
@@ -375,21 +375,36 @@ def _principal(index: MeshIndex, info: ServiceInfo) -> str:
     return index.principal(info.namespace, info.account)
 
 
-def _admitted(index: MeshIndex, sw: SpecWorld) -> dict[str, set[str]]:
-    """Callee -> the identities the spec admits: its declared callers' and its gateways'."""
-    out: dict[str, set[str]] = {}
-    for info in index.services.values():
-        for callee in index.callees(info):
-            out.setdefault(callee.key, set()).add(_principal(index, info))
-    for _, gw in index.gateways.values():
-        pods = sw.gateways.get(gw.name)
-        if not pods:
-            continue
-        for route in gw.routes:
-            target = index.resolve(route.to.service)
-            if target is not None:
-                out.setdefault(target.key, set()).add(pods[0].principal(index.trust_domain))
-    return out
+class _Admitted:
+    """Callee -> the identities the spec admits: its declared callers' and its gateways'. Worked
+    out per callee asked for (a probe plan asks for a few hundred of 10,000 services)."""
+
+    def __init__(self, index: MeshIndex, sw: SpecWorld) -> None:
+        self.index = index
+        self.gateways: dict[str, set[str]] = {}
+        for _, gw in index.gateways.values():
+            pods = sw.gateways.get(gw.name)
+            if not pods:
+                continue
+            for route in gw.routes:
+                target = index.resolve(route.to.service)
+                if target is not None:
+                    self.gateways.setdefault(target.key, set()).add(pods[0].principal(index.trust_domain))
+        self.found: dict[str, frozenset[str]] = {}
+
+    def get(self, key: str, default: Collection[str] = ()) -> Collection[str]:
+        found = self.found.get(key)
+        if found is None:
+            info = self.index.services.get(key)
+            if info is None:
+                return default
+            callers = {_principal(self.index, edge.caller) for edge in info.callers}
+            found = self.found[key] = frozenset(callers | self.gateways.get(key, set()))
+        return found or default
+
+
+def _admitted(index: MeshIndex, sw: SpecWorld) -> _Admitted:
+    return _Admitted(index, sw)
 
 
 def _non_edges(
@@ -438,14 +453,13 @@ def _non_edges(
                         req,
                     )
                 )
+    routes_to: dict[str, set[str]] = {}
+    for gw_name in sw.gateways:
+        found = (index.resolve(r.to.service) for r in index.gateways[gw_name][1].routes)
+        routes_to[gw_name] = {target.key for target in found if target is not None}
     for gw_name, workloads in sorted(sw.gateways.items()):
         same_pods = [other for other, w in sw.gateways.items() if w and workloads and w[0] == workloads[0]]
-        routed = {
-            target.key
-            for other in same_pods
-            for target in (index.resolve(r.to.service) for r in index.gateways[other][1].routes)
-            if target is not None
-        }
+        routed = {key for other in same_pods for key in routes_to[other]}
         me = workloads[0].principal(index.trust_domain)
         if sampled:
             pool = random.Random(seed).sample(callees, min(len(callees), 40))
