@@ -27,6 +27,7 @@ from .walk import DEFAULTS_TRAFFIC
 CODE = "MC101"
 NAME = "unknown-reference"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 DECLARE = "declare it, or correct the name"
