@@ -34,7 +34,7 @@ from meshc.compiler.rules import (
     to_diagnostics,
 )
 from meshc.compiler.rules.base import SCOPES
-from meshc.compiler.rules.walk import adjacent_namespaces, service_owner
+from meshc.compiler.rules.walk import adjacent_namespaces, namespace_adjacency, service_owner
 from meshc.spec.models import Mesh
 from tests.fuzz.strategies import mutated_examples
 
@@ -457,9 +457,11 @@ def local_findings_by_namespace(
 def assert_unreached_namespaces_keep_their_findings(
     old: Mesh, new: Mesh, edited: str, rules: Iterable[Rule] = LOCAL
 ) -> None:
-    reached = (
-        {edited} | adjacent_namespaces(MeshIndex(old), edited) | adjacent_namespaces(MeshIndex(new), edited)
-    )
+    before_index, after_index = MeshIndex(old), MeshIndex(new)
+    for index in (before_index, after_index):  # the one-pass form an incremental compile uses
+        held = {info.namespace for info in index.services.values()}
+        assert namespace_adjacency(index) == {ns: adjacent_namespaces(index, ns) for ns in held}
+    reached = {edited} | adjacent_namespaces(before_index, edited) | adjacent_namespaces(after_index, edited)
     before = local_findings_by_namespace(old, rules)
     after = local_findings_by_namespace(new, rules)
     for namespace in sorted(set(before) - reached):

@@ -92,6 +92,17 @@ def adjacent_namespaces(index: MeshIndex, namespace: str) -> set[str]:
     return found
 
 
+def namespace_adjacency(index: MeshIndex) -> dict[str, set[str]]:
+    """`adjacent_namespaces` of every namespace that holds a service, in one pass over the calls."""
+    found: dict[str, set[str]] = {info.namespace: set() for info in index.services.values()}
+    for caller in index.services.values():
+        for callee in index.callees(caller):
+            if callee.namespace != caller.namespace:
+                found[caller.namespace].add(callee.namespace)
+                found[callee.namespace].add(caller.namespace)
+    return found
+
+
 def defaults_traffic(ctx: RuleContext) -> Iterator[tuple[Path, Traffic, str]]:
     """`spec.defaults.traffic` as `traffic_blocks` gives it (for the `check_mesh` parts)."""
     if ctx.mesh.spec.defaults.traffic is not None:
