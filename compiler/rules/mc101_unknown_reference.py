@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from meshc.spec.models import split_reference
+from meshc.spec.models import Traffic, split_reference
 from meshc.spec.suggest import Suggester, did_you_mean
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext
-from .walk import DEFAULTS_TRAFFIC
+from .walk import DEFAULTS_TRAFFIC, focused
 
 CODE = "MC101"
 NAME = "unknown-reference"
 SEVERITY = "error"
-SCOPE = "mesh"
+SCOPE = "namespace"
 
 
 DECLARE = "declare it, or correct the name"
@@ -84,6 +84,55 @@ def _inherited(missing: dict[tuple[tuple[str | int, ...], str], list[str]]) -> I
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """What the services write about known services: the ports of their calls, the versions of their
+    own traffic, the ports of their `portMtls`. (Unknown services get their did-you-mean from one
+    budget for the whole mesh, so they are `check_mesh`'s.)"""
+    index = ctx.index
+    for info in focused(ctx):
+        for j, call in enumerate(info.model.calls):
+            callee = index.resolve(call.service)
+            if callee is None:
+                continue  # unknown (check_mesh) or ambiguous (MC240)
+            known_ports = {p.number for p in callee.ports}
+            for k, port in enumerate(call.ports):
+                if port not in known_ports:
+                    yield Finding(
+                        (*info.path, "calls", j, "ports", k),
+                        f"service '{callee.key}' has no port {port}",
+                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
+                    )
+        versions = _versions(info)
+        for path, version in _version_refs(info):
+            if version in versions or path[:3] == DEFAULTS_TRAFFIC:
+                continue  # inherited from the defaults: check_mesh reports them together
+            yield Finding(
+                path,
+                f"service '{info.key}' has no version '{version}'",
+                _suggest(
+                    version,
+                    versions,
+                    f"declared versions: {sorted(versions)}" if versions else "declare it under versions",
+                ),
+            )
+        security = info.model.security
+        if security is not None:
+            known_ports = {p.number for p in info.ports}
+            for k, entry in enumerate(security.port_mtls):
+                if entry.port not in known_ports:
+                    yield Finding(
+                        (*info.path, "security", "portMtls", k, "port"),
+                        f"service '{info.key}' has no port {entry.port}",
+                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
+                    )
+
+
+def _names_versions(traffic: Traffic | None) -> bool:
+    """Whether a traffic block names versions (a split, a mirror, routes)."""
+    return traffic is not None and bool(traffic.split or traffic.mirror or traffic.routes)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """Unknown services, wherever they are named, and the versions of `spec.defaults.traffic`."""
     index = ctx.index
     services = index.services
     # one index and one budget for every unknown service: bare names, and `namespace/name`
@@ -101,53 +150,21 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
         return index.resolve(ref) is None and not index.namespaces_holding(ref)
 
-    missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     for info in services.values():
         for j, call in enumerate(info.model.calls):
-            path = (*info.path, "calls", j)
-            callee = index.resolve(call.service)
-            if callee is None:
-                if unknown(call.service):
-                    yield Finding(
-                        (*path, "service"),
-                        f"service '{info.key}' calls unknown service '{call.service}'",
-                        unknown_service(call.service),
-                    )
-                continue
-            known_ports = {p.number for p in callee.ports}
-            for k, port in enumerate(call.ports):
-                if port not in known_ports:
-                    yield Finding(
-                        (*path, "ports", k),
-                        f"service '{callee.key}' has no port {port}",
-                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
-                    )
-        versions = _versions(info)
-        for path, version in _version_refs(info):
-            if version in versions:
-                continue
-            if path[:3] == DEFAULTS_TRAFFIC:
-                missing.setdefault((path, version), []).append(info.name)
-            else:
+            if index.resolve(call.service) is None and unknown(call.service):
                 yield Finding(
-                    path,
-                    f"service '{info.key}' has no version '{version}'",
-                    _suggest(
-                        version,
-                        versions,
-                        f"declared versions: {sorted(versions)}" if versions else "declare it under versions",
-                    ),
+                    (*info.path, "calls", j, "service"),
+                    f"service '{info.key}' calls unknown service '{call.service}'",
+                    unknown_service(call.service),
                 )
-        security = info.model.security
-        if security is not None:
-            known_ports = {p.number for p in info.ports}
-            for k, entry in enumerate(security.port_mtls):
-                if entry.port not in known_ports:
-                    yield Finding(
-                        (*info.path, "security", "portMtls", k, "port"),
-                        f"service '{info.key}' has no port {entry.port}",
-                        f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
-                    )
+    missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
+    if _names_versions(ctx.mesh.spec.defaults.traffic):
+        for info in services.values():
+            versions = _versions(info)
+            for path, version in _version_refs(info):
+                if version not in versions and path[:3] == DEFAULTS_TRAFFIC:
+                    missing.setdefault((path, version), []).append(info.name)
     yield from _inherited(missing)
     for gi, gateway in enumerate(ctx.mesh.spec.gateways):
         for ri, route in enumerate(gateway.routes):
