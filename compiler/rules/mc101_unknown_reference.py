@@ -135,15 +135,16 @@ def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
     """Unknown services, wherever they are named, and the versions of `spec.defaults.traffic`."""
     index = ctx.index
     services = index.services
-    # one index and one budget for every unknown service: bare names, and `namespace/name`
-    bare_names = Suggester(index.by_name)
-    qualified: list[Suggester] = []  # built on the first unknown `namespace/name`: most specs have none
+    # one index and one budget for every unknown service: bare names, and `namespace/name`; each
+    # built on its first unknown reference (most specs have none)
+    suggesters: dict[bool, Suggester] = {}
 
     def unknown_service(ref: str) -> str:
         namespace, _ = split_reference(ref)
-        if namespace is not None and not qualified:
-            qualified.append(Suggester(index.qualified_names))
-        found = (bare_names if namespace is None else qualified[0]).suggest(ref)
+        qualified = namespace is not None
+        if qualified not in suggesters:
+            suggesters[qualified] = Suggester(index.qualified_names if qualified else index.by_name)
+        found = suggesters[qualified].suggest(ref)
         return did_you_mean(found, DECLARE) or DECLARE
 
     def unknown(ref: str) -> bool:
