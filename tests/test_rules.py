@@ -91,6 +91,8 @@ def test_names_and_severities() -> None:
     for rule in RULES:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name), rule.name
         assert rule.severity in ("error", "warning"), rule.code
+        # what an incremental compile may reuse (docs/rule-scopes.md, tests/test_rule_scopes.py)
+        assert rule.scope in ("namespace", "mesh"), rule.code
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)

@@ -6,13 +6,15 @@ their docstrings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import import_module
+from typing import NamedTuple
 
 from meshc.spec.diagnostics import Diagnostic
 from meshc.spec.source import SourceMap
 
 from .base import Finding, Rule, RuleContext
+from .walk import service_owner
 
 RULE_MODULES: tuple[str, ...] = (
     "mc101_unknown_reference",
@@ -111,18 +113,61 @@ RULES: tuple[Rule, ...] = tuple(
 RULES_BY_CODE = {rule.code: rule for rule in RULES}
 
 
-def run_rules(ctx: RuleContext, source: SourceMap, rules: tuple[Rule, ...] = RULES) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
+class OwnedFinding(NamedTuple):
+    rule: Rule
+    finding: Finding
+    service: tuple[str, str] | None
+    """(namespace, name) of the service a local rule's finding belongs to; None for the findings
+    of global rules and of the `check_mesh` parts, which depend on the whole mesh."""
+
+
+def owned_findings(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[OwnedFinding]:
+    """The findings of the rules for `ctx.focus`: the local findings of the services of the focused
+    namespaces (every service without a focus) and every global finding, in the rules' order.
+
+    An incremental compile runs this with the namespaces a change reaches in focus and keeps the
+    previous compile's local findings of the other namespaces (docs/rule-scopes.md)."""
+    out: list[OwnedFinding] = []
+    whole = ctx.unfocused()
     for rule in rules:
-        for finding in rule.check(ctx):
-            file, line, column = source.position(finding.path)
-            severity = finding.severity or rule.severity
-            out.append(Diagnostic(file, line, column, severity, rule.code, finding.message, finding.hint))
+        if rule.check_services is not None:
+            for finding in rule.check_services(ctx):
+                owner = service_owner(ctx.mesh, finding.path)
+                if owner is None:
+                    raise ValueError(f"{rule.code} is a local rule but reports outside spec.services")
+                out.append(OwnedFinding(rule, finding, owner))
+        if rule.check_mesh is not None:
+            out.extend(OwnedFinding(rule, finding, None) for finding in rule.check_mesh(whole))
+    return out
+
+
+def to_diagnostics(found: Iterable[OwnedFinding], source: SourceMap) -> list[Diagnostic]:
+    """Findings as diagnostics at their place in the source, deduplicated, in canonical order."""
+    out: list[Diagnostic] = []
+    for rule, finding, _ in found:
+        file, line, column = source.position(finding.path)
+        severity = finding.severity or rule.severity
+        out.append(Diagnostic(file, line, column, severity, rule.code, finding.message, finding.hint))
     return sorted(set(out), key=lambda d: d.sort_key)
+
+
+def run_rules(ctx: RuleContext, source: SourceMap, rules: tuple[Rule, ...] = RULES) -> list[Diagnostic]:
+    """Every diagnostic of the rules (for the focused namespaces when `ctx.focus` is set)."""
+    return to_diagnostics(owned_findings(ctx, rules), source)
 
 
 def iter_codes() -> Iterator[str]:
     return (rule.code for rule in RULES)
 
 
-__all__ = ["RULES", "RULES_BY_CODE", "Finding", "Rule", "RuleContext", "run_rules"]
+__all__ = [
+    "RULES",
+    "RULES_BY_CODE",
+    "Finding",
+    "OwnedFinding",
+    "Rule",
+    "RuleContext",
+    "owned_findings",
+    "run_rules",
+    "to_diagnostics",
+]

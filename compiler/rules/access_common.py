@@ -9,11 +9,13 @@ from meshc.spec.models import AllowRule
 from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ResolvedPort, ServiceInfo
+from .base import RuleContext
+from .walk import focused
 
 
-def allow_entries(index: MeshIndex) -> Iterator[tuple[ServiceInfo, int, AllowRule, tuple[PathItem, ...]]]:
-    """Every `security.allow` entry: (service, k, entry, its path)."""
-    for info in index.services.values():
+def allow_entries(ctx: RuleContext) -> Iterator[tuple[ServiceInfo, int, AllowRule, tuple[PathItem, ...]]]:
+    """Every `security.allow` entry of the focused services: (service, k, entry, its path)."""
+    for info in focused(ctx):
         security = info.model.security
         for k, rule in enumerate(security.allow if security is not None else []):
             yield info, k, rule, (*info.path, "security", "allow", k)

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from meshc.spec.models import split_reference
+from meshc.spec.models import Traffic, split_reference
 from meshc.spec.suggest import Suggester, did_you_mean
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext
-from .walk import DEFAULTS_TRAFFIC
+from .walk import DEFAULTS_TRAFFIC, focused
 
 CODE = "MC101"
 NAME = "unknown-reference"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 DECLARE = "declare it, or correct the name"
@@ -83,60 +84,36 @@ def _inherited(missing: dict[tuple[tuple[str | int, ...], str], list[str]]) -> I
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """What the services write about known services: the ports of their calls, the versions of their
+    own traffic, the ports of their `portMtls`. (Unknown services get their did-you-mean from one
+    budget for the whole mesh, so they are `check_mesh`'s.)"""
     index = ctx.index
-    services = index.services
-    # one index and one budget for every unknown service: bare names, and `namespace/name`
-    bare_names = Suggester(index.by_name)
-    qualified: list[Suggester] = []  # built on the first unknown `namespace/name`: most specs have none
-
-    def unknown_service(ref: str) -> str:
-        namespace, _ = split_reference(ref)
-        if namespace is not None and not qualified:
-            qualified.append(Suggester(index.qualified_names))
-        found = (bare_names if namespace is None else qualified[0]).suggest(ref)
-        return did_you_mean(found, DECLARE) or DECLARE
-
-    def unknown(ref: str) -> bool:
-        """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
-        return index.resolve(ref) is None and not index.namespaces_holding(ref)
-
-    missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
-    for info in services.values():
+    for info in focused(ctx):
         for j, call in enumerate(info.model.calls):
-            path = (*info.path, "calls", j)
             callee = index.resolve(call.service)
             if callee is None:
-                if unknown(call.service):
-                    yield Finding(
-                        (*path, "service"),
-                        f"service '{info.key}' calls unknown service '{call.service}'",
-                        unknown_service(call.service),
-                    )
-                continue
+                continue  # unknown (check_mesh) or ambiguous (MC240)
             known_ports = {p.number for p in callee.ports}
             for k, port in enumerate(call.ports):
                 if port not in known_ports:
                     yield Finding(
-                        (*path, "ports", k),
+                        (*info.path, "calls", j, "ports", k),
                         f"service '{callee.key}' has no port {port}",
                         f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
         versions = _versions(info)
         for path, version in _version_refs(info):
-            if version in versions:
-                continue
-            if path[:3] == DEFAULTS_TRAFFIC:
-                missing.setdefault((path, version), []).append(info.name)
-            else:
-                yield Finding(
-                    path,
-                    f"service '{info.key}' has no version '{version}'",
-                    _suggest(
-                        version,
-                        versions,
-                        f"declared versions: {sorted(versions)}" if versions else "declare it under versions",
-                    ),
-                )
+            if version in versions or path[:3] == DEFAULTS_TRAFFIC:
+                continue  # inherited from the defaults: check_mesh reports them together
+            yield Finding(
+                path,
+                f"service '{info.key}' has no version '{version}'",
+                _suggest(
+                    version,
+                    versions,
+                    f"declared versions: {sorted(versions)}" if versions else "declare it under versions",
+                ),
+            )
         security = info.model.security
         if security is not None:
             known_ports = {p.number for p in info.ports}
@@ -147,6 +124,48 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         f"service '{info.key}' has no port {entry.port}",
                         f"its ports are {sorted(known_ports)}" if known_ports else "it declares no ports",
                     )
+
+
+def _names_versions(traffic: Traffic | None) -> bool:
+    """Whether a traffic block names versions (a split, a mirror, routes)."""
+    return traffic is not None and bool(traffic.split or traffic.mirror or traffic.routes)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """Unknown services, wherever they are named, and the versions of `spec.defaults.traffic`."""
+    index = ctx.index
+    services = index.services
+    # one index and one budget for every unknown service: bare names, and `namespace/name`; each
+    # built on its first unknown reference (most specs have none)
+    suggesters: dict[bool, Suggester] = {}
+
+    def unknown_service(ref: str) -> str:
+        namespace, _ = split_reference(ref)
+        qualified = namespace is not None
+        if qualified not in suggesters:
+            suggesters[qualified] = Suggester(index.qualified_names if qualified else index.by_name)
+        found = suggesters[qualified].suggest(ref)
+        return did_you_mean(found, DECLARE) or DECLARE
+
+    def unknown(ref: str) -> bool:
+        """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
+        return index.resolve(ref) is None and not index.namespaces_holding(ref)
+
+    for info in services.values():
+        for j, call in enumerate(info.model.calls):
+            if index.resolve(call.service) is None and unknown(call.service):
+                yield Finding(
+                    (*info.path, "calls", j, "service"),
+                    f"service '{info.key}' calls unknown service '{call.service}'",
+                    unknown_service(call.service),
+                )
+    missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
+    if _names_versions(ctx.mesh.spec.defaults.traffic):
+        for info in services.values():
+            versions = _versions(info)
+            for path, version in _version_refs(info):
+                if version not in versions and path[:3] == DEFAULTS_TRAFFIC:
+                    missing.setdefault((path, version), []).append(info.name)
     yield from _inherited(missing)
     for gi, gateway in enumerate(ctx.mesh.spec.gateways):
         for ri, route in enumerate(gateway.routes):

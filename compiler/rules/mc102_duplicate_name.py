@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused_entries
 
 CODE = "MC102"
 NAME = "duplicate-name"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _dupes(items: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> Iterator[Finding]:
@@ -34,10 +36,12 @@ def _dupes(items: Iterable[tuple[tuple[str | int, ...], str]], what: str) -> Ite
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """Services, and the versions and ports of each: all within one namespace."""
     spec = ctx.mesh.spec
     default_ns = spec.defaults.namespace
     first_service: dict[tuple[str, str], int] = {}
-    for i, svc in enumerate(spec.services):
+    entries = list(focused_entries(ctx))
+    for i, svc in entries:
         identity = (svc.namespace or default_ns, svc.name)
         if identity in first_service:
             yield Finding(
@@ -48,17 +52,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             )
         else:
             first_service[identity] = i
-    yield from _dupes(
-        ((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway"
-    )
-    yield from _dupes(((("spec", "egress", i, "name"), e.name) for i, e in enumerate(spec.egress)), "egress")
-    yield from _dupes(
-        ((("spec", "clusters", i, "name"), c.name) for i, c in enumerate(spec.clusters)), "cluster"
-    )
-    yield from _dupes(
-        ((("spec", "namespaces", i, "name"), n.name) for i, n in enumerate(spec.namespaces)), "namespace"
-    )
-    for i, svc in enumerate(spec.services):
+    for i, svc in entries:
         base = ("spec", "services", i)
         yield from _dupes(
             (((*base, "versions", j, "name"), v.name) for j, v in enumerate(svc.versions)),
@@ -70,3 +64,18 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         )
         named = [((*base, "ports", j, "name"), p.name) for j, p in enumerate(svc.ports) if p.name]
         yield from _dupes(named, f"port name of service '{svc.name}':")
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """Gateways, egress entries, clusters and namespaces: mesh-wide names."""
+    spec = ctx.mesh.spec
+    yield from _dupes(
+        ((("spec", "gateways", i, "name"), g.name) for i, g in enumerate(spec.gateways)), "gateway"
+    )
+    yield from _dupes(((("spec", "egress", i, "name"), e.name) for i, e in enumerate(spec.egress)), "egress")
+    yield from _dupes(
+        ((("spec", "clusters", i, "name"), c.name) for i, c in enumerate(spec.clusters)), "cluster"
+    )
+    yield from _dupes(
+        ((("spec", "namespaces", i, "name"), n.name) for i, n in enumerate(spec.namespaces)), "namespace"
+    )

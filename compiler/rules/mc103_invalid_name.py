@@ -24,11 +24,12 @@ import unicodedata
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
-from .walk import Path
+from .walk import Path, focused_entries
 
 CODE = "MC103"
 NAME = "invalid-name"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 IANA_SERVICE_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -65,8 +66,8 @@ def _suggestion(name: str, limit: int) -> str | None:
     return f"try '{fixed}'" if fixed and fixed != name else None
 
 
-def _names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
-    """(path, value, what) of every name written in the spec that becomes a Kubernetes name."""
+def _mesh_names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
+    """(path, value, what) of every name outside `spec.services` that becomes a Kubernetes name."""
     spec = ctx.mesh.spec
     fields = spec.model_fields_set
     yield ("metadata", "name"), ctx.mesh.metadata.name, "mesh name"
@@ -80,17 +81,8 @@ def _names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
         yield ("spec", "clusters", i, "network"), cluster.network, "network name"
     for i, ns in enumerate(spec.namespaces):
         yield ("spec", "namespaces", i, "name"), ns.name, "namespace"
-    for i, svc in enumerate(spec.services):
-        base: Path = ("spec", "services", i)
-        yield (*base, "name"), svc.name, "service name"
-        if svc.namespace is not None:
-            yield (*base, "namespace"), svc.namespace, "namespace"
-        if svc.account is not None:
-            yield (*base, "account"), svc.account, "service account"
-        for j, version in enumerate(svc.versions):
-            yield (*base, "versions", j, "name"), version.name, "version name"
     for i, gw in enumerate(spec.gateways):
-        base = ("spec", "gateways", i)
+        base: Path = ("spec", "gateways", i)
         yield (*base, "name"), gw.name, "gateway name"
         if gw.namespace is not None:
             yield (*base, "namespace"), gw.namespace, "namespace"
@@ -106,8 +98,21 @@ def _names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
             yield (*base, "gateway", "service"), eg.gateway.service, "service name"
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for path, name, what in _names(ctx):
+def _service_names(ctx: RuleContext) -> Iterator[tuple[Path, str, str]]:
+    """(path, value, what) of the names each focused service entry writes."""
+    for i, svc in focused_entries(ctx):
+        base: Path = ("spec", "services", i)
+        yield (*base, "name"), svc.name, "service name"
+        if svc.namespace is not None:
+            yield (*base, "namespace"), svc.namespace, "namespace"
+        if svc.account is not None:
+            yield (*base, "account"), svc.account, "service account"
+        for j, version in enumerate(svc.versions):
+            yield (*base, "versions", j, "name"), version.name, "version name"
+
+
+def _check_names(names: Iterator[tuple[Path, str, str]]) -> Iterator[Finding]:
+    for path, name, what in names:
         problem = _label_problem(name)
         if problem is None and what == "service name" and not name[0].isalpha():
             # It also names a Kubernetes Service, whose names are DNS-1035 labels.
@@ -124,7 +129,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{what} '{name}' is not a valid DNS-1123 label: it {problem}",
                 f"{suggestion}; {hint}" if suggestion else hint,
             )
-    for i, svc in enumerate(ctx.mesh.spec.services):
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The names and port names of the services."""
+    yield from _check_names(_service_names(ctx))
+    for i, svc in focused_entries(ctx):
         for j, port in enumerate(svc.ports):
             if port.name is None:
                 continue
@@ -138,3 +148,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     (f"{suggestion}; " if suggestion else "")
                     + "at most 15 lower-case letters, digits and '-', with at least one letter",
                 )
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The names outside `spec.services`."""
+    yield from _check_names(_mesh_names(ctx))

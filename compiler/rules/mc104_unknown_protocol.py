@@ -20,14 +20,16 @@ from collections.abc import Iterator
 
 from ..index import KNOWN_PROTOCOLS, port_protocol
 from .base import Finding, RuleContext
+from .walk import focused_entries
 
 CODE = "MC104"
 NAME = "unknown-protocol"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for i, svc in enumerate(ctx.mesh.spec.services):
+    for i, svc in focused_entries(ctx):
         for j, port in enumerate(svc.ports):
             if port_protocol(port) is not None:
                 continue

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshc.spec.models import Traffic
+
 from .base import Finding, RuleContext
-from .walk import Path, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC105"
 NAME = "invalid-split"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _check_split(path: Path, split: dict[str, int], owner: str) -> Iterator[Finding]:
@@ -51,11 +54,21 @@ def _check_split(path: Path, split: dict[str, int], owner: str) -> Iterator[Find
         )
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for path, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for path, traffic, owner in blocks:
         if traffic.split is not None:
             yield from _check_split((*path, "split"), traffic.split, owner)
         for i, route in enumerate(traffic.routes):
             if route.split is not None:
                 label = f"{route_label(route.name, i)} of {owner}"
                 yield from _check_split((*path, "routes", i, "split"), route.split, label)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

@@ -29,6 +29,7 @@ from .walk import HostClaims, Path, normal_host
 CODE = "MC106"
 NAME = "gateway-host-conflict"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 Owner = tuple[str, str]
 """(which server, which of its hosts)."""

@@ -21,14 +21,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshc.spec.models import Match, StringMatch
+from meshc.spec.models import Match, StringMatch, Traffic
 
 from .base import Finding, RuleContext
-from .walk import Path, match_kind, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, match_kind, route_label, service_traffic
 
 CODE = "MC107"
 NAME = "shadowed-route"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 _ANY = Match.model_construct()  # not validated: a validated one would build Match's validator at import
 
@@ -134,8 +135,8 @@ def _scan(
         seen.add(matches, hosts, label)
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         yield from _scan(
             [
                 ((*base, "routes", i), route_label(r.name, i), r.match, [None])
@@ -143,6 +144,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             ],
             owner,
         )
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic` and the gateways."""
+    yield from _blocks(defaults_traffic(ctx))
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         yield from _scan(
             [

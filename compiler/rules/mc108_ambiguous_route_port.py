@@ -25,6 +25,7 @@ from .base import Finding, RuleContext
 CODE = "MC108"
 NAME = "ambiguous-route-port"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

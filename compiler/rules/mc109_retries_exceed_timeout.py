@@ -24,11 +24,12 @@ from meshc.spec.models import Retries, Route, Traffic, duration_seconds
 
 from ..index import ServiceInfo
 from .base import Finding, RuleContext
-from .walk import DEFAULTS_TRAFFIC, Path, route_label, seconds
+from .walk import DEFAULTS_TRAFFIC, Path, focused, route_label, seconds
 
 CODE = "MC109"
 NAME = "retries-exceed-timeout"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 Setting = tuple[Any, Path, int]
 """(value, where it is written, level: 0 defaults, 1 service, 2 route)."""
@@ -82,12 +83,39 @@ def _setting(info: ServiceInfo, name: str) -> Setting:
     return (getattr(info.traffic, name), (*DEFAULTS_TRAFFIC, name), 0)
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
+def _once(rules: Iterator[tuple[str, Setting, Setting]]) -> Iterator[Finding]:
+    """One finding per place: a route without its own settings repeats its block's finding."""
     reported: set[Path] = set()
-    candidates: list[Iterator[tuple[str, Setting, Setting]]] = []
+    for label, retries, timeout in rules:
+        finding = _finding(label, retries, timeout)
+        if finding is not None and finding.path not in reported:
+            reported.add(finding.path)
+            yield finding
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The services with traffic of their own. A finding of theirs where both settings come from
+    `spec.defaults.traffic` is the same, at the same place, as `check_mesh`'s for the defaults
+    (the merged values are the defaults' ones), so only findings at the service's own settings are
+    theirs."""
+    for info in focused(ctx):
+        own = info.model.traffic
+        if own is None or not info.http_ports:
+            continue  # all from the defaults (check_mesh), or TCP only (MC115)
+        routes_path = _setting(info, "routes")[1]
+        route_level = 2 if "routes" in own.model_fields_set else 0
+        retries, timeout = _setting(info, "retries"), _setting(info, "timeout")
+        rules = _rules(f"service '{info.key}'", info.traffic, routes_path, retries, timeout, route_level)
+        for finding in _once(rules):
+            if finding.path[:3] == info.path:
+                yield finding
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic` itself."""
     defaults = ctx.mesh.spec.defaults.traffic
     if defaults is not None:
-        candidates.append(
+        yield from _once(
             _rules(
                 "the default traffic",
                 defaults,
@@ -97,19 +125,3 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 0,
             )
         )
-    for info in ctx.index.services.values():
-        own = info.model.traffic
-        if own is None or not info.http_ports:
-            continue  # all from the defaults (checked once above), or TCP only (MC115)
-        routes_path = _setting(info, "routes")[1]
-        route_level = 2 if "routes" in own.model_fields_set else 0
-        retries, timeout = _setting(info, "retries"), _setting(info, "timeout")
-        candidates.append(
-            _rules(f"service '{info.key}'", info.traffic, routes_path, retries, timeout, route_level)
-        )
-    for rules in candidates:
-        for label, retries, timeout in rules:
-            finding = _finding(label, retries, timeout)
-            if finding is not None and finding.path not in reported:
-                reported.add(finding.path)
-                yield finding

@@ -36,6 +36,7 @@ from .walk import CallGraph, Path, seconds
 CODE = "MC110"
 NAME = "timeout-budget"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 SHOWN_HOPS = 6
 

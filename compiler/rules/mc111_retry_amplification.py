@@ -34,6 +34,7 @@ from .walk import CallGraph
 CODE = "MC111"
 NAME = "retry-amplification"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 THRESHOLD = 10
 """Warn when one request may become more than this many requests at some service below."""

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshc.spec.models import Traffic
+
 from .base import Finding, RuleContext
-from .walk import route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC112"
 NAME = "claims-without-jwt"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         for i, route in enumerate(traffic.routes):
             for j, match in enumerate(route.match):
                 if match.claims:
@@ -40,6 +43,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         "only validated at a gateway with `jwt`; between services the match never holds",
                         "match on claims in a route of a gateway that has `jwt`",
                     )
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic` and the gateways."""
+    yield from _blocks(defaults_traffic(ctx))
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         for i, groute in enumerate(gw.routes):
             if gw.jwt is None:

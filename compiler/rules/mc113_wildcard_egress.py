@@ -25,6 +25,7 @@ from .base import Finding, RuleContext
 CODE = "MC113"
 NAME = "wildcard-egress"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

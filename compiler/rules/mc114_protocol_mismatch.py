@@ -26,10 +26,12 @@ from meshc.spec.models import HTTP_PROTOCOLS
 
 from ..index import ResolvedPort
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC114"
 NAME = "protocol-mismatch"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _ports(ports: list[ResolvedPort]) -> str:
@@ -38,8 +40,7 @@ def _ports(ports: list[ResolvedPort]) -> str:
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
-    services = index.services
-    for info in services.values():
+    for info in focused(ctx):
         for j, call in enumerate(info.model.calls):
             callee = index.resolve(call.service)
             if callee is None:

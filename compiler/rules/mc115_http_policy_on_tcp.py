@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from meshc.spec.models import HTTP_PROTOCOLS, Match, Route, Traffic, http_only_fields, wire_name
 
 from .base import Finding, RuleContext
-from .walk import Path, route_label
+from .walk import Path, focused, route_label
 
 CODE = "MC115"
 NAME = "http-policy-on-tcp"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 # The fields declared `FieldMeta(http_only=True)` on the models, as (attribute, YAML key).
 POLICIES = {
@@ -50,7 +51,7 @@ def _matches(match: Match, base: Path, where: str) -> Iterator[tuple[Path, str]]
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         traffic = info.model.traffic
         protocols = {p.protocol for p in info.ports}
         if traffic is None or not protocols or None in protocols or protocols & HTTP_PROTOCOLS:

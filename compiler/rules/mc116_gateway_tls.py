@@ -25,6 +25,7 @@ from .base import Finding, RuleContext
 CODE = "MC116"
 NAME = "gateway-tls"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 TLS_PROTOCOLS = ("https", "tls")
 

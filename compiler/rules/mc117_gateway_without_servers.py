@@ -24,6 +24,7 @@ from .base import Finding, RuleContext
 CODE = "MC117"
 NAME = "gateway-without-servers"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 HTTP_SERVERS = frozenset({"http", "https", "http2", "grpc"})
 TCP_SERVERS = frozenset({"tcp", "tls"})

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshc.spec.models import Match
+from meshc.spec.models import Match, Traffic
 
 from .base import Finding, RuleContext
-from .walk import Path, route_label, string_matches, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic, string_matches
 
 CODE = "MC118"
 NAME = "route-target"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _string_matches(matches: list[Match], base: Path, owner: str) -> Iterator[Finding]:
@@ -49,8 +50,8 @@ def _string_matches(matches: list[Match], base: Path, owner: str) -> Iterator[Fi
                 )
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         for i, route in enumerate(traffic.routes):
             path = (*base, "routes", i)
             label = f"{route_label(route.name, i)} of {owner}"
@@ -90,6 +91,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     f"the consistent hash of {owner} must hash on exactly one key; it {what}",
                     "keep one of `header`, `cookie`, `queryParameter` or `sourceIp: true`",
                 )
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic` and the gateways."""
+    yield from _blocks(defaults_traffic(ctx))
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         for i, groute in enumerate(gw.routes):
             label = f"{route_label(groute.name, i)} of gateway '{gw.name}'"

@@ -20,14 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC119"
 NAME = "unreachable-service"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         if info.callers or info.gateway_routes or info.model.calls or info.egress:
             continue
         yield Finding(

@@ -28,6 +28,7 @@ from .walk import Path
 CODE = "MC120"
 NAME = "invalid-placement"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def _placements(ctx: RuleContext) -> Iterator[tuple[Path, list[str], str]]:

@@ -27,10 +27,12 @@ from collections.abc import Iterator
 
 from ..index import MeshIndex
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC121"
 NAME = "cross-network-unreachable"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _stranded(index: MeshIndex, sources: list[str], targets: list[str]) -> list[str]:
@@ -58,11 +60,16 @@ def _explain(
     )
 
 
+def _one_network(index: MeshIndex) -> bool:
+    return len({c.network for c in index.clusters.values()}) < 2
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The calls of the services."""
     index = ctx.index
-    if len({c.network for c in index.clusters.values()}) < 2:
+    if _one_network(index):
         return
-    for info in index.services.values():
+    for info in focused(ctx):
         sources = index.placement(info)
         for j, call in enumerate(info.model.calls):
             callee = index.resolve(call.service)
@@ -71,6 +78,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if stranded:
                 what, hint = _explain(index, f"service '{info.key}'", stranded, targets, call.service)
                 yield Finding((*info.path, "calls", j), what, hint)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The routes of the gateways."""
+    index = ctx.index
+    if _one_network(index):
+        return
     for gi, gw in enumerate(ctx.mesh.spec.gateways):
         sources = index.gateway_placement(gw)
         for ri, route in enumerate(gw.routes):

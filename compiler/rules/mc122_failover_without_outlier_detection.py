@@ -21,17 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC122"
 NAME = "failover-without-outlier-detection"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     if not index.clusters:
         return
-    for info in index.services.values():
+    for info in focused(ctx):
         regions = index.regions(info)
         if len(regions) < 2 or info.traffic.outlier_detection is not None:
             continue

@@ -28,10 +28,12 @@ from collections.abc import Iterator
 
 from ..index import MeshIndex, ServiceInfo
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC123"
 NAME = "missing-sidecar"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _sidecar(index: MeshIndex, info: ServiceInfo) -> tuple[bool, str]:
@@ -60,7 +62,7 @@ def _admits_plaintext(info: ServiceInfo) -> bool:
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     default_deny = ctx.mesh.spec.security.authorization.default_deny
-    for info in index.services.values():
+    for info in focused(ctx):
         injected, why = _sidecar(index, info)
         if injected:
             continue

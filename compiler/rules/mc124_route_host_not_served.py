@@ -28,6 +28,7 @@ from .walk import HostClaims, normal_host, route_label
 CODE = "MC124"
 NAME = "route-host-not-served"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

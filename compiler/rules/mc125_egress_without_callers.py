@@ -22,6 +22,7 @@ from .base import Finding, RuleContext
 CODE = "MC125"
 NAME = "egress-without-callers"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

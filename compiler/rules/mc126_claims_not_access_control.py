@@ -35,6 +35,7 @@ from .walk import route_label
 CODE = "MC126"
 NAME = "claims-not-access-control"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def _paths_meet(a: StringMatch | None, b: StringMatch | None) -> bool:

@@ -28,10 +28,12 @@ from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo, call_ports
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC127"
 NAME = "plaintext-port-open"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def _where(index: MeshIndex, info: ServiceInfo, target: int) -> tuple[PathItem, ...]:
@@ -51,7 +53,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     if not ctx.mesh.spec.security.authorization.default_deny:
         return  # nothing is limited to callers anyway (MC128)
-    for info in index.services.values():
+    for info in focused(ctx):
         plain = index.plaintext_ports(info)
         if not plain:
             continue

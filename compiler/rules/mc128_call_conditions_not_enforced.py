@@ -21,16 +21,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC128"
 NAME = "call-conditions-not-enforced"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     if ctx.mesh.spec.security.authorization.default_deny:
         return
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         for j, call in enumerate(info.model.calls):
             stated = [name for name in ("ports", "methods", "paths") if getattr(call, name)]
             if not stated:

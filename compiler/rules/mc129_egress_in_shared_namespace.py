@@ -26,6 +26,7 @@ from .base import Finding, RuleContext
 CODE = "MC129"
 NAME = "egress-in-shared-namespace"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

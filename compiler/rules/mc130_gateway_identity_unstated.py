@@ -32,6 +32,7 @@ from .base import Finding, RuleContext
 CODE = "MC130"
 NAME = "gateway-identity-unstated"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 DEFAULT_INGRESS_SELECTOR = Gateway.model_fields["selector"].get_default(call_default_factory=True)
 DEFAULT_EGRESS_SELECTOR = EgressGateway.model_fields["selector"].get_default(call_default_factory=True)

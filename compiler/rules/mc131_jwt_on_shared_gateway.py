@@ -28,6 +28,7 @@ from .base import Finding, RuleContext
 CODE = "MC131"
 NAME = "jwt-on-shared-gateway"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 DEFAULT_INGRESS_SELECTOR = Gateway.model_fields["selector"].get_default(call_default_factory=True)
 

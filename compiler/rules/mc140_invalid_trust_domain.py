@@ -25,6 +25,7 @@ from .base import Finding, RuleContext
 CODE = "MC140"
 NAME = "invalid-trust-domain"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 _DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9_]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9_]*[a-z0-9])?)*")
 """SPIFFE trust domains: lower-case letters, digits, '.', '-' and '_' (no wildcard, no path)."""

@@ -22,24 +22,28 @@ from collections.abc import Iterator, Mapping
 
 from ..k8snames import label_value_error, qualified_name_error
 from .base import Finding, RuleContext
-from .walk import Path
+from .walk import Path, focused_entries
 
 CODE = "MC141"
 NAME = "invalid-label"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
-def _labels(ctx: RuleContext) -> Iterator[tuple[Path, Mapping[str, str], str]]:
-    spec = ctx.mesh.spec
-    for i, ns in enumerate(spec.namespaces):
-        yield ("spec", "namespaces", i, "labels"), ns.labels, f"namespace '{ns.name}'"
-    for i, svc in enumerate(spec.services):
+def _service_labels(ctx: RuleContext) -> Iterator[tuple[Path, Mapping[str, str], str]]:
+    for i, svc in focused_entries(ctx):
         for j, version in enumerate(svc.versions):
             yield (
                 ("spec", "services", i, "versions", j, "labels"),
                 version.labels,
                 f"version '{version.name}' of service '{svc.name}'",
             )
+
+
+def _mesh_labels(ctx: RuleContext) -> Iterator[tuple[Path, Mapping[str, str], str]]:
+    spec = ctx.mesh.spec
+    for i, ns in enumerate(spec.namespaces):
+        yield ("spec", "namespaces", i, "labels"), ns.labels, f"namespace '{ns.name}'"
     for i, gw in enumerate(spec.gateways):
         yield ("spec", "gateways", i, "selector"), gw.selector, f"the selector of gateway '{gw.name}'"
     for i, egress in enumerate(spec.egress):
@@ -62,10 +66,20 @@ def _shown(text: str) -> str:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The labels of the services' versions."""
+    yield from _check(_service_labels(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """Namespaces, gateway selectors and observability labels."""
+    yield from _check(_mesh_labels(ctx))
+
+
+def _check(labelled: Iterator[tuple[Path, Mapping[str, str], str]]) -> Iterator[Finding]:
     hint = (
         "label keys: [prefix/]name, name at most 63 letters, digits, '-', '_', '.'; values the same or empty"
     )
-    for path, labels, owner in _labels(ctx):
+    for path, labels, owner in labelled:
         for key in sorted(labels):
             problem = qualified_name_error(key)
             if problem is not None:

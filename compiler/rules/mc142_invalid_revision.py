@@ -21,32 +21,37 @@ from meshc.spec.models import Injection
 
 from ..k8snames import label_value_error
 from .base import Finding, RuleContext
-from .walk import Path
+from .walk import Path, focused_entries
 
 CODE = "MC142"
 NAME = "invalid-revision"
 SEVERITY = "error"
-
-
-def _injections(ctx: RuleContext) -> Iterator[tuple[Path, Injection | None]]:
-    spec = ctx.mesh.spec
-    yield ("spec", "defaults", "injection"), spec.defaults.injection
-    for i, ns in enumerate(spec.namespaces):
-        yield ("spec", "namespaces", i, "injection"), ns.injection
-    for i, svc in enumerate(spec.services):
-        yield ("spec", "services", i, "injection"), svc.injection
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for path, injection in _injections(ctx):
-        if injection is None or injection.revision is None:
-            continue
-        revision = injection.revision
-        problem = "is empty" if not revision else label_value_error(revision)
-        if problem is not None:
-            shown = repr(revision if len(revision) <= 80 else revision[:80] + "…")
-            yield Finding(
-                (*path, "revision"),
-                f"injection revision {shown} is not a valid `istio.io/rev` label value: {problem}",
-                "use the istiod revision or tag name, e.g. '1-30-3' or 'canary'",
-            )
+    """The services' own injection."""
+    for i, svc in focused_entries(ctx):
+        yield from _check(("spec", "services", i, "injection"), svc.injection)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The defaults' and the namespaces' injection."""
+    spec = ctx.mesh.spec
+    yield from _check(("spec", "defaults", "injection"), spec.defaults.injection)
+    for i, ns in enumerate(spec.namespaces):
+        yield from _check(("spec", "namespaces", i, "injection"), ns.injection)
+
+
+def _check(path: Path, injection: Injection | None) -> Iterator[Finding]:
+    if injection is None or injection.revision is None:
+        return
+    revision = injection.revision
+    problem = "is empty" if not revision else label_value_error(revision)
+    if problem is not None:
+        shown = repr(revision if len(revision) <= 80 else revision[:80] + "…")
+        yield Finding(
+            (*path, "revision"),
+            f"injection revision {shown} is not a valid `istio.io/rev` label value: {problem}",
+            "use the istiod revision or tag name, e.g. '1-30-3' or 'canary'",
+        )

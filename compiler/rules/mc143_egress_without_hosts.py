@@ -22,6 +22,7 @@ from .base import Finding, RuleContext
 CODE = "MC143"
 NAME = "egress-without-hosts"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

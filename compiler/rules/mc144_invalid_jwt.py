@@ -23,10 +23,12 @@ from meshc.spec.models import Jwt
 from meshc.spec.source import PathItem
 
 from .base import Finding, RuleContext
+from .walk import focused_entries
 
 CODE = "MC144"
 NAME = "invalid-jwt"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _url_problem(value: str) -> str | None:
@@ -41,11 +43,16 @@ def _url_problem(value: str) -> str | None:
     return None
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The gateways' JWT."""
     for i, gateway in enumerate(ctx.mesh.spec.gateways):
         if gateway.jwt is not None:
             yield from _check_jwt(f"gateway '{gateway.name}'", gateway.jwt, ("spec", "gateways", i, "jwt"))
-    for i, service in enumerate(ctx.mesh.spec.services):
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The services' JWT issuers."""
+    for i, service in focused_entries(ctx):
         own = service.security.jwt if service.security is not None else None
         if own is None:
             continue

@@ -24,52 +24,56 @@ from collections.abc import Iterator
 from meshc.spec.models import Telemetry, TelemetryOverride
 
 from .base import Finding, RuleContext
-from .walk import Path
+from .walk import Path, focused_entries
 
 CODE = "MC145"
 NAME = "invalid-telemetry"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 PROVIDER_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 
 
-def _telemetry(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry | TelemetryOverride]]:
-    spec = ctx.mesh.spec
-    if spec.telemetry is not None:
-        yield ("spec", "telemetry"), spec.telemetry
-    for i, svc in enumerate(spec.services):
-        if svc.telemetry is not None:
-            yield ("spec", "services", i, "telemetry"), svc.telemetry
-
-
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for path, telemetry in _telemetry(ctx):
-        for field, block in (
-            ("tracing", telemetry.tracing),
-            ("accessLogging", telemetry.access_logging),
-            ("metrics", telemetry.metrics),
-        ):
-            if block is None or block.provider is None or PROVIDER_NAME.fullmatch(block.provider):
-                continue
-            shown = repr(block.provider if len(block.provider) <= 80 else block.provider[:80] + "…")
-            yield Finding(
-                (*path, field, "provider"),
-                f"{field} provider {shown} is not a provider name",
-                "name an extension provider of the mesh config, e.g. envoy, otel, zipkin or prometheus",
-            )
-        overrides = telemetry.metrics.overrides if telemetry.metrics is not None else []
-        for k, override in enumerate(overrides):
-            for tag in sorted(override.tags):
-                if not override.tags[tag].strip():
-                    yield Finding(
-                        (*path, "metrics", "overrides", k, "tags", tag),
-                        f"metric tag override '{tag}' has no value",
-                        "give it an expression, e.g. \"'payments'\", or list the tag under removeTags",
-                    )
-            for r, tag in enumerate(override.remove_tags):
-                if not tag.strip():
-                    yield Finding(
-                        (*path, "metrics", "overrides", k, "removeTags", r),
-                        "an empty tag name under removeTags",
-                        "name the tag to remove, e.g. request_protocol",
-                    )
+    """The services' telemetry."""
+    for i, svc in focused_entries(ctx):
+        if svc.telemetry is not None:
+            yield from _check(("spec", "services", i, "telemetry"), svc.telemetry)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.telemetry`."""
+    if ctx.mesh.spec.telemetry is not None:
+        yield from _check(("spec", "telemetry"), ctx.mesh.spec.telemetry)
+
+
+def _check(path: Path, telemetry: Telemetry | TelemetryOverride) -> Iterator[Finding]:
+    for field, block in (
+        ("tracing", telemetry.tracing),
+        ("accessLogging", telemetry.access_logging),
+        ("metrics", telemetry.metrics),
+    ):
+        if block is None or block.provider is None or PROVIDER_NAME.fullmatch(block.provider):
+            continue
+        shown = repr(block.provider if len(block.provider) <= 80 else block.provider[:80] + "…")
+        yield Finding(
+            (*path, field, "provider"),
+            f"{field} provider {shown} is not a provider name",
+            "name an extension provider of the mesh config, e.g. envoy, otel, zipkin or prometheus",
+        )
+    overrides = telemetry.metrics.overrides if telemetry.metrics is not None else []
+    for k, override in enumerate(overrides):
+        for tag in sorted(override.tags):
+            if not override.tags[tag].strip():
+                yield Finding(
+                    (*path, "metrics", "overrides", k, "tags", tag),
+                    f"metric tag override '{tag}' has no value",
+                    "give it an expression, e.g. \"'payments'\", or list the tag under removeTags",
+                )
+        for r, tag in enumerate(override.remove_tags):
+            if not tag.strip():
+                yield Finding(
+                    (*path, "metrics", "overrides", k, "removeTags", r),
+                    "an empty tag name under removeTags",
+                    "name the tag to remove, e.g. request_protocol",
+                )

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused_entries
 
 CODE = "MC146"
 NAME = "invalid-env-name"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _problem(name: str) -> str | None:
@@ -35,7 +37,7 @@ def _problem(name: str) -> str | None:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for i, svc in enumerate(ctx.mesh.spec.services):
+    for i, svc in focused_entries(ctx):
         for j, version in enumerate(svc.versions):
             for name in sorted(version.env):
                 problem = _problem(name)

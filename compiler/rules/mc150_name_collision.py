@@ -35,6 +35,7 @@ from .base import Finding, RuleContext
 CODE = "MC150"
 NAME = "name-collision"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 class Source(NamedTuple):

@@ -28,6 +28,7 @@ from .base import Finding, RuleContext
 CODE = "MC151"
 NAME = "root-namespace-settings"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 _MESH_WIDE = "for the whole cluster, set `meshWide: true` with `security.mtls` (one spec per cluster)"
 

@@ -24,10 +24,12 @@ from collections.abc import Iterator
 
 from ..lower.core import proxy_annotations
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC161"
 NAME = "proxy-settings-without-workload"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def _yaml(annotations: dict[str, str]) -> str:
@@ -35,7 +37,7 @@ def _yaml(annotations: dict[str, str]) -> str:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         if ctx.index.owns_workload(info):
             continue
         proxy = info.model.proxy

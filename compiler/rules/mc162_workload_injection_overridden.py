@@ -24,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC162"
 NAME = "workload-injection-overridden"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 HINT = (
     "set the injection on the namespace instead, move the workload to a namespace that has it, "
@@ -37,7 +39,7 @@ HINT = (
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
-    for info in index.services.values():
+    for info in focused(ctx):
         own = info.model.injection
         if own is None or not index.owns_workload(info) or index.injection_mode(info) == "manual":
             continue

@@ -25,15 +25,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC163"
 NAME = "mixed-injection-modes"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
-    for info in index.services.values():
+    for info in focused(ctx):
         own = info.model.injection
         if own is None or own.mode is None or not index.owns_workload(info):
             continue

@@ -26,6 +26,7 @@ from .base import Finding, RuleContext
 CODE = "MC164"
 NAME = "unknown-injection-revision"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

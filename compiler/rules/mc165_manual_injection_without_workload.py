@@ -24,15 +24,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC165"
 NAME = "manual-injection-without-workload"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
-    for info in index.services.values():
+    for info in focused(ctx):
         if index.owns_workload(info) or not index.injection_enabled(info):
             continue
         in_manual_namespace = index.namespace_mode(info.namespace) == "manual"

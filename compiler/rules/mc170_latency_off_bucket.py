@@ -27,10 +27,12 @@ from meshc.compiler.slo import ENVOY_BUCKETS_MS, neighbour_buckets, number, thre
 from meshc.spec.models import LATENCY_PERCENTILES
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC170"
 NAME = "latency-off-bucket"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _ms(value: Decimal) -> str:
@@ -38,7 +40,7 @@ def _ms(value: Decimal) -> str:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         slo = info.model.slo
         if slo is None or slo.latency is None:
             continue

@@ -35,6 +35,7 @@ from .walk import Path
 CODE = "MC171"
 NAME = "telemetry-breaks-slo"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 NEEDED_TAGS = {
     "availability": ("destination_service_namespace", "destination_service_name", "response_code"),

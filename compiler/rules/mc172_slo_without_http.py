@@ -20,14 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC172"
 NAME = "slo-without-http"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         slo = info.model.slo
         if slo is None or info.http_ports or any(p.protocol is None for p in info.ports):
             continue  # an undeterminable protocol is MC104's

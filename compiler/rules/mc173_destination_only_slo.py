@@ -28,14 +28,16 @@ from collections.abc import Iterator
 from meshc.compiler.slo import reporter_choice
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC173"
 NAME = "destination-only-slo"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         slo = info.model.slo
         if slo is None:
             continue

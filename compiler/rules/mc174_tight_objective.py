@@ -23,10 +23,12 @@ from decimal import Decimal
 from meshc.spec.models import LATENCY_PERCENTILES
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC174"
 NAME = "tight-objective"
 SEVERITY = "warning"
+SCOPE = "namespace"
 LIMIT = Decimal("99.99")
 MINUTES_PER_30_DAYS = Decimal(30 * 24 * 60)
 
@@ -42,7 +44,7 @@ def _finding(path: tuple[object, ...], service: str, what: str, objective: float
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         slo = info.model.slo
         if slo is None:
             continue

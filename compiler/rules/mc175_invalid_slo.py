@@ -21,14 +21,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC175"
 NAME = "invalid-slo"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         slo = info.model.slo
         if slo is None:
             continue

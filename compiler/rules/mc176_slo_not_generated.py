@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC176"
 NAME = "slo-not-generated"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -30,7 +32,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     if observability is not None and observability.prometheus.output != "none":
         return
     why = "`spec.observability` is absent" if observability is None else "`prometheus.output` is `none`"
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         if info.model.slo is not None:
             yield Finding(
                 (*info.path, "slo"),

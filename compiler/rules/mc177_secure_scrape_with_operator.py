@@ -23,6 +23,7 @@ from .base import Finding, RuleContext
 CODE = "MC177"
 NAME = "secure-scrape-with-operator"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -31,6 +31,7 @@ from .base import Finding, RuleContext
 CODE = "MC180"
 NAME = "tcp-egress-without-addresses"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

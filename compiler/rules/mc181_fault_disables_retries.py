@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from meshc.spec.models import Fault, Retries, Route, Traffic
 
 from .base import Finding, RuleContext
-from .walk import Path, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC181"
 NAME = "fault-disables-retries"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def _active(fault: Fault | None) -> bool:
@@ -57,8 +58,8 @@ def _finding(path: Path, where: str, settings: list[str]) -> Finding:
     )
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, label in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, label in blocks:
         own = _settings(traffic)
         if _active(traffic.fault) and own:
             yield _finding((*base, "fault"), label, own)
@@ -70,3 +71,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield _finding((*here, "fault"), where, settings)
             elif route.fault is None and _active(traffic.fault) and settings:
                 yield _finding((*here, settings[0]), where, settings)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

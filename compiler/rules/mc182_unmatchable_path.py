@@ -23,15 +23,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from meshc.spec.models import StringMatch
+from meshc.spec.models import StringMatch, Traffic
 
 from ..index import call_ports
 from .base import Finding, RuleContext
-from .walk import Path, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, focused, route_label, service_traffic
 
 CODE = "MC182"
 NAME = "unmatchable-path"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 GRPC = frozenset({"grpc", "grpc-web"})
 
@@ -78,10 +79,23 @@ def _route_path(sm: StringMatch | None) -> str | None:
     return None
 
 
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, label in blocks:
+        for i, route in enumerate(traffic.routes):
+            for k, m in enumerate(route.match):
+                bad = _route_path(m.path)
+                if bad is not None:
+                    yield _route_finding(
+                        (*base, "routes", i, "match", k, "path"),
+                        f"{route_label(route.name, i)} of {label}",
+                        bad,
+                    )
+
+
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The calls and traffic blocks of the services."""
     index = ctx.index
-    services = index.services
-    for caller in services.values():
+    for caller in focused(ctx):
         for j, call in enumerate(caller.model.calls):
             base: Path = (*caller.path, "calls", j)
             callee = index.resolve(call.service)
@@ -114,16 +128,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                             "never matches: every gRPC request is a POST, so the call is denied",
                             "leave `methods` out of gRPC calls (or write POST)",
                         )
-    for base, traffic, label in traffic_blocks(ctx):
-        for i, route in enumerate(traffic.routes):
-            for k, m in enumerate(route.match):
-                bad = _route_path(m.path)
-                if bad is not None:
-                    yield _route_finding(
-                        (*base, "routes", i, "match", k, "path"),
-                        f"{route_label(route.name, i)} of {label}",
-                        bad,
-                    )
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic` and the gateways."""
+    yield from _blocks(defaults_traffic(ctx))
     for g, gateway in enumerate(ctx.mesh.spec.gateways):
         for i, groute in enumerate(gateway.routes):
             for k, m in enumerate(groute.match):

@@ -37,6 +37,7 @@ from .walk import route_label
 CODE = "MC183"
 NAME = "gateway-policy-inexpressible"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -33,11 +33,12 @@ from .base import Finding, RuleContext
 CODE = "MC190"
 NAME = "invalid-authorization-source"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    index = ctx.index
-    for info, _, rule, path in allow_entries(index):
+    """The services' `security.allow` entries."""
+    for info, _, rule, path in allow_entries(ctx):
         src = rule.source
         named = (("mesh", src.mesh), ("namespaces", bool(src.namespaces)), ("plaintext", src.plaintext))
         kinds = [k for k, on in named if on]
@@ -68,6 +69,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 "nobody",
                 "drop the HTTP conditions, or limit the entry to HTTP ports",
             )
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The gateway routes' `to` conditions."""
+    index = ctx.index
     for g, gateway in sorted(index.gateways.values(), key=lambda item: item[0]):
         for r, route in enumerate(gateway.routes):
             target = index.resolve(route.to.service)

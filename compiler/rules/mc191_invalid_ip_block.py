@@ -31,6 +31,7 @@ from .base import Finding, RuleContext
 CODE = "MC191"
 NAME = "invalid-ip-block"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def _check(blocks: list[str] | None, path: tuple[PathItem, ...], what: str) -> Iterator[Finding]:
@@ -53,10 +54,15 @@ def _check(blocks: list[str] | None, path: tuple[PathItem, ...], what: str) -> I
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    index = ctx.index
-    for info, k, rule, path in allow_entries(index):
+    """The services' `security.allow` entries."""
+    for info, k, rule, path in allow_entries(ctx):
         what = f"`ipBlocks` of service '{info.key}' security.allow[{k}]"
         yield from _check(rule.source.ip_blocks, (*path, "source", "ipBlocks"), what)
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """The gateway routes' `remoteIpBlocks`."""
+    index = ctx.index
     for g, gateway in sorted(index.gateways.values(), key=lambda item: item[0]):
         for r, route in enumerate(gateway.routes):
             what = f"`remoteIpBlocks` of gateway '{gateway.name}' routes[{r}]"

@@ -27,11 +27,12 @@ from .base import Finding, RuleContext
 CODE = "MC192"
 NAME = "plaintext-source-on-strict"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
-    for info, _, rule, path in allow_entries(index):
+    for info, _, rule, path in allow_entries(ctx):
         if not rule.source.plaintext:
             continue
         ports = entry_ports(info, rule)

@@ -28,10 +28,11 @@ from .base import Finding, RuleContext
 CODE = "MC193"
 NAME = "claims-without-service-jwt"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info, _, rule, path in allow_entries(ctx.index):
+    for info, _, rule, path in allow_entries(ctx):
         security = info.model.security
         if rule.claims and (security is None or security.jwt is None):
             yield Finding(

@@ -28,6 +28,7 @@ from .base import Finding, RuleContext
 CODE = "MC194"
 NAME = "token-not-forwarded"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -22,14 +22,16 @@ from collections.abc import Iterator
 from meshc.spec.models import HTTP_PROTOCOLS
 
 from .base import Finding, RuleContext
+from .walk import focused
 
 CODE = "MC195"
 NAME = "jwt-on-tcp-ports"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for info in ctx.index.services.values():
+    for info in focused(ctx):
         security = info.model.security
         jwt = security.jwt if security is not None else None
         if jwt is None or not (jwt.required or jwt.require_claims):

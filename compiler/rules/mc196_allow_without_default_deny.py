@@ -26,12 +26,13 @@ from .base import Finding, RuleContext
 CODE = "MC196"
 NAME = "allow-without-default-deny"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     if ctx.mesh.spec.security.authorization.default_deny:
         return
-    for info, k, _, path in allow_entries(ctx.index):
+    for info, k, _, path in allow_entries(ctx):
         yield Finding(
             path,
             f"security.allow[{k}] of service '{info.key}' has no effect: without defaultDeny every "

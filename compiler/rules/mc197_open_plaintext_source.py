@@ -25,12 +25,13 @@ from .base import Finding, RuleContext
 CODE = "MC197"
 NAME = "open-plaintext-source"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.mesh.spec.security.authorization.default_deny:
         return  # MC196
-    for info, _, rule, path in allow_entries(ctx.index):
+    for info, _, rule, path in allow_entries(ctx):
         if rule.source.plaintext and not rule.source.ip_blocks:
             yield Finding(
                 (*path, "source", "plaintext"),

@@ -27,6 +27,7 @@ from .base import Finding, RuleContext
 CODE = "MC198"
 NAME = "gateway-edge-widened"
 SEVERITY = "warning"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -27,6 +27,7 @@ from .base import Finding, RuleContext
 CODE = "MC200"
 NAME = "tls-origination-without-http"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 PLAIN_HTTP = frozenset({"http", "http2", "grpc"})
 

@@ -26,6 +26,7 @@ from .mc200_tls_origination_without_http import PLAIN_HTTP
 CODE = "MC201"
 NAME = "egress-http-policy-without-http"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

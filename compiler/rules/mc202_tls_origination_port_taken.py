@@ -28,6 +28,7 @@ from .mc200_tls_origination_without_http import PLAIN_HTTP
 CODE = "MC202"
 NAME = "tls-origination-port-taken"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

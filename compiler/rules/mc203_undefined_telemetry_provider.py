@@ -25,20 +25,25 @@ from meshc.spec.models import Telemetry, TelemetryOverride
 from ..lower.providers import uses
 from .base import Finding, RuleContext
 from .mc145_invalid_telemetry import PROVIDER_NAME
-from .walk import Path
+from .walk import Path, focused_entries
 
 _ATTR = {"tracing": "tracing", "accessLogging": "access_logging", "metrics": "metrics"}
 
 CODE = "MC203"
 NAME = "undefined-telemetry-provider"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
-def telemetry_blocks(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry | TelemetryOverride]]:
-    spec = ctx.mesh.spec
-    if spec.telemetry is not None:
-        yield ("spec", "telemetry"), spec.telemetry
-    for i, svc in enumerate(spec.services):
+def mesh_telemetry(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry | TelemetryOverride]]:
+    """`spec.telemetry`, with its path."""
+    if ctx.mesh.spec.telemetry is not None:
+        yield ("spec", "telemetry"), ctx.mesh.spec.telemetry
+
+
+def service_telemetry(ctx: RuleContext) -> Iterator[tuple[Path, Telemetry | TelemetryOverride]]:
+    """The telemetry of each focused service entry, with its path."""
+    for i, svc in focused_entries(ctx):
         if svc.telemetry is not None:
             yield ("spec", "services", i, "telemetry"), svc.telemetry
 
@@ -57,9 +62,21 @@ def references(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The services' telemetry."""
+    yield from _check(ctx, service_telemetry(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.telemetry`."""
+    yield from _check(ctx, mesh_telemetry(ctx))
+
+
+def _check(
+    ctx: RuleContext, blocks: Iterator[tuple[Path, Telemetry | TelemetryOverride]]
+) -> Iterator[Finding]:
     known = uses(ctx.mesh)
     declared = sorted(known)
-    for path, telemetry in telemetry_blocks(ctx):
+    for path, telemetry in blocks:
         for section, provider in references(telemetry):
             if provider is None or provider in known or not PROVIDER_NAME.fullmatch(provider):
                 continue  # inherited; known; MC145 reports a malformed name

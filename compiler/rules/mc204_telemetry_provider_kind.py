@@ -16,18 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshc.spec.models import Telemetry, TelemetryOverride
+
 from ..lower.providers import uses
 from .base import Finding, RuleContext
-from .mc203_undefined_telemetry_provider import references, telemetry_blocks
+from .mc203_undefined_telemetry_provider import mesh_telemetry, references, service_telemetry
+from .walk import Path
 
 CODE = "MC204"
 NAME = "telemetry-provider-kind"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The services' telemetry."""
+    yield from _check(ctx, service_telemetry(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.telemetry`."""
+    yield from _check(ctx, mesh_telemetry(ctx))
+
+
+def _check(
+    ctx: RuleContext, blocks: Iterator[tuple[Path, Telemetry | TelemetryOverride]]
+) -> Iterator[Finding]:
     known = uses(ctx.mesh)
-    for path, telemetry in telemetry_blocks(ctx):
+    for path, telemetry in blocks:
         for section, provider in references(telemetry):
             if provider is None or provider not in known or known[provider] == section:
                 continue

@@ -25,6 +25,7 @@ from .base import Finding, RuleContext
 CODE = "MC205"
 NAME = "invalid-extension-provider"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -26,6 +26,7 @@ from .base import Finding, RuleContext
 CODE = "MC206"
 NAME = "tls-credential-without-gateway"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -26,6 +26,7 @@ from .base import Finding, RuleContext
 CODE = "MC207"
 NAME = "tls-origination-without-host"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

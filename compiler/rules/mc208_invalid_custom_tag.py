@@ -18,16 +18,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshc.spec.models import Telemetry, TelemetryOverride
+
 from .base import Finding, RuleContext
-from .mc203_undefined_telemetry_provider import telemetry_blocks
+from .mc203_undefined_telemetry_provider import mesh_telemetry, service_telemetry
+from .walk import Path
 
 CODE = "MC208"
 NAME = "invalid-custom-tag"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for path, telemetry in telemetry_blocks(ctx):
+    """The services' telemetry."""
+    yield from _check(service_telemetry(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.telemetry`."""
+    yield from _check(mesh_telemetry(ctx))
+
+
+def _check(blocks: Iterator[tuple[Path, Telemetry | TelemetryOverride]]) -> Iterator[Finding]:
+    for path, telemetry in blocks:
         if telemetry.tracing is None:
             continue
         for name, tag in sorted(telemetry.tracing.custom_tags.items()):

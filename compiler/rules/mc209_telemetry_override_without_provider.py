@@ -22,16 +22,18 @@ from collections.abc import Iterator
 
 from .base import Finding, RuleContext
 from .mc203_undefined_telemetry_provider import references
+from .walk import focused_entries
 
 CODE = "MC209"
 NAME = "override-without-provider"
 SEVERITY = "warning"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     mesh = ctx.mesh.spec.telemetry
     inherited = {section for section, _ in references(mesh)} if mesh is not None else set()
-    for i, svc in enumerate(ctx.mesh.spec.services):
+    for i, svc in focused_entries(ctx):
         if svc.telemetry is None:
             continue
         for section, provider in references(svc.telemetry):

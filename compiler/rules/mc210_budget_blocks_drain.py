@@ -29,6 +29,7 @@ from .walk import Path, once_per_place
 CODE = "MC210"
 NAME = "budget-blocks-drain"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -25,6 +25,7 @@ from .walk import Path, once_per_place
 CODE = "MC211"
 NAME = "autoscaling-bounds"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -27,6 +27,7 @@ from .walk import Path, once_per_place
 CODE = "MC213"
 NAME = "limit-below-request"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

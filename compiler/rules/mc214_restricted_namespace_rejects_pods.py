@@ -33,6 +33,7 @@ from .walk import Path, once_per_place
 CODE = "MC214"
 NAME = "restricted-namespace-rejects-pods"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
 

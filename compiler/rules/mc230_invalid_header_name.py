@@ -28,11 +28,12 @@ from collections.abc import Iterator
 from meshc.spec.models import HeaderOperations, Headers, Route, Traffic
 
 from .base import Finding, RuleContext
-from .walk import Path, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC230"
 NAME = "invalid-header-name"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 _ENVOY_VARIABLE = re.compile(r"%%|%[A-Z][A-Z0-9_]*(\([^)]*\))?(:[0-9]+)?%")
 """A literal percent (`%%`) or an Envoy command operator (`%REQ(x-id)%`, `%START_TIME%`)."""
@@ -103,8 +104,8 @@ def _cors(block: Traffic | Route, base: Path, where: str) -> Iterator[Finding]:
                 )
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         yield from _headers(traffic.headers, base, owner)
         yield from _cors(traffic, base, owner)
         for i, route in enumerate(traffic.routes):
@@ -112,3 +113,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             where = f"{route_label(route.name, i)} of {owner}"
             yield from _headers(route.headers, path, where)
             yield from _cors(route, path, where)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

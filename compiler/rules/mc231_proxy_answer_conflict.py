@@ -20,21 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshc.spec.models import Route, wire_name
+from meshc.spec.models import Route, Traffic, wire_name
 
 from .base import Finding, RuleContext
-from .walk import route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC231"
 NAME = "proxy-answer-conflict"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 CALL_FIELDS = ("to", "split", "rewrite", "timeout", "retries", "fault", "mirror")
 """Route fields that describe calling the service."""
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         for i, route in enumerate(traffic.routes):
             answers = [name for name in ("redirect", "direct_response") if getattr(route, name) is not None]
             if not answers:
@@ -57,3 +58,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                         "has no effect",
                         f"remove `{key}`, or remove `{first}` to route the request",
                     )
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

@@ -19,19 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from meshc.spec.models import Traffic
+
 from .base import Finding, RuleContext
-from .walk import route_label, traffic_blocks
+from .walk import Path, defaults_traffic, route_label, service_traffic
 
 CODE = "MC232"
 NAME = "invalid-redirect"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 SCHEMES = ("http", "https")
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         for i, route in enumerate(traffic.routes):
             r = route.redirect
             if r is None:
@@ -59,3 +62,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     "redirects it again",
                     "set `uri`, `authority`, `scheme` or `port`",
                 )
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

@@ -22,14 +22,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from meshc.spec.models import Cors, StringMatch, duration_seconds
+from meshc.spec.models import Cors, StringMatch, Traffic, duration_seconds
 
 from .base import Finding, RuleContext
-from .walk import Path, match_kind, route_label, traffic_blocks
+from .walk import Path, defaults_traffic, match_kind, route_label, service_traffic
 
 CODE = "MC233"
 NAME = "cors-policy"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 FOREIGN_ORIGINS = ("https://attacker.invalid", "http://attacker.invalid:8080")
 """Origins no spec means to trust: a pattern admitting one of them admits any site."""
@@ -86,11 +87,21 @@ def _policy(cors: Cors, base: Path, where: str) -> Iterator[Finding]:
             )
 
 
-def check(ctx: RuleContext) -> Iterator[Finding]:
-    for base, traffic, owner in traffic_blocks(ctx):
+def _blocks(blocks: Iterator[tuple[Path, Traffic, str]]) -> Iterator[Finding]:
+    for base, traffic, owner in blocks:
         if traffic.cors is not None:
             yield from _policy(traffic.cors, base, owner)
         for i, route in enumerate(traffic.routes):
             if route.cors is not None:
                 where = f"{route_label(route.name, i)} of {owner}"
                 yield from _policy(route.cors, (*base, "routes", i), where)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The traffic blocks of the services."""
+    yield from _blocks(service_traffic(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """`spec.defaults.traffic`."""
+    yield from _blocks(defaults_traffic(ctx))

@@ -28,6 +28,7 @@ from .base import Finding, RuleContext
 CODE = "MC234"
 NAME = "export-hides-callers"
 SEVERITY = "error"
+SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

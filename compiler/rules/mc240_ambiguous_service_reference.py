@@ -25,15 +25,26 @@ from collections.abc import Iterator
 from meshc.spec.models import split_reference
 
 from .base import Finding, RuleContext
-from .walk import service_references
+from .walk import ServiceReference, call_references, mesh_references
 
 CODE = "MC240"
 NAME = "ambiguous-service-reference"
 SEVERITY = "error"
+SCOPE = "namespace"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    for ref in service_references(ctx):
+    """The services' calls."""
+    yield from _check(ctx, call_references(ctx))
+
+
+def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
+    """Gateway routes and egress callers."""
+    yield from _check(ctx, mesh_references(ctx))
+
+
+def _check(ctx: RuleContext, references: Iterator[ServiceReference]) -> Iterator[Finding]:
+    for ref in references:
         namespaces = ctx.index.namespaces_holding(ref.ref)
         if not namespaces:
             continue

@@ -5,11 +5,12 @@ Not a rule (it has no CODE); the catalogue in `__init__` lists the rule modules 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+from weakref import WeakKeyDictionary
 
-from meshc.spec.models import HTTP_PROTOCOLS, Call, Match, StringMatch, Traffic
+from meshc.spec.models import HTTP_PROTOCOLS, Call, Match, Mesh, Service, StringMatch, Traffic
 from meshc.spec.source import PathItem
 
 from ..index import MeshIndex, ServiceInfo
@@ -21,15 +22,105 @@ T = TypeVar("T")
 DEFAULTS_TRAFFIC: Path = ("spec", "defaults", "traffic")
 
 
+# --- focus: the services a local rule looks at (rules/base.py, docs/rule-scopes.md) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ByNamespace:
+    indexed: dict[str, list[ServiceInfo]]
+    """Indexed services (`MeshIndex.services`, duplicates left out) per namespace, in spec order."""
+    entries: dict[str, list[int]]
+    """Positions in `spec.services` (duplicates included) per namespace, ascending."""
+
+
+_BY_NAMESPACE: WeakKeyDictionary[MeshIndex, _ByNamespace] = WeakKeyDictionary()
+"""Built once per index, so a focused rule costs what its namespaces hold, not the mesh's size."""
+
+
+def _by_namespace(index: MeshIndex) -> _ByNamespace:
+    found = _BY_NAMESPACE.get(index)
+    if found is None:
+        indexed: dict[str, list[ServiceInfo]] = {}
+        for info in index.services.values():
+            indexed.setdefault(info.namespace, []).append(info)
+        entries: dict[str, list[int]] = {}
+        spec = index.mesh.spec
+        for i, svc in enumerate(spec.services):
+            entries.setdefault(svc.namespace or spec.defaults.namespace, []).append(i)
+        found = _BY_NAMESPACE[index] = _ByNamespace(indexed, entries)
+    return found
+
+
+def focused(ctx: RuleContext) -> Iterable[ServiceInfo]:
+    """The indexed services a local rule checks: every one without a focus, else those of the
+    focused namespaces; in spec order either way."""
+    if ctx.focus is None:
+        return ctx.index.services.values()
+    indexed = _by_namespace(ctx.index).indexed
+    return sorted((info for ns in ctx.focus for info in indexed.get(ns, ())), key=lambda info: info.index)
+
+
+def focused_entries(ctx: RuleContext) -> Iterable[tuple[int, Service]]:
+    """(i, service) of the `spec.services` entries a local rule checks, duplicates included (the
+    text is checked), in spec order; with a focus, those whose namespace is focused."""
+    services = ctx.mesh.spec.services
+    if ctx.focus is None:
+        return enumerate(services)
+    entries = _by_namespace(ctx.index).entries
+    return ((i, services[i]) for i in sorted(i for ns in ctx.focus for i in entries.get(ns, ())))
+
+
+def service_owner(mesh: Mesh, path: Sequence[PathItem]) -> tuple[str, str] | None:
+    """(namespace, name) of the service whose entry holds `path`; None outside `spec.services`."""
+    if len(path) < 3 or path[0] != "spec" or path[1] != "services" or not isinstance(path[2], int):
+        return None
+    spec = mesh.spec
+    svc = spec.services[path[2]]
+    return svc.namespace or spec.defaults.namespace, svc.name
+
+
+def adjacent_namespaces(index: MeshIndex, namespace: str) -> set[str]:
+    """The namespaces whose services a local rule may read for a finding of a service of
+    `namespace` (besides the namespace itself): those holding a service that calls one of its
+    services, or that one of its services calls (calls resolved with `MeshIndex.resolve`). An
+    incremental compile takes this set in the old spec and in the new one (docs/rule-scopes.md)."""
+    found: set[str] = set()
+    for info in _by_namespace(index).indexed.get(namespace, ()):
+        found.update(edge.caller.namespace for edge in info.callers)
+        found.update(callee.namespace for callee in index.callees(info))
+    found.discard(namespace)
+    return found
+
+
+def namespace_adjacency(index: MeshIndex) -> dict[str, set[str]]:
+    """`adjacent_namespaces` of every namespace that holds a service, in one pass over the calls."""
+    found: dict[str, set[str]] = {info.namespace: set() for info in index.services.values()}
+    for caller in index.services.values():
+        for callee in index.callees(caller):
+            if callee.namespace != caller.namespace:
+                found[caller.namespace].add(callee.namespace)
+                found[callee.namespace].add(caller.namespace)
+    return found
+
+
+def defaults_traffic(ctx: RuleContext) -> Iterator[tuple[Path, Traffic, str]]:
+    """`spec.defaults.traffic` as `traffic_blocks` gives it (for the `check_mesh` parts)."""
+    if ctx.mesh.spec.defaults.traffic is not None:
+        yield DEFAULTS_TRAFFIC, ctx.mesh.spec.defaults.traffic, "the default traffic"
+
+
+def service_traffic(ctx: RuleContext) -> Iterator[tuple[Path, Traffic, str]]:
+    """The traffic block of each focused service entry, as `traffic_blocks` gives it."""
+    for i, svc in focused_entries(ctx):
+        if svc.traffic is not None:
+            yield ("spec", "services", i, "traffic"), svc.traffic, f"service '{svc.name}'"
+
+
 def traffic_blocks(ctx: RuleContext) -> Iterator[tuple[Path, Traffic, str]]:
     """Every traffic block written in the spec (`spec.defaults.traffic`, each service's own), with
     its path and a label for messages. Duplicated services are included: the text is checked."""
-    spec = ctx.mesh.spec
-    if spec.defaults.traffic is not None:
-        yield DEFAULTS_TRAFFIC, spec.defaults.traffic, "the default traffic"
-    for i, svc in enumerate(spec.services):
-        if svc.traffic is not None:
-            yield ("spec", "services", i, "traffic"), svc.traffic, f"service '{svc.name}'"
+    yield from defaults_traffic(ctx)
+    yield from service_traffic(ctx)
 
 
 def string_matches(match: Match) -> Iterator[tuple[Path, StringMatch]]:
@@ -216,12 +307,22 @@ class ServiceReference:
 def service_references(ctx: RuleContext) -> Iterator[ServiceReference]:
     """Every reference to a service the spec writes: calls, gateway routes and egress callers (the
     only fields that name a service; `MeshIndex.resolve` resolves each)."""
-    spec, index = ctx.mesh.spec, ctx.index
-    for info in index.services.values():
+    yield from call_references(ctx)
+    yield from mesh_references(ctx)
+
+
+def call_references(ctx: RuleContext) -> Iterator[ServiceReference]:
+    """The references of the focused services' calls."""
+    for info in focused(ctx):
         for j, call in enumerate(info.model.calls):
             yield ServiceReference(
                 (*info.path, "calls", j, "service"), call.service, f"service '{info.key}' calls"
             )
+
+
+def mesh_references(ctx: RuleContext) -> Iterator[ServiceReference]:
+    """The references of the gateway routes and the egress callers."""
+    spec = ctx.mesh.spec
     for gi, gateway in enumerate(spec.gateways):
         for ri, route in enumerate(gateway.routes):
             yield ServiceReference(
