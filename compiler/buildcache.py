@@ -184,6 +184,11 @@ class BuildCache:
     services: dict[str, str] = field(default_factory=dict)
     """Service -> the hash of its part of the spec, as the previous compile saw it (`units`);
     replaced by this compile's (`keep_units`)."""
+    findings: dict[str, list[Any]] = field(default_factory=dict)
+    """Unit -> the local rules' findings of its services in the previous compile (rows as in
+    `pipeline.FindingRow`), for every unit kept."""
+    kept_findings: dict[str, list[Any]] = field(default_factory=dict)
+    """This compile's local findings per unit (`keep_findings`)."""
     manifests: Sequence[Manifest] = ()
     """This compile's objects, aligned with `addresses` (`keep_units`)."""
     kept_services: dict[str, str] = field(default_factory=dict)
@@ -225,6 +230,10 @@ class BuildCache:
         self.manifests = manifests
         self.kept_services = services
 
+    def keep_findings(self, rows: dict[str, list[Any]]) -> None:
+        """This compile's local rule findings per unit, saved with the units they belong to."""
+        self.kept_findings = rows
+
     def _unit_rows(self, addresses: Sequence[str | None]) -> dict[str, Any]:
         """The units section of the pack: per kept unit its key and rows (a unit with an object
         that has no address is not kept: it could not be rendered from the cache)."""
@@ -236,6 +245,7 @@ class BuildCache:
                 "counts": [],
                 "columns": [[] for _ in UNIT_COLUMNS],
                 "services": [[], []],
+                "findings": {},
             }
         rows: dict[str, list[tuple[Any, ...]]] = {}
         broken = set()
@@ -255,6 +265,7 @@ class BuildCache:
             "counts": [len(rows[u]) for u in names],
             "columns": columns,
             "services": [list(self.kept_services), list(self.kept_services.values())],
+            "findings": {u: self.kept_findings[u] for u in names if u in self.kept_findings},
         }
 
     def prepare(self, manifests: Sequence[Manifest]) -> None:
@@ -374,7 +385,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
     problem = _load(cache, data)
     if problem is not None:
         cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
-        cache.units, cache.services = {}, {}
+        cache.units, cache.services, cache.findings = {}, {}, {}
         return _ignored(cache, problem)
     return cache
 
@@ -440,6 +451,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         unit_names, unit_keys, unit_counts = units["names"], units["keys"], units["counts"]
         unit_columns = units["columns"]
         service_keys, service_digests = units["services"]
+        findings = units["findings"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
     blob_size = len(rest) - size
@@ -480,6 +492,8 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and len(service_keys) == len(service_digests)
         and set(map(type, service_keys)) <= {str}
         and set(map(type, service_digests)) <= {str}
+        and type(findings) is dict
+        and all(type(rows) is list and all(_finding_row(r) for r in rows) for rows in findings.values())
     ):
         return "malformed content"
     cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
@@ -492,7 +506,21 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         cache.units[unit] = (key, rows[start : start + count])
         start += count
     cache.services = dict(zip(service_keys, service_digests, strict=True))
+    cache.findings = findings
     return None
+
+
+def _finding_row(row: Any) -> bool:
+    """A row as `pipeline.FindingRow` (anything else makes the pack malformed)."""
+    return (
+        type(row) is list
+        and len(row) == 7
+        and all(type(v) is str for v in row[:3])
+        and type(row[3]) is list
+        and all(type(v) in (str, int) for v in row[3])
+        and type(row[4]) is str
+        and all(v is None or type(v) is str for v in row[5:])
+    )
 
 
 _replace = os.replace  # the tests kill a compile here

@@ -48,8 +48,9 @@ def _speculatively(
     """
     if steps.progress is not None:
         steps.progress("check_semantics")
+    plan = steps.rule_plan(parsed)
     start, earlier = time.perf_counter(), sum(steps.timings.values())
-    rules = workers.Forked(partial(_rule_findings, parsed))
+    rules = workers.Forked(partial(_rule_findings, parsed, plan))
     failure: BaseException | None = None
     later: list[Diagnostic] = []
     verified: Verified | None = None
@@ -59,7 +60,7 @@ def _speculatively(
     except BaseException as exc:  # decided below, once the rules have spoken
         failure = exc
     try:
-        findings, seconds = rules.join()
+        findings, rows, seconds = rules.join()
     except workers.WorkerFailed as exc:
         if failure is not None and not isinstance(failure, Exception):
             raise failure from None  # Ctrl-C reached both processes: an interruption, not a bug
@@ -69,6 +70,8 @@ def _speculatively(
     waited = time.perf_counter() - start - (sum(steps.timings.values()) - earlier)
     steps.timings["check_semantics"] = seconds
     steps.timings["rules_wait"] = waited
+    if rows is not None and steps.cache is not None:
+        steps.cache.keep_findings(rows)
     if has_errors(findings, strict=strict):
         raise SpecError(pipeline.merged(findings))
     if isinstance(failure, SpecError):  # a later step's own diagnostics, now with the rules' too
@@ -79,8 +82,13 @@ def _speculatively(
     return Compilation(Checked(parsed, [*findings, *later]), verified, steps.timings)
 
 
-def _rule_findings(parsed: Parsed) -> tuple[list[Diagnostic], float]:
-    """What `check_semantics` finds, and how long it took (run in the child)."""
+def _rule_findings(
+    parsed: Parsed, plan: pipeline.RulePlan | None
+) -> tuple[list[Diagnostic], dict[str, list[pipeline.FindingRow]] | None, float]:
+    """What `check_semantics` finds, the local findings for the build cache (with a `plan`), and
+    how long it took (run in the child)."""
     start = time.perf_counter()
-    findings = pipeline.rule_findings(parsed)
-    return findings, time.perf_counter() - start
+    if plan is None:
+        return pipeline.rule_findings(parsed), None, time.perf_counter() - start
+    findings, rows = pipeline.rule_results(parsed, plan)
+    return findings, rows, time.perf_counter() - start

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 from meshc.spec.loader import LoadedSpec, load_spec
@@ -39,6 +39,8 @@ from .rules import RuleContext, run_rules
 
 if TYPE_CHECKING:
     from .buildcache import BuildCache
+    from .rules import Finding, Rule
+    from .units import UnitKeys
 
 T = TypeVar("T")
 
@@ -165,9 +167,74 @@ def parse(path: str | Path, *, loaded: LoadedSpec | None = None, overlays: Seque
         raise SpecError(merged(exc.diagnostics), usage=exc.usage) from None
 
 
-def rule_findings(parsed: Parsed) -> list[Diagnostic]:
+def rule_findings(parsed: Parsed, plan: RulePlan | None = None) -> list[Diagnostic]:
     """Every diagnostic of the semantic rules (errors and warnings), in the rules' order."""
-    return run_rules(RuleContext(parsed.mesh, parsed.index), parsed.loaded.source)
+    if plan is None:
+        return run_rules(RuleContext(parsed.mesh, parsed.index), parsed.loaded.source)
+    return rule_results(parsed, plan)[0]
+
+
+FindingRow = tuple[str, str, str, list[Any], str, str | None, str | None]
+"""A local rule's finding as the build cache keeps it: (code, the service's namespace and name, the
+path below the service's entry, message, hint, severity). Its place in the file is worked out
+anew from the path (an edit elsewhere moves the lines, an added service moves the entries)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RulePlan:
+    """The rules of an incremental compile (docs/rule-scopes.md): the local rules look at the
+    services of `focus` only; the local findings of every other namespace holding services are
+    the previous compile's (`reused`: their key did not change). Global rules run in full."""
+
+    focus: frozenset[str]
+    reused: tuple[tuple[Rule, Finding, tuple[str, str]], ...]
+    keyed: frozenset[str]
+    """The namespaces whose local findings this compile produces or reuses (all with a key)."""
+
+
+def plan_rules(parsed: Parsed, keys: UnitKeys, cache: BuildCache) -> RulePlan:
+    """What the rules must look at again: the namespaces whose key changed (or whose findings the
+    cache does not hold in a form this meshc can read back)."""
+    from .rules import RULES_BY_CODE, Finding
+
+    index = parsed.index
+    focus, reused = set(), []
+    for unit, key in keys.keys.items():
+        previous = cache.units.get(unit)
+        rows = cache.findings.get(unit)
+        if previous is None or previous[0] != key or rows is None:
+            focus.add(unit)
+            continue
+        rebuilt = []
+        for code, namespace, name, below, message, hint, severity in rows:
+            info = index.find(namespace, name)
+            rule = RULES_BY_CODE.get(code)
+            if info is None or rule is None or rule.check_services is None:
+                break
+            path = ("spec", "services", info.index, *below)
+            rebuilt.append((rule, Finding(path, message, hint, severity), (namespace, name)))
+        else:
+            reused += rebuilt
+            continue
+        focus.add(unit)
+    return RulePlan(frozenset(focus), tuple(reused), frozenset(keys.keys))
+
+
+def rule_results(parsed: Parsed, plan: RulePlan) -> tuple[list[Diagnostic], dict[str, list[FindingRow]]]:
+    """The rules' diagnostics with `plan`, and every local finding of the keyed namespaces as rows
+    for the build cache (the ones found anew and the ones reused)."""
+    from .rules import OwnedFinding, owned_findings, to_diagnostics
+
+    found = owned_findings(RuleContext(parsed.mesh, parsed.index, plan.focus))
+    found += [OwnedFinding(*entry) for entry in plan.reused]
+    rows: dict[str, list[FindingRow]] = {unit: [] for unit in plan.keyed}
+    for rule, finding, service in found:
+        if service is not None:
+            below = list(finding.path[3:])
+            rows.setdefault(service[0], []).append(
+                (rule.code, service[0], service[1], below, finding.message, finding.hint, finding.severity)
+            )
+    return to_diagnostics(found, parsed.loaded.source), rows
 
 
 def policy_findings(parsed: Parsed, policies: Sequence[Path]) -> list[Diagnostic]:
@@ -205,7 +272,7 @@ def lower(parsed: Parsed) -> Lowered:
     return Lowered(parsed, manifests)
 
 
-def lower_incrementally(parsed: Parsed, cache: BuildCache) -> Lowered:
+def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None = None) -> Lowered:
     """`lower`, reusing from the build `cache` the objects of every unit (namespace) whose key is
     the previous compile's (`meshc.compiler.units`), except around what changed: the units whose
     key changed and those adjacent to them are lowered anew, so that the behaviour verifier has
@@ -214,7 +281,8 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache) -> Lowered:
     from .units import unit_keys, unit_of, volatile_units
 
     index = parsed.index
-    keys = unit_keys(parsed.loaded.data, index)
+    if keys is None:
+        keys = unit_keys(parsed.loaded.data, index)
     if keys is None:
         lowered = lower(parsed)
         cache.keep_units({}, lowered.manifests, {})
@@ -379,6 +447,26 @@ class Steps:
         self.cache = cache
         self.timings: dict[str, float] = {}
         self.warnings: list[Diagnostic] = []
+        self.keys: UnitKeys | None = None
+        """The units' keys of an incremental compile (`unit_keys`), once `rule_plan` has run."""
+
+    def rule_plan(self, parsed: Parsed) -> RulePlan | None:
+        """With the build cache: the units' keys, and what the rules must look at again."""
+        if self.cache is None:
+            return None
+        from .units import unit_keys
+
+        self.keys = self.step("unit_keys", unit_keys, parsed.loaded.data, parsed.index)
+        return plan_rules(parsed, self.keys, self.cache) if self.keys is not None else None
+
+    def rules(self, parsed: Parsed, plan: RulePlan | None) -> list[Diagnostic]:
+        """The rules' diagnostics; with a `plan`, their local findings are kept for the cache."""
+        if plan is None:
+            return rule_findings(parsed)
+        diagnostics, rows = rule_results(parsed, plan)
+        assert self.cache is not None
+        self.cache.keep_findings(rows)
+        return diagnostics
 
     def step(self, name: str, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         if self.progress is not None:
@@ -408,7 +496,7 @@ class Steps:
         if self.cache is None:
             lowered = self.step("lower_resources", lower, parsed)
         else:
-            lowered = self.step("lower_resources", lower_incrementally, parsed, self.cache)
+            lowered = self.step("lower_resources", lower_incrementally, parsed, self.cache, self.keys)
         if self.cache is not None and schemas:  # else the writers of `-o DIR` address their shares
             self.step("cache_keys", self.cache.prepare, lowered.manifests)
         if schemas:
@@ -421,7 +509,8 @@ class Steps:
         self, parsed: Parsed, *, strict: bool, policies: Sequence[Path], schemas: bool, behaviour: bool
     ) -> Compilation:
         """check -> lower -> verify of a parsed spec, one after the other."""
-        self.warnings = self.step("check_semantics", lambda: accept(rule_findings(parsed), strict=strict))
+        plan = self.rule_plan(parsed)
+        self.warnings = self.step("check_semantics", lambda: accept(self.rules(parsed, plan), strict=strict))
         warnings = self.policies(parsed, policies, strict=strict)
         verified = self.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
         return Compilation(Checked(parsed, warnings), verified, self.timings)

@@ -98,6 +98,8 @@ def unit_keys(data: Mapping[str, Any], index: MeshIndex) -> UnitKeys | None:
     except (TypeError, orjson.JSONEncodeError):
         return None
     infos = list(index.services.values())
+    if len(infos) != len(raw):
+        return None  # a name repeated in a namespace (MC102): the rules see entries the index dropped
     mesh = hashlib.blake2b(rest, digest_size=16)
     for info in infos:  # identities, in spec order (duplicates the index dropped are in `digests`)
         mesh.update(f"{info.index}\0{info.namespace}\0{info.name}\n".encode())

@@ -69,6 +69,8 @@ def spread(n: int, per_namespace: int) -> dict[str, Any]:
         ]
     spec["spec"]["egress"][0]["callers"] = [services[i]["name"] for i in range(0, n, 3)]
     services[1]["security"] = {"allow": [{"source": {"mesh": True}, "methods": ["GET"]}]}
+    for svc in services[2::per_namespace]:  # a warning in every namespace (MC109, a local rule)
+        svc["traffic"]["retries"] = {"attempts": 3, "perTryTimeout": "10s"}
     return spec
 
 
@@ -283,6 +285,27 @@ def test_a_one_service_edit_reuses_the_namespaces_it_does_not_reach(tmp_path: Pa
     assert [(m.ref, m.cluster) for m in second.manifests] == [(m.ref, m.cluster) for m in lower(parsed.index)]
 
 
+def test_the_rules_look_again_only_at_the_namespaces_whose_key_changed(tmp_path: Path) -> None:
+    """The local rules' findings of the other namespaces are the previous compile's, at their new
+    place in the file (an edit above them moved their lines)."""
+    spec = spread(24, 4)
+    cache = BuildCache(None)
+    first = pipeline.run(write(spec, tmp_path / "mesh.yaml"), cache=cache)
+    assert "MC109" in {d.code for d in first.diagnostics}
+    remember(cache, first.verified.lowered)
+    spec["spec"]["services"][9]["calls"].append({"service": "ns-3/svc-00013", "methods": ["GET", "PUT"]})
+    path = write(spec, tmp_path / "mesh.yaml")
+    parsed = pipeline.parse(path)
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    assert keys is not None
+    plan = pipeline.plan_rules(parsed, keys, cache)
+    assert plan.focus == {"ns-1", "ns-2", "ns-3"}
+    assert {service[0] for _, _, service in plan.reused} == {"ns-0", "ns-4", "ns-5"}
+    second = pipeline.run(path, cache=cache)
+    assert second.diagnostics == pipeline.run(path).diagnostics
+    assert [d.line for d in second.diagnostics] != [d.line for d in first.diagnostics]  # they moved
+
+
 def remember(cache: BuildCache, lowered: pipeline.Lowered) -> None:
     """What saving the pack and opening it again would leave: the units and their texts."""
     from meshc.compiler.buildcache import address
@@ -291,6 +314,7 @@ def remember(cache: BuildCache, lowered: pipeline.Lowered) -> None:
     rows = cache._unit_rows(cache.addresses)
     cache.spans = {a: i for i, a in enumerate(a for a in cache.addresses if a is not None)}
     cache.services = dict(cache.kept_services)
+    cache.findings = {unit: [list(row) for row in rows] for unit, rows in cache.kept_findings.items()}
     start = 0
     for unit, key, count in zip(rows["names"], rows["keys"], rows["counts"], strict=True):
         cache.units[unit] = (

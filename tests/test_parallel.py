@@ -166,8 +166,8 @@ def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
     real = pipeline.lower_index
 
-    def lower(index):
-        manifests = real(index)
+    def lower(index, skip=frozenset()):
+        manifests = real(index, skip)
         last = manifests[-1]
         last.body["metadata"] = {**last.body["metadata"], "name": "Not_A_Name"}
         return manifests
