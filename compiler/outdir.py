@@ -265,21 +265,33 @@ def part_to_replace(changed: Iterable[str], old_folders: set[str], new_folders: 
     return ""
 
 
-def listed(target: str, expected: dict[str, set[str]], folders: set[str]) -> dict[str, os.stat_result] | None:
-    """The `lstat` of every entry of the `expected` folders of `target` (relative path -> status),
-    if each holds exactly the expected names and every name in `folders` is a real directory (a
-    symlink is never followed); None otherwise. A parent is listed before its children, so no
-    folder is listed through a symlink planted in its path."""
-    found: dict[str, os.stat_result] = {}
-    for folder in sorted(expected):
-        names = expected[folder]
-        base = f"{target}/{folder}" if folder else target
+Listing = dict[str, dict[str, os.stat_result]]
+"""Folder (relative, "" for the tree itself) -> each of its entries' name -> its `lstat`."""
+
+
+def scan(target: str, folders: Iterable[str]) -> Listing:
+    """The entries of `target` and of its `folders` (one that cannot be listed is left out). Only
+    read, never followed for a decision: `listed` judges every entry by its `lstat`."""
+    found: Listing = {}
+    for folder in sorted({"", *folders}):
         try:
-            with os.scandir(base) as entries:
-                statuses = {e.name: e.stat(follow_symlinks=False) for e in entries}
+            with os.scandir(f"{target}/{folder}" if folder else target) as entries:
+                found[folder] = {e.name: e.stat(follow_symlinks=False) for e in entries}
         except OSError:
-            return None
-        if statuses.keys() != names:
+            continue
+    return found
+
+
+def listed(
+    scanned: Listing, expected: dict[str, set[str]], folders: set[str]
+) -> dict[str, os.stat_result] | None:
+    """The `lstat` of every entry of the `expected` folders (relative path -> status), if each was
+    scanned, holds exactly the expected names, and every name in `folders` is a real directory (a
+    symlink is never followed: a folder's parent, checked too, shows what it is); None otherwise."""
+    found: dict[str, os.stat_result] = {}
+    for folder, names in expected.items():
+        statuses = scanned.get(folder)
+        if statuses is None or statuses.keys() != names:
             return None
         for name, info in statuses.items():
             path = f"{folder}/{name}" if folder else name
