@@ -117,7 +117,11 @@ def writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Writes:
 
 
 @linux
-def test_one_changed_file_replaces_its_folder_only(tmp_path, writes):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_one_changed_file_replaces_its_folder_only(tmp_path, writes, monkeypatch, processes):
+    if processes > 1:  # the bodies addressed in a forked process while the tree is scanned
+        monkeypatch.setattr(emit, "PARALLEL_FILES", 2)
+        monkeypatch.setattr("meshc.compiler.workers.cpu_count", lambda: 2)
     before = mesh()
     writes(before, settle=True)
     old = inodes(writes.out)
@@ -488,3 +492,60 @@ def test_a_folder_write_killed_at_any_step_leaves_one_whole_tree(tmp_path, write
     else:
         pytest.fail("more steps than expected")
     assert seen_old and seen_new, (seen_old, seen_new)
+
+
+# --- writers taking turns ----------------------------------------------------------------------------
+
+
+@linux
+def test_concurrent_writers_with_their_own_indexes_leave_whole_trees(tmp_path, monkeypatch):
+    """Two writers (processes, each with its own pack, so each index goes stale as the other
+    writes) take turns on one DIR, each changing another folder: after each write DIR is one of
+    the whole trees they wrote, and a last write through either stale index is exact."""
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    base = mesh()
+    versions = {
+        "a": [replaced(base, "cm-9", f"a{k}") for k in range(6)],  # ns-2
+        "b": [replaced(base, "cm-10", f"b{k}") for k in range(6)],  # ns-3
+    }
+    write_tree(base, out)
+    expected = {fresh_key(tmp_path, items) for group in versions.values() for items in group}
+    seen = tmp_path / "seen"
+    seen.mkdir()
+
+    def writer(who: str) -> None:
+        for k, items in enumerate(versions[who]):
+            cache = buildcache.open_cache(tmp_path / f"{who}.yaml")
+            write_tree(items, out, cache=cache)
+            cache.save_tree()
+            with outdir.writer_lock(tmp_path):  # the other writer waits meanwhile
+                (seen / f"{who}{k}").write_text(repr(sorted(snapshot(out).items())))
+
+    pids = []
+    for who in versions:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                writer(who)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert len(os.listdir(seen)) == 12
+    assert all(
+        p.read_text() in expected | {repr(sorted(fresh(tmp_path, base).items()))} for p in seen.iterdir()
+    )
+    for who in versions:
+        last = replaced(base, "cm-11", who)  # ns-4
+        cache = buildcache.open_cache(tmp_path / f"{who}.yaml")
+        write_tree(last, out, cache=cache)
+        cache.save_tree()
+        assert snapshot(out) == fresh(tmp_path, last)
+    assert debris(tmp_path) == []
+
+
+def fresh_key(tmp_path: Path, items: list[Manifest]) -> str:
+    return repr(sorted(fresh(tmp_path, items).items()))
