@@ -20,6 +20,25 @@ The previous tree is never modified (a link adds a name, it does not touch the f
 exchange stays the one visible step. Removing the retired tree after the exchange (one unlink per
 file) is left to a background `rm` for a big tree: the compile does not wait for it, and if it
 dies its leftovers are debris like any other.
+
+Replacing one folder: with the build cache's index of the previous tree (`meshc.compiler.emit`
+decides), a recompile whose every difference from that tree (files new, changed or removed) lies
+under one folder D strictly below DIR (the deepest such folder whose parent exists before and
+after, e.g. `ns-100` or `east/ns-100`) stages only D's new content in a `.DIR.tmp-*` sibling and
+makes it DIR/D in one step (`swap_part`): `renameat2(RENAME_EXCHANGE)` of the staging directory
+and DIR/D (the staging name then holds the previous D and is removed), a plain rename for a new D,
+and a rename of DIR/D onto the empty staging directory for a D that goes away. Nothing outside D
+is linked, written or touched, the marker included. This applies only when the result is exactly
+the tree a whole write would give, so first (`scan`, `listed`) every folder outside D is listed
+and must hold exactly the new tree's names there (anything else someone put there, a file, a
+folder or a symlink, would be dropped by a whole write), every folder in the way must be a real
+directory, and every file outside D must `lstat` as the index recorded it (a regular file, same
+device, inode, size and mtime; a racily clean one is also compared by content, `holds`) and
+hold a body whose text the cache keeps (so it passed the self-check). Anything
+else, a D that would be DIR itself, or no exchange (another filesystem, not Linux): the whole tree
+is written as above. When nothing differs at all, nothing is written. A crash leaves DIR the old
+or the new tree as before: the staging directory is invisible until the one rename or exchange,
+and is debris after it.
 """
 
 from __future__ import annotations
