@@ -393,7 +393,10 @@ def _address_and_scan(
 
     if workers.processes_for(len(items), PARALLEL_FILES) < 2:
         return address_all(), outdir.scan(str(target), outdir.folders(tree))
-    child = workers.Forked(address_all)
+    try:
+        child = workers.Forked(address_all)
+    except OSError:  # no fork now (memory, process limits): the same work here
+        return address_all(), outdir.scan(str(target), outdir.folders(tree))
     try:
         scanned = outdir.scan(str(target), outdir.folders(tree))
     finally:

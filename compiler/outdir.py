@@ -264,6 +264,8 @@ def part_to_replace(changed: Iterable[str], old_folders: set[str], new_folders: 
     common: list[str] | None = None
     for path in changed:
         parts = path.split("/")[:-1]
+        if not parts or any(p in ("", ".", "..") for p in parts):
+            return ""  # not a path meshc writes (an index from elsewhere): never leave DIR by it
         if common is None:
             common = parts
         else:
@@ -372,7 +374,7 @@ def swap_part(
         else:
             os.rename(destination, staging)
     except OSError as exc:
-        if exc.errno == errno.EXDEV:
+        if exc.errno in (errno.EXDEV, errno.EBUSY):  # another filesystem, a mount point: nothing done
             return False
         raise
     remove(staging, background=background)

@@ -219,6 +219,9 @@ def test_the_folder_to_replace():
     # A folder whose parent is new (or goes away) is replaced from the closest surviving ancestor.
     assert outdir.part_to_replace(["c/d/4.yaml"], new, new | {"c", "c/d"}) == "c"
     assert outdir.part_to_replace(["a/z/q/5.yaml"], new, new | {"a/z", "a/z/q"}) == "a/z"
+    # Paths meshc does not write (from a forged or foreign index) never lead out of DIR.
+    for odd in ["/etc/passwd", "a/../../x.yaml", "./a/x.yaml", "a//x.yaml", "x.yaml"]:
+        assert outdir.part_to_replace([odd], new | {"/etc", "a/..", "."}, new) == "", odd
 
 
 # --- anything else outside the folder: the whole tree is written --------------------------------------
