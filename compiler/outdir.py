@@ -20,6 +20,25 @@ The previous tree is never modified (a link adds a name, it does not touch the f
 exchange stays the one visible step. Removing the retired tree after the exchange (one unlink per
 file) is left to a background `rm` for a big tree: the compile does not wait for it, and if it
 dies its leftovers are debris like any other.
+
+Replacing one folder: with the build cache's index of the previous tree (`meshc.compiler.emit`
+decides), a recompile whose every difference from that tree (files new, changed or removed) lies
+under one folder D strictly below DIR (the deepest such folder whose parent exists before and
+after, e.g. `ns-100` or `east/ns-100`) stages only D's new content in a `.DIR.tmp-*` sibling and
+makes it DIR/D in one step (`swap_part`): `renameat2(RENAME_EXCHANGE)` of the staging directory
+and DIR/D (the staging name then holds the previous D and is removed), a plain rename for a new D,
+and a rename of DIR/D onto the empty staging directory for a D that goes away. Nothing outside D
+is linked, written or touched, the marker included. This applies only when the result is exactly
+the tree a whole write would give, so first (`scan`, `listed`) every folder outside D is listed
+and must hold exactly the new tree's names there (anything else someone put there, a file, a
+folder or a symlink, would be dropped by a whole write), every folder in the way must be a real
+directory, and every file outside D must `lstat` as the index recorded it (a regular file, same
+device, inode, size and mtime; a racily clean one is also compared by content, `holds`) and
+hold a body whose text the cache keeps (so it passed the self-check). Anything
+else, a D that would be DIR itself, or no exchange (another filesystem, not Linux): the whole tree
+is written as above. When nothing differs at all, nothing is written. A crash leaves DIR the old
+or the new tree as before: the staging directory is invisible until the one rename or exchange,
+and is debris after it.
 """
 
 from __future__ import annotations
@@ -32,7 +51,7 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -222,3 +241,141 @@ def exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))
+
+
+# --- replacing one folder of the tree ----------------------------------------------------------------
+
+
+def folders(paths: Iterable[str]) -> set[str]:
+    """Every folder (relative, "" excluded) that holds one of `paths` or one of its folders."""
+    found: set[str] = set()
+    for path in paths:
+        folder = path.rpartition("/")[0]
+        while folder and folder not in found:
+            found.add(folder)
+            folder = folder.rpartition("/")[0]
+    return found
+
+
+def part_to_replace(changed: Iterable[str], old_folders: set[str], new_folders: set[str]) -> str:
+    """The deepest folder that holds every `changed` path (new, changed or removed files) and whose
+    parent is in both trees (a new or removed folder is replaced from its closest surviving
+    ancestor: an exchange needs the parent on both sides); "" for the whole tree."""
+    common: list[str] | None = None
+    for path in changed:
+        parts = path.split("/")[:-1]
+        if not parts or any(p in ("", ".", "..") for p in parts):
+            return ""  # not a path meshc writes (an index from elsewhere): never leave DIR by it
+        if common is None:
+            common = parts
+        else:
+            n = 0
+            while n < len(common) and n < len(parts) and common[n] == parts[n]:
+                n += 1
+            del common[n:]
+        if not common:
+            return ""
+    if not common:
+        return ""
+    part = "/".join(common)
+    while part:
+        parent = part.rpartition("/")[0]
+        if not parent or (parent in old_folders and parent in new_folders):
+            return part
+        part = parent
+    return ""
+
+
+Listing = dict[str, dict[str, os.stat_result]]
+"""Folder (relative, "" for the tree itself) -> each of its entries' name -> its `lstat`."""
+
+
+def scan(target: str, folders: Iterable[str]) -> Listing:
+    """The entries of `target` and of its `folders` (one that cannot be listed is left out). Only
+    read, never followed for a decision: `listed` judges every entry by its `lstat`."""
+    found: Listing = {}
+    for folder in sorted({"", *folders}):
+        try:
+            with os.scandir(f"{target}/{folder}" if folder else target) as entries:
+                found[folder] = {e.name: e.stat(follow_symlinks=False) for e in entries}
+        except OSError:
+            continue
+    return found
+
+
+def listed(
+    scanned: Listing, expected: dict[str, set[str]], folders: set[str]
+) -> dict[str, os.stat_result] | None:
+    """The `lstat` of every entry of the `expected` folders (relative path -> status), if each was
+    scanned, holds exactly the expected names, and every name in `folders` is a real directory (a
+    symlink is never followed: a folder's parent, checked too, shows what it is); None otherwise."""
+    found: dict[str, os.stat_result] = {}
+    for folder, names in expected.items():
+        statuses = scanned.get(folder)
+        if statuses is None or statuses.keys() != names:
+            return None
+        for name, info in statuses.items():
+            path = f"{folder}/{name}" if folder else name
+            if path in folders:
+                if not stat.S_ISDIR(info.st_mode):
+                    return None
+            else:
+                found[path] = info
+    return found
+
+
+def holds(path: str, data: bytes, recorded: tuple[int, int, int, int]) -> bool:
+    """Whether the file at `path` is the `recorded` (device, inode, size, mtime) regular file and
+    holds exactly `data` (never following a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded
+        ):
+            return False
+        return os.read(fd, len(data) + 1) == data
+    finally:
+        os.close(fd)
+
+
+def timestamp(folder: Path) -> int:
+    """The filesystem's clock now (ns), as a file created in `folder` (then removed) shows it: what
+    the marker file's mtime is to a whole write, for a write that replaced one folder."""
+    stamp = folder / ".meshc-stamp"
+    fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        return os.fstat(fd).st_mtime_ns
+    finally:
+        os.close(fd)
+        os.unlink(stamp)
+
+
+def swap_part(
+    staging: Path, target: Path, part: str, *, existed: bool, wanted: bool, background: bool
+) -> bool:
+    """Make `staging` the folder `part` of the tree at `target` in one step: an exchange when the
+    folder exists before and after (the previous folder, then under the staging name, is removed),
+    a rename when it is new, and when it goes away a rename of the folder onto the (empty) staging
+    directory, which is then removed. False, with nothing changed, when that step is not
+    available (no RENAME_EXCHANGE, another filesystem): the caller replaces the whole tree."""
+    destination = target / part
+    try:
+        if existed and wanted:
+            if not exchange(staging, destination):
+                return False
+        elif wanted:
+            os.rename(staging, destination)
+            return True
+        else:
+            os.rename(destination, staging)
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, errno.EBUSY):  # another filesystem, a mount point: nothing done
+            return False
+        raise
+    remove(staging, background=background)
+    return True

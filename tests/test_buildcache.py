@@ -59,7 +59,16 @@ def write(spec: dict[str, Any], path: Path) -> Path:
 
 # --- random edits ---------------------------------------------------------------------------------
 
-BASE = make_spec(12)
+
+def _spread(spec: dict[str, Any]) -> dict[str, Any]:
+    """Services in three namespaces of four, so that an edit of one service touches one namespace
+    (its folder alone is replaced, see meshc.compiler.outdir) and others touch several."""
+    for i, svc in enumerate(spec["spec"]["services"]):
+        svc["namespace"] = f"ns-{i // 4:03d}"
+    return spec
+
+
+BASE = _spread(make_spec(12))
 
 
 def _services(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -134,8 +143,14 @@ EDITS = [
     edit_split,
 ]
 
+LOCAL = [edit_image, edit_timeout] * 2
+"""Drawn more often: edits of one service's own objects, in its namespace alone, so that series
+of them often change one folder of the output (replaced alone) or nothing at all."""
+
 edits = st.lists(
-    st.tuples(st.sampled_from(EDITS), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=3
+    st.tuples(st.sampled_from(EDITS + LOCAL), st.integers(0, 50), st.integers(0, 50)),
+    min_size=1,
+    max_size=3,
 )
 
 
@@ -173,6 +188,26 @@ def test_cached_and_uncached_compiles_are_byte_identical(tmp_path: Path, series:
             assert tree(live) == tree(fresh)
 
 
+def test_a_one_service_edit_replaces_its_namespace_folder_only(tmp_path, monkeypatch):
+    """The random edits above go down both paths; this one is known to take the one-folder path."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    parts: list[str] = []
+    real = outdir.swap_part
+    monkeypatch.setattr(
+        outdir, "swap_part", lambda s, t, part, **kw: parts.append(part) or real(s, t, part, **kw)
+    )
+    for edit, i, n in [(edit_image, 5, 1), (edit_timeout, 9, 3), (edit_image, 5, 2), (edit_timeout, 1, 1)]:
+        edit(spec, i, n)
+        write(spec, path)
+        fresh = tmp_path / f"fresh-{len(parts)}-{i}-{n}"
+        expected = outcome(*compile_(path, str(fresh), None), fresh)
+        assert outcome(*compile_(path, str(out), cache), out) == expected
+        assert tree(out) == tree(fresh)
+    assert parts == ["ns-001", "ns-002", "ns-001", "ns-000"]
+
+
 # --- the directory index ---------------------------------------------------------------------------
 
 
@@ -192,7 +227,8 @@ def test_unchanged_files_are_linked_without_reading_and_changed_ones_are_read(tm
     edit_image(spec, 3, 7)
     assert compile_(write(spec, path), str(out), cache)[0] == 0
     changed = {p for p, ino in before.items() if p in tree(out) and os.stat(out / p).st_ino != ino}
-    assert changed == {"ns-000/deployment-svc-00003-v1.yaml", ".meshc-output"}
+    # Only the changed file's folder was replaced: the marker and every other file stay as they were.
+    assert changed == {"ns-000/deployment-svc-00003-v1.yaml"}
     # Read: only the files whose body changed.
     assert [Path(p).relative_to(out).as_posix() for p in read] == ["ns-000/deployment-svc-00003-v1.yaml"]
 
