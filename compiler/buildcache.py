@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from .emit import FileRecord
 from .selfcheck import diskcache
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"meshc-build-cache\n"
 CODE = "MC220"
 
@@ -159,12 +159,15 @@ class BuildCache:
 
     path: Path | None
     """The pack file (None: caching is off; the object then only carries this compile's results)."""
-    blob: bytes = b""
-    """The pack; its texts, UTF-8, one after the other, end at `ends` (from `start` on)."""
-    start: int = 0
+    segments: list[bytes] = field(default_factory=list)
+    """The texts' files (see `open_cache`), read and checked; text i is
+    `segments[segment[i]][starts[i]:ends[i]]`, UTF-8."""
+    segment_names: list[str] = field(default_factory=list)
+    segment: list[int] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     spans: dict[Any, int] = field(default_factory=dict)
-    """body address -> the number of its text in `ends`."""
+    """body address -> the number of its text."""
     tree_target: str | None = None
     tree_marker_ns: int = 0
     tree: dict[str, IndexEntry] = field(default_factory=dict)
@@ -172,8 +175,11 @@ class BuildCache:
     """MC220 lines: why the pack on disk was ignored."""
     addresses: list[str | None] = field(default_factory=list)
     """The address of each body of this compile (`prepare`)."""
-    written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes]] | None = None
-    """(target, marker mtime, index, this tree's texts) of the tree `-o DIR` wrote."""
+    addressed: Sequence[Manifest] | None = None
+    """The manifests `addresses` are of (`prepare`)."""
+    written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes | None]] | None = None
+    """(target, marker mtime, index, this tree's texts: None for one the cache holds) of the tree
+    `-o DIR` wrote."""
     written_addresses: list[str | None] = field(default_factory=list)
     """The address of each object `-o DIR` wrote, in the order of the manifests."""
     save_seconds: float = 0.0
@@ -199,7 +205,7 @@ class BuildCache:
         i = self.spans.get(a) if a is not None else None
         if i is None:
             return None
-        return self.blob[self.start + (self.ends[i - 1] if i else 0) : self.start + self.ends[i]]
+        return self.segments[self.segment[i]][self.starts[i] : self.ends[i]]
 
     # --- this compile ---------------------------------------------------------------------------
 
@@ -272,6 +278,7 @@ class BuildCache:
         """Address every body of this compile (after lowering, for a compile to a stream; the
         writers of `-o DIR` address their own shares)."""
         self.addresses = [address(m.body) for m in manifests]
+        self.addressed = manifests
 
     def known(self, i: int) -> str | None:
         """The cached text of body `i` of `prepare`'s manifests, or None."""
@@ -288,14 +295,14 @@ class BuildCache:
     ) -> None:
         """What `-o DIR` wrote into its staging tree (`emit.FileRecord`s): texts it rendered anew
         and each file's status, kept for `save_tree` (once the tree is swapped in)."""
-        texts: dict[str, bytes] = {}
+        texts: dict[str, bytes | None] = {}
         tree: dict[str, IndexEntry] = {}
+        spans = self.spans
         for i, dev, ino, size, mtime_ns, a, data in records:
             if a is None:
                 continue
-            known = data if data is not None else self.text(a)
-            assert known is not None  # a record without its text is of a text the cache had
-            texts[a] = known
+            assert data is not None or a in spans  # a record without its text is of a text the cache had
+            texts[a] = data
             tree[paths[i]] = (dev, ino, size, mtime_ns, a)
         self.written = (target, marker_ns, tree, texts)
         addresses: list[str | None] = [None] * len(paths)
@@ -314,7 +321,8 @@ class BuildCache:
         units = self._unit_rows(self.addresses)
         if wanted.keys() == self.spans.keys() and self._same_units(units):
             return  # the pack holds exactly these texts and units already (an unchanged spec)
-        entries = {a: self.text(a) or t.encode() for a, t in wanted.items()}
+        spans = self.spans
+        entries = {a: None if a in spans else t.encode() for a, t in wanted.items()}
         self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units)
 
     def _same_units(self, units: dict[str, Any]) -> bool:
@@ -331,36 +339,86 @@ class BuildCache:
 
     def _save(
         self,
-        entries: dict[str, bytes],
+        entries: dict[str, bytes | None],
         target: str | None,
         marker_ns: int,
         tree: dict[str, IndexEntry],
         units: dict[str, Any],
     ) -> None:
-        """Write the pack atomically; any failure leaves the cache as it was (only an optimisation)."""
+        """Write the pack atomically; any failure leaves the cache as it was (only an optimisation).
+
+        `entries`: every text this compile's output holds, None for one the cache holds already.
+        Only the new texts are written, into a new texts file, and the files the previous pack used
+        are kept as long as most of their bytes are still wanted: a one-service change writes a
+        few kilobytes of texts, not the mesh's 55 MB. When less than half of the kept files'
+        bytes are still wanted, or there would be more than MAX_SEGMENTS, every wanted text is
+        written into one new file instead (compaction)."""
         if self.path is None:
             return
         start = time.perf_counter()
-        ends, offset = [], 0
-        for data in entries.values():
-            offset += len(data)
-            ends.append(offset)
+        spans, segment, starts, ends = self.spans, self.segment, self.starts, self.ends
+        fresh = {a: data for a, data in entries.items() if data is not None and a not in spans}
+        known = [spans[a] for a in entries if a in spans]
+        live = [0] * len(self.segments)
+        for i in known:
+            live[segment[i]] += ends[i] - starts[i]
+        kept = [k for k, n in enumerate(live) if n]
+        old_bytes = sum(len(self.segments[k]) for k in kept)
+        compact = sum(live) * 2 < old_bytes or len(kept) + bool(fresh) > MAX_SEGMENTS
+        names: list[str] = []
+        parts: list[list[Any]] = [[], [], [], []]  # address, segment, start, end
+        if compact:
+            texts = {**{a: self.text(a) for a in entries if a in spans}, **fresh}
+            kept, fresh = [], texts  # type: ignore[assignment]
+        number = {k: n for n, k in enumerate(kept)}
+        for k in kept:
+            names.append(self.segment_names[k])
+        for a in entries:
+            n = spans.get(a)
+            if n is not None and segment[n] in number:
+                parts[0].append(a)
+                parts[1].append(number[segment[n]])
+                parts[2].append(starts[n])
+                parts[3].append(ends[n])
+        sizes = [len(self.segments[k]) for k in kept]
+        crcs = [zlib.crc32(self.segments[k]) for k in kept]
+        if fresh:
+            offset, chunks = 0, []
+            for a, data in fresh.items():
+                assert data is not None
+                parts[0].append(a)
+                parts[1].append(len(names))
+                parts[2].append(offset)
+                offset += len(data)
+                parts[3].append(offset)
+                chunks.append(data)
+            blob = b"".join(chunks)
+            name = _write_segment(self.path, blob)
+            if name is None:
+                return
+            names.append(name)
+            sizes.append(len(blob))
+            crcs.append(zlib.crc32(blob))
         paths = sorted(tree)
         columns = [list(c) for c in zip(*(tree[p] for p in paths), strict=True)] if paths else [[]] * 5
         index = orjson.dumps(
             {
-                "texts": {"addresses": list(entries), "ends": ends},
+                "segments": {"names": names, "sizes": sizes, "crcs": crcs},
+                "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
                 "tree": {"target": target, "marker_ns": marker_ns, "paths": paths, "columns": columns},
                 "units": units,
             }
         )
-        payload = [b"%d\n" % len(index), index, b"".join(entries.values())]
+        payload = [b"%d\n" % len(index), index]
         checksum = 0
         for part in payload:
             checksum = zlib.crc32(part, checksum)
         header = orjson.dumps({"format": FORMAT, "fingerprint": fingerprint()})
-        _write_atomically(self.path, [MAGIC, header, b"\n%08x\n" % checksum, *payload])
-        _remove_stale_temporaries(self.path)
+        if _write_atomically(self.path, [MAGIC, header, b"\n%08x\n" % checksum, *payload]):
+            for old in set(self.segment_names) - set(names):  # the previous pack's, now unused
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path.parent / old)
+        _remove_stale_temporaries(self.path, names)
         _evict(self.path.parent)
         self.save_seconds = time.perf_counter() - start
 
@@ -384,7 +442,8 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
         return _ignored(cache, "it is not a regular file")
     problem = _load(cache, data)
     if problem is not None:
-        cache.blob, cache.ends, cache.spans, cache.tree, cache.tree_target = b"", [], {}, {}, None
+        cache.segments, cache.segment_names, cache.segment, cache.starts, cache.ends = [], [], [], [], []
+        cache.spans, cache.tree, cache.tree_target = {}, {}, None
         cache.units, cache.services, cache.findings = {}, {}, {}
         return _ignored(cache, problem)
     return cache
@@ -418,8 +477,10 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     """Fill `cache` from a pack's bytes; the reason it cannot be trusted, or None.
 
     A pack: MAGIC, a header line (JSON: format, fingerprint), a checksum line (CRC-32 of the rest,
-    hex), a line with the length of the index, the index (JSON: the texts' addresses and spans, the
-    output tree), then the texts one after the other."""
+    hex), a line with the length of the index, the index (JSON: the texts files with their sizes
+    and CRC-32s, each text's address, file and span, the output tree, the units). The texts files
+    (`<pack>.<random>.texts`, beside the pack) are read and checked here too: a missing, changed
+    or damaged one makes the whole pack untrusted."""
     if not data.startswith(MAGIC):
         return "not a meshc build cache"
     view = memoryview(data)
@@ -444,7 +505,15 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     try:
         size = int(length)
         content = orjson.loads(rest[:size])
-        addresses, ends = content["texts"]["addresses"], content["texts"]["ends"]
+        texts = content["texts"]
+        addresses, segment, starts, ends = (
+            texts["addresses"],
+            texts["segment"],
+            texts["starts"],
+            texts["ends"],
+        )
+        segments = content["segments"]
+        names, sizes, crcs = segments["names"], segments["sizes"], segments["crcs"]
         tree = content["tree"]
         target, marker_ns, paths, columns = tree["target"], tree["marker_ns"], tree["paths"], tree["columns"]
         units = content["units"]
@@ -454,16 +523,23 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         findings = units["findings"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
-    blob_size = len(rest) - size
     # Checked at C speed: types as used (an address or path of another type only never matches),
-    # the texts' ends increasing within the blob, the tree's columns aligned.
+    # each text's span within its file, the tree's columns aligned.
     if not (
-        type(addresses) is list
-        and type(ends) is list
-        and len(addresses) == len(ends)
-        and set(map(type, ends)) <= {int}
-        and (not ends or (ends[0] >= 0 and ends[-1] == blob_size))
-        and all(map(operator.le, ends, ends[1:]))
+        type(names) is list
+        and type(sizes) is list
+        and type(crcs) is list
+        and len(names) == len(sizes) == len(crcs)
+        and all(type(n) is str and _segment_name(cache.path, n) for n in names)
+        and set(map(type, sizes)) <= {int}
+        and set(map(type, crcs)) <= {int}
+        and type(addresses) is list
+        and all(type(c) is list and len(c) == len(addresses) for c in (segment, starts, ends))
+        and all(set(map(type, c)) <= {int} for c in (segment, starts, ends))
+        and all(0 <= k < len(names) for k in segment)
+        and all(map(operator.le, [0] * len(starts), starts))
+        and all(map(operator.le, starts, ends))
+        and all(map(operator.le, ends, map(sizes.__getitem__, segment)))
         and (target is None or type(target) is str)
         and type(marker_ns) is int
         and type(paths) is list
@@ -496,7 +572,18 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and all(type(rows) is list and all(_finding_row(r) for r in rows) for rows in findings.values())
     ):
         return "malformed content"
-    cache.blob, cache.start, cache.ends = data, len(data) - blob_size, ends
+    loaded = []
+    for name, expected_size, crc in zip(names, sizes, crcs, strict=True):
+        assert cache.path is not None
+        try:
+            blob = _read(cache.path.parent / name)
+        except OSError as exc:
+            return f"texts file {name}: cannot read it: {exc.strerror or exc}"
+        if blob is None or len(blob) != expected_size or zlib.crc32(blob) != crc:
+            return f"texts file {name}: checksum mismatch (damaged, truncated or replaced)"
+        loaded.append(blob)
+    cache.segments, cache.segment_names = loaded, names
+    cache.segment, cache.starts, cache.ends = segment, starts, ends
     cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
     cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
     cache.tree_target, cache.tree_marker_ns = target, marker_ns
@@ -525,6 +612,9 @@ def _finding_row(row: Any) -> bool:
 
 _replace = os.replace  # the tests kill a compile here
 
+MAX_SEGMENTS = 8
+"""Texts files one pack may use before its texts are written into one again (see `_save`)."""
+
 MAX_PACKS = 16
 """Packs kept in the cache directory (one per spec path compiled): the least recently written go."""
 
@@ -542,18 +632,48 @@ def _evict(directory: Path) -> None:
     for _, path in dated[: len(dated) - MAX_PACKS]:
         with contextlib.suppress(OSError):
             os.unlink(path)
+        for name in _segments_of(Path(path)):
+            with contextlib.suppress(OSError):
+                os.unlink(Path(path).parent / name)
+
+
+def _segment_name(pack: Path | None, name: str) -> bool:
+    """Whether `name` is the name of one of `pack`'s texts files (and nothing else: no path)."""
+    if pack is None or not name.startswith(f"{pack.name}.") or not name.endswith(".texts"):
+        return False
+    token = name[len(pack.name) + 1 : -len(".texts")]
+    return len(token) == 16 and all(c in "0123456789abcdef" for c in token)
+
+
+def _segments_of(pack: Path) -> list[str]:
+    try:
+        return [n for n in os.listdir(pack.parent) if _segment_name(pack, n)]
+    except OSError:
+        return []
+
+
+def _write_segment(pack: Path, blob: bytes) -> str | None:
+    """A new texts file of `pack` holding `blob` (written whole, then renamed into place); its
+    name, or None when it cannot be written (then nothing is saved)."""
+    import secrets
+
+    name = f"{pack.name}.{secrets.token_hex(8)}.texts"
+    return name if _write_atomically(pack.parent / name, [blob]) else None
 
 
 STALE_SECONDS = 600
 """A temporary pack this old is debris of a killed compile (a live writer's is seconds old)."""
 
 
-def _remove_stale_temporaries(path: Path) -> None:
+def _remove_stale_temporaries(path: Path, used: Sequence[str] = ()) -> None:
+    """Temporaries of killed writers, and texts files the pack does not use (`used`) that are as
+    old (a killed writer's, or one a concurrent writer's pack used until this one replaced it)."""
     now = time.time()
     try:
         names = [n for n in os.listdir(path.parent) if n.startswith(f".{path.name}.")]
     except OSError:
         return
+    names += [n for n in _segments_of(path) if n not in used]
     for name in names:
         with contextlib.suppress(OSError):
             stale = path.parent / name
@@ -561,11 +681,12 @@ def _remove_stale_temporaries(path: Path) -> None:
                 os.unlink(stale)
 
 
-def _write_atomically(path: Path, parts: Sequence[bytes]) -> None:
+def _write_atomically(path: Path, parts: Sequence[bytes]) -> bool:
+    """Write `path` whole (a temporary, then a rename); whether it was written."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError:
-        return
+        return False
     try:
         with os.fdopen(fd, "wb") as f:
             for part in parts:
@@ -573,8 +694,9 @@ def _write_atomically(path: Path, parts: Sequence[bytes]) -> None:
         if stat.S_ISDIR(os.lstat(path).st_mode if os.path.lexists(path) else 0):
             os.rmdir(path)  # an empty directory where the pack belongs (a fuller one stays: MC220)
         _replace(tmp, path)
+        return True
     except OSError:
-        pass
+        return False
     finally:
         if os.path.lexists(tmp):
             with contextlib.suppress(OSError):

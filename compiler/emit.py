@@ -303,12 +303,18 @@ def write_tree(
     the previous tree vouches for are linked without reading them, and what this write produced
     is recorded in it (`BuildCache.record_tree`) for the next compile."""
     with gc_paused():
-        return _write_tree(manifests, Path(os.path.realpath(target.absolute())), check, cache)
+        known = cache.addresses if cache is not None and cache.addressed is manifests else None
+        return _write_tree(manifests, Path(os.path.realpath(target.absolute())), check, cache, known)
 
 
 def _write_tree(
-    manifests: Iterable[Manifest], target: Path, check: Check | None, cache: BuildCache | None
+    manifests: Iterable[Manifest],
+    target: Path,
+    check: Check | None,
+    cache: BuildCache | None,
+    known: list[str | None] | None = None,
 ) -> int:
+    """`known`: the bodies' addresses, when the caller has them (an incremental compile)."""
     items = list(manifests)
     parent = target.parent
     try:
@@ -318,10 +324,16 @@ def _write_tree(
     with outdir.writer_lock(parent) as locked:
         if locked:
             outdir.recover_and_clean(target)
-        return _write_locked(items, target, check, cache)
+        return _write_locked(items, target, check, cache, known)
 
 
-def _write_locked(items: list[Manifest], target: Path, check: Check | None, cache: BuildCache | None) -> int:
+def _write_locked(
+    items: list[Manifest],
+    target: Path,
+    check: Check | None,
+    cache: BuildCache | None,
+    known: list[str | None] | None = None,
+) -> int:
     previous: str | None = None
     if os.path.lexists(target):
         if not _replaceable(target):
@@ -334,7 +346,10 @@ def _write_locked(items: list[Manifest], target: Path, check: Check | None, cach
     if cache is not None and previous is not None and cache.tree_target == previous and cache.tree:
         # Every body's address up front (the writers would compute them anyway): they tell which
         # files changed, and so whether one folder can be replaced instead of the whole tree.
-        addresses, scanned = _address_and_scan(items, target, cache.tree)
+        if known is not None and len(known) == len(items):
+            addresses, scanned = known, outdir.scan(str(target), outdir.folders(cache.tree))
+        else:
+            addresses, scanned = _address_and_scan(items, target, cache.tree)
         try:
             if _write_part(items, paths, addresses, scanned, target, check, cache):
                 return len(items)

@@ -497,13 +497,17 @@ class Steps:
             lowered = self.step("lower_resources", lower, parsed)
         else:
             lowered = self.step("lower_resources", lower_incrementally, parsed, self.cache, self.keys)
-        if self.cache is not None and schemas:  # else the writers of `-o DIR` address their shares
+        # An incremental compile addresses and self-checks here (a few new bodies, while the
+        # rules may still run beside): `-o DIR` then only writes. A full compile to a directory
+        # leaves both to the writers, which share them out over the CPUs.
+        early = self.cache is not None and lowered.fresh is not None
+        if self.cache is not None and (schemas or early):
             self.step("cache_keys", self.cache.prepare, lowered.manifests)
-        if schemas:
+        if schemas or early:
             self.step("self_check", self_check, lowered, self.cache)
         if behaviour:
             self.step("verify_output", verify_behaviour, lowered)
-        return Verified(lowered, schemas, behaviour)
+        return Verified(lowered, schemas or early, behaviour)
 
     def compile(
         self, parsed: Parsed, *, strict: bool, policies: Sequence[Path], schemas: bool, behaviour: bool
