@@ -170,7 +170,7 @@ def main() -> None:
         def cold() -> Path:
             """The spec unedited, the build cache empty (the self-check's start-up caches kept)."""
             unedited()
-            for pack in cache.glob("build-*.pack"):
+            for pack in cache.glob("build-*"):  # the packs and their texts files
                 pack.unlink()
             return cache
 
@@ -202,7 +202,7 @@ def main() -> None:
                 wall, cpu = run()
                 figures.setdefault(name, []).append((wall, cpu))
                 print(f"  round {round_} {name:<13} wall={wall:7.2f}s cpu={cpu:7.2f}s", flush=True)
-            sizes.append(sum(p.stat().st_size for p in cache.glob("build-*.pack")))
+            sizes.append(sum(p.stat().st_size for p in cache.glob("build-*")))
 
         def ratios(a: str, b: str, index: int) -> str:
             values = [x[index] / y[index] for x, y in zip(figures[a], figures[b], strict=True)]
