@@ -160,8 +160,31 @@ def edit_defaults(spec: dict[str, Any], i: int, n: int) -> None:
     spec["spec"].setdefault("defaults", {}).setdefault("traffic", {})["timeout"] = f"{20 + n % 20}s"
 
 
+def edit_placement(spec: dict[str, Any], i: int, n: int) -> None:
+    """Where a service runs (a multi-cluster mesh): which clusters see it and its callers."""
+    clusters = [c["name"] for c in spec["spec"].get("clusters", [])]
+    if clusters:
+        _service(spec, i)["placement"] = [clusters[n % len(clusters)]] if n % 3 else clusters
+
+
+def edit_injection(spec: dict[str, Any], i: int, n: int) -> None:
+    """A workload's own injection mode: its namespace's labels depend on all of its services."""
+    _service(spec, i)["injection"] = {"mode": ("manual", "auto")[n % 2]}
+
+
+def edit_versions(spec: dict[str, Any], i: int, n: int) -> None:
+    """A version added (its Deployment, the subsets, the routes' weights stay valid)."""
+    svc = _service(spec, i)
+    versions = svc.get("versions")
+    if versions and n % 2:
+        versions.append({"name": f"v{len(versions) + 1}", "image": f"registry.example.com/x:{n}"})
+
+
 EDITS = [
     edit_timeout,
+    edit_placement,
+    edit_injection,
+    edit_versions,
     edit_calls,
     edit_account,
     edit_allow,
