@@ -154,6 +154,15 @@ class CallGraph:
 
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
+        """The graph of `index` (built once per index: MC110 and MC111 both walk it)."""
+        built: CallGraph | None = getattr(index, "_call_graph", None)
+        if built is None:
+            built = cls._build(index)
+            index._call_graph = built  # type: ignore[attr-defined]
+        return built
+
+    @classmethod
+    def _build(cls, index: MeshIndex) -> CallGraph:
         nodes = list(index.services.values())
         position = {info.key: i for i, info in enumerate(nodes)}
         callees: list[list[int]] = []
