@@ -188,18 +188,9 @@ def reuse(previous: str, staged: str, data: bytes) -> bool:
 
 def reused(previous: str, staged: str, data: bytes) -> os.stat_result | None:
     """`reuse`, returning the linked file's status (None: not linked)."""
-    try:
-        fd = os.open(previous, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    info = _holding(previous, data)
+    if info is None:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
-            return None
-        if os.read(fd, len(data) + 1) != data:
-            return None
-    finally:
-        os.close(fd)
     try:
         os.link(previous, staged, follow_symlinks=False)
     except OSError:  # a filesystem without hard links, a file that vanished: write it instead
@@ -327,18 +318,27 @@ def listed(
 def holds(path: str, data: bytes, recorded: tuple[int, int, int, int]) -> bool:
     """Whether the file at `path` is the `recorded` (device, inode, size, mtime) regular file and
     holds exactly `data` (never following a symlink)."""
+    info = _holding(path, data, recorded)
+    return info is not None
+
+
+def _holding(
+    path: str, data: bytes, recorded: tuple[int, int, int, int] | None = None
+) -> os.stat_result | None:
+    """The status of the regular file at `path` (never a symlink followed) if it holds exactly
+    `data` (and, with `recorded`, is that (device, inode, size, mtime)); else None. The status is
+    compared before the bytes are read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
         info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded
-        ):
-            return False
-        return os.read(fd, len(data) + 1) == data
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return None
+        if recorded is not None and (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded:
+            return None
+        return info if os.read(fd, len(data) + 1) == data else None
     finally:
         os.close(fd)
 
