@@ -333,6 +333,13 @@ class BuildCache:
     def save_tree(self) -> None:
         """After `-o DIR` swapped in the tree `record_tree` saw: its texts and its index."""
         if self.written is None:
+            # DIR needed no write (every file was already the wanted one): the index still
+            # describes it, but an incremental compile's units may have new keys to keep.
+            if self.unit_keys is not None and self.addressed is self.manifests:
+                units = self._unit_rows(self.addresses)
+                if not self._same_units(units):
+                    entries: dict[str, bytes | None] = {a: None for a in self.addresses if a is not None}
+                    self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units)
             return
         target, marker_ns, tree, texts = self.written
         self._save(texts, target, marker_ns, tree, self._unit_rows(self.written_addresses))

@@ -346,3 +346,28 @@ def remember(cache: BuildCache, lowered: pipeline.Lowered) -> None:
         )
         start += count
     assert all(address(m.body) for m in lowered.manifests)
+
+
+def test_an_edit_that_changes_no_file_still_keeps_the_new_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-o DIR` has nothing to write (the output is the same), but the units' keys changed: the
+    cache keeps the new ones, so the next compile reuses those namespaces again."""
+    from meshc.compiler.buildcache import open_cache
+
+    spec = spread(24, 4)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    before = tree(out)
+    last = spec["spec"]["services"][23]  # tier 3: it calls nobody
+    assert last["calls"] == []
+    del last["calls"]  # the empty list left out: the same output, other data
+    path = write(spec, tmp_path / "mesh.yaml")
+    assert compile_(path, str(out), cache)[0] == 0
+    assert tree(out) == before
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    saved = open_cache(path)
+    parsed = pipeline.parse(path)
+    keys = unit_keys(parsed.loaded.data, parsed.index)
+    assert keys is not None
+    assert {unit: key for unit, (key, _) in saved.units.items()} == keys.keys
