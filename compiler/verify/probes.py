@@ -200,7 +200,9 @@ def plan(index: MeshIndex, sw: SpecWorld, *, seed: int = 0, focus: frozenset[str
         step = max(1, len(ordered) // SAMPLED_CALLERS)
         callers = ordered[::step]
     probes += _edges(index, sw, callers)
-    pairs, _, found = _non_edges(index, sw, seed, subjects, sampled)
+    # Undeclared pairs are sampled beyond FULL_PAIRS services that run; a focused plan samples
+    # its few services as the whole mesh's plan would.
+    pairs, _, found = _non_edges(index, sw, seed, subjects, sampled if focus is not None else None)
     probes += found
     probes += _gateways(index, sw, SAMPLED_ROUTES_PER_GATEWAY if sampled else None, focus)
     probes += _egress(index, sw, subjects)
@@ -408,12 +410,14 @@ def _admitted(index: MeshIndex, sw: SpecWorld) -> _Admitted:
 
 
 def _non_edges(
-    index: MeshIndex, sw: SpecWorld, seed: int, subjects: list[ServiceInfo], sampled: bool
+    index: MeshIndex, sw: SpecWorld, seed: int, subjects: list[ServiceInfo], sampled: bool | None
 ) -> tuple[int, bool, list[Probe]]:
     services = [s for s in subjects if sw.runs(s.key)]
     declared = {(c.key, callee.key) for c in services for callee in index.callees(c)}
     callees = [s for s in services if s.ports and has_sidecar(index, s)]
     n = len(services)
+    if sampled is None:
+        sampled = n > FULL_PAIRS
     callee_names = {c.key for c in callees}
     undeclared = (
         n * len(callees) - sum(1 for (a, b) in declared if b in callee_names and a != b) - len(callees)
