@@ -349,14 +349,24 @@ def damage_texts_symlink(p: Path) -> None:
     texts.symlink_to(elsewhere)
 
 
-def damage_span(p: Path) -> None:
-    """A well-formed pack (checksum and all) whose index points past its texts."""
+def _rewrite_index(p: Path, change: Any) -> None:
+    """Apply `change` to the pack's index and write it back well-formed (checksum and all)."""
     magic, header, _, length, rest = p.read_bytes().split(b"\n", 4)
     index = orjson.loads(rest[: int(length)])
-    index["texts"]["ends"][0] = 10**12
+    change(index)
     body = orjson.dumps(index)
     payload = b"%d\n" % len(body) + body + rest[int(length) :]
     p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
+
+
+def damage_span(p: Path) -> None:
+    """A well-formed pack (checksum and all) whose index points past its texts."""
+    _rewrite_index(p, lambda index: index["texts"]["ends"].__setitem__(0, 10**12))
+
+
+def damage_finding_row(p: Path) -> None:
+    """A well-formed pack whose kept rule findings are not rows of the expected shape."""
+    _rewrite_index(p, lambda index: index["units"]["findings"].__setitem__("ns-000", [["MC109", 1]]))
 
 
 @pytest.mark.parametrize(
@@ -369,6 +379,7 @@ def damage_span(p: Path) -> None:
         (damage_texts_missing, "cannot read it"),
         (damage_texts_symlink, "cannot read it"),
         (damage_span, "malformed content"),
+        (damage_finding_row, "malformed content"),
         (damage_header, "not a meshc build cache"),
         (damage_version, "written in another format"),
         (damage_fingerprint, "written by another meshc"),
