@@ -24,7 +24,7 @@ from . import parallel
 from .emit import OutputError, dump, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
-from .pipeline import Compilation, CompilerBug, emit
+from .pipeline import Compilation, CompilerBug
 
 if TYPE_CHECKING:
     from .buildcache import BuildCache
@@ -214,6 +214,7 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
         "lower_resources": "compiling",
         "self_check": "self-checking output",
         "verify_output": "verifying behaviour",
+        "write": "writing",
     }
 
     def show(stage: str) -> None:
@@ -236,6 +237,7 @@ def _run(
     schemas: bool = True,
     overlays: Sequence[Path] = (),
     cache: BuildCache | None = None,
+    output: Path | None = None,
 ) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
@@ -245,6 +247,7 @@ def _run(
             schemas=schemas,
             overlays=overlays,
             cache=cache,
+            output=output,
             progress=_progress(interactive),
             policies=tuple(Path(p) for p in policies),
         )
@@ -313,8 +316,14 @@ def _compile(args: argparse.Namespace) -> int:
     cache_load = time.perf_counter() - start
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     try:
-        # Written to a directory, the output is self-checked by the processes that write it.
-        c = _run(args.spec, args.strict, schemas=output is None, overlays=args.overlay, cache=active)
+        # Written to a directory, the output is self-checked by the processes that write it, and
+        # staged while the rules still run: swapped in once they accept the spec.
+        c = _run(
+            args.spec, args.strict, schemas=output is None, overlays=args.overlay, cache=active, output=output
+        )
+    except OutputError as exc:
+        print(f"meshc: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -325,26 +334,15 @@ def _compile(args: argparse.Namespace) -> int:
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
     timings = {"cache_load": cache_load, **c.timings}
-    try:
-        if output is None:
-            start = time.perf_counter()
-            texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
-            timings["render"] = time.perf_counter() - start
-            sys.stdout.write(dump_stream(c.manifests, texts))
-            sys.stdout.flush()
-            start = time.perf_counter()
-            cache.save_stream(texts)
-            timings["cache_save"] = time.perf_counter() - start
-        else:
-            start = time.perf_counter()
-            try:
-                emit(c.verified, output, active)
-            finally:
-                timings["self_check+write"] = time.perf_counter() - start - cache.save_seconds
-                timings["cache_save"] = cache.save_seconds
-    except OutputError as exc:
-        print(f"meshc: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    if output is None:
+        start = time.perf_counter()
+        texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
+        timings["render"] = time.perf_counter() - start
+        sys.stdout.write(dump_stream(c.manifests, texts))
+        sys.stdout.flush()
+        start = time.perf_counter()
+        cache.save_stream(texts)
+        timings["cache_save"] = time.perf_counter() - start
     counts = c.counts()
     where = "stdout" if args.output == "-" else args.output
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())

@@ -288,6 +288,7 @@ def write_tree(
     *,
     check: Check | None = None,
     cache: BuildCache | None = None,
+    gate: Callable[[], None] | None = None,
 ) -> int:
     """Write every manifest under a temporary sibling of `target`, then swap it in atomically.
 
@@ -301,10 +302,15 @@ def write_tree(
     `cache` (the build cache, see `meshc.compiler.buildcache`; the writers address their own
     shares' bodies): bodies it knows are neither checked nor rendered again, files its index of
     the previous tree vouches for are linked without reading them, and what this write produced
-    is recorded in it (`BuildCache.record_tree`) for the next compile."""
+    is recorded in it (`BuildCache.record_tree`) for the next compile.
+
+    `gate`, when given, is called once the new files are staged and before anything in `target`
+    changes; when it raises, nothing is swapped in and the exception propagates. A compile stages
+    its output while the semantic rules still run (`meshc.compiler.parallel`) and lets the rules'
+    verdict open the gate. (When nothing in `target` changes, the gate may not be called.)"""
     with gc_paused():
         known = cache.addresses if cache is not None and cache.addressed is manifests else None
-        return _write_tree(manifests, Path(os.path.realpath(target.absolute())), check, cache, known)
+        return _write_tree(manifests, Path(os.path.realpath(target.absolute())), check, cache, known, gate)
 
 
 def _write_tree(
@@ -313,6 +319,7 @@ def _write_tree(
     check: Check | None,
     cache: BuildCache | None,
     known: list[str | None] | None = None,
+    gate: Callable[[], None] | None = None,
 ) -> int:
     """`known`: the bodies' addresses, when the caller has them (an incremental compile)."""
     items = list(manifests)
@@ -324,7 +331,7 @@ def _write_tree(
     with outdir.writer_lock(parent) as locked:
         if locked:
             outdir.recover_and_clean(target)
-        return _write_locked(items, target, check, cache, known)
+        return _write_locked(items, target, check, cache, known, gate)
 
 
 def _write_locked(
@@ -333,6 +340,7 @@ def _write_locked(
     check: Check | None,
     cache: BuildCache | None,
     known: list[str | None] | None = None,
+    gate: Callable[[], None] | None = None,
 ) -> int:
     previous: str | None = None
     if os.path.lexists(target):
@@ -351,7 +359,7 @@ def _write_locked(
         else:
             addresses, scanned = _address_and_scan(items, target, cache.tree)
         try:
-            if _write_part(items, paths, addresses, scanned, target, check, cache):
+            if _write_part(items, paths, addresses, scanned, target, check, cache, gate):
                 return len(items)
         except OSError as exc:
             raise OutputError(f"{target}: cannot write output: {exc.strerror}") from None
@@ -367,6 +375,8 @@ def _write_locked(
         if problems:
             raise OutputRejected(problems)
         (staging / MARKER).write_text(MARKER_TEXT)
+        if gate is not None:
+            gate()
         if cache is not None:
             # Files at least as new as the marker may yet change within their timestamp tick
             # unseen: the cache's index does not vouch for them (see buildcache).
@@ -430,6 +440,7 @@ def _write_part(
     target: Path,
     check: Check | None,
     cache: BuildCache,
+    gate: Callable[[], None] | None = None,
 ) -> bool:
     """Replace only the deepest folder of the previous tree that holds every change (see
     `meshc.compiler.outdir`, "Replacing one folder"), or nothing when nothing changed; False, with
@@ -552,6 +563,8 @@ def _write_part(
         stamp = outdir.timestamp(staging)
         cache.record_tree(str(target), stamp, paths, records)
         retired = sum(1 for p in tree if p.startswith(inside))
+        if gate is not None:
+            gate()
         if outdir.swap_part(
             staging,
             target,

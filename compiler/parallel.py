@@ -12,11 +12,15 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 
 from . import pipeline, workers
 from .pipeline import Checked, Compilation, Parsed, Steps, Verified
+
+if TYPE_CHECKING:
+    from .buildcache import BuildCache
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
@@ -36,50 +40,98 @@ def rules_beside_lowering(parsed: Parsed) -> bool:
     return len(parsed.index.services) >= PARALLEL_SERVICES and workers.can_fork()
 
 
+class _RulesSaidNo(Exception):
+    """The gate of a staged output stays shut: the rules rejected the spec (or failed)."""
+
+
+class _Rules:
+    """The forked rules: joined once, by the output's gate or at the end, whichever comes first."""
+
+    def __init__(self, child: workers.Forked[_RuleOutcome], strict: bool, cache: BuildCache | None) -> None:
+        self.child = child
+        self.strict = strict
+        self.cache = cache
+        self.outcome: _RuleOutcome | workers.WorkerFailed | None = None
+        self.waited = 0.0
+        """Seconds this process spent waiting for the child."""
+
+    def join(self) -> _RuleOutcome | workers.WorkerFailed:
+        if self.outcome is None:
+            start = time.perf_counter()
+            try:
+                self.outcome = self.child.join()
+            except workers.WorkerFailed as exc:
+                self.outcome = exc
+            finally:
+                self.waited += time.perf_counter() - start
+            rows = None if isinstance(self.outcome, workers.WorkerFailed) else self.outcome[1]
+            if rows is not None and self.cache is not None:
+                self.cache.keep_findings(rows)  # before the output's gate lets the cache be saved
+        return self.outcome
+
+    def gate(self) -> None:
+        """Lets a staged output in only when the rules accept the spec."""
+        outcome = self.join()
+        if isinstance(outcome, workers.WorkerFailed) or has_errors(outcome[0], strict=self.strict):
+            raise _RulesSaidNo
+
+
 def _speculatively(
-    steps: Steps, parsed: Parsed, *, strict: bool, policies: Sequence[Path], schemas: bool, behaviour: bool
+    steps: Steps,
+    parsed: Parsed,
+    *,
+    strict: bool,
+    policies: Sequence[Path],
+    schemas: bool,
+    behaviour: bool,
+    output: Path | None = None,
 ) -> Compilation:
     """`check_semantics` in a child, the later steps here at the same time, with the sequential
     outcome.
 
     The later steps assume a spec the rules accepted; on a spec they reject, whatever those steps
     did (results, diagnostics, even a crash) is dropped and the rules' SpecError is raised, exactly
-    as if they had never run.
+    as if they had never run. With an `output` directory, its new files are staged meanwhile too,
+    and swapped in only once the rules have accepted the spec (the gate of `emit.write_tree`).
     """
     if steps.progress is not None:
         steps.progress("check_semantics")
     plan = steps.rule_plan(parsed)
-    start, earlier = time.perf_counter(), sum(steps.timings.values())
-    rules = workers.Forked(partial(_rule_findings, parsed, plan))
+    rules = _Rules(workers.Forked(partial(_rule_findings, parsed, plan)), strict, steps.cache)
     failure: BaseException | None = None
     later: list[Diagnostic] = []
     verified: Verified | None = None
     try:
         later = steps.policies(parsed, policies, strict=strict)
         verified = steps.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
+        if output is not None:
+            waited = rules.waited
+            steps.write(verified, output, rules.gate)
+            steps.timings["self_check+write"] -= rules.waited - waited
     except BaseException as exc:  # decided below, once the rules have spoken
         failure = exc
-    try:
-        findings, rows, seconds = rules.join()
-    except workers.WorkerFailed as exc:
+    outcome = rules.join()
+    if isinstance(outcome, workers.WorkerFailed):
         if failure is not None and not isinstance(failure, Exception):
             raise failure from None  # Ctrl-C reached both processes: an interruption, not a bug
-        raise RuntimeError(f"the semantic rules failed in their worker process:\n{exc.message}") from None
+        raise RuntimeError(f"the semantic rules failed in their worker process:\n{outcome.message}") from None
     if failure is not None and not isinstance(failure, Exception):
         raise failure
-    waited = time.perf_counter() - start - (sum(steps.timings.values()) - earlier)
+    findings, _, seconds = outcome
     steps.timings["check_semantics"] = seconds
-    steps.timings["rules_wait"] = waited
-    if rows is not None and steps.cache is not None:
-        steps.cache.keep_findings(rows)
+    steps.timings["rules_wait"] = rules.waited
     if has_errors(findings, strict=strict):
         raise SpecError(pipeline.merged(findings))
+    assert not isinstance(failure, _RulesSaidNo)  # the rules accepted the spec
     if isinstance(failure, SpecError):  # a later step's own diagnostics, now with the rules' too
         raise SpecError(pipeline.merged(findings, failure.diagnostics), usage=failure.usage) from None
     if failure is not None:
         raise failure
     assert verified is not None  # no failure: the later steps all ran
     return Compilation(Checked(parsed, [*findings, *later]), verified, steps.timings)
+
+
+_RuleOutcome = tuple[list[Diagnostic], "dict[str, list[pipeline.FindingRow]] | None", float]
 
 
 def _rule_findings(

@@ -405,7 +405,12 @@ def verify(lowered: Lowered, *, schemas: bool = True, behaviour: bool = True) ->
     return Verified(lowered, schemas, behaviour)
 
 
-def emit(verified: Verified, output: Path, cache: BuildCache | None = None) -> None:
+def emit(
+    verified: Verified,
+    output: Path,
+    cache: BuildCache | None = None,
+    gate: Callable[[], None] | None = None,
+) -> None:
     """Write the output to `output` atomically (see emit.write_tree), as `meshc compile -o DIR` does.
 
     Output `verify` did not self-check is checked in the processes that write the files (one per
@@ -413,14 +418,17 @@ def emit(verified: Verified, output: Path, cache: BuildCache | None = None) -> N
     instead of two, and the check spread over the CPUs. A problem anywhere and nothing is written:
     CompilerBug, as from `self_check`. Raises emit.OutputError when the directory cannot be written.
     With the build `cache` (`meshc.compiler.buildcache`) known bodies are neither checked nor
-    rendered again, and the cache is saved once the tree is in place.
+    rendered again, and the cache is saved once the tree is in place. `gate` (see emit.write_tree)
+    is called before anything in `output` changes and, in any case, before the cache is saved.
     """
     check = None if verified.schemas_checked else self_check_problems
     try:
         with gc_paused():
-            write_tree(verified.lowered.manifests, output, check=check, cache=cache)
+            write_tree(verified.lowered.manifests, output, check=check, cache=cache, gate=gate)
     except OutputRejected as exc:
         raise compiler_bug(exc.problems) from None
+    if gate is not None:
+        gate()  # when nothing in `output` changed, it was not needed before; the cache needs it
     if cache is not None:
         cache.save_tree()
 
@@ -492,6 +500,19 @@ class Steps:
         )
         return self.warnings
 
+    def write(self, verified: Verified, output: Path, gate: Callable[[], None] | None = None) -> None:
+        """`emit` to the directory `output`, timed as "self_check+write" and "cache_save"."""
+        if self.progress is not None:
+            self.progress("write")
+        start = time.perf_counter()
+        saved = self.cache.save_seconds if self.cache is not None else 0.0
+        try:
+            emit(verified, output, self.cache, gate)
+        finally:
+            saving = (self.cache.save_seconds - saved) if self.cache is not None else 0.0
+            self.timings["self_check+write"] = time.perf_counter() - start - saving
+            self.timings["cache_save"] = saving
+
     def lower_and_verify(self, parsed: Parsed, *, schemas: bool, behaviour: bool) -> Verified:
         if self.cache is None:
             lowered = self.step("lower_resources", lower, parsed)
@@ -510,13 +531,22 @@ class Steps:
         return Verified(lowered, schemas or early, behaviour)
 
     def compile(
-        self, parsed: Parsed, *, strict: bool, policies: Sequence[Path], schemas: bool, behaviour: bool
+        self,
+        parsed: Parsed,
+        *,
+        strict: bool,
+        policies: Sequence[Path],
+        schemas: bool,
+        behaviour: bool,
+        output: Path | None = None,
     ) -> Compilation:
-        """check -> lower -> verify of a parsed spec, one after the other."""
+        """check -> lower -> verify (-> write to `output`) of a parsed spec, one after the other."""
         plan = self.rule_plan(parsed)
         self.warnings = self.step("check_semantics", lambda: accept(self.rules(parsed, plan), strict=strict))
         warnings = self.policies(parsed, policies, strict=strict)
         verified = self.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
+        if output is not None:
+            self.write(verified, output)
         return Compilation(Checked(parsed, warnings), verified, self.timings)
 
 
@@ -532,6 +562,7 @@ def run(
     overlays: Sequence[Path] = (),
     cache: BuildCache | None = None,
     strategy: Callable[[Parsed], Callable[..., Compilation]] | None = None,
+    output: Path | None = None,
 ) -> Compilation:
     """parse -> check -> lower -> verify, in one process; raises SpecError or CompilerBug.
 
@@ -542,12 +573,22 @@ def run(
     manifests and the self-check skips the bodies it knows. `strategy`: how check -> lower ->
     verify are composed once the spec is parsed (`Steps.compile`, one after the other, unless it
     picks another for that spec: `meshc.compiler.parallel` forks the rules for a big mesh).
+    `output`: a directory to `emit` the result to (`meshc compile -o DIR`; use schemas=False),
+    written only when the spec is accepted; emit.OutputError when it cannot be.
     """
     with gc_paused():
         steps = Steps(progress, cache)
         parsed = steps.parse(path, loaded, overlays)
         how = Steps.compile if strategy is None else strategy(parsed)
-        return how(steps, parsed, strict=strict, policies=policies, schemas=schemas, behaviour=behaviour)
+        return how(
+            steps,
+            parsed,
+            strict=strict,
+            policies=policies,
+            schemas=schemas,
+            behaviour=behaviour,
+            output=output,
+        )
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:

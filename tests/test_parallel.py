@@ -198,3 +198,87 @@ def test_a_failing_self_check_writes_nothing_and_exits_3(
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert main(["compile", spec, "-o", "-"]) == 3
     assert capsys.readouterr().out == ""
+
+
+# --- `-o DIR` staged while the rules run, swapped in only once they accept the spec ---------------
+
+
+def _rejected_edit(tmp_path: Path) -> tuple[Path, Path]:
+    """bookinfo, and bookinfo with a call to a service that does not exist (MC101: rejected)."""
+    text = (ROOT / "examples/bookinfo/mesh.yaml").read_text()
+    good = tmp_path / "good.yaml"
+    good.write_text(text)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("{ service: details, methods", "{ service: no-such-service, methods", 1))
+    assert bad.read_text() != text
+    return good, bad
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
+    files = (p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.read_bytes()) for p in files}
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])
+def test_the_output_of_a_spec_the_rules_reject_is_never_swapped_in(
+    forking: None, cached: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshc.compiler.buildcache import open_cache
+
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    good, bad = _rejected_edit(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    run(good, schemas=False, output=out / "tree", cache=open_cache(good) if cached else None)
+    before = _snapshot(out / "tree")
+    packs = sorted((tmp_path / "cache").glob("*")) if cached else []
+    packs_before = {p.name: p.read_bytes() for p in packs}
+    gate_calls: list[bool] = []
+    real_gate = parallel._Rules.gate
+
+    def gate(self: parallel._Rules) -> None:
+        # Called once the new files are staged beside the tree, which is still the old one.
+        staged = [p for p in out.iterdir() if p.name != "tree"]
+        gate_calls.append(bool(staged) and _snapshot(out / "tree") == before)
+        real_gate(self)
+
+    monkeypatch.setattr(parallel._Rules, "gate", gate)
+    bad.rename(good)  # the same spec file, edited: the cache's pack is the one of `good`
+    with pytest.raises(SpecError) as caught:
+        run(good, schemas=False, output=out / "tree", cache=open_cache(good) if cached else None)
+    assert "MC101" in {d.code for d in caught.value.diagnostics}
+    with pytest.raises(SpecError) as sequential:
+        pipeline.run(good)
+    assert caught.value.diagnostics == sequential.value.diagnostics
+    assert gate_calls == [True]  # the output was staged meanwhile, the gate stayed shut
+    assert _snapshot(out / "tree") == before
+    assert [p.name for p in out.iterdir()] == ["tree"]  # no staging left behind
+    if cached:
+        assert {p.name: p.read_bytes() for p in sorted((tmp_path / "cache").glob("*"))} == packs_before
+
+
+def test_a_crash_of_the_rules_leaves_the_previous_output(forking: None, tmp_path: Path, monkeypatch) -> None:
+    good, _ = _rejected_edit(tmp_path)
+    out = tmp_path / "out"
+    run(good, schemas=False, output=out)
+    before = _snapshot(out)
+
+    def broken(ctx, source, *args):
+        raise ZeroDivisionError("rule bug")
+
+    monkeypatch.setattr(pipeline, "run_rules", broken)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: rule bug"):
+        run(good, schemas=False, output=out)
+    assert _snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name == "out"] == ["out"]
+
+
+def test_an_accepted_spec_is_written_through_the_gate(forking: None, tmp_path: Path, monkeypatch) -> None:
+    good, _ = _rejected_edit(tmp_path)
+    calls = []
+    real_gate = parallel._Rules.gate
+    monkeypatch.setattr(parallel._Rules, "gate", lambda self: calls.append(1) or real_gate(self))
+    c = run(good, schemas=False, output=tmp_path / "out")
+    write_tree(pipeline.run(good).manifests, tmp_path / "expected")
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "expected")
+    assert calls and "rules_wait" in c.timings and "self_check+write" in c.timings
