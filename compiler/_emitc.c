@@ -17,6 +17,14 @@
 #include <Python.h>
 #include <string.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 typedef struct {
     char *data;
     Py_ssize_t len;
@@ -440,10 +448,155 @@ emitc_configure(PyObject *module, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
+/* --- folder_entries: one folder of an output tree, as outdir.folder_entries describes it --------- */
+
+static int
+compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+put_le(unsigned char *out, uint64_t value, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        out[i] = (unsigned char)(value >> (8 * i));
+    }
+}
+
+static void
+free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* The entries of a folder, sorted by name, each as bytes (see outdir.folder_entries for the
+ * layout, which the Python fallback writes alike), and the names of the regular files whose mtime
+ * is at least `racy_ns`; None when the folder cannot be opened (a symlink is never followed) or
+ * listed, or an entry vanishes while it is read. */
+static PyObject *
+emitc_folder_entries(PyObject *module, PyObject *args)
+{
+    PyObject *path_bytes;
+    long long racy_ns;
+    if (!PyArg_ParseTuple(args, "O&L:folder_entries", PyUnicode_FSConverter, &path_bytes, &racy_ns)) {
+        return NULL;
+    }
+    int fd;
+    Py_BEGIN_ALLOW_THREADS
+    fd = open(PyBytes_AS_STRING(path_bytes), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_bytes);
+    if (fd < 0) {
+        Py_RETURN_NONE;
+    }
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        close(fd);
+        Py_RETURN_NONE;
+    }
+    size_t n = 0, cap = 64;
+    char **names = malloc(cap * sizeof(char *));
+    int failed = names == NULL;
+    struct dirent *entry;
+    errno = 0;
+    while (!failed && (entry = readdir(dir)) != NULL) {
+        const char *name = entry->d_name;
+        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
+            continue;
+        }
+        if (n == cap) {
+            char **more = realloc(names, 2 * cap * sizeof(char *));
+            if (more == NULL) {
+                failed = 1;
+                break;
+            }
+            names = more;
+            cap *= 2;
+        }
+        if ((names[n] = strdup(name)) == NULL) {
+            failed = 1;
+            break;
+        }
+        n++;
+    }
+    if (!failed && errno != 0) {
+        failed = 2; /* readdir failed: the listing is incomplete */
+    }
+    if (failed == 1) {
+        closedir(dir);
+        free_names(names, n);
+        return PyErr_NoMemory();
+    }
+    if (failed) {
+        closedir(dir);
+        free_names(names, n);
+        Py_RETURN_NONE;
+    }
+    qsort(names, n, sizeof(char *), compare_names);
+    PyObject *entries = PyList_New((Py_ssize_t)n);
+    PyObject *racy = PyList_New(0);
+    PyObject *result = NULL;
+    if (entries == NULL || racy == NULL) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (fstatat(dirfd(dir), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            result = Py_None; /* vanished or unreadable: this folder is not as recorded */
+            Py_INCREF(result);
+            goto done;
+        }
+        size_t len = strlen(names[i]);
+        int is_dir = S_ISDIR(st.st_mode);
+        Py_ssize_t size = (Py_ssize_t)(len + 2 + (is_dir ? 0 : 36));
+        PyObject *item = PyBytes_FromStringAndSize(NULL, size);
+        if (item == NULL) {
+            goto done;
+        }
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(item);
+        memcpy(out, names[i], len);
+        out[len] = '\0';
+        if (is_dir) {
+            out[len + 1] = 'd';
+        } else {
+            int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+            out[len + 1] = S_ISREG(st.st_mode) ? 'f' : 'o';
+            put_le(out + len + 2, (uint64_t)st.st_mode, 4);
+            put_le(out + len + 6, (uint64_t)st.st_dev, 8);
+            put_le(out + len + 14, (uint64_t)st.st_ino, 8);
+            put_le(out + len + 22, (uint64_t)(int64_t)st.st_size, 8);
+            put_le(out + len + 30, (uint64_t)mtime_ns, 8);
+            if (S_ISREG(st.st_mode) && mtime_ns >= racy_ns) {
+                PyObject *name = PyUnicode_DecodeFSDefaultAndSize(names[i], (Py_ssize_t)len);
+                if (name == NULL || PyList_Append(racy, name) != 0) {
+                    Py_XDECREF(name);
+                    Py_DECREF(item);
+                    goto done;
+                }
+                Py_DECREF(name);
+            }
+        }
+        PyList_SET_ITEM(entries, (Py_ssize_t)i, item);
+    }
+    result = PyTuple_Pack(2, entries, racy);
+done:
+    closedir(dir);
+    free_names(names, n);
+    Py_XDECREF(entries);
+    Py_XDECREF(racy);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"dump", emitc_dump, METH_O, "dump(value: dict) -> str: emit.dump's text, walked natively."},
     {"configure", (PyCFunction)(void (*)(void))emitc_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, scalar_cache, string, scalar, key_orders, key_order, shared): emit.py's rules."},
+    {"folder_entries", emitc_folder_entries, METH_VARARGS,
+     "folder_entries(path, racy_ns) -> (entries, racy names) | None: see outdir.folder_entries."},
     {NULL, NULL, 0, NULL},
 };
 

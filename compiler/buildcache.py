@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from .emit import FileRecord
 from .selfcheck import diskcache
 
-FORMAT = 3
+FORMAT = 4
 MAGIC = b"meshc-build-cache\n"
 CODE = "MC220"
 
@@ -171,15 +171,20 @@ class BuildCache:
     tree_target: str | None = None
     tree_marker_ns: int = 0
     tree: dict[str, IndexEntry] = field(default_factory=dict)
+    tree_folders: dict[str, str] = field(default_factory=dict)
+    """Each folder of the tree ("" for the tree itself) -> the `outdir.digest` of its entries as
+    recorded (empty: no folder is vouched for, and the tree is written whole)."""
+    tree_texts_kept: bool = False
+    """Whether the texts hold every body of `tree` (a compile to a stream keeps only its own)."""
     warnings: list[str] = field(default_factory=list)
     """MC220 lines: why the pack on disk was ignored."""
     addresses: list[str | None] = field(default_factory=list)
     """The address of each body of this compile (`prepare`)."""
     addressed: Sequence[Manifest] | None = None
     """The manifests `addresses` are of (`prepare`)."""
-    written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes | None]] | None = None
-    """(target, marker mtime, index, this tree's texts: None for one the cache holds) of the tree
-    `-o DIR` wrote."""
+    written: tuple[str, int, dict[str, IndexEntry], dict[str, bytes | None], dict[str, str]] | None = None
+    """(target, marker mtime, index, this tree's texts: None for one the cache holds, its folders'
+    digests) of the tree `-o DIR` wrote."""
     written_addresses: list[str | None] = field(default_factory=list)
     """The address of each object `-o DIR` wrote, in the order of the manifests."""
     save_seconds: float = 0.0
@@ -291,10 +296,16 @@ class BuildCache:
         return [m for m, a in zip(manifests, self.addresses, strict=True) if a is None or a not in spans]
 
     def record_tree(
-        self, target: str, marker_ns: int, paths: Sequence[str], records: Sequence[FileRecord]
+        self,
+        target: str,
+        marker_ns: int,
+        paths: Sequence[str],
+        records: Sequence[FileRecord],
+        folders: dict[str, str] | None,
     ) -> None:
         """What `-o DIR` wrote into its staging tree (`emit.FileRecord`s): texts it rendered anew
-        and each file's status, kept for `save_tree` (once the tree is swapped in)."""
+        and each file's status, and each folder's digest (None: they could not all be listed,
+        then no file is vouched for), kept for `save_tree` (once the tree is swapped in)."""
         texts: dict[str, bytes | None] = {}
         tree: dict[str, IndexEntry] = {}
         spans = self.spans
@@ -304,10 +315,27 @@ class BuildCache:
             assert data is not None or a in spans  # a record without its text is of a text the cache had
             texts[a] = data
             tree[paths[i]] = (dev, ino, size, mtime_ns, a)
-        self.written = (target, marker_ns, tree, texts)
+        self.written = (target, marker_ns, tree if folders else {}, texts, folders or {})
         addresses: list[str | None] = [None] * len(paths)
         for record in records:
             addresses[record[0]] = record[5]
+        self.written_addresses = addresses
+
+    def record_part(
+        self,
+        target: str,
+        marker_ns: int,
+        tree: dict[str, IndexEntry],
+        addresses: list[str | None],
+        texts: dict[str, bytes | None],
+        folders: dict[str, str],
+    ) -> None:
+        """What `-o DIR` made of the tree when it replaced one folder of it, or none: the new
+        index (`tree`, `folders`), every body's address and the `texts` rendered anew (None for
+        one the cache holds), kept for `save_tree`."""
+        entries: dict[str, bytes | None] = dict.fromkeys(a for a in addresses if a is not None)
+        entries.update(texts)
+        self.written = (target, marker_ns, tree if folders else {}, entries, folders)
         self.written_addresses = addresses
 
     # --- writing the pack ---------------------------------------------------------------------------
@@ -323,7 +351,7 @@ class BuildCache:
             return  # the pack holds exactly these texts and units already (an unchanged spec)
         spans = self.spans
         entries = {a: None if a in spans else t.encode() for a, t in wanted.items()}
-        self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units)
+        self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units, self.tree_folders)
 
     def _same_units(self, units: dict[str, Any]) -> bool:
         return dict(zip(units["names"], units["keys"], strict=True)) == {
@@ -339,10 +367,12 @@ class BuildCache:
                 units = self._unit_rows(self.addresses)
                 if not self._same_units(units):
                     entries: dict[str, bytes | None] = {a: None for a in self.addresses if a is not None}
-                    self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units)
+                    self._save(
+                        entries, self.tree_target, self.tree_marker_ns, self.tree, units, self.tree_folders
+                    )
             return
-        target, marker_ns, tree, texts = self.written
-        self._save(texts, target, marker_ns, tree, self._unit_rows(self.written_addresses))
+        target, marker_ns, tree, texts, folders = self.written
+        self._save(texts, target, marker_ns, tree, self._unit_rows(self.written_addresses), folders)
 
     def _save(
         self,
@@ -351,6 +381,7 @@ class BuildCache:
         marker_ns: int,
         tree: dict[str, IndexEntry],
         units: dict[str, Any],
+        folders: dict[str, str],
     ) -> None:
         """Write the pack atomically; any failure leaves the cache as it was (only an optimisation).
 
@@ -412,7 +443,14 @@ class BuildCache:
             {
                 "segments": {"names": names, "sizes": sizes, "crcs": crcs},
                 "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
-                "tree": {"target": target, "marker_ns": marker_ns, "paths": paths, "columns": columns},
+                "tree": {
+                    "target": target,
+                    "marker_ns": marker_ns,
+                    "paths": paths,
+                    "columns": columns,
+                    "folders": sorted(folders),
+                    "digests": [folders[f] for f in sorted(folders)],
+                },
                 "units": units,
             }
         )
@@ -450,7 +488,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
     problem = _load(cache, data)
     if problem is not None:
         cache.segments, cache.segment_names, cache.segment, cache.starts, cache.ends = [], [], [], [], []
-        cache.spans, cache.tree, cache.tree_target = {}, {}, None
+        cache.spans, cache.tree, cache.tree_target, cache.tree_folders = {}, {}, None, {}
         cache.units, cache.services, cache.findings = {}, {}, {}
         return _ignored(cache, problem)
     return cache
@@ -523,6 +561,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         names, sizes, crcs = segments["names"], segments["sizes"], segments["crcs"]
         tree = content["tree"]
         target, marker_ns, paths, columns = tree["target"], tree["marker_ns"], tree["paths"], tree["columns"]
+        folder_names, folder_digests = tree["folders"], tree["digests"]
         units = content["units"]
         unit_names, unit_keys, unit_counts = units["names"], units["keys"], units["counts"]
         unit_columns = units["columns"]
@@ -554,6 +593,11 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and len(columns) == 5
         and all(type(c) is list and len(c) == len(paths) for c in columns)
         and all(set(map(type, c)) <= {int} for c in columns[:4])
+        and type(folder_names) is list
+        and type(folder_digests) is list
+        and len(folder_names) == len(folder_digests)
+        and set(map(type, folder_names)) <= {str}
+        and set(map(type, folder_digests)) <= {str}
         and type(unit_names) is list
         and type(unit_keys) is list
         and type(unit_counts) is list
@@ -594,6 +638,8 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
     cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
     cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
     cache.tree_target, cache.tree_marker_ns = target, marker_ns
+    cache.tree_folders = dict(zip(folder_names, folder_digests, strict=True))
+    cache.tree_texts_kept = all(map(cache.spans.__contains__, columns[4])) if paths else True
     rows = list(zip(*unit_columns, strict=True)) if unit_columns[0] else []
     start = 0
     for unit, key, count in zip(unit_names, unit_keys, unit_counts, strict=True):

@@ -46,12 +46,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import hashlib
 import os
 import secrets
 import shutil
 import stat
+import struct
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -240,8 +242,7 @@ def exchange(a: Path, b: Path) -> bool:
 def folders(paths: Iterable[str]) -> set[str]:
     """Every folder (relative, "" excluded) that holds one of `paths` or one of its folders."""
     found: set[str] = set()
-    for path in paths:
-        folder = path.rpartition("/")[0]
+    for folder in {path.rpartition("/")[0] for path in paths}:  # most paths share a few folders
         while folder and folder not in found:
             found.add(folder)
             folder = folder.rpartition("/")[0]
@@ -277,41 +278,86 @@ def part_to_replace(changed: Iterable[str], old_folders: set[str], new_folders: 
     return ""
 
 
-Listing = dict[str, dict[str, os.stat_result]]
-"""Folder (relative, "" for the tree itself) -> each of its entries' name -> its `lstat`."""
+FolderEntries = tuple[list[bytes], list[str]]
+"""One folder as `folder_entries` lists it: its entries, and its racily clean files' names."""
+
+Scan = dict[str, FolderEntries | None]
+"""Folder (relative, "" for the tree itself) -> its `folder_entries` (None: it cannot be listed)."""
+
+NEVER_RACY = 1 << 62
+"""A `racy_ns` no file's mtime reaches (to list a folder only)."""
+
+ENTRY = struct.Struct("<IQQqq")
+"""The status part of a `folder_entries` entry."""
 
 
-def scan(target: str, folders: Iterable[str]) -> Listing:
-    """The entries of `target` and of its `folders` (one that cannot be listed is left out). Only
-    read, never followed for a decision: `listed` judges every entry by its `lstat`."""
-    found: Listing = {}
-    for folder in sorted({"", *folders}):
-        try:
-            with os.scandir(f"{target}/{folder}" if folder else target) as entries:
-                found[folder] = {e.name: e.stat(follow_symlinks=False) for e in entries}
-        except OSError:
-            continue
-    return found
+def folder_entries(path: str, racy_ns: int) -> FolderEntries | None:
+    """The entries of the folder `path`, sorted by name, each as the bytes `name NUL kind` and,
+    for anything but a directory, `mode dev ino size mtime_ns` (little-endian: 32 bits, then 64
+    bits each), where kind is `d` for a directory (a folder is described by its own entries, so
+    only its name and kind count here), `f` for a regular file and `o` for anything else, as
+    `lstat` shows them (a symlink is never followed); and the names of the regular files whose
+    mtime is at least `racy_ns` ("racily clean": an edit within the filesystem's timestamp tick
+    of meshc's own write would not show in their status). None when `path` is not a directory
+    (a symlink to one included) or cannot be listed, or an entry vanishes meanwhile.
+
+    One `lstat` per entry: the native walk in compiler/_emitc.c where it is built, else the same
+    bytes from Python."""
+    native = _native_folder_entries()
+    if native is not None:
+        return native(path, racy_ns)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        entries: list[bytes] = []
+        racy: list[str] = []
+        for name in sorted(os.listdir(fd), key=os.fsencode):
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                entries.append(os.fsencode(name) + b"\0d")
+                continue
+            regular = stat.S_ISREG(info.st_mode)
+            entries.append(
+                os.fsencode(name)
+                + (b"\0f" if regular else b"\0o")
+                + ENTRY.pack(info.st_mode, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+            )
+            if regular and info.st_mtime_ns >= racy_ns:
+                racy.append(name)
+        return entries, racy
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def listed(
-    scanned: Listing, expected: dict[str, set[str]], folders: set[str]
-) -> dict[str, os.stat_result] | None:
-    """The `lstat` of every entry of the `expected` folders (relative path -> status), if each was
-    scanned, holds exactly the expected names, and every name in `folders` is a real directory (a
-    symlink is never followed: a folder's parent, checked too, shows what it is); None otherwise."""
-    found: dict[str, os.stat_result] = {}
-    for folder, names in expected.items():
-        statuses = scanned.get(folder)
-        if statuses is None or statuses.keys() != names:
+def _native_folder_entries() -> Callable[[str, int], FolderEntries | None] | None:
+    try:
+        from ._emitc import folder_entries as native
+    except ImportError:  # pragma: no cover - built wherever a C compiler was
+        return None
+    return native
+
+
+def digest(entries: list[bytes]) -> str:
+    """What the build cache records of a folder: a hash of its `folder_entries`."""
+    return hashlib.blake2b(b"".join(entries), digest_size=16).hexdigest()
+
+
+def scan(target: str, folders: Iterable[str], racy_ns: int = NEVER_RACY) -> Scan:
+    """The `folder_entries` of each of `folders` (relative to `target`, "" for `target` itself)."""
+    return {f: folder_entries(f"{target}/{f}" if f else target, racy_ns) for f in sorted(folders)}
+
+
+def digests(target: str, folders: Iterable[str]) -> dict[str, str] | None:
+    """The `digest` of each of `folders` of `target`; None if one cannot be listed."""
+    found: dict[str, str] = {}
+    for folder, listing in scan(target, folders).items():
+        if listing is None:
             return None
-        for name, info in statuses.items():
-            path = f"{folder}/{name}" if folder else name
-            if path in folders:
-                if not stat.S_ISDIR(info.st_mode):
-                    return None
-            else:
-                found[path] = info
+        found[folder] = digest(listing[0])
     return found
 
 

@@ -198,6 +198,10 @@ def test_nested_folders(tmp_path, writes, edit, part):
     assert writes(after) == ("part", part)
     assert snapshot(writes.out) == fresh(tmp_path, after)
     assert debris(tmp_path) == []
+    # The index describes the new tree, its changed folder's parent included: back is a part too.
+    assert writes(before) == ("part", part)
+    assert snapshot(writes.out) == fresh(tmp_path, before)
+    assert writes(replaced(before, "cm-0-west", "c")) == ("part", "west/ns-0")
 
 
 @linux
@@ -552,3 +556,50 @@ def test_concurrent_writers_with_their_own_indexes_leave_whole_trees(tmp_path, m
 
 def fresh_key(tmp_path: Path, items: list[Manifest]) -> str:
     return repr(sorted(fresh(tmp_path, items).items()))
+
+
+# --- a folder's entries, as the index records them ---------------------------------------------------
+
+
+def test_folder_entries_natively_and_in_python_alike(tmp_path, monkeypatch):
+    """compiler/_emitc.c lists a folder exactly as the Python fallback does: sorted by name,
+    directories by name and kind, files and anything else by their status, racily clean files
+    named; None for what is not a real, listable folder."""
+    native = outdir._native_folder_entries()
+    assert native is not None, "meshc.compiler._emitc is not built: `pip install -e .` must build it"
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "b.yaml").write_text("b")
+    (folder / "a.yaml").write_text("aa")
+    (folder / "sub").mkdir()
+    (folder / "Z-link").symlink_to("a.yaml")
+    (folder / "é-nonascii").write_text("x")
+    os.mkfifo(folder / "pipe")
+    old = time.time_ns() - 10**10
+    os.utime(folder / "b.yaml", ns=(old, old))
+    racy_ns = os.stat(folder / "a.yaml").st_mtime_ns
+    ours = native(str(folder), racy_ns)
+    monkeypatch.setattr(outdir, "_native_folder_entries", lambda: None)
+    assert outdir.folder_entries(str(folder), racy_ns) == ours
+    assert ours is not None
+    entries, racy = ours
+    assert [e.split(b"\0")[0] for e in entries] == sorted(os.fsencode(n) for n in os.listdir(folder))
+    assert {e.split(b"\0")[0]: e.split(b"\0", 1)[1][:1] for e in entries} == {
+        b"Z-link": b"o",
+        b"a.yaml": b"f",
+        b"b.yaml": b"f",
+        b"pipe": b"o",
+        b"sub": b"d",
+        "é-nonascii".encode(): b"f",
+    }
+    assert "a.yaml" in racy and "b.yaml" not in racy
+    for path in (tmp_path / "missing", folder / "a.yaml", folder / "Z-link"):
+        assert native(str(path), 0) is None and outdir.folder_entries(str(path), 0) is None
+    (tmp_path / "dirlink").symlink_to(folder)
+    assert native(str(tmp_path / "dirlink"), 0) is None
+    # Any change to a file's status changes the folder's digest; a folder's own status does not.
+    before = outdir.digest(entries)
+    os.utime(folder / "sub", ns=(old, old))
+    assert outdir.digest(native(str(folder), racy_ns)[0]) == before
+    os.utime(folder / "a.yaml", ns=(old, old))
+    assert outdir.digest(native(str(folder), racy_ns)[0]) != before
