@@ -14,6 +14,7 @@ from meshc.spec.models import (
     HTTP_PROTOCOLS,
     Call,
     Cluster,
+    Defaults,
     Egress,
     Gateway,
     GatewayRoute,
@@ -70,9 +71,8 @@ class ServiceInfo:
     namespace: str
     account: str
     fqdn: str
-    ports: list[ResolvedPort]
-    traffic: Traffic
-    proxy: Proxy | None
+    defaults: Defaults
+    """The spec's defaults (`traffic` and `proxy` are the service's own settings over them)."""
     key: str = ""
     """How the mesh refers to the service: its name when no other namespace holds that name,
     else `namespace/name` (the key of `MeshIndex.services`, of its owner, probes and graph nodes)."""
@@ -81,6 +81,33 @@ class ServiceInfo:
     gateway_routes: list[tuple[Gateway, int, GatewayRoute]] = field(default_factory=list)
     egress: list[Egress] = field(default_factory=list)
     """Egress entries this service may call."""
+    # Worked out on first use: an incremental compile's lowering reads a few services' only, and
+    # the rules (all of them) in their own process.
+    _ports: list[ResolvedPort] | None = None
+    _traffic: Traffic | None = None
+    _proxy: tuple[Proxy | None] | None = None
+
+    @property
+    def ports(self) -> list[ResolvedPort]:
+        """The service's ports, with their names and protocols resolved."""
+        if self._ports is None:
+            self._ports = _resolve_ports(self.model.ports)
+        return self._ports
+
+    @property
+    def traffic(self) -> Traffic:
+        """The service's traffic settings over the defaults' (see `_merge_traffic`)."""
+        if self._traffic is None:
+            http = any(p.protocol in HTTP_PROTOCOLS for p in self.ports)
+            self._traffic = _merge_traffic(self.defaults.traffic, self.model.traffic, http=http)
+        return self._traffic
+
+    @property
+    def proxy(self) -> Proxy | None:
+        """The service's proxy settings over the defaults'."""
+        if self._proxy is None:
+            self._proxy = (_merge_proxy(self.defaults.proxy, self.model.proxy),)
+        return self._proxy[0]
 
     @property
     def name(self) -> str:
@@ -198,18 +225,13 @@ class MeshIndex:
             ns = svc.namespace or spec.defaults.namespace
             if ns in self.by_name.get(svc.name, {}):
                 continue  # duplicates are reported by MC102; the first one wins here
-            ports = _resolve_ports(svc.ports)
             info = ServiceInfo(
                 model=svc,
                 index=i,
                 namespace=ns,
                 account=svc.account or svc.name,
                 fqdn=f"{svc.name}.{ns}.svc.{self.cluster_domain}",
-                ports=ports,
-                traffic=_merge_traffic(
-                    spec.defaults.traffic, svc.traffic, http=any(p.protocol in HTTP_PROTOCOLS for p in ports)
-                ),
-                proxy=_merge_proxy(spec.defaults.proxy, svc.proxy),
+                defaults=spec.defaults,
             )
             self.by_name.setdefault(svc.name, {})[ns] = info
             in_order.append(info)
