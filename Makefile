@@ -15,7 +15,7 @@ setup: system $(VENV)/.installed node_modules/.installed
 system:
 	@scripts/system-deps
 
-$(VENV)/.installed: pyproject.toml constraints.txt setup.py compiler/_emitc.c
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py compiler/_emitc.c mesh_spec/_loadc.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e '.[deploy,test]'

@@ -334,6 +334,8 @@ def folder_entries(path: str, racy_ns: int) -> FolderEntries | None:
 
 
 def _native_folder_entries() -> Callable[[str, int], FolderEntries | None] | None:
+    if os.environ.get("MESHC_PURE_PYTHON", "") not in ("", "0"):
+        return None
     try:
         from ._emitc import folder_entries as native
     except ImportError:  # pragma: no cover - built wherever a C compiler was

@@ -132,8 +132,10 @@ def test_the_wheel_holds_one_package_and_its_data(installed: Installed) -> None:
         "meshc/pulumi/mesh.py",
     ):
         assert needed in names, needed
-    # The emitter's C extension, built from compiler/_emitc.c (the copied sources hold no .so).
+    # The C extensions, built from compiler/_emitc.c and mesh_spec/_loadc.c (the copied sources
+    # hold no .so).
     assert [n for n in names if n.startswith("meshc/compiler/_emitc.") and n.endswith(".so")], names
+    assert [n for n in names if n.startswith("meshc/spec/_loadc.") and n.endswith(".so")], names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/") or "__pycache__" in n]
 
 
