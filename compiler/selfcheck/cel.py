@@ -178,6 +178,7 @@ def _seed_parser_from_cache() -> None:
             parser = lark.Lark(grammar, cache=str(tmp), **celpy_parser_options())
             if tmp.exists():
                 os.replace(tmp, final)
+                diskcache.prune(_PARSER_FAMILY, tag)
     except Exception:  # the cache is only an optimisation
         return
     CELParser.CEL_PARSER = parser
@@ -837,7 +838,15 @@ def save_state() -> None:
         except Exception:  # a value that does not pickle: keep nothing rather than fail a check
             return
         diskcache.write(name, data)
+        diskcache.prune(_STATE_FAMILY, name.removeprefix("cel-state-").removesuffix(".pickle"))
         _STATE.memo, _STATE.dirty = memo, False
+
+
+_PARSER_FAMILY = re.compile(r"lark-cel-([0-9a-f]{16})\.pickle$")
+"""Every lark/celpy/Python version's cached CEL parser (`_seed_parser_from_cache`), by key."""
+
+_STATE_FAMILY = re.compile(r"cel-state-([0-9a-f]{32})\.pickle$")
+"""Every install's persisted state (`_state_name`), by key."""
 
 
 def _compile(rule: str, message: str, field_path: str | None, spec: Mapping[str, Any]) -> CompiledRule:

@@ -30,6 +30,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -102,7 +103,12 @@ def _all_crds() -> dict[tuple[str, str], Mapping[str, Any]]:
     for (group, kind), doc in sorted(out.items()):
         diskcache.write(f"{prefix}-{group}-{kind}.json", orjson.dumps(doc))
     diskcache.write(index, orjson.dumps(sorted(out)))  # last: the index promises the entries
+    diskcache.prune(_FAMILY, prefix.rpartition("-")[2])
     return out
+
+
+_FAMILY = re.compile(r"istio-[^-]+-crds-([0-9a-f]{32})-")
+"""The entries of any version's CRDs (`_cache_names`), by key."""
 
 
 @functools.cache
