@@ -17,7 +17,9 @@ alters a handful of them. This cache keeps, per spec, what the last successful c
   meshc never writes a file in place, so an inode it wrote keeps its bytes; a file someone edited
   in place gets a new mtime (a new inode if it was replaced), unless the edit fell within the
   filesystem's timestamp tick of meshc's own write: entries at least as new as the tree's marker
-  file ("racily clean", in Git's words) are compared by content, as without the cache.
+  file ("racily clean", in Git's words) are compared by content, as without the cache. And per
+  folder, a digest of its entries' names, kinds and statuses (`outdir.folder_entries`): a
+  recompile that replaces one folder checks every other folder by one listing and one digest.
 
 Storage and trust: one pack file per spec (its absolute path and overlays) in meshc's cache
 directory (`MESHC_CACHE_DIR`, else `$XDG_CACHE_HOME/meshc`, else `~/.cache/meshc`; private, 0700),

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -476,5 +477,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
+def entry() -> int:
+    """The `meshc` command (and `python -m meshc`): `main`, then the process ends.
+
+    Everything still alive is frozen out of the cyclic GC first: the interpreter's final
+    collection at exit then skips the compiled mesh (0.05 s of a 10,000-service compile's exit). Not
+    in `main` itself, which tests and other programs call many times in one process."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -29,12 +29,12 @@ makes it DIR/D in one step (`swap_part`): `renameat2(RENAME_EXCHANGE)` of the st
 and DIR/D (the staging name then holds the previous D and is removed), a plain rename for a new D,
 and a rename of DIR/D onto the empty staging directory for a D that goes away. Nothing outside D
 is linked, written or touched, the marker included. This applies only when the result is exactly
-the tree a whole write would give, so first (`scan`, `listed`) every folder outside D is listed
-and must hold exactly the new tree's names there (anything else someone put there, a file, a
-folder or a symlink, would be dropped by a whole write), every folder in the way must be a real
-directory, and every file outside D must `lstat` as the index recorded it (a regular file, same
-device, inode, size and mtime; a racily clean one is also compared by content, `holds`) and
-hold a body whose text the cache keeps (so it passed the self-check). Anything
+the tree a whole write would give, so first (`scan`) every folder outside D is listed and must
+list exactly as the index recorded it (`folder_entries`, compared by `digest`): the new tree's
+names there and nothing else (anything someone put there, a file, a folder or a symlink, would be
+dropped by a whole write), every folder in the way a real directory, and every file the same
+regular file (device, inode, size and mtime; a racily clean one is also compared by content,
+`holds`) holding a body whose text the cache keeps (so it passed the self-check). Anything
 else, a D that would be DIR itself, or no exchange (another filesystem, not Linux): the whole tree
 is written as above. When nothing differs at all, nothing is written. A crash leaves DIR the old
 or the new tree as before: the staging directory is invisible until the one rename or exchange,

@@ -2,6 +2,6 @@
 
 import sys
 
-from meshc.compiler.cli import main
+from meshc.compiler.cli import entry
 
-sys.exit(main())
+sys.exit(entry())
