@@ -313,6 +313,7 @@ class BuildCache:
         spans = self.spans
         for i, dev, ino, size, mtime_ns, a, data in records:
             if a is None:
+                folders = None  # a file the index cannot hold: its folder cannot be vouched for
                 continue
             assert data is not None or a in spans  # a record without its text is of a text the cache had
             texts[a] = data
@@ -337,6 +338,8 @@ class BuildCache:
         one the cache holds), kept for `save_tree`."""
         entries: dict[str, bytes | None] = dict.fromkeys(a for a in addresses if a is not None)
         entries.update(texts)
+        if None in addresses:
+            folders = {}  # a file the index cannot hold (no address): no folder is vouched for
         self.written = (target, marker_ns, tree if folders else {}, entries, folders)
         self.written_addresses = addresses
 
