@@ -52,16 +52,23 @@ class _Rules:
         self.strict = strict
         self.cache = cache
         self.outcome: _RuleOutcome | workers.WorkerFailed | None = None
+        self.interrupted: BaseException | None = None
+        """What interrupted the wait (Ctrl-C): raised again, the child is never waited for twice."""
         self.waited = 0.0
         """Seconds this process spent waiting for the child."""
 
     def join(self) -> _RuleOutcome | workers.WorkerFailed:
+        if self.interrupted is not None:
+            raise self.interrupted
         if self.outcome is None:
             start = time.perf_counter()
             try:
                 self.outcome = self.child.join()
             except workers.WorkerFailed as exc:
                 self.outcome = exc
+            except BaseException as exc:
+                self.interrupted = exc
+                raise
             finally:
                 self.waited += time.perf_counter() - start
             rows = None if isinstance(self.outcome, workers.WorkerFailed) else self.outcome[1]

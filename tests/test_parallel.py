@@ -287,3 +287,33 @@ def test_an_accepted_spec_is_written_through_the_gate(forking: None, tmp_path: P
     write_tree(pipeline.run(good).manifests, tmp_path / "expected")
     assert _tree(tmp_path / "out") == _tree(tmp_path / "expected")
     assert calls and "rules_wait" in c.timings and "self_check+write" in c.timings
+
+
+def test_an_interruption_while_the_output_waits_for_the_rules_stays_an_interruption(
+    forking: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the staged output waits at the gate: an interruption (exit 130 in the CLI),
+    not a second wait on the rules' closed pipe (which would be an internal error), and the
+    previous output stays."""
+    good, _ = _rejected_edit(tmp_path)
+    out = tmp_path / "out"
+    run(good, schemas=False, output=out)
+    before, names = _snapshot(out), sorted(p.name for p in tmp_path.iterdir())
+    edited = good.read_text().replace("{ service: details, methods", "{ service: reviews, methods", 1)
+    assert edited != good.read_text()
+    good.write_text(edited)  # a change to write: the staged output waits at the gate
+    monkeypatch.setattr(emit, "PARALLEL_FILES", 10**9)  # the rules' child is the only one
+    real_join = workers.Forked.join
+    joins: list[int] = []
+
+    def interrupted(self: workers.Forked) -> object:
+        joins.append(1)
+        real_join(self)  # the child is reaped; the signal arrives as the wait ends
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workers.Forked, "join", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(good, schemas=False, output=out)
+    assert joins == [1]  # the rules' child is waited for once
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
