@@ -465,7 +465,7 @@ def _write_part(
         for p, a in zip(paths, addresses, strict=True)
         if a is None or (e := tree.get(p)) is None or e[4] != a
     ]
-    if len(tree) + len(changed) > len(paths):  # files that go away
+    if len(tree) + sum(1 for p in changed if p not in tree) > len(paths):  # files that go away
         changed += [p for p in tree if p not in wanted]
     old_folders = recorded.keys() - {""}
     part = outdir.part_to_replace(changed, old_folders, outdir.folders(paths)) if changed else None
