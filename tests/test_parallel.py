@@ -317,3 +317,17 @@ def test_an_interruption_while_the_output_waits_for_the_rules_stays_an_interrupt
     assert joins == [1]  # the rules' child is waited for once
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_a_rejected_spec_creates_no_directory_for_its_output(
+    forking: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output is staged beside DIR while the rules run, so DIR's missing parents are made
+    first; when the rules reject the spec, the disk must be as the sequential pipeline leaves it
+    (which never gets to the write): no DIR, and none of the folders made on its way."""
+    _, bad = _rejected_edit(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SpecError) as caught:
+        run(bad, schemas=False, output=tmp_path / "new" / "deeper" / "out")
+    assert "MC101" in {d.code for d in caught.value.diagnostics}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
