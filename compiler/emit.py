@@ -323,14 +323,26 @@ def _write_tree(
     """`known`: the bodies' addresses, when the caller has them (an incremental compile)."""
     items = list(manifests)
     parent = target.parent
+    made = [p for p in (parent, *parent.parents) if not os.path.lexists(p)]  # deepest first
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{target}: cannot create output directory: {exc.strerror}") from None
-    with outdir.writer_lock(parent) as locked:
-        if locked:
-            outdir.recover_and_clean(target)
-        return _write_locked(items, target, check, cache, known, gate)
+    try:
+        with outdir.writer_lock(parent) as locked:
+            if locked:
+                outdir.recover_and_clean(target)
+            return _write_locked(items, target, check, cache, known, gate)
+    except BaseException:
+        # Nothing was swapped in (a gate that stayed shut: the rules rejected the spec; a failed
+        # write): the folders made on the way go too, as if the write had never started. Only
+        # empty ones: another writer may have put something there meanwhile.
+        for folder in made:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
 
 
 def _write_locked(
