@@ -29,6 +29,8 @@ from .manifest import Manifest
 from .sharedtext import SHARED
 
 if TYPE_CHECKING:
+    from meshc.spec.diagnostics import Diagnostic
+
     from .buildcache import BuildCache
 
 _PLAIN = re.compile(
@@ -268,6 +270,12 @@ def relative_path(manifest: Manifest) -> str:
 
 class OutputError(Exception):
     """The output directory cannot be written or replaced (a usage problem, exit 2)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.diagnostics: list[Diagnostic] = []
+        """The accepted spec's warnings, set by the pipeline that wrote the output (`pipeline.run`
+        with an `output`), for the CLI to show before the error."""
 
 
 class OutputRejected(Exception):
