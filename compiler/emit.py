@@ -622,6 +622,8 @@ def _write_files(
     bodies' addresses, if already known; `strip`: how many characters of each path (relative to the
     `previous` tree) to leave out under `root` (the folder prefix when `root` is one folder)."""
 
+    mode = outdir.created_mode()  # a file of `previous` with other permissions is written anew
+
     def write_share(share: Sequence[Manifest], offset: int) -> list[str]:
         problems = check(share) if check is not None else []
         if problems:
@@ -631,7 +633,7 @@ def _write_files(
                 os._exit(1)  # the compile was killed: stop writing (Linux kills us first anyway)
             data = dump(manifest.body).encode()
             path = paths[i]
-            if previous is None or not outdir.reuse(f"{previous}/{path}", f"{root}/{path}", data):
+            if previous is None or not outdir.reuse(f"{previous}/{path}", f"{root}/{path}", data, mode):
                 # os.open/os.write: a third of the cost of open() for 100,000 small files.
                 _write_file(f"{root}/{path}", data)
         return []
@@ -666,11 +668,11 @@ def _write_files(
             entry = tree.get(path) if known is not None else None
             if entry is not None and entry[4] == a and entry[3] < racy:
                 recorded = entry[:4]
-                if outdir.link_recorded(f"{previous}/{path}", staged, recorded):
+                if outdir.link_recorded(f"{previous}/{path}", staged, recorded, mode):
                     records.append((i, *recorded, a, None))
                     continue
             data = dump(manifest.body).encode() if known is None else known
-            info = outdir.reused(f"{previous}/{path}", staged, data) if previous is not None else None
+            info = outdir.reused(f"{previous}/{path}", staged, data, mode) if previous is not None else None
             if info is None:
                 info = _write_file(staged, data, status=True)
             assert info is not None
@@ -700,7 +702,7 @@ def _write_files(
 
 def _write_file(path: str, data: bytes, *, status: bool = False) -> os.stat_result | None:
     """Create `path` holding `data`; with `status`, its status once written."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, outdir.FILE_MODE)
     try:
         view = memoryview(data)
         while view:
