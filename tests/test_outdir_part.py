@@ -655,3 +655,25 @@ def test_a_file_whose_permissions_were_changed_is_written_anew(tmp_path, writes,
     write_tree(after, expected)
     assert snapshot(writes.out) == snapshot(expected)
     assert modes(writes.out) == modes(expected)
+
+
+@linux
+@pytest.mark.parametrize("change", [True, False], ids=["one-folder-changed", "nothing-changed"])
+def test_a_write_under_another_umask_gives_the_fresh_writes_permissions(tmp_path, writes, change):
+    """The previous tree was written under umask 022; this write runs under 077, where a fresh
+    write makes every file 0600. Replacing one folder (or nothing) would keep the other files at
+    0644: the whole tree is written instead."""
+    before = mesh()
+    old = os.umask(0o022)
+    try:
+        writes(before, settle=True)
+        os.umask(0o077)
+        after = replaced(before, "cm-9", "b") if change else before
+        writes(after)
+        expected = tmp_path / "expected"
+        write_tree(after, expected)
+    finally:
+        os.umask(old)
+    assert snapshot(writes.out) == snapshot(expected)
+    assert modes(writes.out) == modes(expected)
+    assert set(modes(expected).values()) == {0o600}
