@@ -513,6 +513,13 @@ def _write_part(
             if text is None or not outdir.holds(f"{target}/{path}", text, _recorded(listing[0], name)):
                 return False
             compared = True
+    # Every file of the tree was created under the umask its marker was (a whole write creates them
+    # all; one folder is replaced only under that umask): under another, a fresh write would give
+    # the files other permissions, so the whole tree is written (and linking refuses the old ones).
+    top = scanned.get("")
+    marker = _status(top[0], MARKER) if top is not None else None
+    if marker is None or marker[0] & outdir.FILE_MODE != outdir.created_mode():
+        return False
     if part is None:  # nothing changed: DIR is the new tree already
         if compared:  # racily clean files, now compared: recorded as older than a new timestamp
             cache.record_part(str(target), _timestamp(target), tree, addresses, {}, recorded)
@@ -585,10 +592,20 @@ def _write_part(
 
 def _recorded(entries: list[bytes], name: str) -> tuple[int, int, int, int]:
     """(device, inode, size, mtime) of the regular file `name` in a folder's `folder_entries`."""
+    found = _status(entries, name)
+    assert found is not None  # a racily clean file: a regular file of that listing
+    return found[1:]
+
+
+def _status(entries: list[bytes], name: str) -> tuple[int, int, int, int, int] | None:
+    """(mode, device, inode, size, mtime) of the regular file `name` in a folder's
+    `folder_entries`; None if there is no such file."""
     prefix = os.fsencode(name) + b"\0f"
-    entry = next(e for e in entries if e.startswith(prefix) and len(e) == len(prefix) + 36)
-    _, dev, ino, size, mtime_ns = outdir.ENTRY.unpack(entry[len(prefix) :])
-    return dev, ino, size, mtime_ns
+    for entry in entries:
+        if entry.startswith(prefix) and len(entry) == len(prefix) + outdir.ENTRY.size:
+            mode, dev, ino, size, mtime_ns = outdir.ENTRY.unpack(entry[len(prefix) :])
+            return mode, dev, ino, size, mtime_ns
+    return None
 
 
 PARALLEL_FILES = 4_000
