@@ -518,7 +518,7 @@ def _write_part(
     # the files other permissions, so the whole tree is written (and linking refuses the old ones).
     top = scanned.get("")
     marker = _status(top[0], MARKER) if top is not None else None
-    if marker is None or marker[0] & outdir.FILE_MODE != outdir.created_mode():
+    if marker is None or marker[0] & outdir.FILE_MODE != outdir.umask_mode():
         return False
     if part is None:  # nothing changed: DIR is the new tree already
         if compared:  # racily clean files, now compared: recorded as older than a new timestamp
@@ -639,7 +639,7 @@ def _write_files(
     bodies' addresses, if already known; `strip`: how many characters of each path (relative to the
     `previous` tree) to leave out under `root` (the folder prefix when `root` is one folder)."""
 
-    mode = outdir.created_mode()  # a file of `previous` with other permissions is written anew
+    mode = outdir.created_mode(Path(root))  # a file of `previous` with others is written anew
 
     def write_share(share: Sequence[Manifest], offset: int) -> list[str]:
         problems = check(share) if check is not None else []

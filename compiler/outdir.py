@@ -180,16 +180,29 @@ def remove(path: Path, *, background: bool = False) -> None:
 
 
 FILE_MODE = 0o644
-"""The mode a file of the tree is created with (less the umask, `created_mode`)."""
+"""The mode a file of the tree is created with (less the umask)."""
 
 
-def created_mode() -> int:
-    """The permission bits a file created now with FILE_MODE gets: what a fresh write gives. A
-    file of the previous tree with others (someone ran chmod on it) is not linked into the new
-    tree: it is written anew, as a fresh write would."""
+def umask_mode() -> int:
+    """FILE_MODE less the process's umask: the permission bits a file created now gets on a
+    filesystem that keeps them."""
     mask = os.umask(0o077)  # read by setting it: no thread runs while a tree is written
     os.umask(mask)
     return FILE_MODE & ~mask
+
+
+def created_mode(folder: Path) -> int:
+    """The permission bits a file created with FILE_MODE in `folder` (a staging directory) gets
+    there: what a fresh write gives, on this filesystem (one that keeps no permissions shows its
+    mount's, e.g. 0777). A file of the previous tree with others (someone ran chmod on it, which
+    changes no mtime) is not linked into the new tree but written anew, as a fresh write would."""
+    probe = folder / ".meshc-mode"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
 
 
 def reuse(previous: str, staged: str, data: bytes, mode: int | None = None) -> bool:
