@@ -323,6 +323,7 @@ def _compile(args: argparse.Namespace) -> int:
             args.spec, args.strict, schemas=output is None, overlays=args.overlay, cache=active, output=output
         )
     except OutputError as exc:
+        _emit_diagnostics(exc.diagnostics, "text", sys.stderr)  # the accepted spec's warnings
         print(f"meshc: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SpecError as exc:

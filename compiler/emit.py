@@ -29,6 +29,8 @@ from .manifest import Manifest
 from .sharedtext import SHARED
 
 if TYPE_CHECKING:
+    from meshc.spec.diagnostics import Diagnostic
+
     from .buildcache import BuildCache
 
 _PLAIN = re.compile(
@@ -269,6 +271,12 @@ def relative_path(manifest: Manifest) -> str:
 class OutputError(Exception):
     """The output directory cannot be written or replaced (a usage problem, exit 2)."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.diagnostics: list[Diagnostic] = []
+        """The accepted spec's warnings, set by the pipeline that wrote the output (`pipeline.run`
+        with an `output`), for the CLI to show before the error."""
+
 
 class OutputRejected(Exception):
     """`check` found problems in the output (nothing was written)."""
@@ -323,14 +331,26 @@ def _write_tree(
     """`known`: the bodies' addresses, when the caller has them (an incremental compile)."""
     items = list(manifests)
     parent = target.parent
+    made = [p for p in (parent, *parent.parents) if not os.path.lexists(p)]  # deepest first
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{target}: cannot create output directory: {exc.strerror}") from None
-    with outdir.writer_lock(parent) as locked:
-        if locked:
-            outdir.recover_and_clean(target)
-        return _write_locked(items, target, check, cache, known, gate)
+    try:
+        with outdir.writer_lock(parent) as locked:
+            if locked:
+                outdir.recover_and_clean(target)
+            return _write_locked(items, target, check, cache, known, gate)
+    except BaseException:
+        # Nothing was swapped in (a gate that stayed shut: the rules rejected the spec; a failed
+        # write): the folders made on the way go too, as if the write had never started. Only
+        # empty ones: another writer may have put something there meanwhile.
+        for folder in made:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
 
 
 def _write_locked(
@@ -493,6 +513,13 @@ def _write_part(
             if text is None or not outdir.holds(f"{target}/{path}", text, _recorded(listing[0], name)):
                 return False
             compared = True
+    # Every file of the tree was created under the umask its marker was (a whole write creates them
+    # all; one folder is replaced only under that umask): under another, a fresh write would give
+    # the files other permissions, so the whole tree is written (and linking refuses the old ones).
+    top = scanned.get("")
+    marker = _status(top[0], MARKER) if top is not None else None
+    if marker is None or marker[0] & outdir.FILE_MODE != outdir.umask_mode():
+        return False
     if part is None:  # nothing changed: DIR is the new tree already
         if compared:  # racily clean files, now compared: recorded as older than a new timestamp
             cache.record_part(str(target), _timestamp(target), tree, addresses, {}, recorded)
@@ -565,10 +592,20 @@ def _write_part(
 
 def _recorded(entries: list[bytes], name: str) -> tuple[int, int, int, int]:
     """(device, inode, size, mtime) of the regular file `name` in a folder's `folder_entries`."""
+    found = _status(entries, name)
+    assert found is not None  # a racily clean file: a regular file of that listing
+    return found[1:]
+
+
+def _status(entries: list[bytes], name: str) -> tuple[int, int, int, int, int] | None:
+    """(mode, device, inode, size, mtime) of the regular file `name` in a folder's
+    `folder_entries`; None if there is no such file."""
     prefix = os.fsencode(name) + b"\0f"
-    entry = next(e for e in entries if e.startswith(prefix) and len(e) == len(prefix) + 36)
-    _, dev, ino, size, mtime_ns = outdir.ENTRY.unpack(entry[len(prefix) :])
-    return dev, ino, size, mtime_ns
+    for entry in entries:
+        if entry.startswith(prefix) and len(entry) == len(prefix) + outdir.ENTRY.size:
+            mode, dev, ino, size, mtime_ns = outdir.ENTRY.unpack(entry[len(prefix) :])
+            return mode, dev, ino, size, mtime_ns
+    return None
 
 
 PARALLEL_FILES = 4_000
@@ -602,6 +639,8 @@ def _write_files(
     bodies' addresses, if already known; `strip`: how many characters of each path (relative to the
     `previous` tree) to leave out under `root` (the folder prefix when `root` is one folder)."""
 
+    mode = outdir.created_mode(Path(root))  # a file of `previous` with others is written anew
+
     def write_share(share: Sequence[Manifest], offset: int) -> list[str]:
         problems = check(share) if check is not None else []
         if problems:
@@ -611,7 +650,7 @@ def _write_files(
                 os._exit(1)  # the compile was killed: stop writing (Linux kills us first anyway)
             data = dump(manifest.body).encode()
             path = paths[i]
-            if previous is None or not outdir.reuse(f"{previous}/{path}", f"{root}/{path}", data):
+            if previous is None or not outdir.reuse(f"{previous}/{path}", f"{root}/{path}", data, mode):
                 # os.open/os.write: a third of the cost of open() for 100,000 small files.
                 _write_file(f"{root}/{path}", data)
         return []
@@ -646,11 +685,11 @@ def _write_files(
             entry = tree.get(path) if known is not None else None
             if entry is not None and entry[4] == a and entry[3] < racy:
                 recorded = entry[:4]
-                if outdir.link_recorded(f"{previous}/{path}", staged, recorded):
+                if outdir.link_recorded(f"{previous}/{path}", staged, recorded, mode):
                     records.append((i, *recorded, a, None))
                     continue
             data = dump(manifest.body).encode() if known is None else known
-            info = outdir.reused(f"{previous}/{path}", staged, data) if previous is not None else None
+            info = outdir.reused(f"{previous}/{path}", staged, data, mode) if previous is not None else None
             if info is None:
                 info = _write_file(staged, data, status=True)
             assert info is not None
@@ -680,7 +719,7 @@ def _write_files(
 
 def _write_file(path: str, data: bytes, *, status: bool = False) -> os.stat_result | None:
     """Create `path` holding `data`; with `status`, its status once written."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, outdir.FILE_MODE)
     try:
         view = memoryview(data)
         while view:

@@ -179,18 +179,45 @@ def remove(path: Path, *, background: bool = False) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def reuse(previous: str, staged: str, data: bytes) -> bool:
+FILE_MODE = 0o644
+"""The mode a file of the tree is created with (less the umask)."""
+
+
+def umask_mode() -> int:
+    """FILE_MODE less the process's umask: the permission bits a file created now gets on a
+    filesystem that keeps them."""
+    mask = os.umask(0o077)  # read by setting it: no thread runs while a tree is written
+    os.umask(mask)
+    return FILE_MODE & ~mask
+
+
+def created_mode(folder: Path) -> int:
+    """The permission bits a file created with FILE_MODE in `folder` (a staging directory) gets
+    there: what a fresh write gives, on this filesystem (one that keeps no permissions shows its
+    mount's, e.g. 0777). A file of the previous tree with others (someone ran chmod on it, which
+    changes no mtime) is not linked into the new tree but written anew, as a fresh write would."""
+    probe = folder / ".meshc-mode"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+def reuse(previous: str, staged: str, data: bytes, mode: int | None = None) -> bool:
     """Hard-link `previous` (a file of the tree being replaced) to `staged` if it holds exactly
     `data`: the new tree then shares the unchanged file, inode and all. False (nothing done) when
     it does not exist, is not a regular file (a planted symlink is never followed or linked), or
     differs; the caller then writes `data`. Reading and comparing is a third of the cost of
-    creating and writing a file, and a link costs less than either."""
-    return reused(previous, staged, data) is not None
+    creating and writing a file, and a link costs less than either. `mode`: the permission bits
+    it must have too (`created_mode`)."""
+    return reused(previous, staged, data, mode) is not None
 
 
-def reused(previous: str, staged: str, data: bytes) -> os.stat_result | None:
+def reused(previous: str, staged: str, data: bytes, mode: int | None = None) -> os.stat_result | None:
     """`reuse`, returning the linked file's status (None: not linked)."""
-    info = _holding(previous, data)
+    info = _holding(previous, data, mode=mode)
     if info is None:
         return None
     try:
@@ -200,12 +227,15 @@ def reused(previous: str, staged: str, data: bytes) -> os.stat_result | None:
     return info
 
 
-def link_recorded(previous: str, staged: str, recorded: tuple[int, int, int, int]) -> bool:
+def link_recorded(
+    previous: str, staged: str, recorded: tuple[int, int, int, int], mode: int | None = None
+) -> bool:
     """Hard-link `previous` to `staged` without reading it, if its `lstat` shows exactly the
     `recorded` (device, inode, size, mtime) of a file meshc wrote with the bytes wanted (the build
     cache's index of the previous tree, see `meshc.compiler.buildcache`). meshc never writes a
     file in place, so that inode still holds those bytes; anything else (another inode, size or
-    mtime, not a regular file: a planted symlink is never followed) and nothing is done."""
+    mtime, not a regular file: a planted symlink is never followed; other permission bits than
+    `mode`, when given: chmod changes no mtime) and nothing is done."""
     try:
         info = os.lstat(previous)
     except OSError:
@@ -213,6 +243,7 @@ def link_recorded(previous: str, staged: str, recorded: tuple[int, int, int, int
     if (
         not stat.S_ISREG(info.st_mode)
         or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded
+        or (mode is not None and stat.S_IMODE(info.st_mode) != mode)
     ):
         return False
     try:
@@ -371,11 +402,11 @@ def holds(path: str, data: bytes, recorded: tuple[int, int, int, int]) -> bool:
 
 
 def _holding(
-    path: str, data: bytes, recorded: tuple[int, int, int, int] | None = None
+    path: str, data: bytes, recorded: tuple[int, int, int, int] | None = None, mode: int | None = None
 ) -> os.stat_result | None:
     """The status of the regular file at `path` (never a symlink followed) if it holds exactly
-    `data` (and, with `recorded`, is that (device, inode, size, mtime)); else None. The status is
-    compared before the bytes are read."""
+    `data` (and, with `recorded`, is that (device, inode, size, mtime); with `mode`, has those
+    permission bits); else None. The status is compared before the bytes are read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -385,6 +416,8 @@ def _holding(
         if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
             return None
         if recorded is not None and (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != recorded:
+            return None
+        if mode is not None and stat.S_IMODE(info.st_mode) != mode:
             return None
         return info if os.read(fd, len(data) + 1) == data else None
     finally:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 
 from . import pipeline, workers
+from .emit import OutputError
 from .pipeline import Checked, Compilation, Parsed, Steps, Verified
 
 if TYPE_CHECKING:
@@ -132,6 +133,8 @@ def _speculatively(
     assert not isinstance(failure, _RulesSaidNo)  # the rules accepted the spec
     if isinstance(failure, SpecError):  # a later step's own diagnostics, now with the rules' too
         raise SpecError(pipeline.merged(findings, failure.diagnostics), usage=failure.usage) from None
+    if isinstance(failure, OutputError):  # the spec was accepted: its warnings still count
+        failure.diagnostics = [*findings, *later]
     if failure is not None:
         raise failure
     assert verified is not None  # no failure: the later steps all ran

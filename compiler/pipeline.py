@@ -30,7 +30,7 @@ from meshc.spec.loader import LoadedSpec, load_spec
 from meshc.spec.models import Mesh
 from meshc.spec.structure import parse_mesh
 
-from .emit import OutputRejected, write_tree
+from .emit import OutputError, OutputRejected, write_tree
 from .gcpause import gc_paused
 from .index import MeshIndex
 from .lower import Manifest
@@ -546,7 +546,11 @@ class Steps:
         warnings = self.policies(parsed, policies, strict=strict)
         verified = self.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
         if output is not None:
-            self.write(verified, output)
+            try:
+                self.write(verified, output)
+            except OutputError as exc:
+                exc.diagnostics = warnings  # the spec was accepted: its warnings still count
+                raise
         return Compilation(Checked(parsed, warnings), verified, self.timings)
 
 

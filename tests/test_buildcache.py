@@ -222,7 +222,9 @@ def test_unchanged_files_are_linked_without_reading_and_changed_ones_are_read(tm
     read: list[str] = []
     real = outdir.reused
     monkeypatch.setattr(
-        outdir, "reused", lambda prev, staged, data: read.append(prev) or real(prev, staged, data)
+        outdir,
+        "reused",
+        lambda prev, staged, data, *mode: read.append(prev) or real(prev, staged, data, *mode),
     )
     edit_image(spec, 3, 7)
     assert compile_(write(spec, path), str(out), cache)[0] == 0
@@ -262,7 +264,9 @@ def test_racily_clean_entries_are_compared_by_content(tmp_path, monkeypatch):
     read: list[str] = []
     real = outdir.reused
     monkeypatch.setattr(
-        outdir, "reused", lambda prev, staged, data: read.append(prev) or real(prev, staged, data)
+        outdir,
+        "reused",
+        lambda prev, staged, data, *mode: read.append(prev) or real(prev, staged, data, *mode),
     )
     assert compile_(path, str(out), cache)[0] == 0
     assert len(read) == len(list(out.rglob("*.yaml")))

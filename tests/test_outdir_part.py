@@ -628,3 +628,52 @@ def test_a_file_the_index_cannot_address_is_never_vouched_for(tmp_path, writes, 
     assert snapshot(writes.out) == fresh(tmp_path, [*after, huge])
     writes(replaced(after, "cm-9", "c"))
     assert snapshot(writes.out) == fresh(tmp_path, replaced(after, "cm-9", "c"))
+
+
+def modes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): stat.S_IMODE(os.lstat(p).st_mode) for p in sorted(root.rglob("*.yaml"))}
+
+
+@linux
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+@pytest.mark.parametrize("mode", [0o600, 0o666, 0o755], ids=oct)
+def test_a_file_whose_permissions_were_changed_is_written_anew(tmp_path, writes, cached, mode):
+    """chmod on a file of DIR (the operator debugging, a tool) sends the write down the
+    whole-tree path (the folder digests include the mode), and the whole write must not link
+    that inode as it is either: the tree must be the fresh write's, permissions included (a 0600
+    file stays unreadable to the GitOps agent's user, a 0666 one writable by anyone)."""
+    before = mesh()
+    writes(before, settle=True)
+    victim = writes.out / "ns-5/configmap-cm-5.yaml"
+    victim.chmod(mode)
+    after = replaced(before, "cm-9", "b")  # ns-2: ns-5 is outside the folder that changed
+    if cached:
+        writes(after)
+    else:
+        write_tree(after, writes.out)
+    expected = tmp_path / "expected"
+    write_tree(after, expected)
+    assert snapshot(writes.out) == snapshot(expected)
+    assert modes(writes.out) == modes(expected)
+
+
+@linux
+@pytest.mark.parametrize("change", [True, False], ids=["one-folder-changed", "nothing-changed"])
+def test_a_write_under_another_umask_gives_the_fresh_writes_permissions(tmp_path, writes, change):
+    """The previous tree was written under umask 022; this write runs under 077, where a fresh
+    write makes every file 0600. Replacing one folder (or nothing) would keep the other files at
+    0644: the whole tree is written instead."""
+    before = mesh()
+    old = os.umask(0o022)
+    try:
+        writes(before, settle=True)
+        os.umask(0o077)
+        after = replaced(before, "cm-9", "b") if change else before
+        writes(after)
+        expected = tmp_path / "expected"
+        write_tree(after, expected)
+    finally:
+        os.umask(old)
+    assert snapshot(writes.out) == snapshot(expected)
+    assert modes(writes.out) == modes(expected)
+    assert set(modes(expected).values()) == {0o600}

@@ -317,3 +317,42 @@ def test_an_interruption_while_the_output_waits_for_the_rules_stays_an_interrupt
     assert joins == [1]  # the rules' child is waited for once
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_a_rejected_spec_creates_no_directory_for_its_output(
+    forking: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output is staged beside DIR while the rules run, so DIR's missing parents are made
+    first; when the rules reject the spec, the disk must be as the sequential pipeline leaves it
+    (which never gets to the write): no DIR, and none of the folders made on its way."""
+    _, bad = _rejected_edit(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SpecError) as caught:
+        run(bad, schemas=False, output=tmp_path / "new" / "deeper" / "out")
+    assert "MC101" in {d.code for d in caught.value.diagnostics}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("forked", [False, True], ids=["sequential", "rules-forked"])
+def test_warnings_are_still_shown_when_the_output_directory_cannot_be_written(
+    forked: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The write now happens inside the pipeline (staged beside the rules): a DIR meshc may not
+    replace is exit 2 as before, and the spec's warnings are printed before the error, as they
+    were when the CLI wrote the output after printing them."""
+    from meshc.compiler import cli
+
+    if forked:
+        monkeypatch.setattr(workers, "can_fork", lambda: True)
+        monkeypatch.setattr(parallel, "PARALLEL_SERVICES", 1)
+    spec = ROOT / "tests/rules/fixtures/MC109/pass-tcp-only.yaml"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("not meshc's\n")
+    code = cli.main(["compile", "--no-cache", str(spec), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "refusing to replace it" in err
+    assert "warning MC115" in err, err
+    assert err.index("warning MC115") < err.index("refusing to replace it")
+    assert (out / "mine.txt").read_text() == "not meshc's\n"
