@@ -501,9 +501,15 @@ emitc_folder_entries(PyObject *module, PyObject *args)
     size_t n = 0, cap = 64;
     char **names = malloc(cap * sizeof(char *));
     int failed = names == NULL;
-    struct dirent *entry;
-    errno = 0;
-    while (!failed && (entry = readdir(dir)) != NULL) {
+    while (!failed) {
+        errno = 0; /* before each call: only readdir's own failure may count below */
+        struct dirent *entry = readdir(dir);
+        if (entry == NULL) {
+            if (errno != 0) {
+                failed = 2; /* readdir failed: the listing is incomplete */
+            }
+            break;
+        }
         const char *name = entry->d_name;
         if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
             continue;
@@ -522,9 +528,6 @@ emitc_folder_entries(PyObject *module, PyObject *args)
             break;
         }
         n++;
-    }
-    if (!failed && errno != 0) {
-        failed = 2; /* readdir failed: the listing is incomplete */
     }
     if (failed == 1) {
         closedir(dir);
