@@ -142,11 +142,10 @@ def _speculatively(
 
 
 _RuleOutcome = tuple[list[Diagnostic], "dict[str, list[pipeline.FindingRow]] | None", float]
+"""The rules' diagnostics, their local findings for the build cache (with a plan) and their seconds."""
 
 
-def _rule_findings(
-    parsed: Parsed, plan: pipeline.RulePlan | None
-) -> tuple[list[Diagnostic], dict[str, list[pipeline.FindingRow]] | None, float]:
+def _rule_findings(parsed: Parsed, plan: pipeline.RulePlan | None) -> _RuleOutcome:
     """What `check_semantics` finds, the local findings for the build cache (with a `plan`), and
     how long it took (run in the child)."""
     start = time.perf_counter()
