@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 _DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _BINARY_SUFFIXES = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
@@ -22,6 +23,7 @@ def is_quantity(text: str) -> bool:
     return _SHAPE.match(text.strip()) is not None
 
 
+@lru_cache(maxsize=4096)  # a mesh spells its quantities a few ways, thousands of times
 def canonical(text: str) -> str:
     """The API server's canonical spelling of a quantity."""
     match = _SHAPE.match(text.strip())
@@ -65,6 +67,7 @@ def _decimal(total: Decimal) -> str:
     return _decimal(nanos / Decimal(10) ** 9)
 
 
+@lru_cache(maxsize=4096)  # Decimal is immutable: the cached value is safe to share
 def amount(text: str) -> Decimal:
     """The quantity as a number of base units (`128Mi` -> 134217728, `100m` -> 0.1), to compare."""
     match = _SHAPE.match(text.strip())

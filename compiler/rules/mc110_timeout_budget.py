@@ -25,7 +25,6 @@ further down so that the chain answers in time.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from meshc.spec.models import duration_seconds
 
@@ -40,19 +39,10 @@ SCOPE = "mesh"
 
 SHOWN_HOPS = 6
 
-
-@dataclass(frozen=True, slots=True)
-class _Wait:
-    """The worst-case answer time of a service, and why."""
-
-    seconds: float
-    label: str
-    """`db (5s)` when the service bounds it itself, else just its name."""
-    via: int | None
-    """The callee that determines it (None when the service bounds it itself)."""
-    end: str
-    """The label of the last service on the chain."""
-    hops: int
+_Wait = tuple[float, int | None, int, int]
+"""The worst-case answer time of a service, and why: (seconds, the callee that determines it (None
+when the service bounds it itself), the service at the end of that chain, its number of hops).
+A plain tuple, and the labels are written only for a finding: every service of the mesh gets one."""
 
 
 def _timeout(info: ServiceInfo) -> float | None:
@@ -60,44 +50,65 @@ def _timeout(info: ServiceInfo) -> float | None:
     return duration_seconds(timeout) if timeout else None
 
 
-def _own_bound(info: ServiceInfo) -> _Wait | None:
-    timeout = _timeout(info)
-    if timeout is not None:
-        label = f"{info.key} ({info.traffic.timeout})"
-        return _Wait(timeout, label, None, label, 0)
-    r = info.traffic.retries
+def _own_bound(info: ServiceInfo) -> float | None:
+    """The time within which the service answers by its own settings, if they bound it."""
+    traffic = info.traffic
+    if traffic.timeout:
+        return duration_seconds(traffic.timeout)
+    r = traffic.retries
     if r is not None and r.attempts > 0 and r.per_try_timeout:
-        label = f"{info.key} ({r.attempts + 1} x {r.per_try_timeout})"
-        return _Wait((r.attempts + 1) * duration_seconds(r.per_try_timeout), label, None, label, 0)
+        return (r.attempts + 1) * duration_seconds(r.per_try_timeout)
     return None
+
+
+def _own_label(info: ServiceInfo) -> str:
+    """`db (5s)`: the service and what bounds it (`_own_bound`)."""
+    traffic = info.traffic
+    if traffic.timeout:
+        return f"{info.key} ({traffic.timeout})"
+    r = traffic.retries
+    assert r is not None
+    return f"{info.key} ({r.attempts + 1} x {r.per_try_timeout})"
+
+
+def _label(node: int, graph: CallGraph, waits: list[_Wait | None]) -> str:
+    """`db (5s)` when the service bounds its answer time itself, else just its name."""
+    wait = waits[node]
+    assert wait is not None
+    return _own_label(graph.nodes[node]) if wait[1] is None else graph.nodes[node].name
 
 
 def _slowest(node: int, graph: CallGraph, waits: list[_Wait | None]) -> _Wait | None:
     """The callee that may take longest to answer (callees on a cycle back to us, or called over
     TCP, are unknown)."""
-    best: tuple[int, _Wait] | None = None
+    best: _Wait | None = None
+    via = 0
     for callee, http in zip(graph.callees[node], graph.http[node], strict=True):
-        wait = waits[callee] if http else None  # a TCP connection has no request timeout: unknown
-        if wait is not None and (best is None or wait.seconds > best[1].seconds):
-            best = (callee, wait)
+        if not http:
+            continue  # a TCP connection has no request timeout: unknown
+        wait = waits[callee]
+        if wait is not None and (best is None or wait[0] > best[0]):
+            best, via = wait, callee
     if best is None:
         return None
-    callee, wait = best
-    return _Wait(wait.seconds, graph.nodes[node].name, callee, wait.end, wait.hops + 1)
+    return (best[0], via, best[2], best[3] + 1)
 
 
-def _describe(start: str, first: int, waits: list[_Wait | None]) -> str:
+def _describe(start: str, first: int, graph: CallGraph, waits: list[_Wait | None]) -> str:
     parts = [start]
     node: int | None = first
     while node is not None and len(parts) < SHOWN_HOPS:
+        parts.append(_label(node, graph, waits))
         wait = waits[node]
         assert wait is not None
-        parts.append(wait.label)
-        node = wait.via
+        node = wait[1]
     if node is not None:  # elide the middle of a long chain, keep where the time is spent
         rest = waits[node]
         assert rest is not None
-        parts += [rest.label] if rest.via is None else [f"... ({rest.hops} more)", rest.end]
+        if rest[1] is None:
+            parts.append(_label(node, graph, waits))
+        else:
+            parts += [f"... ({rest[3]} more)", _own_label(graph.nodes[rest[2]])]
     return " -> ".join(parts)
 
 
@@ -109,12 +120,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         info = graph.nodes[node]
         below = _slowest(node, graph, waits)
         timeout = _timeout(info) if info.http_ports else None  # TCP-only: Istio ignores it (MC115)
-        if timeout is not None and below is not None and timeout < below.seconds - 1e-9:
+        if timeout is not None and below is not None and timeout < below[0] - 1e-9:
             late.append((node, timeout, below))
-        waits[node] = _own_bound(info) or below
+        own = _own_bound(info)
+        waits[node] = (own, None, node, 0) if own is not None else below
     for node, timeout, below in sorted(late, key=lambda item: item[0]):
         info = graph.nodes[node]
-        assert below.via is not None
+        via = below[1]
+        assert via is not None
         own_traffic = info.model.traffic
         if own_traffic is not None and "timeout" in own_traffic.model_fields_set:
             path: Path = (*info.path, "traffic", "timeout")
@@ -122,11 +135,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         else:
             path = (*info.path, "name")
             where = " (from spec.defaults.traffic.timeout)"
-        text = _describe(f"{info.key} ({info.traffic.timeout})", below.via, waits)
+        text = _describe(f"{info.key} ({info.traffic.timeout})", via, graph, waits)
         yield Finding(
             path,
             f"service '{info.key}' times out after {seconds(timeout)}{where}, but its calls may take "
-            f"{seconds(below.seconds)} to answer: {text}",
-            f"raise the timeout of '{info.key}' to at least {seconds(below.seconds)}, "
+            f"{seconds(below[0])} to answer: {text}",
+            f"raise the timeout of '{info.key}' to at least {seconds(below[0])}, "
             f"or shorten the timeouts or retries below it",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -48,6 +49,7 @@ Duration = Annotated[
 ]
 
 
+@lru_cache(maxsize=4096)  # rules and lowering read the same few durations for every service
 def duration_seconds(value: str) -> float:
     """Seconds in a validated duration string (`1m30s` -> 90.0)."""
     return sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _DURATION_PART.findall(value))
