@@ -22,6 +22,7 @@ from .pipeline import Checked, Compilation, Parsed, Steps, Verified
 
 if TYPE_CHECKING:
     from .buildcache import BuildCache
+    from .units import UnitKeys
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
@@ -104,8 +105,8 @@ def _speculatively(
     """
     if steps.progress is not None:
         steps.progress("check_semantics")
-    plan = steps.rule_plan(parsed)
-    rules = _Rules(workers.Forked(partial(_rule_findings, parsed, plan)), strict, steps.cache)
+    keys = steps.unit_keys(parsed)  # what the rules must look at again is worked out in the child
+    rules = _Rules(workers.Forked(partial(_rule_findings, parsed, keys, steps.cache)), strict, steps.cache)
     failure: BaseException | None = None
     later: list[Diagnostic] = []
     verified: Verified | None = None
@@ -145,11 +146,12 @@ _RuleOutcome = tuple[list[Diagnostic], "dict[str, list[pipeline.FindingRow]] | N
 """The rules' diagnostics, their local findings for the build cache (with a plan) and their seconds."""
 
 
-def _rule_findings(parsed: Parsed, plan: pipeline.RulePlan | None) -> _RuleOutcome:
-    """What `check_semantics` finds, the local findings for the build cache (with a `plan`), and
-    how long it took (run in the child)."""
+def _rule_findings(parsed: Parsed, keys: UnitKeys | None, cache: BuildCache | None) -> _RuleOutcome:
+    """What `check_semantics` finds, the local findings for the build cache (with the units'
+    `keys` and the `cache`: the rules then look again only where they changed), and how long it
+    took (run in the child)."""
     start = time.perf_counter()
-    if plan is None:
+    if keys is None or cache is None:
         return pipeline.rule_findings(parsed), None, time.perf_counter() - start
-    findings, rows = pipeline.rule_results(parsed, plan)
+    findings, rows = pipeline.rule_results(parsed, pipeline.plan_rules(parsed, keys, cache))
     return findings, rows, time.perf_counter() - start

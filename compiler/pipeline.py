@@ -458,14 +458,19 @@ class Steps:
         self.keys: UnitKeys | None = None
         """The units' keys of an incremental compile (`unit_keys`), once `rule_plan` has run."""
 
-    def rule_plan(self, parsed: Parsed) -> RulePlan | None:
-        """With the build cache: the units' keys, and what the rules must look at again."""
+    def unit_keys(self, parsed: Parsed) -> UnitKeys | None:
+        """With the build cache: the units' keys (None without it, or for a spec without keys)."""
         if self.cache is None:
             return None
         from .units import unit_keys
 
         self.keys = self.step("unit_keys", unit_keys, parsed.loaded.data, parsed.index)
-        return plan_rules(parsed, self.keys, self.cache) if self.keys is not None else None
+        return self.keys
+
+    def rule_plan(self, parsed: Parsed) -> RulePlan | None:
+        """With the build cache: the units' keys, and what the rules must look at again."""
+        keys = self.unit_keys(parsed)
+        return plan_rules(parsed, keys, self.cache) if keys is not None and self.cache is not None else None
 
     def rules(self, parsed: Parsed, plan: RulePlan | None) -> list[Diagnostic]:
         """The rules' diagnostics; with a `plan`, their local findings are kept for the cache."""
