@@ -48,3 +48,26 @@ def test_compile_spec_errors_to_stdout_mode_keep_stdout_empty(write) -> None:
     assert result.returncode in (1, 2), result.stderr
     assert result.stdout == ""
     assert str(spec) in result.stderr
+
+
+def test_the_command_runs_without_the_cyclic_gc_and_main_leaves_it_as_it_was(monkeypatch) -> None:
+    """`entry` (the `meshc` command) keeps the cyclic GC off throughout: switching it back on after a
+    big compile made its next collection walk the whole compiled mesh. `main`, which programs and
+    tests call, pauses it only around the bulk work and leaves it as it found it."""
+    import gc
+
+    from meshc.compiler import cli
+
+    seen: list[bool] = []
+    monkeypatch.setattr(cli, "main", lambda argv=None: seen.append(gc.isenabled()) or 0)
+    assert gc.isenabled()
+    try:
+        assert cli.entry() == 0
+        assert seen == [False]
+        assert not gc.isenabled()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    monkeypatch.undo()
+    assert cli.main(["version"]) == 0
+    assert gc.isenabled()
