@@ -57,6 +57,7 @@ from .manifest import Manifest
 
 if TYPE_CHECKING:
     from .emit import FileRecord
+    from .outdir import EarlyScan
 from .selfcheck import diskcache
 
 FORMAT = 4
@@ -205,6 +206,9 @@ class BuildCache:
     manifests: Sequence[Manifest] = ()
     """This compile's objects, aligned with `addresses` (`keep_units`)."""
     kept_services: dict[str, str] = field(default_factory=dict)
+    early_scan: EarlyScan | None = None
+    """The listing of the previous tree's folders, started while this compile parses the spec
+    (`pipeline.run`); the write to that tree takes it under its lock."""
 
     def text(self, a: str | None) -> bytes | None:
         """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an

@@ -373,8 +373,14 @@ def _write_locked(
     if cache is not None and previous is not None and cache.tree_target == previous and cache.tree:
         # Every body's address up front (the writers would compute them anyway): they tell which
         # files changed, and so whether one folder can be replaced instead of the whole tree.
+        early = cache.early_scan
+        scanned = early.take() if early is not None and early.target == previous else None
         if known is not None and len(known) == len(items):
-            addresses, scanned = known, outdir.scan(str(target), cache.tree_folders, cache.tree_marker_ns)
+            addresses = known
+            if scanned is None:
+                scanned = outdir.scan(str(target), cache.tree_folders, cache.tree_marker_ns)
+        elif scanned is not None:
+            addresses = _addresses(items)
         else:
             addresses, scanned = _address_and_scan(items, target, cache)
         try:
@@ -432,10 +438,9 @@ def _address_and_scan(
     index of it). For a big tree the addresses are computed in a forked process meanwhile: the
     scan mostly waits for the kernel, the addressing is Python and hashing, a few tenths of a
     second each at 10,000 services."""
-    from .buildcache import address  # here: only a recompile with the build cache needs it
 
     def address_all() -> list[str | None]:
-        return [address(m.body) for m in items]
+        return _addresses(items)
 
     def scan() -> outdir.Scan:
         return outdir.scan(str(target), cache.tree_folders, cache.tree_marker_ns)
@@ -454,6 +459,12 @@ def _address_and_scan(
         except workers.WorkerFailed:
             addresses = address_all()  # whatever went wrong there, the same work here
     return addresses, scanned
+
+
+def _addresses(items: list[Manifest]) -> list[str | None]:
+    from .buildcache import address  # here: only a recompile with the build cache needs it
+
+    return [address(m.body) for m in items]
 
 
 def _write_part(

@@ -55,9 +55,10 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-from . import libc
+from . import libc, workers
 
 STAGING = "tmp"
 RETIRED = "old"
@@ -391,6 +392,101 @@ def digests(target: str, folders: Iterable[str]) -> dict[str, str] | None:
         if listing is None:
             return None
         found[folder] = digest(listing[0])
+    return found
+
+
+FolderId = tuple[int, int, int, int]
+"""(device, inode, mtime, ctime) of a folder, as `lstat` shows it."""
+
+EARLY_SCAN_FILES = 4_000
+"""From this many files in the previous tree on, a compile into it lists the tree's folders early,
+in a forked child (`EarlyScan`): ~0.16 s of `lstat`s at 10,000 services, otherwise spent after
+lowering, when both CPUs are busy."""
+
+
+class EarlyScan:
+    """The `scan` of the previous tree at `target`, made by a forked child while this process reads
+    and parses the spec (one CPU is idle then), and brought up to date under the write lock.
+
+    The child first takes the filesystem's clock (`timestamp`, in a staging directory beside the
+    tree), then notes each folder's `FolderId` before listing it. A folder whose mtime and ctime
+    are both older than that clock cannot change without its ctime changing (every later change
+    stamps at least the clock), so under the write lock (`take`) its early listing stands if its
+    `FolderId` is still the one noted; every other folder is listed again there. A folder another
+    meshc replaced meanwhile (a whole tree or one folder: always an exchange, never an edit in
+    place) is a new directory, and one that gained or lost an entry has a new ctime: both are
+    listed again. What an early listing cannot see is an edit someone makes by hand, in place, to a
+    file of the tree while the compile runs, as a listing made under the lock cannot see one made
+    between it and the swap: the next compile sees it (the file's status no longer matches).
+
+    Join it once, on every path: `take` or `close`."""
+
+    def __init__(self, target: str, folders: Iterable[str], racy_ns: int) -> None:
+        self.target = target
+        self.racy_ns = racy_ns
+        self._child: workers.Forked[dict[str, tuple[FolderId | None, FolderEntries | None]]] | None = (
+            workers.Forked(partial(_list_early, target, sorted(folders), racy_ns))
+        )
+
+    def take(self) -> Scan | None:
+        """The scan of the tree as it is now (call it under the write lock); None when the child
+        failed or the scan was taken already (then scan anew)."""
+        early = self._join()
+        if early is None:
+            return None
+        scanned: Scan = {}
+        for folder, (noted, listing) in early.items():
+            path = f"{self.target}/{folder}" if folder else self.target
+            if noted is None or listing is None or folder_id(path) != noted:
+                listing = folder_entries(path, self.racy_ns)
+            scanned[folder] = listing
+        return scanned
+
+    def close(self) -> None:
+        """Reap the child if `take` did not."""
+        self._join()
+
+    def _join(self) -> dict[str, tuple[FolderId | None, FolderEntries | None]] | None:
+        child, self._child = self._child, None
+        if child is None:
+            return None
+        try:
+            return child.join()
+        except workers.WorkerFailed:
+            return None
+
+
+def folder_id(path: str) -> FolderId | None:
+    """The `FolderId` of the folder at `path` (None: not a directory, a symlink never followed)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _list_early(
+    target: str, folders: list[str], racy_ns: int
+) -> dict[str, tuple[FolderId | None, FolderEntries | None]]:
+    """In `EarlyScan`'s child: each folder's `FolderId` (None where it is not older than the
+    filesystem's clock before the first listing, or that clock cannot be read) and listing."""
+    try:
+        staging = make_staging(Path(target))
+        try:
+            clock: int | None = timestamp(staging)
+        finally:
+            os.rmdir(staging)
+    except OSError:
+        clock = None
+    found: dict[str, tuple[FolderId | None, FolderEntries | None]] = {}
+    for folder in folders:
+        path = f"{target}/{folder}" if folder else target
+        noted = folder_id(path)
+        listing = folder_entries(path, racy_ns)
+        settled = noted is not None and clock is not None and noted[2] < clock and noted[3] < clock
+        found[folder] = (noted if settled else None, listing)
     return found
 
 

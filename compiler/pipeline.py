@@ -18,6 +18,7 @@ finished (see `parallel`); on a spec the rules reject its result is never used.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +31,7 @@ from meshc.spec.loader import LoadedSpec, load_spec
 from meshc.spec.models import Mesh
 from meshc.spec.structure import parse_mesh
 
+from . import outdir, workers
 from .emit import OutputError, OutputRejected, write_tree
 from .gcpause import gc_paused
 from .index import MeshIndex
@@ -587,17 +589,39 @@ def run(
     """
     with gc_paused():
         steps = Steps(progress, cache)
-        parsed = steps.parse(path, loaded, overlays)
-        how = Steps.compile if strategy is None else strategy(parsed)
-        return how(
-            steps,
-            parsed,
-            strict=strict,
-            policies=policies,
-            schemas=schemas,
-            behaviour=behaviour,
-            output=output,
-        )
+        early = _scan_early(cache, output)
+        try:
+            parsed = steps.parse(path, loaded, overlays)
+            how = Steps.compile if strategy is None else strategy(parsed)
+            return how(
+                steps,
+                parsed,
+                strict=strict,
+                policies=policies,
+                schemas=schemas,
+                behaviour=behaviour,
+                output=output,
+            )
+        finally:
+            if early is not None:
+                assert cache is not None
+                cache.early_scan = None
+                early.close()
+
+
+def _scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
+    """For a compile into the big tree the cache's index describes: its folders listed from now
+    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`)."""
+    if cache is None or output is None or len(cache.tree) < outdir.EARLY_SCAN_FILES:
+        return None
+    target = os.path.realpath(Path(output).absolute())
+    if cache.tree_target != target or not cache.tree_folders or not workers.can_fork():
+        return None
+    try:
+        cache.early_scan = outdir.EarlyScan(target, cache.tree_folders, cache.tree_marker_ns)
+    except OSError:  # no fork now (memory, process limits): the write lists them itself
+        return None
+    return cache.early_scan
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:

@@ -1,0 +1,238 @@
+"""The previous tree's folders listed early, in a forked child, while the spec is parsed
+(`outdir.EarlyScan`, issue 17): under the write lock the listing must be the tree as it is then.
+
+A folder is trusted from its early listing only while it is the directory that was listed (same
+device and inode) with the same mtime and ctime, and only when those were older than the
+filesystem's clock before the listing (a later change always stamps a newer ctime); every other
+folder is listed again. Another meshc writing the tree meanwhile is the case that matters: it
+replaces folders (new inodes) or the whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from meshc.compiler import buildcache, emit, outdir, pipeline, workers
+from meshc.compiler.emit import write_tree
+from tests.test_outdir_part import Writes, mesh, replaced, snapshot
+
+linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork, /proc")
+
+
+def finished(early: outdir.EarlyScan) -> None:
+    """Wait until the early listing is done (its child has exited, not yet reaped)."""
+    child = early._child
+    assert child is not None
+    for _ in range(500):
+        state = Path(f"/proc/{child._pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError("the early listing did not finish")
+
+
+def listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Writes, buildcache.BuildCache]:
+    writes = Writes(tmp_path, monkeypatch)
+    writes(mesh(), settle=True)
+    time.sleep(0.05)  # every folder older than the early listing's clock
+    return writes, buildcache.open_cache(writes.spec)
+
+
+def early_scan(writes: Writes, cache: buildcache.BuildCache) -> outdir.EarlyScan:
+    early = outdir.EarlyScan(str(writes.out), cache.tree_folders, cache.tree_marker_ns)
+    finished(early)
+    return early
+
+
+def scan_now(writes: Writes, cache: buildcache.BuildCache) -> outdir.Scan:
+    return outdir.scan(str(writes.out), cache.tree_folders, cache.tree_marker_ns)
+
+
+@linux
+def test_an_untouched_tree_is_taken_from_the_early_listing(tmp_path, monkeypatch) -> None:
+    writes, cache = listed(tmp_path, monkeypatch)
+    early = early_scan(writes, cache)
+    relisted: list[str] = []
+    real = outdir.folder_entries
+
+    def spied(path: str, racy: int) -> outdir.FolderEntries | None:
+        relisted.append(path)
+        return real(path, racy)
+
+    monkeypatch.setattr(outdir, "folder_entries", spied)
+    assert early.take() == scan_now(writes, cache)
+    assert len(relisted) == len(cache.tree_folders)  # scan_now's own listings only
+    assert early.take() is None  # taken once
+
+
+@linux
+def test_a_folder_that_gained_a_file_meanwhile_is_listed_again(tmp_path, monkeypatch) -> None:
+    writes, cache = listed(tmp_path, monkeypatch)
+    early = early_scan(writes, cache)
+    (writes.out / "ns-1" / "planted.yaml").write_text("x: 1\n")
+    taken = early.take()
+    assert taken == scan_now(writes, cache)
+    assert taken is not None and any(e.startswith(b"planted.yaml\0") for e in taken["ns-1"][0])
+
+
+@linux
+def test_a_folder_another_writer_replaced_meanwhile_is_listed_again(tmp_path, monkeypatch) -> None:
+    writes, cache = listed(tmp_path, monkeypatch)
+    early = early_scan(writes, cache)
+    copy = tmp_path / "copy"
+    shutil.copytree(writes.out / "ns-2", copy)  # the same names, new files: as another meshc's swap
+    os.rename(writes.out / "ns-2", tmp_path / "gone")
+    os.rename(copy, writes.out / "ns-2")
+    assert early.take() == scan_now(writes, cache)
+
+
+@linux
+def test_a_tree_another_writer_replaced_whole_meanwhile_is_listed_again(tmp_path, monkeypatch) -> None:
+    writes, cache = listed(tmp_path, monkeypatch)
+    early = early_scan(writes, cache)
+    other = buildcache.open_cache(tmp_path / "other.yaml")  # another spec, its own cache
+    write_tree(replaced(mesh(), "cm-3", "other"), writes.out, cache=other)
+    taken = early.take()
+    assert taken == scan_now(writes, cache)
+
+
+@linux
+@pytest.mark.parametrize("clock_after_change", [False, True])
+def test_only_folders_older_than_the_clock_are_trusted(tmp_path, monkeypatch, clock_after_change) -> None:
+    """A folder changed within the clock's tick keeps its mtime and ctime: the early listing stands
+    only for folders whose stamps are older than the clock (checked with a folder id that never
+    changes, so that only that rule decides)."""
+    writes, cache = listed(tmp_path, monkeypatch)
+    stamp = 10**18
+    monkeypatch.setattr(outdir, "folder_id", lambda path: (1, 1, stamp, stamp))
+    monkeypatch.setattr(outdir, "timestamp", lambda folder: stamp + 1 if clock_after_change else stamp)
+    early = early_scan(writes, cache)
+    (writes.out / "ns-1" / "planted.yaml").write_text("x: 1\n")
+    taken = early.take()
+    assert taken is not None
+    planted = any(e.startswith(b"planted.yaml\0") for e in taken["ns-1"][0])
+    # With the clock after the folder's stamps the (fixed) id vouches for the early listing, which
+    # misses the file: that is why a folder as new as the clock is never trusted.
+    assert planted is not clock_after_change
+
+
+@linux
+def test_a_failed_early_listing_leaves_the_scan_to_the_write(tmp_path, monkeypatch) -> None:
+    writes, cache = listed(tmp_path, monkeypatch)
+
+    def broken(*args: object) -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(outdir, "_list_early", broken)
+    early = outdir.EarlyScan(str(writes.out), cache.tree_folders, cache.tree_marker_ns)
+    assert early.take() is None
+
+
+# --- in a compile -----------------------------------------------------------------------------------
+
+SPEC = """\
+apiVersion: meshc.dev/v1alpha1
+kind: Mesh
+metadata: {{name: shop}}
+spec:
+  services:
+    - name: web
+      namespace: front
+      ports: [{{port: 80, protocol: http}}]
+      traffic: {{timeout: {timeout}}}
+      calls: [{{service: api}}]
+    - name: api
+      namespace: back
+      ports: [{{port: 80, protocol: http}}]
+"""
+
+
+@pytest.fixture
+def compiling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[outdir.EarlyScan]:
+    """Compiles that list the tree early however small it is; the early scans they started."""
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(outdir, "EARLY_SCAN_FILES", 1)
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+    started: list[outdir.EarlyScan] = []
+    real = outdir.EarlyScan
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            started.append(self)
+
+    monkeypatch.setattr(outdir, "EarlyScan", Spy)
+    return started
+
+
+def compile_to(spec: Path, out: Path) -> None:
+    pipeline.run(spec, cache=buildcache.open_cache(spec), output=out, schemas=False)
+
+
+@linux
+def test_a_compile_takes_the_early_listing_and_writes_what_a_fresh_write_gives(tmp_path, compiling) -> None:
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(SPEC.format(timeout="5s"))
+    compile_to(spec, out)
+    assert compiling == []  # no tree yet: nothing to list
+    time.sleep(0.05)
+    spec.write_text(SPEC.format(timeout="6s"))
+    compile_to(spec, out)
+    assert len(compiling) == 1 and compiling[0]._child is None  # taken (or closed) and reaped
+    expected = tmp_path / "expected"
+    pipeline.run(spec, output=expected, schemas=False)
+    assert snapshot(out) == snapshot(expected)
+
+
+@linux
+def test_another_writer_between_the_early_listing_and_the_write_is_seen(
+    tmp_path, compiling, monkeypatch
+) -> None:
+    """The race the folder ids guard: another meshc (another spec, its own cache) replaces the
+    tree after this compile listed it early; this compile must still write its whole tree."""
+    spec, out, other = tmp_path / "mesh.yaml", tmp_path / "out", tmp_path / "other.yaml"
+    spec.write_text(SPEC.format(timeout="5s"))
+    other.write_text(SPEC.format(timeout="9s").replace(": api", ": db"))  # another spec
+    for _ in range(2):  # the second time: no file is racily clean any more (compared by content)
+        time.sleep(0.05)
+        compile_to(spec, out)
+    time.sleep(0.05)
+    spec.write_text(SPEC.format(timeout="6s"))
+    real_parse = pipeline.Steps.parse
+
+    def parse_then_other_writer(self: pipeline.Steps, *args: object, **kwargs: object) -> pipeline.Parsed:
+        finished(compiling[-1])
+        with monkeypatch.context() as m:
+            m.setattr(outdir, "EARLY_SCAN_FILES", 10**9)
+            m.setattr(pipeline.Steps, "parse", real_parse)
+            pipeline.run(other, cache=buildcache.open_cache(other), output=out, schemas=False)
+        return real_parse(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.Steps, "parse", parse_then_other_writer)
+    compile_to(spec, out)
+    monkeypatch.undo()
+    assert compiling[-1]._child is None
+    expected = tmp_path / "expected"
+    pipeline.run(spec, output=expected, schemas=False)
+    assert snapshot(out) == snapshot(expected)
+
+
+@linux
+def test_a_rejected_spec_reaps_the_early_listing(tmp_path, compiling) -> None:
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(SPEC.format(timeout="5s"))
+    compile_to(spec, out)
+    before = snapshot(out)
+    spec.write_text(SPEC.format(timeout="5s").replace("service: api", "service: nowhere"))
+    with pytest.raises(pipeline.SpecError):
+        compile_to(spec, out)
+    (early,) = compiling
+    assert early._child is None
+    assert snapshot(out) == before
+    assert emit.MARKER in os.listdir(out)
