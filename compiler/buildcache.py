@@ -166,6 +166,8 @@ class BuildCache:
     """The texts' files (see `open_cache`), read and checked; text i is
     `segments[segment[i]][starts[i]:ends[i]]`, UTF-8."""
     segment_names: list[str] = field(default_factory=list)
+    segment_crcs: list[int] = field(default_factory=list)
+    """The CRC-32 of each texts file, as checked when it was read."""
     segment: list[int] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
@@ -405,10 +407,15 @@ class BuildCache:
         start = time.perf_counter()
         spans, segment, starts, ends = self.spans, self.segment, self.starts, self.ends
         fresh = {a: data for a, data in entries.items() if data is not None and a not in spans}
-        known = [spans[a] for a in entries if a in spans]
+        found = [(a, n) for a, n in zip(entries, map(spans.get, entries), strict=True) if n is not None]
+        at = [n for _, n in found]
         live = [0] * len(self.segments)
-        for i in known:
-            live[segment[i]] += ends[i] - starts[i]
+        for k, size in zip(
+            map(segment.__getitem__, at),
+            map(operator.sub, map(ends.__getitem__, at), map(starts.__getitem__, at)),
+            strict=True,
+        ):
+            live[k] += size
         kept = [k for k, n in enumerate(live) if n]
         old_bytes = sum(len(self.segments[k]) for k in kept)
         compact = sum(live) * 2 < old_bytes or len(kept) + bool(fresh) > MAX_SEGMENTS
@@ -420,15 +427,23 @@ class BuildCache:
         number = {k: n for n, k in enumerate(kept)}
         for k in kept:
             names.append(self.segment_names[k])
-        for a in entries:
-            n = spans.get(a)
-            if n is not None and segment[n] in number:
-                parts[0].append(a)
-                parts[1].append(number[segment[n]])
-                parts[2].append(starts[n])
-                parts[3].append(ends[n])
+        if found and len(number) == len(self.segments) and all(k == n for k, n in number.items()):
+            # Every file kept, numbered as before (the common case): the spans as they were.
+            parts = [
+                [a for a, _ in found],
+                list(map(segment.__getitem__, at)),
+                list(map(starts.__getitem__, at)),
+                list(map(ends.__getitem__, at)),
+            ]
+        else:
+            for a, n in found:
+                if segment[n] in number:
+                    parts[0].append(a)
+                    parts[1].append(number[segment[n]])
+                    parts[2].append(starts[n])
+                    parts[3].append(ends[n])
         sizes = [len(self.segments[k]) for k in kept]
-        crcs = [zlib.crc32(self.segments[k]) for k in kept]
+        crcs = [self.segment_crcs[k] for k in kept]  # checked when read
         if fresh:
             offset, chunks = 0, []
             for a, data in fresh.items():
@@ -497,6 +512,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
     problem = _load(cache, data)
     if problem is not None:
         cache.segments, cache.segment_names, cache.segment, cache.starts, cache.ends = [], [], [], [], []
+        cache.segment_crcs = []
         cache.spans, cache.tree, cache.tree_target, cache.tree_folders = {}, {}, None, {}
         cache.units, cache.services, cache.findings = {}, {}, {}
         return _ignored(cache, problem)
@@ -642,7 +658,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         if blob is None or len(blob) != expected_size or zlib.crc32(blob) != crc:
             return f"texts file {name}: checksum mismatch (damaged, truncated or replaced)"
         loaded.append(blob)
-    cache.segments, cache.segment_names = loaded, names
+    cache.segments, cache.segment_names, cache.segment_crcs = loaded, names, crcs
     cache.segment, cache.starts, cache.ends = segment, starts, ends
     cache.spans = dict(zip(addresses, range(len(addresses)), strict=True))
     cache.tree = dict(zip(paths, zip(*columns, strict=True), strict=True)) if paths else {}
