@@ -86,6 +86,7 @@ class ServiceInfo:
     _ports: list[ResolvedPort] | None = None
     _traffic: Traffic | None = None
     _proxy: tuple[Proxy | None] | None = None
+    _owns_workload: bool | None = None
 
     @property
     def ports(self) -> list[ResolvedPort]:
@@ -401,7 +402,10 @@ class MeshIndex:
     @staticmethod
     def owns_workload(info: ServiceInfo) -> bool:
         """meshc writes the Deployments (a version has an image); otherwise someone else does."""
-        return any(v.image for v in info.versions)
+        owns = info._owns_workload
+        if owns is None:  # asked for every service by several rules and lowering steps
+            owns = info._owns_workload = any(v.image for v in info.model.versions)
+        return owns
 
     @cached_property
     def webhook_namespaces(self) -> frozenset[str]:
