@@ -156,6 +156,12 @@ def pack_name(spec: str | Path, overlays: Sequence[Path]) -> str:
     return f"build-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pack"
 
 
+def pack_exists(spec: str | Path, overlays: Sequence[Path] = ()) -> bool:
+    """Whether the cache directory holds a pack for `spec` (trusted or not: `open_cache` decides)."""
+    directory = diskcache.cache_dir()
+    return directory is not None and os.path.lexists(directory / pack_name(spec, overlays))
+
+
 @dataclass
 class BuildCache:
     """The cache of one spec: what the last compile left (texts, `tree`) and what this one adds."""

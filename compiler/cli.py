@@ -28,7 +28,10 @@ from .gcpause import gc_paused
 from .pipeline import Compilation, CompilerBug
 
 if TYPE_CHECKING:
+    from meshc.spec.loaded import LoadedSpec
+
     from .buildcache import BuildCache
+    from .readahead import ReadAhead
 
 EPILOG = """\
 examples:
@@ -239,11 +242,13 @@ def _run(
     overlays: Sequence[Path] = (),
     cache: BuildCache | None = None,
     output: Path | None = None,
+    loaded: LoadedSpec | None = None,
 ) -> Compilation:
     interactive = sys.stderr.isatty()
     try:
         return parallel.run(
             spec,
+            loaded=loaded,
             strict=strict,
             schemas=schemas,
             overlays=overlays,
@@ -278,10 +283,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # The build cache spares the self-check of every compiled object an earlier compile or
     # validation already checked: on each save in an editor only what the edit changed is checked
     # (and the self-check's modules are not even imported when nothing changed).
+    ahead = _read_ahead(args)
+    try:
+        return _validate(args, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _validate(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     cache = _open_cache(args)
     active = cache if cache.path is not None else None
     try:
-        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay, cache=active)
+        loaded = ahead.load() if ahead is not None else None
+        c = _run(args.spec, args.strict, args.policy, overlays=args.overlay, cache=active, loaded=loaded)
     except SpecError as exc:
         _emit_diagnostics(
             exc.diagnostics,
@@ -311,16 +326,51 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
+    ahead = _read_ahead(args)
+    try:
+        return _compile_with(args, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _read_ahead(args: argparse.Namespace) -> ReadAhead | None:
+    """A big spec file parsed by a forked child while the build cache is opened (`readahead`):
+    only when there is a pack to open (else nothing would run beside the parse)."""
+    if args.overlay or args.no_cache:
+        return None
+    from .buildcache import pack_exists
+
+    if not pack_exists(args.spec, args.overlay):
+        return None
+    from . import readahead
+
+    return readahead.start(args.spec)
+
+
+def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     output = None if args.output == "-" else Path(args.output)
     start = time.perf_counter()
     cache = _open_cache(args)
     cache_load = time.perf_counter() - start
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
+    load = 0.0
     try:
+        loaded = None
+        if ahead is not None:
+            start = time.perf_counter()
+            loaded = ahead.load()
+            load = time.perf_counter() - start
         # Written to a directory, the output is self-checked by the processes that write it, and
         # staged while the rules still run: swapped in once they accept the spec.
         c = _run(
-            args.spec, args.strict, schemas=output is None, overlays=args.overlay, cache=active, output=output
+            args.spec,
+            args.strict,
+            schemas=output is None,
+            overlays=args.overlay,
+            cache=active,
+            output=output,
+            loaded=loaded,
         )
     except OutputError as exc:
         _emit_diagnostics(exc.diagnostics, "text", sys.stderr)  # the accepted spec's warnings
@@ -335,7 +385,7 @@ def _compile(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
-    timings = {"cache_load": cache_load, **c.timings}
+    timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
     if output is None:
         start = time.perf_counter()
         texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]

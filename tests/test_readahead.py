@@ -1,0 +1,202 @@
+"""A big spec parsed by a forked child while the build cache is opened (`compiler/readahead.py`,
+issue 17): whatever the file holds, the result is exactly what `load_spec` gives (the same data,
+the same positions, the same diagnostics), and the child is always reaped."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshc.compiler import cli, readahead, workers
+from meshc.spec.diagnostics import SpecError
+from meshc.spec.loader import load_spec
+
+REPO = Path(__file__).resolve().parent.parent
+linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork")
+
+
+@pytest.fixture
+def ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every spec file is big enough, and forking is allowed (the test runner has threads)."""
+    monkeypatch.setattr(readahead, "AHEAD_BYTES", 1)
+    monkeypatch.setattr(workers, "can_fork", lambda: True)
+
+
+def loaded_both_ways(path: Path) -> tuple[Any, Any]:
+    """(`load_spec`'s result or SpecError's diagnostics, the same through `readahead`)."""
+
+    def outcome(load: Any) -> Any:
+        try:
+            spec = load()
+        except SpecError as exc:
+            return ("error", exc.diagnostics)
+        first = spec.source.files[0]
+        return ("ok", spec.data, [type(v) for v in spec.data.values()], first.name, first.locate(("spec",)))
+
+    early = readahead.start(str(path))
+    assert early is not None
+    return outcome(lambda: load_spec(str(path))), outcome(early.load)
+
+
+@linux
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in (REPO / "examples").iterdir() if (p / "mesh.yaml").is_file())
+)
+def test_every_example_loads_as_load_spec_loads_it(ahead, example: str) -> None:
+    plain, early = loaded_both_ways(REPO / "examples" / example / "mesh.yaml")
+    assert early == plain
+
+
+@linux
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: *x\n",  # anchors: the careful path reports them
+        "a: !!str 1\n",  # a tag
+        "- 1\n- 2\n",  # not a mapping
+        "a: [1, 2\n",  # broken YAML
+        "a: .nan\n",  # not finite: the careful path decides
+        "a: 1\na: 2\n",  # a key twice
+        "# only a comment\n",  # no document
+    ],
+)
+def test_what_the_fast_path_refuses_goes_the_usual_way(ahead, tmp_path: Path, text: str) -> None:
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text(text)
+    plain, early = loaded_both_ways(spec)
+    assert early == plain
+
+
+def test_a_file_that_is_not_utf8_is_left_to_load_spec(ahead, tmp_path: Path) -> None:
+    spec = tmp_path / "mesh.yaml"
+    spec.write_bytes(b"a: \xff\n")
+    assert readahead.start(str(spec)) is None
+    assert readahead.start(str(tmp_path)) is None  # a directory
+    assert readahead.start(str(tmp_path / "missing.yaml")) is None
+
+
+@linux
+def test_a_failed_child_leaves_the_parse_to_this_process(ahead, tmp_path: Path, monkeypatch) -> None:
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text("apiVersion: x\nspec: {services: []}\n")
+
+    def broken(text: str) -> bytes:
+        raise MemoryError
+
+    monkeypatch.setattr(readahead, "_parsed", broken)
+    early = readahead.start(str(spec))
+    assert early is not None
+    assert early.load().data == load_spec(str(spec)).data
+
+
+plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@linux
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=6), plain_values, min_size=1, max_size=5))
+def test_generated_documents_load_alike(data: dict[str, Any]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as m:
+        m.setattr(readahead, "AHEAD_BYTES", 1)
+        m.setattr(workers, "can_fork", lambda: True)
+        spec = Path(folder) / "mesh.yaml"
+        spec.write_text(yaml.safe_dump(data, allow_unicode=True))
+        plain, early = loaded_both_ways(spec)
+        assert early == plain
+        if plain[0] == "ok":
+            assert _same_types(plain[1], early[1])
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_types(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same_types, a, b))
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return bool(a == b)
+
+
+# --- in the CLI -------------------------------------------------------------------------------------
+
+
+@linux
+def test_a_compile_with_a_pack_reads_ahead_and_writes_the_same_output(
+    ahead, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    started: list[readahead.ReadAhead] = []
+    real = readahead.start
+    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
+    assert cli.main(["compile", str(spec), "-o", str(tmp_path / "a")]) == 0
+    assert started == []  # no pack yet: nothing to read beside
+    assert cli.main(["compile", str(spec), "-o", str(tmp_path / "b"), "--timings"]) == 0
+    assert len(started) == 1 and started[0] is not None and started[0]._child is None  # reaped
+    assert "  load " in capsys.readouterr().err
+    assert cli.main(["compile", str(spec), "-o", str(tmp_path / "c"), "--no-cache"]) == 0
+    for name in sorted(os.listdir(tmp_path / "c")):
+        if (tmp_path / "c" / name).is_file():
+            assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+    assert sorted(os.listdir(tmp_path / "b")) == sorted(os.listdir(tmp_path / "c"))
+
+
+@linux
+def test_a_rejected_spec_read_ahead_is_reported_as_without_and_reaped(
+    ahead, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    started: list[readahead.ReadAhead] = []
+    real = readahead.start
+    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+    spec = tmp_path / "mesh.yaml"
+    good = (REPO / "examples" / "bookinfo" / "mesh.yaml").read_text()
+    spec.write_text(good)
+    assert cli.main(["compile", str(spec), "-o", "-"]) == 0
+    capsys.readouterr()
+    spec.write_text(good.replace("apiVersion:", "apiVersoin:", 1))
+    code = cli.main(["compile", str(spec), "-o", "-"])
+    with_ahead = capsys.readouterr().err
+    assert started and started[-1] is not None and started[-1]._child is None
+    assert cli.main(["compile", str(spec), "-o", "-", "--no-cache"]) == code == 1
+    assert capsys.readouterr().err == with_ahead
+    assert "MC010" in with_ahead
+
+
+@linux
+def test_validate_with_a_pack_reads_ahead_and_says_the_same(ahead, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    started: list[readahead.ReadAhead] = []
+    real = readahead.start
+    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
+    assert cli.main(["validate", str(spec), "--format", "json"]) == 0
+    assert started == []
+    first = capsys.readouterr().out
+    assert cli.main(["validate", str(spec), "--format", "json"]) == 0
+    assert len(started) == 1 and started[0] is not None and started[0]._child is None
+    assert capsys.readouterr().out == first
