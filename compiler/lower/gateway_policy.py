@@ -126,9 +126,12 @@ def _merge_maps(
     return out
 
 
-def combine(gateway: Match | None, service: Match | None, rewrite: str | None, port: int | None) -> Combined:
+def combine(
+    gateway: Match | None, service: Match | None, rewrite: str | None, port: int | None, *, build: bool = True
+) -> Combined:
     """One match for "the gateway route's `gateway` and the service route's `service` both hold";
-    None for either means "every request". `port` is the service port the gateway route targets."""
+    None for either means "every request". `port` is the service port the gateway route targets.
+    `build=False`: whether one exists only (NEVER, Inexpressible, or some Match, not that one)."""
     g = gateway or Match()
     s = service or Match()
     if s.port is not None and port is not None and s.port != port:
@@ -157,6 +160,8 @@ def combine(gateway: Match | None, service: Match | None, rewrite: str | None, p
         if isinstance(part, Inexpressible):
             return part
     assert not isinstance(path, Never | Inexpressible) and not isinstance(method, Never | Inexpressible)
+    if not build:
+        return g
     return g.model_copy(
         update={
             "path": path,
@@ -195,3 +200,17 @@ def combine_all(
                 if pair not in out:
                     out.append(pair)
     return out
+
+
+def inexpressible(
+    gateway: list[Match], service: list[Match], rewrite: str | None, port: int | None
+) -> Inexpressible | None:
+    """What `combine_all` would return when it is Inexpressible (the same reason), else None; without
+    building the combined matches (MC183 asks this of every gateway route)."""
+    every: list[Match | None] = [None]
+    for g in gateway or every:
+        for s in service or every:
+            found = combine(g, s, rewrite, port, build=False)
+            if isinstance(found, Inexpressible):
+                return found
+    return None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..lower.gateway_policy import Inexpressible, combine_all
+from ..lower.gateway_policy import inexpressible
 from .base import Finding, RuleContext
 from .walk import route_label
 
@@ -53,8 +53,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 port = route.to.port
             rewrite = route.rewrite.uri if route.rewrite is not None else None
             for k, own in enumerate(info.traffic.routes):
-                found = combine_all(route.match, own.match, rewrite, port)
-                if isinstance(found, Inexpressible):
+                found = inexpressible(route.match, own.match, rewrite, port)
+                if found is not None:
                     yield Finding(
                         ("spec", "gateways", g, "routes", i),
                         f"{route_label(route.name, i)} of gateway '{gateway.name}' cannot apply "
