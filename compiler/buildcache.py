@@ -156,6 +156,9 @@ def pack_name(spec: str | Path, overlays: Sequence[Path]) -> str:
     return f"build-{hashlib.sha256(key.encode()).hexdigest()[:32]}.pack"
 
 
+_ADDRESS_OF_ROW = operator.itemgetter(UNIT_COLUMNS.index("address"))
+
+
 def pack_exists(spec: str | Path, overlays: Sequence[Path] = ()) -> bool:
     """Whether the cache directory holds a pack for `spec` (trusted or not: `open_cache` decides)."""
     directory = diskcache.cache_dir()
@@ -238,7 +241,7 @@ class BuildCache:
             if previous is None or previous[0] != key:
                 continue
             rows = previous[1]
-            if not all(row[5] in spans for row in rows):
+            if not all(map(spans.__contains__, map(_ADDRESS_OF_ROW, rows))):
                 continue
             found[unit] = [
                 Manifest(kind, namespace, name, ReusedBody(a), cluster, owner)
