@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
-from . import parallel
+from . import parallel, pipeline
 from .emit import OutputError, dump, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
@@ -354,59 +354,62 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     cache = _open_cache(args)
     cache_load = time.perf_counter() - start
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
-    load = 0.0
-    try:
-        loaded = None
-        if ahead is not None:
+    # The previous tree listed from now on, before the spec's data fills the heap (a fork is
+    # cheaper then): see pipeline.scanning_early.
+    with pipeline.scanning_early(active, output):
+        load = 0.0
+        try:
+            loaded = None
+            if ahead is not None:
+                start = time.perf_counter()
+                loaded = ahead.load()
+                load = time.perf_counter() - start
+            # Written to a directory, the output is self-checked by the processes that write it, and
+            # staged while the rules still run: swapped in once they accept the spec.
+            c = _run(
+                args.spec,
+                args.strict,
+                schemas=output is None,
+                overlays=args.overlay,
+                cache=active,
+                output=output,
+                loaded=loaded,
+            )
+        except OutputError as exc:
+            _emit_diagnostics(exc.diagnostics, "text", sys.stderr)  # the accepted spec's warnings
+            print(f"meshc: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except SpecError as exc:
+            _emit_diagnostics(
+                exc.diagnostics,
+                args.format,
+                sys.stderr if args.format == "text" or args.output == "-" else sys.stdout,
+                {"written": 0},
+            )
+            return EXIT_USAGE if exc.usage else EXIT_INVALID
+        _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+        timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
+        if output is None:
             start = time.perf_counter()
-            loaded = ahead.load()
-            load = time.perf_counter() - start
-        # Written to a directory, the output is self-checked by the processes that write it, and
-        # staged while the rules still run: swapped in once they accept the spec.
-        c = _run(
-            args.spec,
-            args.strict,
-            schemas=output is None,
-            overlays=args.overlay,
-            cache=active,
-            output=output,
-            loaded=loaded,
-        )
-    except OutputError as exc:
-        _emit_diagnostics(exc.diagnostics, "text", sys.stderr)  # the accepted spec's warnings
-        print(f"meshc: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SpecError as exc:
-        _emit_diagnostics(
-            exc.diagnostics,
-            args.format,
-            sys.stderr if args.format == "text" or args.output == "-" else sys.stdout,
-            {"written": 0},
-        )
-        return EXIT_USAGE if exc.usage else EXIT_INVALID
-    _emit_diagnostics(c.diagnostics, "text", sys.stderr)
-    timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
-    if output is None:
-        start = time.perf_counter()
-        texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
-        timings["render"] = time.perf_counter() - start
-        sys.stdout.write(dump_stream(c.manifests, texts))
-        sys.stdout.flush()
-        start = time.perf_counter()
-        cache.save_stream(texts)
-        timings["cache_save"] = time.perf_counter() - start
-    counts = c.counts()
-    where = "stdout" if args.output == "-" else args.output
-    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
-    if args.timings:
-        for stage, seconds in timings.items():
-            print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
-    if args.format == "json" and args.output != "-":
-        _emit_diagnostics(
-            c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
-        )
-    return EXIT_OK
+            texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
+            timings["render"] = time.perf_counter() - start
+            sys.stdout.write(dump_stream(c.manifests, texts))
+            sys.stdout.flush()
+            start = time.perf_counter()
+            cache.save_stream(texts)
+            timings["cache_save"] = time.perf_counter() - start
+        counts = c.counts()
+        where = "stdout" if args.output == "-" else args.output
+        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
+        if args.timings:
+            for stage, seconds in timings.items():
+                print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
+        if args.format == "json" and args.output != "-":
+            _emit_diagnostics(
+                c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
+            )
+        return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -589,8 +590,7 @@ def run(
     """
     with gc_paused():
         steps = Steps(progress, cache)
-        early = _scan_early(cache, output)
-        try:
+        with scanning_early(cache, output):
             parsed = steps.parse(path, loaded, overlays)
             how = Steps.compile if strategy is None else strategy(parsed)
             return how(
@@ -602,16 +602,27 @@ def run(
                 behaviour=behaviour,
                 output=output,
             )
-        finally:
-            if early is not None:
-                assert cache is not None
-                cache.early_scan = None
-                early.close()
 
 
-def _scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
+@contextmanager
+def scanning_early(cache: BuildCache | None, output: Path | None) -> Iterator[None]:
+    """`scan_early` for the block, unless the cache has an early scan already (`run` inside the
+    CLI's block: the CLI starts it before the spec's data fills the heap, a fork is cheaper then).
+    Whoever starts it closes it (the child is reaped on every path)."""
+    early = scan_early(cache, output) if cache is None or cache.early_scan is None else None
+    try:
+        yield
+    finally:
+        if early is not None:
+            assert cache is not None
+            cache.early_scan = None
+            early.close()
+
+
+def scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
     """For a compile into the big tree the cache's index describes: its folders listed from now
-    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`)."""
+    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`, which the write
+    takes from `cache.early_scan`)."""
     if cache is None or output is None or len(cache.tree) < outdir.EARLY_SCAN_FILES:
         return None
     target = os.path.realpath(Path(output).absolute())

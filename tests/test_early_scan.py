@@ -236,3 +236,35 @@ def test_a_rejected_spec_reaps_the_early_listing(tmp_path, compiling) -> None:
     assert early._child is None
     assert snapshot(out) == before
     assert emit.MARKER in os.listdir(out)
+
+
+@linux
+def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
+    tmp_path, compiling, monkeypatch
+) -> None:
+    from meshc.compiler import cli, readahead
+
+    monkeypatch.setattr(readahead, "AHEAD_BYTES", 1)
+    order: list[str] = []
+    real_load = readahead.ReadAhead.load
+
+    def load(self: readahead.ReadAhead) -> object:
+        order.append(f"load after {len(compiling)} early scan(s)")
+        return real_load(self)
+
+    monkeypatch.setattr(readahead.ReadAhead, "load", load)
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(SPEC.format(timeout="5s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    time.sleep(0.05)
+    spec.write_text(SPEC.format(timeout="6s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    assert order == ["load after 1 early scan(s)"]  # the first compile had no pack to read beside
+    assert len(compiling) == 1 and compiling[0]._child is None
+    spec.write_text(SPEC.format(timeout="6s").replace("service: api", "service: nowhere"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 1
+    assert len(compiling) == 2 and compiling[1]._child is None  # a rejected spec: reaped too
+    expected = tmp_path / "expected"
+    spec.write_text(SPEC.format(timeout="6s"))
+    assert cli.main(["compile", str(spec), "-o", str(expected), "--no-cache"]) == 0
+    assert snapshot(out) == snapshot(expected)
