@@ -154,7 +154,7 @@ def _rule_findings(parsed: Parsed, cache: BuildCache | None) -> _RuleOutcome:
     from .units import unit_keys
 
     start = time.perf_counter()
-    keys = unit_keys(parsed.loaded.data, parsed.index) if cache is not None else None
+    keys = unit_keys(parsed.loaded.data, parsed.index, parsed.loaded.digests) if cache is not None else None
     if keys is None or cache is None:
         return pipeline.rule_findings(parsed), None, time.perf_counter() - start
     findings, rows = pipeline.rule_results(parsed, pipeline.plan_rules(parsed, keys, cache))

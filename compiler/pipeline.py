@@ -285,7 +285,7 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
 
     index = parsed.index
     if keys is None:
-        keys = unit_keys(parsed.loaded.data, index)
+        keys = unit_keys(parsed.loaded.data, index, parsed.loaded.digests)
     if keys is None:
         lowered = lower(parsed)
         cache.keep_units({}, lowered.manifests, {})
@@ -467,7 +467,7 @@ class Steps:
             return None
         from .units import unit_keys
 
-        self.keys = self.step("unit_keys", unit_keys, parsed.loaded.data, parsed.index)
+        self.keys = self.step("unit_keys", unit_keys, parsed.loaded.data, parsed.index, parsed.loaded.digests)
         return self.keys
 
     def rule_plan(self, parsed: Parsed) -> RulePlan | None:

@@ -3,13 +3,15 @@
 A recompile at 10,000 services spends ~0.26 s reading the build cache's index and ~0.3 s parsing
 the spec's YAML, one after the other, on one CPU of two. `start` reads the spec file and forks a
 child that parses it (the loader's fast path, `meshc.spec.loader.parse_fast`); the child hands the
-plain data back marshalled (0.12 s to read back, against 0.3 s to parse). Anything unusual (a
+plain data back marshalled (0.12 s to read back, against 0.3 s to parse), with a digest of each
+service (`units.service_digests`), which the build cache's keys are made of. Anything unusual (a
 directory, CUE, a file the fast path refuses, a failed child) goes the usual way, `load_sources`,
 with the bytes read here: the result is always what `load_spec` gives for the same bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import marshal
 from functools import partial
 from pathlib import Path
@@ -20,6 +22,7 @@ from meshc.spec.loader import is_cue_spec, load_sources, merge_documents, parse_
 from meshc.spec.source import SourceFile
 
 from . import workers
+from .units import service_digests
 
 AHEAD_BYTES = 1 << 20
 """Specs from this size on are parsed ahead (a 10,000-service spec is ~8 MB; below ~1 MB the parse
@@ -36,12 +39,15 @@ class ReadAhead:
         self._child: workers.Forked[bytes | None] | None = workers.Forked(partial(_parsed, text))
 
     def load(self) -> LoadedSpec:
-        """The spec as `load_spec` loads it (SpecError as it raises)."""
+        """The spec as `load_spec` loads it (SpecError as it raises), with the `digests` of its
+        services when the child worked them out."""
         payload = self._join()
-        data = marshal.loads(payload) if payload is not None else None
-        if data is None:
+        found = marshal.loads(payload) if payload is not None else None
+        if found is None:
             return load_sources([(self.name, self.raw)])
-        return merge_documents([(SourceFile(self.name, text=self._text), data)])
+        data, digests = found
+        loaded = merge_documents([(SourceFile(self.name, text=self._text), data)])
+        return dataclasses.replace(loaded, digests=digests)
 
     def close(self) -> None:
         self._join()
@@ -57,9 +63,11 @@ class ReadAhead:
 
 
 def _parsed(text: str) -> bytes | None:
-    """In the child: the fast path's plain data, marshalled (None: the careful path decides)."""
+    """In the child: the fast path's plain data and its services' digests (`units.service_digests`:
+    worked out here, they spare both processes of a compile a pass over the data), marshalled;
+    None: the careful path decides."""
     data = parse_fast(text)
-    return None if data is None else marshal.dumps(data)
+    return None if data is None else marshal.dumps((data, service_digests(data)))
 
 
 def start(spec: str) -> ReadAhead | None:

@@ -81,9 +81,27 @@ class UnitKeys:
         return frozenset(out)
 
 
-def unit_keys(data: Mapping[str, Any], index: MeshIndex) -> UnitKeys | None:
+def service_digests(data: Mapping[str, Any]) -> tuple[bytes, ...] | None:
+    """A hash of each entry of the data's `spec.services` as the user wrote it (None when there is
+    no such list, or it is not plain JSON)."""
+    spec = data.get("spec")
+    raw = spec.get("services") if isinstance(spec, dict) else None
+    if not isinstance(raw, list):
+        return None
+    try:
+        return tuple(
+            hashlib.blake2b(orjson.dumps(s, option=_JSON_ONLY), digest_size=16).digest() for s in raw
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def unit_keys(
+    data: Mapping[str, Any], index: MeshIndex, digests: tuple[bytes, ...] | None = None
+) -> UnitKeys | None:
     """The key of every namespace holding a service; None when the spec cannot be keyed (data that
-    is not plain JSON, a service list the index does not mirror): then nothing is reused."""
+    is not plain JSON, a service list the index does not mirror): then nothing is reused.
+    `digests`: `service_digests(data)` if worked out already (`LoadedSpec.digests`)."""
     spec = data.get("spec")
     if not isinstance(spec, dict):
         return None
@@ -94,9 +112,12 @@ def unit_keys(data: Mapping[str, Any], index: MeshIndex) -> UnitKeys | None:
         rest = orjson.dumps(
             {**data, "spec": {k: v for k, v in spec.items() if k != "services"}}, option=_JSON_ONLY
         )
-        digests = [hashlib.blake2b(orjson.dumps(s, option=_JSON_ONLY), digest_size=16).digest() for s in raw]
     except (TypeError, orjson.JSONEncodeError):
         return None
+    if digests is None or len(digests) != len(raw):
+        digests = service_digests(data)
+        if digests is None:
+            return None
     infos = list(index.services.values())
     if len(infos) != len(raw):
         return None  # a name repeated in a namespace (MC102): the rules see entries the index dropped

@@ -16,6 +16,10 @@ from .source import SourceMap
 class LoadedSpec:
     data: dict[str, Any]
     source: SourceMap
+    digests: tuple[bytes, ...] | None = None
+    """A content digest of each entry of `spec.services`, when whoever parsed the data worked them
+    out there (meshc's read-ahead, beside its parse: `meshc.compiler.units.service_digests`);
+    None otherwise."""
 
 
 __all__ = ["LoadedSpec"]

@@ -200,3 +200,23 @@ def test_validate_with_a_pack_reads_ahead_and_says_the_same(ahead, tmp_path, mon
     assert cli.main(["validate", str(spec), "--format", "json"]) == 0
     assert len(started) == 1 and started[0] is not None and started[0]._child is None
     assert capsys.readouterr().out == first
+
+
+@linux
+def test_the_child_hands_back_the_services_digests_the_keys_are_made_of(ahead) -> None:
+    from meshc.compiler import pipeline, units
+
+    path = REPO / "examples" / "bookinfo" / "mesh.yaml"
+    early = readahead.start(str(path))
+    assert early is not None
+    loaded = early.load()
+    plain = load_spec(str(path))
+    assert plain.digests is None
+    assert loaded.digests is not None and loaded.digests == units.service_digests(plain.data)
+    parsed = pipeline.parse(path, loaded=loaded)
+    assert units.unit_keys(loaded.data, parsed.index, loaded.digests) == units.unit_keys(
+        plain.data, parsed.index
+    )
+    # digests that do not match the list (another spec's) are not used
+    wrong = loaded.digests[:-1]
+    assert units.unit_keys(loaded.data, parsed.index, wrong) == units.unit_keys(plain.data, parsed.index)
