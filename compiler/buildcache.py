@@ -219,7 +219,7 @@ class BuildCache:
     kept_services: dict[str, str] = field(default_factory=dict)
     early_scan: EarlyScan | None = None
     """The listing of the previous tree's folders, started while this compile parses the spec
-    (`pipeline.run`); the write to that tree takes it under its lock."""
+    (`parallel.scanning_early`); the write to that tree takes it under its lock."""
 
     def text(self, a: str | None) -> bytes | None:
         """The rendered text (UTF-8) of the body at address `a`, which passed the self-check in an

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from meshc.spec.diagnostics import Diagnostic, SpecError
 
-from . import parallel, pipeline
+from . import parallel
 from .emit import OutputError, dump, dump_stream
 from .exits import EXIT_BUG, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .gcpause import gc_paused
@@ -355,8 +355,8 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     cache_load = time.perf_counter() - start
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     # The previous tree listed from now on, before the spec's data fills the heap (a fork is
-    # cheaper then): see pipeline.scanning_early.
-    with pipeline.scanning_early(active, output):
+    # cheaper then): see parallel.scanning_early.
+    with parallel.scanning_early(active, output):
         load = 0.0
         try:
             loaded = None

@@ -8,15 +8,17 @@ on with the policies, lowering and the checks of the output; below, it is `pipel
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshc.spec.diagnostics import Diagnostic, SpecError, has_errors
 
-from . import pipeline, workers
+from . import outdir, pipeline, workers
 from .emit import OutputError
 from .pipeline import Checked, Compilation, Parsed, Steps, Verified
 
@@ -33,8 +35,45 @@ def _strategy(parsed: Parsed) -> Callable[..., Compilation]:
     return _speculatively if rules_beside_lowering(parsed) else Steps.compile
 
 
-run = partial(pipeline.run, strategy=_strategy)
-"""`pipeline.run` (same arguments), with the rules beside lowering for a big mesh (same outcome)."""
+def run(
+    path: str | Path, *, cache: BuildCache | None = None, output: Path | None = None, **options: Any
+) -> Compilation:
+    """`pipeline.run` (same arguments), with the rules beside lowering for a big mesh and, for a
+    compile into the big tree the cache describes, that tree listed while the spec is parsed
+    (`scanning_early`): the same outcome."""
+    with scanning_early(cache, output):
+        return pipeline.run(path, cache=cache, output=output, strategy=_strategy, **options)
+
+
+@contextmanager
+def scanning_early(cache: BuildCache | None, output: Path | None) -> Iterator[None]:
+    """`scan_early` for the block, unless the cache has an early scan already (`run` inside the
+    CLI's block: the CLI starts it before the spec's data fills the heap, a fork is cheaper then).
+    Whoever starts it closes it (the child is reaped on every path)."""
+    early = scan_early(cache, output) if cache is None or cache.early_scan is None else None
+    try:
+        yield
+    finally:
+        if early is not None:
+            assert cache is not None
+            cache.early_scan = None
+            early.close()
+
+
+def scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
+    """For a compile into the big tree the cache's index describes: its folders listed from now
+    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`, which the write
+    takes from `cache.early_scan`)."""
+    if cache is None or output is None or len(cache.tree) < outdir.EARLY_SCAN_FILES:
+        return None
+    target = os.path.realpath(Path(output).absolute())
+    if cache.tree_target != target or not cache.tree_folders or not workers.can_fork():
+        return None
+    try:
+        cache.early_scan = outdir.EarlyScan(target, cache.tree_folders, cache.tree_marker_ns)
+    except OSError:  # no fork now (memory, process limits): the write lists them itself
+        return None
+    return cache.early_scan
 
 
 def rules_beside_lowering(parsed: Parsed) -> bool:

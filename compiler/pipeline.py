@@ -18,11 +18,9 @@ finished (see `parallel`); on a spec the rules reject its result is never used.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +30,6 @@ from meshc.spec.loader import LoadedSpec, load_spec
 from meshc.spec.models import Mesh
 from meshc.spec.structure import parse_mesh
 
-from . import outdir, workers
 from .emit import OutputError, OutputRejected, write_tree
 from .gcpause import gc_paused
 from .index import MeshIndex
@@ -590,49 +587,17 @@ def run(
     """
     with gc_paused():
         steps = Steps(progress, cache)
-        with scanning_early(cache, output):
-            parsed = steps.parse(path, loaded, overlays)
-            how = Steps.compile if strategy is None else strategy(parsed)
-            return how(
-                steps,
-                parsed,
-                strict=strict,
-                policies=policies,
-                schemas=schemas,
-                behaviour=behaviour,
-                output=output,
-            )
-
-
-@contextmanager
-def scanning_early(cache: BuildCache | None, output: Path | None) -> Iterator[None]:
-    """`scan_early` for the block, unless the cache has an early scan already (`run` inside the
-    CLI's block: the CLI starts it before the spec's data fills the heap, a fork is cheaper then).
-    Whoever starts it closes it (the child is reaped on every path)."""
-    early = scan_early(cache, output) if cache is None or cache.early_scan is None else None
-    try:
-        yield
-    finally:
-        if early is not None:
-            assert cache is not None
-            cache.early_scan = None
-            early.close()
-
-
-def scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
-    """For a compile into the big tree the cache's index describes: its folders listed from now
-    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`, which the write
-    takes from `cache.early_scan`)."""
-    if cache is None or output is None or len(cache.tree) < outdir.EARLY_SCAN_FILES:
-        return None
-    target = os.path.realpath(Path(output).absolute())
-    if cache.tree_target != target or not cache.tree_folders or not workers.can_fork():
-        return None
-    try:
-        cache.early_scan = outdir.EarlyScan(target, cache.tree_folders, cache.tree_marker_ns)
-    except OSError:  # no fork now (memory, process limits): the write lists them itself
-        return None
-    return cache.early_scan
+        parsed = steps.parse(path, loaded, overlays)
+        how = Steps.compile if strategy is None else strategy(parsed)
+        return how(
+            steps,
+            parsed,
+            strict=strict,
+            policies=policies,
+            schemas=schemas,
+            behaviour=behaviour,
+            output=output,
+        )
 
 
 def compile_mesh(path: str | Path, *, strict: bool = False) -> list[Manifest]:

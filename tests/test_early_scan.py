@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from meshc.compiler import buildcache, emit, outdir, pipeline, workers
+from meshc.compiler import buildcache, emit, outdir, parallel, pipeline, workers
 from meshc.compiler.emit import write_tree
 from tests.test_outdir_part import Writes, mesh, replaced, snapshot
 
@@ -172,7 +172,7 @@ def compiling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[outdir.Ea
 
 
 def compile_to(spec: Path, out: Path) -> None:
-    pipeline.run(spec, cache=buildcache.open_cache(spec), output=out, schemas=False)
+    parallel.run(spec, cache=buildcache.open_cache(spec), output=out, schemas=False)
 
 
 @linux
@@ -211,7 +211,7 @@ def test_another_writer_between_the_early_listing_and_the_write_is_seen(
         with monkeypatch.context() as m:
             m.setattr(outdir, "EARLY_SCAN_FILES", 10**9)
             m.setattr(pipeline.Steps, "parse", real_parse)
-            pipeline.run(other, cache=buildcache.open_cache(other), output=out, schemas=False)
+            parallel.run(other, cache=buildcache.open_cache(other), output=out, schemas=False)
         return real_parse(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline.Steps, "parse", parse_then_other_writer)
