@@ -118,10 +118,17 @@ class Forked(Generic[T]):
         with os.fdopen(self._read_end, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(self._pid, 0)
+        code = os.waitstatus_to_exitcode(status)
         if not data:
-            code = os.waitstatus_to_exitcode(status)
             raise WorkerFailed(f"a worker process ended with status {code} before reporting")
-        ok, value, oserror = pickle.loads(data)
+        try:
+            ok, value, oserror = pickle.loads(data)
+        except (pickle.UnpicklingError, EOFError, ValueError):
+            # Killed while writing a report bigger than the pipe holds (out of memory, a signal):
+            # a truncated report is no report.
+            raise WorkerFailed(
+                f"a worker process ended with status {code} halfway through a report"
+            ) from None
         if not ok:
             raise WorkerFailed(value, oserror=oserror)
         result: T = value

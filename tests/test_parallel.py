@@ -162,6 +162,22 @@ def test_forked_returns_the_childs_result_and_its_failures() -> None:
         workers.Forked(lambda: os._exit(7)).join()  # killed, out of memory...: no report at all
 
 
+def test_a_child_killed_halfway_through_its_report_is_a_failed_worker() -> None:
+    """A big report fills the pipe; a child killed (the OOM killer, a signal) while it writes
+    leaves a truncated report: that is a failed worker (callers fall back on it), never an
+    unpickling error escaping as a meshc bug."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork() here")
+    import signal
+    import time
+
+    child = workers.Forked(lambda: "x" * (4 << 20))
+    time.sleep(0.5)  # the child is blocked writing its report into the full pipe
+    os.kill(child._pid, signal.SIGKILL)
+    with pytest.raises(workers.WorkerFailed, match="status -9 halfway"):
+        child.join()
+
+
 def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
     real = pipeline.lower_index

@@ -97,6 +97,24 @@ def test_a_failed_child_leaves_the_parse_to_this_process(ahead, tmp_path: Path, 
     assert early.load().data == load_spec(str(spec)).data
 
 
+@linux
+def test_a_child_killed_while_handing_back_leaves_the_parse_to_this_process(ahead, tmp_path: Path) -> None:
+    """The child's report of a big spec fills the pipe until `load` reads it; killed meanwhile
+    (out of memory), its report is truncated: the spec is parsed here, as without the child."""
+    import signal
+    import time
+
+    spec = tmp_path / "mesh.yaml"
+    services = "".join(f"    - name: s{i}\n      namespace: n{i % 10}\n" for i in range(3000))
+    spec.write_text(f"apiVersion: x\nspec:\n  services:\n{services}")
+    early = readahead.start(str(spec))
+    assert early is not None and early._child is not None
+    time.sleep(0.5)  # the child is blocked writing into the full pipe
+    os.kill(early._child._pid, signal.SIGKILL)
+    assert early.load().data == load_spec(str(spec)).data
+    assert early._child is None
+
+
 plain_values = st.recursive(
     st.none()
     | st.booleans()
