@@ -99,7 +99,12 @@ class Forked(Generic[T]):
     def __init__(self, fn: Callable[[], T]) -> None:
         read_end, write_end = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except BaseException:  # no fork now (process or memory limits): the caller falls back
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # the child: never returns, never runs the parent's cleanup or atexit handlers
             os.close(read_end)
             try:

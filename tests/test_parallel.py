@@ -178,6 +178,23 @@ def test_a_child_killed_halfway_through_its_report_is_a_failed_worker() -> None:
         child.join()
 
 
+def test_a_fork_that_fails_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fork now (process or memory limits): the caller falls back (the early scan, the
+    read-ahead), and the pipe made for the child is closed, not leaked for the process's life."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc here")
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(OSError):
+            workers.Forked(lambda: None)
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
     real = pipeline.lower_index
