@@ -268,3 +268,51 @@ def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
     spec.write_text(SPEC.format(timeout="6s"))
     assert cli.main(["compile", str(spec), "-o", str(expected), "--no-cache"]) == 0
     assert snapshot(out) == snapshot(expected)
+
+
+@linux
+def test_two_compiles_of_one_spec_interleaved_into_nested_folders_write_what_each_spec_says(
+    tmp_path, compiling, monkeypatch
+) -> None:
+    """Two meshc runs on the same spec and cache (an editor saving twice quickly), into a tree
+    of cluster/namespace folders: the second one replaces one nested folder after the first listed
+    the tree early. The first must still write exactly its own spec's output, and the cache both
+    leave behind must describe the tree as it is (the compiles after it are right too)."""
+    source = (Path(__file__).resolve().parent.parent / "examples" / "multicluster" / "mesh.yaml").read_text()
+    first = source.replace("frontend:2.1.0", "frontend:2.1.1")  # east/travel
+    second = source.replace("ratings-db:15.4", "ratings-db:15.5")  # west/travel
+    assert first != source and second != source
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(source)
+    for _ in range(2):  # the second time: no file is racily clean any more
+        time.sleep(0.05)
+        compile_to(spec, out)
+    time.sleep(0.05)
+    real_parse = pipeline.Steps.parse
+
+    def parse_after_the_other_run(self: pipeline.Steps, *args: object, **kwargs: object) -> pipeline.Parsed:
+        finished(compiling[-1])
+        with monkeypatch.context() as m:
+            m.setattr(pipeline.Steps, "parse", real_parse)
+            spec.write_text(second)
+            compile_to(spec, out)  # its own early scan, its own part write
+            spec.write_text(first)
+        return real_parse(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline.Steps, "parse", parse_after_the_other_run)
+    compile_to(spec, out)
+    monkeypatch.setattr(pipeline.Steps, "parse", real_parse)
+    assert all(early._child is None for early in compiling)
+
+    def expected(text: str, name: str) -> dict[str, bytes]:
+        fresh = tmp_path / name
+        (tmp_path / f"{name}.yaml").write_text(text)
+        pipeline.run(tmp_path / f"{name}.yaml", output=fresh, schemas=False)
+        return snapshot(fresh)
+
+    assert snapshot(out) == expected(first, "first")
+    for text, name in ((second, "second"), (source, "source"), (first, "again")):
+        time.sleep(0.05)
+        spec.write_text(text)
+        compile_to(spec, out)
+        assert snapshot(out) == expected(text, name), name
