@@ -18,8 +18,10 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 import sys
 import threading
 import traceback
@@ -120,8 +122,17 @@ class Forked(Generic[T]):
         self._read_end = read_end
 
     def join(self) -> T:
-        with os.fdopen(self._read_end, "rb") as pipe:
-            data = pipe.read()
+        try:
+            with os.fdopen(self._read_end, "rb") as pipe:
+                data = pipe.read()
+        except BaseException:
+            # Interrupted (Ctrl-C): no one joins this child again, so it is ended and reaped here,
+            # not left working, or a zombie, in a program that goes on (one calling `parallel.run`).
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            raise
         _, status = os.waitpid(self._pid, 0)
         code = os.waitstatus_to_exitcode(status)
         if not data:

@@ -7,6 +7,7 @@ on because a test runner's worker runs threads of its own (the product never for
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,32 @@ def test_a_child_killed_halfway_through_its_report_is_a_failed_worker() -> None:
     os.kill(child._pid, signal.SIGKILL)
     with pytest.raises(workers.WorkerFailed, match="status -9 halfway"):
         child.join()
+
+
+def test_a_join_interrupted_by_ctrl_c_kills_and_reaps_the_child() -> None:
+    """Ctrl-C (or any exception) while waiting for a child: the child is ended and reaped then,
+    not left a zombie (or still working) in a program that goes on, such as one calling
+    `parallel.run`; every caller joins a child once, so no later join would reap it."""
+    if not hasattr(os, "fork") or not hasattr(signal, "setitimer"):
+        pytest.skip("no fork() or setitimer() here")
+    import time
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    child = workers.Forked(lambda: time.sleep(30))
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            child.join()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - start < 10  # not waited out
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child._pid, os.WNOHANG)  # reaped already
 
 
 def test_a_fork_that_fails_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
