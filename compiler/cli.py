@@ -15,7 +15,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -283,12 +284,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     # The build cache spares the self-check of every compiled object an earlier compile or
     # validation already checked: on each save in an editor only what the edit changed is checked
     # (and the self-check's modules are not even imported when nothing changed).
-    ahead = _read_ahead(args)
-    try:
+    with _reading_ahead(args) as ahead:
         return _validate(args, ahead)
-    finally:
-        if ahead is not None:
-            ahead.close()
 
 
 def _validate(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
@@ -326,26 +323,28 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    ahead = _read_ahead(args)
-    try:
+    with _reading_ahead(args) as ahead:
         return _compile_with(args, ahead)
+
+
+@contextmanager
+def _reading_ahead(args: argparse.Namespace) -> Iterator[ReadAhead | None]:
+    """A big spec file parsed by a forked child while the build cache is opened (`readahead`),
+    reaped on the way out: only when there is a pack to open (else nothing would run beside the
+    parse)."""
+    ahead = None
+    if not args.overlay and not args.no_cache:
+        from .buildcache import pack_exists
+
+        if pack_exists(args.spec, args.overlay):
+            from . import readahead
+
+            ahead = readahead.start(args.spec)
+    try:
+        yield ahead
     finally:
         if ahead is not None:
             ahead.close()
-
-
-def _read_ahead(args: argparse.Namespace) -> ReadAhead | None:
-    """A big spec file parsed by a forked child while the build cache is opened (`readahead`):
-    only when there is a pack to open (else nothing would run beside the parse)."""
-    if args.overlay or args.no_cache:
-        return None
-    from .buildcache import pack_exists
-
-    if not pack_exists(args.spec, args.overlay):
-        return None
-    from . import readahead
-
-    return readahead.start(args.spec)
 
 
 def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:

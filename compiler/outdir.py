@@ -424,14 +424,12 @@ class EarlyScan:
     def __init__(self, target: str, folders: Iterable[str], racy_ns: int) -> None:
         self.target = target
         self.racy_ns = racy_ns
-        self._child: workers.Forked[dict[str, tuple[FolderId | None, FolderEntries | None]]] | None = (
-            workers.Forked(partial(_list_early, target, sorted(folders), racy_ns))
-        )
+        self.work = workers.BestEffort(partial(_list_early, target, sorted(folders), racy_ns))
 
     def take(self) -> Scan | None:
         """The scan of the tree as it is now (call it under the write lock); None when the child
         failed or the scan was taken already (then scan anew)."""
-        early = self._join()
+        early = self.work.result()
         if early is None:
             return None
         scanned: Scan = {}
@@ -444,16 +442,7 @@ class EarlyScan:
 
     def close(self) -> None:
         """Reap the child if `take` did not."""
-        self._join()
-
-    def _join(self) -> dict[str, tuple[FolderId | None, FolderEntries | None]] | None:
-        child, self._child = self._child, None
-        if child is None:
-            return None
-        try:
-            return child.join()
-        except workers.WorkerFailed:
-            return None
+        self.work.close()
 
 
 def folder_id(path: str) -> FolderId | None:

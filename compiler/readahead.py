@@ -36,12 +36,12 @@ class ReadAhead:
     def __init__(self, name: str, raw: bytes, text: str) -> None:
         self.name, self.raw = name, raw
         self._text = text
-        self._child: workers.Forked[bytes | None] | None = workers.Forked(partial(_parsed, text))
+        self.work = workers.BestEffort(partial(_parsed, text))
 
     def load(self) -> LoadedSpec:
         """The spec as `load_spec` loads it (SpecError as it raises), with the `digests` of its
         services when the child worked them out."""
-        payload = self._join()
+        payload = self.work.result()
         found = marshal.loads(payload) if payload is not None else None
         if found is None:
             return load_sources([(self.name, self.raw)])
@@ -50,16 +50,7 @@ class ReadAhead:
         return dataclasses.replace(loaded, digests=digests)
 
     def close(self) -> None:
-        self._join()
-
-    def _join(self) -> bytes | None:
-        child, self._child = self._child, None
-        if child is None:
-            return None
-        try:
-            return child.join()
-        except workers.WorkerFailed:
-            return None
+        self.work.close()
 
 
 def _parsed(text: str) -> bytes | None:

@@ -151,6 +151,33 @@ class Forked(Generic[T]):
         return result
 
 
+class BestEffort(Generic[T]):
+    """`fn()` in a forked child whose result is a bonus (work done ahead, on an idle CPU):
+    `result()` joins the child once and is None when it failed (the caller then does the work
+    itself) or was asked for already; `close()` reaps the child if `result` did not. Call one of
+    them on every path."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._child: Forked[T] | None = Forked(fn)
+        self.pid = self._child._pid
+
+    @property
+    def joined(self) -> bool:
+        return self._child is None
+
+    def result(self) -> T | None:
+        child, self._child = self._child, None
+        if child is None:
+            return None
+        try:
+            return child.join()
+        except WorkerFailed:
+            return None
+
+    def close(self) -> None:
+        self.result()
+
+
 _parent: int | None = None
 """In a forked child: the pid of the process that forked it."""
 

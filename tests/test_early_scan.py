@@ -27,10 +27,9 @@ linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork, /proc")
 
 def finished(early: outdir.EarlyScan) -> None:
     """Wait until the early listing is done (its child has exited, not yet reaped)."""
-    child = early._child
-    assert child is not None
+    assert not early.work.joined
     for _ in range(500):
-        state = Path(f"/proc/{child._pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = Path(f"/proc/{early.work.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         if state == "Z":
             return
         time.sleep(0.01)
@@ -184,7 +183,7 @@ def test_a_compile_takes_the_early_listing_and_writes_what_a_fresh_write_gives(t
     time.sleep(0.05)
     spec.write_text(SPEC.format(timeout="6s"))
     compile_to(spec, out)
-    assert len(compiling) == 1 and compiling[0]._child is None  # taken (or closed) and reaped
+    assert len(compiling) == 1 and compiling[0].work.joined  # taken (or closed) and reaped
     expected = tmp_path / "expected"
     pipeline.run(spec, output=expected, schemas=False)
     assert snapshot(out) == snapshot(expected)
@@ -217,7 +216,7 @@ def test_another_writer_between_the_early_listing_and_the_write_is_seen(
     monkeypatch.setattr(pipeline.Steps, "parse", parse_then_other_writer)
     compile_to(spec, out)
     monkeypatch.undo()
-    assert compiling[-1]._child is None
+    assert compiling[-1].work.joined
     expected = tmp_path / "expected"
     pipeline.run(spec, output=expected, schemas=False)
     assert snapshot(out) == snapshot(expected)
@@ -233,7 +232,7 @@ def test_a_rejected_spec_reaps_the_early_listing(tmp_path, compiling) -> None:
     with pytest.raises(pipeline.SpecError):
         compile_to(spec, out)
     (early,) = compiling
-    assert early._child is None
+    assert early.work.joined
     assert snapshot(out) == before
     assert emit.MARKER in os.listdir(out)
 
@@ -260,10 +259,10 @@ def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
     spec.write_text(SPEC.format(timeout="6s"))
     assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
     assert order == ["load after 1 early scan(s)"]  # the first compile had no pack to read beside
-    assert len(compiling) == 1 and compiling[0]._child is None
+    assert len(compiling) == 1 and compiling[0].work.joined
     spec.write_text(SPEC.format(timeout="6s").replace("service: api", "service: nowhere"))
     assert cli.main(["compile", str(spec), "-o", str(out)]) == 1
-    assert len(compiling) == 2 and compiling[1]._child is None  # a rejected spec: reaped too
+    assert len(compiling) == 2 and compiling[1].work.joined  # a rejected spec: reaped too
     expected = tmp_path / "expected"
     spec.write_text(SPEC.format(timeout="6s"))
     assert cli.main(["compile", str(spec), "-o", str(expected), "--no-cache"]) == 0
@@ -302,7 +301,7 @@ def test_two_compiles_of_one_spec_interleaved_into_nested_folders_write_what_eac
     monkeypatch.setattr(pipeline.Steps, "parse", parse_after_the_other_run)
     compile_to(spec, out)
     monkeypatch.setattr(pipeline.Steps, "parse", real_parse)
-    assert all(early._child is None for early in compiling)
+    assert all(early.work.joined for early in compiling)
 
     def expected(text: str, name: str) -> dict[str, bytes]:
         fresh = tmp_path / name

@@ -108,11 +108,11 @@ def test_a_child_killed_while_handing_back_leaves_the_parse_to_this_process(ahea
     services = "".join(f"    - name: s{i}\n      namespace: n{i % 10}\n" for i in range(3000))
     spec.write_text(f"apiVersion: x\nspec:\n  services:\n{services}")
     early = readahead.start(str(spec))
-    assert early is not None and early._child is not None
+    assert early is not None and not early.work.joined
     time.sleep(0.5)  # the child is blocked writing into the full pipe
-    os.kill(early._child._pid, signal.SIGKILL)
+    os.kill(early.work.pid, signal.SIGKILL)
     assert early.load().data == load_spec(str(spec)).data
-    assert early._child is None
+    assert early.work.joined
 
 
 plain_values = st.recursive(
@@ -160,20 +160,29 @@ def _same_types(a: Any, b: Any) -> bool:
 # --- in the CLI -------------------------------------------------------------------------------------
 
 
-@linux
-def test_a_compile_with_a_pack_reads_ahead_and_writes_the_same_output(
-    ahead, tmp_path, monkeypatch, capsys
-) -> None:
+@pytest.fixture
+def started(ahead, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[readahead.ReadAhead | None]:
+    """The read-aheads the CLI starts (with its own build cache)."""
     monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
-    started: list[readahead.ReadAhead] = []
+    found: list[readahead.ReadAhead | None] = []
     real = readahead.start
-    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+
+    def start(spec: str) -> readahead.ReadAhead | None:
+        found.append(real(spec))
+        return found[-1]
+
+    monkeypatch.setattr(readahead, "start", start)
+    return found
+
+
+@linux
+def test_a_compile_with_a_pack_reads_ahead_and_writes_the_same_output(started, tmp_path, capsys) -> None:
     spec = tmp_path / "mesh.yaml"
     spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
     assert cli.main(["compile", str(spec), "-o", str(tmp_path / "a")]) == 0
     assert started == []  # no pack yet: nothing to read beside
     assert cli.main(["compile", str(spec), "-o", str(tmp_path / "b"), "--timings"]) == 0
-    assert len(started) == 1 and started[0] is not None and started[0]._child is None  # reaped
+    assert len(started) == 1 and started[0] is not None and started[0].work.joined  # reaped
     assert "  load " in capsys.readouterr().err
     assert cli.main(["compile", str(spec), "-o", str(tmp_path / "c"), "--no-cache"]) == 0
     for name in sorted(os.listdir(tmp_path / "c")):
@@ -183,13 +192,7 @@ def test_a_compile_with_a_pack_reads_ahead_and_writes_the_same_output(
 
 
 @linux
-def test_a_rejected_spec_read_ahead_is_reported_as_without_and_reaped(
-    ahead, tmp_path, monkeypatch, capsys
-) -> None:
-    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
-    started: list[readahead.ReadAhead] = []
-    real = readahead.start
-    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+def test_a_rejected_spec_read_ahead_is_reported_as_without_and_reaped(started, tmp_path, capsys) -> None:
     spec = tmp_path / "mesh.yaml"
     good = (REPO / "examples" / "bookinfo" / "mesh.yaml").read_text()
     spec.write_text(good)
@@ -198,25 +201,21 @@ def test_a_rejected_spec_read_ahead_is_reported_as_without_and_reaped(
     spec.write_text(good.replace("apiVersion:", "apiVersoin:", 1))
     code = cli.main(["compile", str(spec), "-o", "-"])
     with_ahead = capsys.readouterr().err
-    assert started and started[-1] is not None and started[-1]._child is None
+    assert started and started[-1] is not None and started[-1].work.joined
     assert cli.main(["compile", str(spec), "-o", "-", "--no-cache"]) == code == 1
     assert capsys.readouterr().err == with_ahead
     assert "MC010" in with_ahead
 
 
 @linux
-def test_validate_with_a_pack_reads_ahead_and_says_the_same(ahead, tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
-    started: list[readahead.ReadAhead] = []
-    real = readahead.start
-    monkeypatch.setattr(readahead, "start", lambda spec: started.append(real(spec)) or started[-1])
+def test_validate_with_a_pack_reads_ahead_and_says_the_same(started, tmp_path, capsys) -> None:
     spec = tmp_path / "mesh.yaml"
     spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
     assert cli.main(["validate", str(spec), "--format", "json"]) == 0
     assert started == []
     first = capsys.readouterr().out
     assert cli.main(["validate", str(spec), "--format", "json"]) == 0
-    assert len(started) == 1 and started[0] is not None and started[0]._child is None
+    assert len(started) == 1 and started[0] is not None and started[0].work.joined
     assert capsys.readouterr().out == first
 
 
