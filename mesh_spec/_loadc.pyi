@@ -1,5 +1,6 @@
-"""The native check of the spec loader's fast path (mesh_spec/_loadc.c); see meshc.spec.loader."""
+"""The native checks of the spec loader's fast path (mesh_spec/_loadc.c); see meshc.spec.loader."""
 
 from typing import Any
 
 def plain(value: Any, max_depth: int, /) -> bool: ...
+def needs_careful_path(text: str, /) -> bool: ...

@@ -85,3 +85,61 @@ def test_the_depth_limit_is_the_same(depth: int) -> None:
     value = _nested(depth)
     assert native(value) == loader._plain(value)
     assert loader._plain(_nested(2))
+
+
+# --- the careful-path tokens ------------------------------------------------------------------------
+
+careful_native = loader._native_careful()
+token_texts = st.text(
+    alphabet=st.sampled_from(
+        [*"&*!?<:ab -[]{},\n\t\r", "\x85", "\xa0", "\u2028", "\x1c", "\u3000", "é", "\U0001f600"]
+    ),
+    max_size=24,
+)
+
+
+@needs_native
+@settings(max_examples=3000, deadline=None)
+@given(token_texts)
+def test_native_careful_path_check_agrees_with_the_expression(text: str) -> None:
+    assert careful_native is not None
+    assert careful_native(text) == loader._needs_careful_path(text)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("text", "careful"),
+    [
+        ("a: &x 1", True),
+        ("a: *x", True),
+        ("a: !!str 1", True),
+        ("<<: *base", True),
+        ("<< :", True),
+        ("? key", True),
+        ("a: ?", True),
+        ("[&x]", True),
+        ("{a: *b}", True),
+        ("a,*b", True),
+        ("&x", True),
+        ("a: x&y", False),
+        ("host: '*.example.com'", False),  # after a quote: a plain character
+        ("a: &", False),
+        ("a: & x", False),
+        ("a: *]", False),
+        ("a: <x", False),
+        ("a:?x", False),
+        ("a: ?x", False),
+        ("", False),
+    ],
+)
+def test_native_careful_path_examples(text: str, careful: bool) -> None:
+    assert careful_native is not None
+    assert loader._needs_careful_path(text) is careful
+    assert careful_native(text) is careful
+
+
+def test_meshc_pure_python_forces_the_python_careful_path_check() -> None:
+    code = "from meshc.spec import loader; print(loader._CAREFUL is loader._needs_careful_path)"
+    env = {**os.environ, "MESHC_PURE_PYTHON": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
