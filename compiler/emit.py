@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshc.spec.native import extension
+
 from . import libc, outdir, workers
 from .gcpause import gc_paused
 from .manifest import Manifest
@@ -224,11 +226,8 @@ def dump_python(value: dict[str, Any]) -> str:
 def _native() -> Callable[[dict[str, Any]], str] | None:
     """The native walk (`_emitc.dump`, built from compiler/_emitc.c when a C compiler was there),
     configured with this module's rules; None without it or with MESHC_PURE_PYTHON=1."""
-    if os.environ.get("MESHC_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from . import _emitc
-    except ImportError:
+    _emitc = extension("meshc.compiler._emitc")
+    if _emitc is None:
         return None
     _emitc.configure(
         scalar_cache=_scalar_cache,
@@ -238,7 +237,8 @@ def _native() -> Callable[[dict[str, Any]], str] | None:
         key_order=_key_order,
         shared=SHARED,
     )
-    return _emitc.dump
+    native: Callable[[dict[str, Any]], str] = _emitc.dump
+    return native
 
 
 dump_native = _native()

@@ -58,6 +58,8 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+from meshc.spec.native import extension
+
 from . import libc, workers
 
 STAGING = "tmp"
@@ -366,12 +368,10 @@ def folder_entries(path: str, racy_ns: int) -> FolderEntries | None:
 
 
 def _native_folder_entries() -> Callable[[str, int], FolderEntries | None] | None:
-    if os.environ.get("MESHC_PURE_PYTHON", "") not in ("", "0"):
+    emitc = extension("meshc.compiler._emitc")
+    if emitc is None:
         return None
-    try:
-        from ._emitc import folder_entries as native
-    except ImportError:  # pragma: no cover - built wherever a C compiler was
-        return None
+    native: Callable[[str, int], FolderEntries | None] = emitc.folder_entries
     return native
 
 

@@ -19,6 +19,7 @@ import yaml
 from .diagnostics import Diagnostic, SpecError
 from .fileset import DiskTree, is_cue_file, is_cue_package, yaml_files
 from .loaded import LoadedSpec
+from .native import extension
 from .source import SourceFile, SourceMap
 
 try:  # a Rust YAML parser, ~15x faster than PyYAML's C loader on large specs
@@ -111,13 +112,11 @@ def _needs_careful_path(text: str) -> bool:
 
 
 def _native_careful() -> Callable[[str], bool] | None:
-    if os.environ.get("MESHC_PURE_PYTHON", "") not in ("", "0"):
+    loadc = extension("meshc.spec._loadc")
+    if loadc is None:
         return None
-    try:
-        from ._loadc import needs_careful_path
-    except ImportError:  # pragma: no cover - built wherever a C compiler was
-        return None
-    return needs_careful_path
+    careful: Callable[[str], bool] = loadc.needs_careful_path
+    return careful
 
 
 _CAREFUL: Callable[[str], bool] = _native_careful() or _needs_careful_path
@@ -142,12 +141,10 @@ def parse_fast(text: str) -> dict[str, Any] | None:
 
 
 def _native_plain() -> Callable[[Any], bool] | None:
-    if os.environ.get("MESHC_PURE_PYTHON", "") not in ("", "0"):
+    loadc = extension("meshc.spec._loadc")
+    if loadc is None:
         return None
-    try:
-        from ._loadc import plain
-    except ImportError:  # pragma: no cover - built wherever a C compiler was
-        return None
+    plain: Callable[[Any, int], bool] = loadc.plain
     return lambda value: plain(value, MAX_DEPTH)
 
 
