@@ -336,7 +336,7 @@ def _reading_ahead(args: argparse.Namespace) -> Iterator[ReadAhead | None]:
     if not args.overlay and not args.no_cache:
         from .buildcache import pack_exists
 
-        if pack_exists(args.spec, args.overlay):
+        if pack_exists(args.spec):
             from . import readahead
 
             ahead = readahead.start(args.spec)
@@ -355,8 +355,8 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     # The previous tree listed from now on, before the spec's data fills the heap (a fork is
     # cheaper then): see parallel.scanning_early.
+    load = 0.0
     with parallel.scanning_early(active, output):
-        load = 0.0
         try:
             loaded = None
             if ahead is not None:
@@ -386,29 +386,29 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
                 {"written": 0},
             )
             return EXIT_USAGE if exc.usage else EXIT_INVALID
-        _emit_diagnostics(c.diagnostics, "text", sys.stderr)
-        timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
-        if output is None:
-            start = time.perf_counter()
-            texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
-            timings["render"] = time.perf_counter() - start
-            sys.stdout.write(dump_stream(c.manifests, texts))
-            sys.stdout.flush()
-            start = time.perf_counter()
-            cache.save_stream(texts)
-            timings["cache_save"] = time.perf_counter() - start
-        counts = c.counts()
-        where = "stdout" if args.output == "-" else args.output
-        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
-        if args.timings:
-            for stage, seconds in timings.items():
-                print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
-        if args.format == "json" and args.output != "-":
-            _emit_diagnostics(
-                c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
-            )
-        return EXIT_OK
+    _emit_diagnostics(c.diagnostics, "text", sys.stderr)
+    timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
+    if output is None:
+        start = time.perf_counter()
+        texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]
+        timings["render"] = time.perf_counter() - start
+        sys.stdout.write(dump_stream(c.manifests, texts))
+        sys.stdout.flush()
+        start = time.perf_counter()
+        cache.save_stream(texts)
+        timings["cache_save"] = time.perf_counter() - start
+    counts = c.counts()
+    where = "stdout" if args.output == "-" else args.output
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    print(f"meshc: wrote {len(c.manifests)} resources to {where}: {summary}", file=sys.stderr)
+    if args.timings:
+        for stage, seconds in timings.items():
+            print(f"  {stage:<16} {seconds:8.3f}s", file=sys.stderr)
+    if args.format == "json" and args.output != "-":
+        _emit_diagnostics(
+            c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
+        )
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
