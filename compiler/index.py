@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
+from typing import Any
 
 from meshc.spec.models import (
     HTTP_PROTOCOLS,
@@ -87,6 +88,7 @@ class ServiceInfo:
     _traffic: Traffic | None = None
     _proxy: tuple[Proxy | None] | None = None
     _owns_workload: bool | None = None
+    _speaks_http: bool | None = None
 
     @property
     def ports(self) -> list[ResolvedPort]:
@@ -96,12 +98,41 @@ class ServiceInfo:
         return self._ports
 
     @property
+    def speaks_http(self) -> bool:
+        """Whether some port speaks HTTP (`http_ports` is not empty), worked out from the ports'
+        protocols alone: the global rules ask it of every service, and need no resolved port names."""
+        found = self._speaks_http
+        if found is None:
+            if self._ports is not None:
+                found = any(p.protocol in HTTP_PROTOCOLS for p in self._ports)
+            else:
+                found = any(port_protocol(p) in HTTP_PROTOCOLS for p in self.model.ports)
+            self._speaks_http = found
+        return found
+
+    @property
     def traffic(self) -> Traffic:
         """The service's traffic settings over the defaults' (see `_merge_traffic`)."""
         if self._traffic is None:
-            http = any(p.protocol in HTTP_PROTOCOLS for p in self.ports)
-            self._traffic = _merge_traffic(self.defaults.traffic, self.model.traffic, http=http)
+            self._traffic = _merge_traffic(self.defaults.traffic, self.model.traffic, http=self.speaks_http)
         return self._traffic
+
+    def traffic_value(self, name: str) -> Any:
+        """`getattr(self.traffic, name)` without merging the whole model when it is not merged yet:
+        the global rules read a field or two of every service's traffic, and a merge is a pydantic
+        copy each (`_merge_traffic`'s rules, field by field; tests/test_rule_speedups.py holds the
+        two to each other)."""
+        if self._traffic is not None:
+            return getattr(self._traffic, name)
+        own = self.model.traffic
+        default = self.defaults.traffic
+        if own is not None and (default is None or name in own.model_fields_set):
+            return getattr(own, name)
+        if default is None:
+            return getattr(_no_traffic(), name)
+        if name in HTTP_ONLY_POLICIES and not self.speaks_http:
+            return None
+        return getattr(default, name)
 
     @property
     def proxy(self) -> Proxy | None:
@@ -177,6 +208,13 @@ HTTP_ONLY_POLICIES = http_only_fields(Traffic)
 fields declared `FieldMeta(http_only=True)` on the model."""
 
 
+@cache
+def _no_traffic() -> Traffic:
+    """The traffic of a service when neither it nor the defaults say any (read-only; built on first
+    use, not at import, which would validate a model on every start-up)."""
+    return Traffic()
+
+
 def _merge_traffic(default: Traffic | None, own: Traffic | None, *, http: bool) -> Traffic:
     """The service's traffic: its own fields over the defaults. Defaults for HTTP-only policies do
     not reach a service without HTTP ports (a service's own such settings stay, and MC115 flags them)."""
@@ -246,11 +284,17 @@ class MeshIndex:
             self._references[info.qualified] = info
             if not shared:
                 self._references[info.name] = info
+        self.unresolved_calls: list[Edge] = []
+        """The calls whose reference resolves to no service (unknown, MC101, or ambiguous, MC240), in
+        spec order: what is left of the calls once they are resolved here, so that the rules need not
+        resolve every call of the mesh again to find the few that fail."""
         for caller in self.services.values():
             for j, call in enumerate(caller.model.calls):
                 callee = self.resolve(call.service)
                 if callee is not None:
                     callee.callers.append(Edge(caller, call, j))
+                else:
+                    self.unresolved_calls.append(Edge(caller, call, j))
         self.gateways: dict[str, tuple[int, Gateway]] = {}
         for i, gw in enumerate(spec.gateways):
             self.gateways.setdefault(gw.name, (i, gw))

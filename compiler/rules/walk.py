@@ -271,6 +271,8 @@ def call_is_http(callee: ServiceInfo, call: Call) -> bool:
     """Whether a call may speak HTTP: its protocol, else any HTTP port among those it may use."""
     if call.protocol is not None:
         return call.protocol in HTTP_PROTOCOLS
+    if not call.ports:
+        return callee.speaks_http  # any port: no need to resolve them
     return any(p.protocol in HTTP_PROTOCOLS for p in callee.ports if not call.ports or p.number in call.ports)
 
 

@@ -1,0 +1,102 @@
+"""The shortcuts the global rules take at 10,000 services (issue 17) give what the plain reading gives.
+
+The rules that run over the whole mesh on every compile read the index's derived facts field by
+field (`ServiceInfo.traffic_value`, `speaks_http`, `MeshIndex.unresolved_calls`) and skip work that
+cannot produce a finding. Each shortcut is held here to the straightforward computation it
+replaces, on every rule fixture, every example and generated meshes, so that an optimisation that
+changes a finding (path, message, hint, severity or order) fails a test.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meshc.compiler.index import MeshIndex
+from meshc.compiler.pipeline import parse
+from meshc.spec.models import HTTP_PROTOCOLS, Mesh, Traffic
+from tests.test_rule_scopes import _meshes, _traffic, _validate
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = [
+    *sorted((ROOT / "tests" / "rules" / "fixtures").glob("*/*.yaml")),
+    *sorted(ROOT.glob("examples/*/mesh.yaml")),
+]
+GENERATED = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+TRAFFIC_FIELDS = tuple(sorted(Traffic.model_fields))
+
+
+def _file_meshes() -> Iterator[Mesh]:
+    for path in FILES:
+        c = parse(path)
+        if c.mesh is not None:
+            yield c.mesh
+
+
+@st.composite
+def _meshes_with_default_traffic(draw: st.DrawFn) -> dict[str, Any]:
+    """The scope tests' meshes, half of them with a richer `spec.defaults.traffic` (HTTP-only
+    policies that a TCP-only service must not inherit, `exportTo`, routes)."""
+    data = copy.deepcopy(draw(_meshes())[0])
+    if draw(st.booleans()):
+        data["spec"]["defaults"] = {"traffic": draw(_traffic())}
+    return data
+
+
+# --- the index: one field of the merged traffic, HTTP ports, unresolved calls ---------------------
+
+
+def assert_index_shortcuts(mesh: Mesh) -> None:
+    unread, read = MeshIndex(mesh), MeshIndex(mesh)
+    for info in read.services.values():
+        assert info.traffic is not None  # merged first: traffic_value reads the merged model
+    for info, merged in zip(unread.services.values(), read.services.values(), strict=True):
+        http = any(p.protocol in HTTP_PROTOCOLS for p in merged.ports)
+        assert info.speaks_http == http == bool(merged.http_ports) == merged.speaks_http
+        for name in TRAFFIC_FIELDS:
+            assert info.traffic_value(name) == getattr(merged.traffic, name), (info.key, name)
+            assert merged.traffic_value(name) == getattr(merged.traffic, name), (info.key, name)
+        assert info._traffic is None, "traffic_value must not merge the model"
+    expected = [
+        (caller.key, j, call)
+        for caller in read.services.values()
+        for j, call in enumerate(caller.model.calls)
+        if read.resolve(call.service) is None
+    ]
+    assert [(e.caller.key, e.call_index, e.call) for e in read.unresolved_calls] == expected
+
+
+def test_index_shortcuts_on_fixtures_and_examples() -> None:
+    for mesh in _file_meshes():
+        assert_index_shortcuts(mesh)
+
+
+@GENERATED
+@given(data=_meshes_with_default_traffic())
+def test_index_shortcuts_on_generated_meshes(data: dict[str, Any]) -> None:
+    mesh = _validate(data)
+    if mesh is not None:
+        assert_index_shortcuts(mesh)
+
+
+@pytest.mark.parametrize(
+    "ports", [[], [{"port": 5432}], [{"port": 80, "name": "http-web"}], [{"port": 1, "protocol": "tcp"}]]
+)
+def test_traffic_value_without_defaults_or_own_traffic(ports: list[dict[str, Any]]) -> None:
+    mesh = Mesh.model_validate(
+        {
+            "apiVersion": "meshc.dev/v1alpha1",
+            "kind": "Mesh",
+            "metadata": {"name": "m"},
+            "spec": {"services": [{"name": "a", "ports": ports}]},
+        }
+    )
+    assert_index_shortcuts(mesh)
