@@ -383,9 +383,18 @@ class MeshIndex:
                 info.model.workload,
                 self.mesh.spec.defaults.workload,
                 own_path=(*info.path, "workload"),
-                first_port=info.ports[0].number if info.ports else None,
+                # the first port's number is the declared one (`ResolvedPort.number`): no need to
+                # resolve the ports' names for it
+                first_port=info.model.ports[0].port if info.model.ports else None,
             )
         return found
+
+    def has_bare_workload(self, info: ServiceInfo) -> bool:
+        """Neither the service nor `spec.defaults` writes a `workload`: its plan is meshc's own
+        defaults (`workloads.resolve`), the same for every such service but for its paths and
+        default readiness probe. A rule that no such plan can break skips these services without
+        resolving their plans (a 10,000-service mesh has mostly these)."""
+        return info.model.workload is None and self.mesh.spec.defaults.workload is None
 
     def principal(self, namespace: str, account: str) -> str:
         return f"{self.trust_domain}/ns/{namespace}/sa/{account}"

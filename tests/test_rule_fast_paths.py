@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from meshc.compiler.index import MeshIndex
 from meshc.compiler.pipeline import parse
+from meshc.compiler.rules import RULES, RuleContext
+from meshc.compiler.rules.base import Finding
 from meshc.spec.models import HTTP_PROTOCOLS, Mesh, Traffic
 from tests.test_rule_scopes import _meshes, _traffic, _validate
 
@@ -100,3 +102,90 @@ def test_traffic_value_without_defaults_or_own_traffic(ports: list[dict[str, Any
         }
     )
     assert_index_shortcuts(mesh)
+
+
+# --- every rule, shortcuts on and off ----------------------------------------------------------
+
+
+def _findings(mesh: Mesh) -> list[tuple[str, list[Finding]]]:
+    ctx = RuleContext(mesh, MeshIndex(mesh))
+    return [(rule.code, list(rule.check(ctx))) for rule in RULES]
+
+
+def assert_rules_unchanged_without_shortcuts(mesh: Mesh) -> None:
+    """Every rule's findings (in order) equal those of the plain path: every plan resolved."""
+    fast = _findings(mesh)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(MeshIndex, "has_bare_workload", lambda self, info: False)
+        plain = _findings(mesh)
+    assert fast == plain
+
+
+QUANTITIES = ("50m", "100m", "1", "64Mi", "128Mi", "1Gi")
+
+
+def _workload() -> st.SearchStrategy[dict[str, Any]]:
+    count = st.one_of(st.integers(0, 3), st.sampled_from(["0%", "50%", "100%"]))
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "resources": st.fixed_dictionaries(
+                {},
+                optional={
+                    k: st.sampled_from(QUANTITIES) for k in ("cpu", "memory", "cpuLimit", "memoryLimit")
+                },
+            ),
+            "disruptionBudget": st.fixed_dictionaries(
+                {}, optional={"enabled": st.booleans(), "minAvailable": count, "maxUnavailable": count}
+            ),
+            "autoscaling": st.fixed_dictionaries(
+                {},
+                optional={
+                    "enabled": st.booleans(),
+                    "minReplicas": st.integers(1, 4),
+                    "maxReplicas": st.integers(1, 4),
+                },
+            ),
+        },
+    )
+
+
+@st.composite
+def _workload_meshes(draw: st.DrawFn) -> dict[str, Any]:
+    """Services with and without `workload` (and `proxy`), under defaults with and without one."""
+    services = []
+    for name in draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=4, unique=True)):
+        service: dict[str, Any] = {
+            "name": name,
+            "ports": [{"port": 8080, "protocol": "http"}],
+            "versions": [
+                {
+                    "name": f"v{k}",
+                    "replicas": draw(st.integers(0, 3)),
+                    **({"image": "x:1"} if draw(st.booleans()) else {}),
+                }
+                for k in range(draw(st.integers(0, 2)))
+            ],
+        }
+        if draw(st.booleans()):
+            service["workload"] = draw(_workload())
+        if draw(st.integers(0, 3)) == 0:
+            service["proxy"] = {"memory": draw(st.sampled_from(QUANTITIES)), "memoryLimit": "64Mi"}
+        services.append(service)
+    spec: dict[str, Any] = {"services": services}
+    if draw(st.integers(0, 2)) == 0:
+        spec["defaults"] = {"workload": draw(_workload())}
+    return {"apiVersion": "meshc.dev/v1alpha1", "kind": "Mesh", "metadata": {"name": "m"}, "spec": spec}
+
+
+def test_rules_take_no_shortcut_that_changes_a_finding_on_fixtures_and_examples() -> None:
+    for mesh in _file_meshes():
+        assert_rules_unchanged_without_shortcuts(mesh)
+
+
+@GENERATED
+@given(data=_workload_meshes())
+def test_workload_rules_take_no_shortcut_that_changes_a_finding(data: dict[str, Any]) -> None:
+    mesh = _validate(data)
+    if mesh is not None:
+        assert_rules_unchanged_without_shortcuts(mesh)

@@ -30,9 +30,10 @@ SCOPE = "mesh"
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
-    for info in ctx.index.services.values():
-        if not ctx.index.owns_workload(info):
-            continue
+    index = ctx.index
+    for info in index.services.values():
+        if index.has_bare_workload(info) or not index.owns_workload(info):
+            continue  # meshc's own plan has no autoscaler
         scaling = ctx.index.workload(info).autoscaling
         if scaling is None or scaling.min_replicas <= scaling.max_replicas:
             continue
