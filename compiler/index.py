@@ -366,13 +366,18 @@ class MeshIndex:
         info = self.resolve(route.to.service)
         if info is None:
             return None
+        # the declared ports, as `info.port`/`info.ports` would give them (a resolved port's number
+        # and protocol are its declared port's and `port_protocol`): the rules ask this of every
+        # gateway route, and need no resolved port names
+        declared = info.model.ports
         if route.to.port is not None:
-            port = info.port(route.to.port)
+            port = next((p for p in declared if p.port == route.to.port), None)
         else:
-            port = info.ports[0] if len(info.ports) == 1 else None
-        if port is None or port.protocol is None:
+            port = declared[0] if len(declared) == 1 else None
+        protocol = port_protocol(port) if port is not None else None
+        if protocol is None:
             return None
-        return port.protocol in HTTP_PROTOCOLS
+        return protocol in HTTP_PROTOCOLS
 
     def workload(self, info: ServiceInfo) -> WorkloadPlan:
         """The effective resources, probes, security context, budget and autoscaling of the

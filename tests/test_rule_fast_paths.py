@@ -19,10 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meshc.compiler.index import MeshIndex
+from meshc.compiler.lower.gateway_policy import Inexpressible, combine, inexpressible
 from meshc.compiler.pipeline import parse
 from meshc.compiler.rules import RULES, RuleContext
 from meshc.compiler.rules.base import Finding
-from meshc.spec.models import HTTP_PROTOCOLS, Mesh, Traffic
+from meshc.compiler.rules.mc183_gateway_policy_inexpressible import may_be_inexpressible
+from meshc.spec.models import HTTP_PROTOCOLS, GatewayRoute, Match, Mesh, StringMatch, Traffic
+from tests.test_gateway_policy import matches, strings, texts
 from tests.test_rule_scopes import _meshes, _traffic, _validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,3 +192,80 @@ def test_workload_rules_take_no_shortcut_that_changes_a_finding(data: dict[str, 
     mesh = _validate(data)
     if mesh is not None:
         assert_rules_unchanged_without_shortcuts(mesh)
+
+
+# --- MC183: the pairs of matches that cannot be inexpressible -------------------------------------
+
+odd_strings = st.one_of(
+    strings, st.builds(lambda v, w: StringMatch(exact=v, regex=w), texts, texts), st.just(StringMatch())
+)
+odd_maps = st.dictionaries(st.sampled_from(["x-a", "x-b"]), odd_strings, max_size=2)
+odd_matches = st.builds(
+    Match,
+    path=st.none() | odd_strings,
+    method=st.none() | odd_strings,
+    headers=odd_maps,
+    query=odd_maps,
+    claims=odd_maps,
+    port=st.none() | st.sampled_from([80, 8080]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.none() | matches | odd_matches,
+    st.none() | matches | odd_matches,
+    st.none() | st.sampled_from(["", "/", "/v2", "/v2/", "/a"]),
+    st.none() | st.sampled_from([80, 8080]),
+)
+def test_mc183_skips_only_pairs_that_combine(
+    gateway: Match | None, service: Match | None, rewrite: str | None, port: int | None
+) -> None:
+    if not may_be_inexpressible(gateway, service, rewrite):
+        assert not isinstance(combine(gateway, service, rewrite, port, build=False), Inexpressible)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(matches | odd_matches, max_size=3),
+    st.lists(matches | odd_matches, max_size=3),
+    st.none() | st.sampled_from(["", "/", "/v2", "/a"]),
+)
+def test_mc183_finds_what_the_full_combination_finds(
+    gateway: list[Match], service: list[Match], rewrite: str | None
+) -> None:
+    every: list[Match | None] = [None]
+    skipped = not any(may_be_inexpressible(a, b, rewrite) for a in gateway or every for b in service or every)
+    if skipped:
+        assert inexpressible(gateway, service, rewrite, None) is None
+
+
+# --- ports the rules read without resolving them ----------------------------------------------------
+
+
+def _route_is_http_resolved(index: MeshIndex, route: GatewayRoute) -> bool | None:
+    """`MeshIndex.gateway_route_is_http` over the resolved ports (what it computed before)."""
+    info = index.resolve(route.to.service)
+    if info is None:
+        return None
+    if route.to.port is not None:
+        port = info.port(route.to.port)
+    else:
+        port = info.ports[0] if len(info.ports) == 1 else None
+    if port is None or port.protocol is None:
+        return None
+    return port.protocol in HTTP_PROTOCOLS
+
+
+def assert_ports_read_as_resolved(mesh: Mesh) -> None:
+    index = MeshIndex(mesh)
+    for gateway in mesh.spec.gateways:
+        for route in gateway.routes:
+            assert index.gateway_route_is_http(route) == _route_is_http_resolved(index, route)
+    for info in index.services.values():
+        assert [p.port for p in info.model.ports] == [p.number for p in info.ports]
+
+
+def test_ports_read_as_resolved_on_fixtures_and_examples() -> None:
+    for mesh in _file_meshes():
+        assert_ports_read_as_resolved(mesh)

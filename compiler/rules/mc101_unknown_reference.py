@@ -151,14 +151,14 @@ def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
         """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
         return index.resolve(ref) is None and not index.namespaces_holding(ref)
 
-    for info in services.values():
-        for j, call in enumerate(info.model.calls):
-            if index.resolve(call.service) is None and unknown(call.service):
-                yield Finding(
-                    (*info.path, "calls", j, "service"),
-                    f"service '{info.key}' calls unknown service '{call.service}'",
-                    unknown_service(call.service),
-                )
+    for edge in index.unresolved_calls:  # the calls of every service that resolve to none, in order
+        info, j, call = edge.caller, edge.call_index, edge.call
+        if unknown(call.service):
+            yield Finding(
+                (*info.path, "calls", j, "service"),
+                f"service '{info.key}' calls unknown service '{call.service}'",
+                unknown_service(call.service),
+            )
     missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     if _names_versions(ctx.mesh.spec.defaults.traffic):
         for info in services.values():
