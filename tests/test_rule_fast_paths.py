@@ -22,6 +22,7 @@ from meshc.compiler.index import MeshIndex
 from meshc.compiler.lower.gateway_policy import Inexpressible, combine, inexpressible
 from meshc.compiler.pipeline import parse
 from meshc.compiler.rules import RULES, RuleContext
+from meshc.compiler.rules import mc150_name_collision as mc150
 from meshc.compiler.rules.base import Finding
 from meshc.compiler.rules.mc183_gateway_policy_inexpressible import may_be_inexpressible
 from meshc.spec.models import HTTP_PROTOCOLS, GatewayRoute, Match, Mesh, StringMatch, Traffic
@@ -177,7 +178,12 @@ def _workload_meshes(draw: st.DrawFn) -> dict[str, Any]:
         services.append(service)
     spec: dict[str, Any] = {"services": services}
     if draw(st.integers(0, 2)) == 0:
-        spec["defaults"] = {"workload": draw(_workload())}
+        spec.setdefault("defaults", {})["workload"] = draw(_workload())
+    if draw(st.booleans()):
+        spec.setdefault("defaults", {})["proxy"] = {
+            "cpu": draw(st.sampled_from(QUANTITIES)),
+            "cpuLimit": "100m",
+        }
     return {"apiVersion": "meshc.dev/v1alpha1", "kind": "Mesh", "metadata": {"name": "m"}, "spec": spec}
 
 
@@ -269,3 +275,78 @@ def assert_ports_read_as_resolved(mesh: Mesh) -> None:
 def test_ports_read_as_resolved_on_fixtures_and_examples() -> None:
     for mesh in _file_meshes():
         assert_ports_read_as_resolved(mesh)
+
+
+# --- MC150: the objects left out of the stream --------------------------------------------------
+
+SERVICE_NAMES = ("a", "a-b", "b", "b-c", "c", "default", "default-deny", "web", "shop-web", "a-require-jwt")
+
+
+@st.composite
+def _colliding_meshes(draw: st.DrawFn) -> dict[str, Any]:
+    """Names that compile to one another's objects: `a` v `b-c` and `a-b` v `c` (Deployments), a
+    service named like a namespace-wide policy, like a gateway's or egress's objects (mesh `shop`),
+    like another service's JWT policy; duplicates of a service and of a version too."""
+    namespaces = ("shop", "other")
+    services = []
+    for _ in range(draw(st.integers(1, 6))):
+        service: dict[str, Any] = {
+            "name": draw(st.sampled_from(SERVICE_NAMES)),
+            "ports": [{"port": 80, "protocol": draw(st.sampled_from(["http", "tcp"]))}],
+            "versions": [
+                {"name": draw(st.sampled_from(["c", "b-c", "v1", "require-jwt"])), "image": "nginx"}
+                for _ in range(draw(st.integers(0, 2)))
+            ],
+        }
+        if draw(st.booleans()):
+            service["namespace"] = draw(st.sampled_from(namespaces))
+        if draw(st.integers(0, 2)) == 0:
+            jwt = {"issuers": [{"issuer": "https://a.example", "jwksUri": "https://a.example/jwks"}]}
+            service["security"] = {"jwt": {**jwt, "required": draw(st.booleans())}}
+        elif draw(st.integers(0, 2)) == 0:
+            service["security"] = {"mtls": "STRICT"}
+        services.append(service)
+    spec: dict[str, Any] = {
+        "defaults": {"namespace": "shop"},
+        "services": services,
+        "security": {"authorization": {"defaultDeny": draw(st.booleans())}},
+    }
+    if draw(st.booleans()):
+        spec["gateways"] = [
+            {
+                "name": draw(st.sampled_from(["web", "a", "b"])),
+                "servers": [{"port": 80, "protocol": "http"}],
+                "hosts": ["shop.example.com"],
+                "routes": [{"to": {"service": draw(st.sampled_from(SERVICE_NAMES))}}],
+            }
+        ]
+    if draw(st.booleans()):
+        spec["egress"] = [
+            {
+                "name": draw(st.sampled_from(["web", "a", "api"])),
+                "hosts": ["api.example.com"],
+                "ports": [{"port": 443, "protocol": "tls"}],
+                "callers": [draw(st.sampled_from(SERVICE_NAMES))],
+            }
+        ]
+    return {"apiVersion": "meshc.dev/v1alpha1", "kind": "Mesh", "metadata": {"name": "shop"}, "spec": spec}
+
+
+def assert_mc150_as_planned(mesh: Mesh) -> list[Finding]:
+    """MC150's findings are the collisions of every planned object, in the order planned."""
+    ctx = RuleContext(mesh, MeshIndex(mesh))
+    found = list(mc150.check(ctx))
+    assert found == list(mc150._collisions(ctx, mc150.planned(ctx)))
+    return found
+
+
+def test_mc150_as_planned_on_fixtures_and_examples() -> None:
+    assert any([assert_mc150_as_planned(mesh) for mesh in _file_meshes()])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_colliding_meshes())
+def test_mc150_as_planned_on_colliding_meshes(data: dict[str, Any]) -> None:
+    mesh = _validate(data)
+    if mesh is not None:
+        assert_mc150_as_planned(mesh)

@@ -177,7 +177,12 @@ def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
                     f"gateway '{gateway.name}' routes to unknown service '{route.to.service}'",
                     unknown_service(route.to.service),
                 )
-            elif target is not None and route.to.port is not None and target.port(route.to.port) is None:
+            elif (
+                target is not None
+                and route.to.port is not None
+                # `target.port(...) is None`, on the declared ports: nothing to resolve
+                and all(p.port != route.to.port for p in target.model.ports)
+            ):
                 yield Finding(
                     (*path, "port"),
                     f"service '{target.key}' has no port {route.to.port}",

@@ -33,12 +33,16 @@ SCOPE = "mesh"
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
     index = ctx.index
+    defaults_proxy = ctx.mesh.spec.defaults.proxy
     for info in index.services.values():
+        bare = index.has_bare_workload(info)
+        if bare and info.model.proxy is None and defaults_proxy is None:
+            continue  # meshc's own resources, and no proxy resources: nothing to compare (see below)
         if not index.owns_workload(info):
             continue
         # meshc's own resources (a service without any `workload` setting) set no CPU limit and the
         # memory limit at the request: nothing to compare, and no plan to resolve
-        if not index.has_bare_workload(info):
+        if not bare:
             res = index.workload(info).resources
             for what, request, limit, key, field in (
                 ("CPU", res.cpu, res.cpu_limit, "cpuLimit", "cpu_limit"),
