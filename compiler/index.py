@@ -120,17 +120,20 @@ class ServiceInfo:
     def traffic_value(self, name: str) -> Any:
         """`getattr(self.traffic, name)` without merging the whole model when it is not merged yet:
         the global rules read a field or two of every service's traffic, and a merge is a pydantic
-        copy each (`_merge_traffic`'s rules, field by field; tests/test_rule_speedups.py holds the
+        copy each (`_merge_traffic`'s rules, field by field; tests/test_rule_fast_paths.py holds the
         two to each other)."""
-        if self._traffic is not None:
-            return getattr(self._traffic, name)
+        merged = self._traffic
+        if merged is not None:
+            return getattr(merged, name)
         own = self.model.traffic
         default = self.defaults.traffic
-        if own is not None and (default is None or name in own.model_fields_set):
+        # `__pydantic_fields_set__` is what `model_fields_set` returns (read here without the
+        # property: this runs for every service, several times)
+        if own is not None and (default is None or name in own.__pydantic_fields_set__):
             return getattr(own, name)
         if default is None:
             return getattr(_no_traffic(), name)
-        if name in HTTP_ONLY_POLICIES and not self.speaks_http:
+        if name in _HTTP_ONLY and not (self.speaks_http if self._speaks_http is None else self._speaks_http):
             return None
         return getattr(default, name)
 
@@ -206,6 +209,7 @@ def same_edge_routes(index: MeshIndex, gateway: Gateway, route: GatewayRoute) ->
 HTTP_ONLY_POLICIES = http_only_fields(Traffic)
 """Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them): the
 fields declared `FieldMeta(http_only=True)` on the model."""
+_HTTP_ONLY = frozenset(HTTP_ONLY_POLICIES)
 
 
 @cache

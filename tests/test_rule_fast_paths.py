@@ -25,6 +25,7 @@ from meshc.compiler.rules import RULES, RuleContext
 from meshc.compiler.rules import mc150_name_collision as mc150
 from meshc.compiler.rules.base import Finding
 from meshc.compiler.rules.mc183_gateway_policy_inexpressible import may_be_inexpressible
+from meshc.compiler.rules.walk import CallGraph
 from meshc.spec.models import HTTP_PROTOCOLS, GatewayRoute, Match, Mesh, StringMatch, Traffic
 from tests.test_gateway_policy import matches, strings, texts
 from tests.test_rule_scopes import _meshes, _traffic, _validate
@@ -350,3 +351,50 @@ def test_mc150_as_planned_on_colliding_meshes(data: dict[str, Any]) -> None:
     mesh = _validate(data)
     if mesh is not None:
         assert_mc150_as_planned(mesh)
+
+
+# --- the call graph MC110 and MC111 walk -------------------------------------------------------------
+
+
+def _plain_graph(index: MeshIndex) -> tuple[list[list[int]], list[list[bool]]]:
+    """Callees and HTTP flags the plain way: every call resolved, every port resolved."""
+    nodes = list(index.services.values())
+    callees, http = [], []
+    for info in nodes:
+        edges: dict[int, bool] = {}
+        for call in info.model.calls:
+            callee = index.resolve(call.service)
+            if callee is None:
+                continue
+            i = nodes.index(callee)
+            if call.protocol is not None:
+                speaks = call.protocol in HTTP_PROTOCOLS
+            else:
+                speaks = any(
+                    p.protocol in HTTP_PROTOCOLS
+                    for p in callee.ports
+                    if not call.ports or p.number in call.ports
+                )
+            edges[i] = edges.get(i, False) or speaks
+        callees.append(list(edges))
+        http.append(list(edges.values()))
+    return callees, http
+
+
+def assert_call_graph_as_plain(mesh: Mesh) -> None:
+    graph = CallGraph.of(MeshIndex(mesh))
+    assert (graph.callees, graph.http) == _plain_graph(MeshIndex(mesh))
+    assert sorted(graph.postorder()) == list(range(len(graph.nodes)))
+
+
+def test_call_graph_on_fixtures_and_examples() -> None:
+    for mesh in _file_meshes():
+        assert_call_graph_as_plain(mesh)
+
+
+@GENERATED
+@given(data=_meshes_with_default_traffic())
+def test_call_graph_on_generated_meshes(data: dict[str, Any]) -> None:
+    mesh = _validate(data)
+    if mesh is not None:
+        assert_call_graph_as_plain(mesh)

@@ -151,6 +151,8 @@ class CallGraph:
     """Positions of each node's callees: known services, deduplicated, in spec order."""
     http: list[list[bool]]
     """Per callee: whether some call to it speaks HTTP (only then do its timeouts and retries apply)."""
+    order: list[int]
+    """The nodes in DFS post-order (`postorder`)."""
 
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
@@ -165,45 +167,57 @@ class CallGraph:
     def _build(cls, index: MeshIndex) -> CallGraph:
         nodes = list(index.services.values())
         position = {info.key: i for i, info in enumerate(nodes)}
+        speaks_http = [info.speaks_http for info in nodes]
+        resolve = index.resolve
         callees: list[list[int]] = []
         http: list[list[bool]] = []
         for info in nodes:
             edges: dict[int, bool] = {}
             for call in info.model.calls:
-                callee = index.resolve(call.service)
-                i = position[callee.key] if callee is not None else None
-                if i is not None:
-                    edges[i] = edges.get(i, False) or call_is_http(nodes[i], call)
+                callee = resolve(call.service)
+                if callee is None:
+                    continue
+                i = position[callee.key]
+                if not edges.get(i, False):  # `edges[i] or call_is_http(...)`, its fast case inline
+                    edges[i] = (
+                        speaks_http[i]
+                        if call.protocol is None and not call.ports
+                        else call_is_http(nodes[i], call)
+                    )
             callees.append(list(edges))
             http.append(list(edges.values()))
-        return cls(nodes, callees, http)
+        return cls(nodes, callees, http, _postorder(callees))
 
     def postorder(self) -> list[int]:
-        """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit).
+        """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit);
+        worked out once, with the graph (MC110 and MC111 both walk it).
 
         When a node comes up, each of its callees either came earlier or is one of its DFS
         ancestors (a back-edge of a cycle). A dynamic programme that walks this list and treats a
         callee without a value yet as "unknown" is therefore linear and terminates on cycles.
         """
-        callees = self.callees
-        order: list[int] = []
-        visited = [False] * len(self.nodes)
-        for root in range(len(self.nodes)):
-            if visited[root]:
-                continue
-            visited[root] = True
-            stack = [(root, iter(callees[root]))]
-            while stack:
-                node, children = stack[-1]
-                for child in children:
-                    if not visited[child]:
-                        visited[child] = True
-                        stack.append((child, iter(callees[child])))
-                        break
-                else:
-                    stack.pop()
-                    order.append(node)
-        return order
+        return self.order
+
+
+def _postorder(callees: list[list[int]]) -> list[int]:
+    order: list[int] = []
+    visited = [False] * len(callees)
+    for root in range(len(callees)):
+        if visited[root]:
+            continue
+        visited[root] = True
+        stack = [(root, iter(callees[root]))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if not visited[child]:
+                    visited[child] = True
+                    stack.append((child, iter(callees[child])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def normal_host(host: str) -> str:
