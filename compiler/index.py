@@ -398,6 +398,20 @@ class MeshIndex:
             )
         return found
 
+    @cached_property
+    def with_pod_settings(self) -> list[ServiceInfo]:
+        """The services whose pods a setting of the spec shapes (their own `workload` or `proxy`, or
+        every service when `spec.defaults` has either), in spec order: the others run on meshc's
+        own plan and the injector's proxy resources, which MC210, MC211 and MC213 need not read."""
+        defaults = self.mesh.spec.defaults
+        if defaults.workload is not None or defaults.proxy is not None:
+            return list(self.services.values())
+        return [
+            info
+            for info in self.services.values()
+            if info.model.workload is not None or info.model.proxy is not None
+        ]
+
     def has_bare_workload(self, info: ServiceInfo) -> bool:
         """Neither the service nor `spec.defaults` writes a `workload`: its plan is meshc's own
         defaults (`workloads.resolve`), the same for every such service but for its paths and

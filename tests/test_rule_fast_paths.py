@@ -25,7 +25,7 @@ from meshc.compiler.rules import RULES, RuleContext
 from meshc.compiler.rules import mc150_name_collision as mc150
 from meshc.compiler.rules.base import Finding
 from meshc.compiler.rules.mc183_gateway_policy_inexpressible import may_be_inexpressible
-from meshc.compiler.rules.walk import CallGraph
+from meshc.compiler.rules.walk import CallGraph, focused_entries
 from meshc.spec.models import HTTP_PROTOCOLS, GatewayRoute, Match, Mesh, StringMatch, Traffic
 from tests.test_gateway_policy import matches, strings, texts
 from tests.test_rule_scopes import _meshes, _traffic, _validate
@@ -118,10 +118,12 @@ def _findings(mesh: Mesh) -> list[tuple[str, list[Finding]]]:
 
 
 def assert_rules_unchanged_without_shortcuts(mesh: Mesh) -> None:
-    """Every rule's findings (in order) equal those of the plain path: every plan resolved."""
+    """Every rule's findings (in order) equal those of the plain path: every service looked at, every
+    plan resolved."""
     fast = _findings(mesh)
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(MeshIndex, "has_bare_workload", lambda self, info: False)
+        patched.setattr(MeshIndex, "with_pod_settings", property(lambda self: list(self.services.values())))
         plain = _findings(mesh)
     assert fast == plain
 
@@ -398,3 +400,17 @@ def test_call_graph_on_generated_meshes(data: dict[str, Any]) -> None:
     mesh = _validate(data)
     if mesh is not None:
         assert_call_graph_as_plain(mesh)
+
+
+def test_focus_entries_are_the_namespaces_entries() -> None:
+    """`walk.focused_entries` reads the indexed services' positions when no entry is a duplicate."""
+    for mesh in _file_meshes():
+        ctx = RuleContext(mesh, MeshIndex(mesh))
+        spec = mesh.spec
+        for ns in {svc.namespace or spec.defaults.namespace for svc in spec.services}:
+            expected = [
+                (i, svc)
+                for i, svc in enumerate(spec.services)
+                if (svc.namespace or spec.defaults.namespace) == ns
+            ]
+            assert list(focused_entries(RuleContext(mesh, ctx.index, frozenset({ns})))) == expected

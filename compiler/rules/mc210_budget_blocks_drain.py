@@ -39,7 +39,7 @@ eviction at every replica count: such services need no plan here."""
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
     index = ctx.index
-    for info in index.services.values():
+    for info in index.with_pod_settings if _OWN_BUDGET_EVICTS else index.services.values():
         if _OWN_BUDGET_EVICTS and index.has_bare_workload(info):
             continue
         plan = index.workload(info)

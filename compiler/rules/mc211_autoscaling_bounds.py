@@ -31,7 +31,7 @@ SCOPE = "mesh"
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
     index = ctx.index
-    for info in index.services.values():
+    for info in index.with_pod_settings:  # the others have meshc's own plan: no autoscaler
         if index.has_bare_workload(info) or not index.owns_workload(info):
             continue  # meshc's own plan has no autoscaler
         scaling = ctx.index.workload(info).autoscaling

@@ -34,7 +34,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
     index = ctx.index
     defaults_proxy = ctx.mesh.spec.defaults.proxy
-    for info in index.services.values():
+    for info in index.with_pod_settings:  # the others: see below
         bare = index.has_bare_workload(info)
         if bare and info.model.proxy is None and defaults_proxy is None:
             continue  # meshc's own resources, and no proxy resources: nothing to compare (see below)

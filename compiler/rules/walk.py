@@ -43,10 +43,14 @@ def _by_namespace(index: MeshIndex) -> _ByNamespace:
         indexed: dict[str, list[ServiceInfo]] = {}
         for info in index.services.values():
             indexed.setdefault(info.namespace, []).append(info)
-        entries: dict[str, list[int]] = {}
         spec = index.mesh.spec
-        for i, svc in enumerate(spec.services):
-            entries.setdefault(svc.namespace or spec.defaults.namespace, []).append(i)
+        entries: dict[str, list[int]]
+        if len(index.services) == len(spec.services):  # no duplicates: entry i is indexed service i
+            entries = {ns: [info.index for info in infos] for ns, infos in indexed.items()}
+        else:
+            entries = {}
+            for i, svc in enumerate(spec.services):
+                entries.setdefault(svc.namespace or spec.defaults.namespace, []).append(i)
         found = _BY_NAMESPACE[index] = _ByNamespace(indexed, entries)
     return found
 
