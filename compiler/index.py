@@ -133,7 +133,7 @@ class ServiceInfo:
             return getattr(own, name)
         if default is None:
             return getattr(_no_traffic(), name)
-        if name in _HTTP_ONLY and not (self.speaks_http if self._speaks_http is None else self._speaks_http):
+        if name in _HTTP_ONLY and not self.speaks_http:
             return None
         return getattr(default, name)
 

@@ -33,8 +33,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     index = ctx.index
     for info in index.with_pod_settings:  # the others have meshc's own plan: no autoscaler
         if index.has_bare_workload(info) or not index.owns_workload(info):
-            continue  # meshc's own plan has no autoscaler
-        scaling = ctx.index.workload(info).autoscaling
+            continue
+        scaling = index.workload(info).autoscaling
         if scaling is None or scaling.min_replicas <= scaling.max_replicas:
             continue
         found.append(
