@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
+from typing import Any
 
 from meshc.spec.models import (
     HTTP_PROTOCOLS,
@@ -87,6 +88,7 @@ class ServiceInfo:
     _traffic: Traffic | None = None
     _proxy: tuple[Proxy | None] | None = None
     _owns_workload: bool | None = None
+    _speaks_http: bool | None = None
 
     @property
     def ports(self) -> list[ResolvedPort]:
@@ -96,12 +98,44 @@ class ServiceInfo:
         return self._ports
 
     @property
+    def speaks_http(self) -> bool:
+        """Whether some port speaks HTTP (`http_ports` is not empty), worked out from the ports'
+        protocols alone: the global rules ask it of every service, and need no resolved port names."""
+        found = self._speaks_http
+        if found is None:
+            if self._ports is not None:
+                found = any(p.protocol in HTTP_PROTOCOLS for p in self._ports)
+            else:
+                found = any(port_protocol(p) in HTTP_PROTOCOLS for p in self.model.ports)
+            self._speaks_http = found
+        return found
+
+    @property
     def traffic(self) -> Traffic:
         """The service's traffic settings over the defaults' (see `_merge_traffic`)."""
         if self._traffic is None:
-            http = any(p.protocol in HTTP_PROTOCOLS for p in self.ports)
-            self._traffic = _merge_traffic(self.defaults.traffic, self.model.traffic, http=http)
+            self._traffic = _merge_traffic(self.defaults.traffic, self.model.traffic, http=self.speaks_http)
         return self._traffic
+
+    def traffic_value(self, name: str) -> Any:
+        """`getattr(self.traffic, name)` without merging the whole model when it is not merged yet:
+        the global rules read a field or two of every service's traffic, and a merge is a pydantic
+        copy each (`_merge_traffic`'s rules, field by field; tests/test_rule_fast_paths.py holds the
+        two to each other)."""
+        merged = self._traffic
+        if merged is not None:
+            return getattr(merged, name)
+        own = self.model.traffic
+        default = self.defaults.traffic
+        # `__pydantic_fields_set__` is what `model_fields_set` returns (read here without the
+        # property: this runs for every service, several times)
+        if own is not None and (default is None or name in own.__pydantic_fields_set__):
+            return getattr(own, name)
+        if default is None:
+            return getattr(_no_traffic(), name)
+        if name in _HTTP_ONLY and not self.speaks_http:
+            return None
+        return getattr(default, name)
 
     @property
     def proxy(self) -> Proxy | None:
@@ -175,6 +209,14 @@ def same_edge_routes(index: MeshIndex, gateway: Gateway, route: GatewayRoute) ->
 HTTP_ONLY_POLICIES = http_only_fields(Traffic)
 """Traffic settings that only HTTP routing can apply (Envoy's TCP proxy has none of them): the
 fields declared `FieldMeta(http_only=True)` on the model."""
+_HTTP_ONLY = frozenset(HTTP_ONLY_POLICIES)
+
+
+@cache
+def _no_traffic() -> Traffic:
+    """The traffic of a service when neither it nor the defaults say any (read-only; built on first
+    use, not at import, which would validate a model on every start-up)."""
+    return Traffic()
 
 
 def _merge_traffic(default: Traffic | None, own: Traffic | None, *, http: bool) -> Traffic:
@@ -246,11 +288,17 @@ class MeshIndex:
             self._references[info.qualified] = info
             if not shared:
                 self._references[info.name] = info
+        self.unresolved_calls: list[Edge] = []
+        """The calls whose reference resolves to no service (unknown, MC101, or ambiguous, MC240), in
+        spec order: what is left of the calls once they are resolved here, so that the rules need not
+        resolve every call of the mesh again to find the few that fail."""
         for caller in self.services.values():
             for j, call in enumerate(caller.model.calls):
                 callee = self.resolve(call.service)
                 if callee is not None:
                     callee.callers.append(Edge(caller, call, j))
+                else:
+                    self.unresolved_calls.append(Edge(caller, call, j))
         self.gateways: dict[str, tuple[int, Gateway]] = {}
         for i, gw in enumerate(spec.gateways):
             self.gateways.setdefault(gw.name, (i, gw))
@@ -322,13 +370,18 @@ class MeshIndex:
         info = self.resolve(route.to.service)
         if info is None:
             return None
+        # the declared ports, as `info.port`/`info.ports` would give them (a resolved port's number
+        # and protocol are its declared port's and `port_protocol`): the rules ask this of every
+        # gateway route, and need no resolved port names
+        declared = info.model.ports
         if route.to.port is not None:
-            port = info.port(route.to.port)
+            port = next((p for p in declared if p.port == route.to.port), None)
         else:
-            port = info.ports[0] if len(info.ports) == 1 else None
-        if port is None or port.protocol is None:
+            port = declared[0] if len(declared) == 1 else None
+        protocol = port_protocol(port) if port is not None else None
+        if protocol is None:
             return None
-        return port.protocol in HTTP_PROTOCOLS
+        return protocol in HTTP_PROTOCOLS
 
     def workload(self, info: ServiceInfo) -> WorkloadPlan:
         """The effective resources, probes, security context, budget and autoscaling of the
@@ -339,9 +392,32 @@ class MeshIndex:
                 info.model.workload,
                 self.mesh.spec.defaults.workload,
                 own_path=(*info.path, "workload"),
-                first_port=info.ports[0].number if info.ports else None,
+                # the first port's number is the declared one (`ResolvedPort.number`): no need to
+                # resolve the ports' names for it
+                first_port=info.model.ports[0].port if info.model.ports else None,
             )
         return found
+
+    @cached_property
+    def with_pod_settings(self) -> list[ServiceInfo]:
+        """The services whose pods a setting of the spec shapes (their own `workload` or `proxy`, or
+        every service when `spec.defaults` has either), in spec order: the others run on meshc's
+        own plan and the injector's proxy resources, which MC210, MC211 and MC213 need not read."""
+        defaults = self.mesh.spec.defaults
+        if defaults.workload is not None or defaults.proxy is not None:
+            return list(self.services.values())
+        return [
+            info
+            for info in self.services.values()
+            if info.model.workload is not None or info.model.proxy is not None
+        ]
+
+    def has_bare_workload(self, info: ServiceInfo) -> bool:
+        """Neither the service nor `spec.defaults` writes a `workload`: its plan is meshc's own
+        defaults (`workloads.resolve`), the same for every such service but for its paths and
+        default readiness probe. A rule that no such plan can break skips these services without
+        resolving their plans (a 10,000-service mesh has mostly these)."""
+        return info.model.workload is None and self.mesh.spec.defaults.workload is None
 
     def principal(self, namespace: str, account: str) -> str:
         return f"{self.trust_domain}/ns/{namespace}/sa/{account}"

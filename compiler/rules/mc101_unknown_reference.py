@@ -151,14 +151,14 @@ def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
         """No service answers the reference (an ambiguous bare name is MC240's, not unknown)."""
         return index.resolve(ref) is None and not index.namespaces_holding(ref)
 
-    for info in services.values():
-        for j, call in enumerate(info.model.calls):
-            if index.resolve(call.service) is None and unknown(call.service):
-                yield Finding(
-                    (*info.path, "calls", j, "service"),
-                    f"service '{info.key}' calls unknown service '{call.service}'",
-                    unknown_service(call.service),
-                )
+    for edge in index.unresolved_calls:  # the calls of every service that resolve to none, in order
+        info, j, call = edge.caller, edge.call_index, edge.call
+        if unknown(call.service):
+            yield Finding(
+                (*info.path, "calls", j, "service"),
+                f"service '{info.key}' calls unknown service '{call.service}'",
+                unknown_service(call.service),
+            )
     missing: dict[tuple[tuple[str | int, ...], str], list[str]] = {}
     if _names_versions(ctx.mesh.spec.defaults.traffic):
         for info in services.values():
@@ -177,7 +177,12 @@ def check_mesh(ctx: RuleContext) -> Iterator[Finding]:
                     f"gateway '{gateway.name}' routes to unknown service '{route.to.service}'",
                     unknown_service(route.to.service),
                 )
-            elif target is not None and route.to.port is not None and target.port(route.to.port) is None:
+            elif (
+                target is not None
+                and route.to.port is not None
+                # `target.port(...) is None`, on the declared ports: nothing to resolve
+                and all(p.port != route.to.port for p in target.model.ports)
+            ):
                 yield Finding(
                     (*path, "port"),
                     f"service '{target.key}' has no port {route.to.port}",

@@ -45,24 +45,16 @@ when the service bounds it itself), the service at the end of that chain, its nu
 A plain tuple, and the labels are written only for a finding: every service of the mesh gets one."""
 
 
-def _timeout(info: ServiceInfo) -> float | None:
-    timeout = info.traffic.timeout
-    return duration_seconds(timeout) if timeout else None
-
-
-def _own_bound(info: ServiceInfo) -> float | None:
-    """The time within which the service answers by its own settings, if they bound it."""
-    traffic = info.traffic
-    if traffic.timeout:
-        return duration_seconds(traffic.timeout)
-    r = traffic.retries
+def _retry_bound(info: ServiceInfo) -> float | None:
+    """The time within which a service without a timeout answers by its retries, if they bound it."""
+    r = info.traffic_value("retries")
     if r is not None and r.attempts > 0 and r.per_try_timeout:
         return (r.attempts + 1) * duration_seconds(r.per_try_timeout)
     return None
 
 
 def _own_label(info: ServiceInfo) -> str:
-    """`db (5s)`: the service and what bounds it (`_own_bound`)."""
+    """`db (5s)`: the service and what bounds it (its timeout, else its retries)."""
     traffic = info.traffic
     if traffic.timeout:
         return f"{info.key} ({traffic.timeout})"
@@ -116,13 +108,17 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     graph = CallGraph.of(ctx.index)
     waits: list[_Wait | None] = [None] * len(graph.nodes)
     late: list[tuple[int, float, _Wait]] = []
+    nodes = graph.nodes
     for node in graph.postorder():
-        info = graph.nodes[node]
+        info = nodes[node]
         below = _slowest(node, graph, waits)
-        timeout = _timeout(info) if info.http_ports else None  # TCP-only: Istio ignores it (MC115)
-        if timeout is not None and below is not None and timeout < below[0] - 1e-9:
-            late.append((node, timeout, below))
-        own = _own_bound(info)
+        # what bounds the service's answer time itself (`_own_label`): its timeout, else its retries;
+        # its fields read one by one (`traffic_value`), as every service of the mesh gets one
+        written = info.traffic_value("timeout")
+        timeout = duration_seconds(written) if written else None
+        own = timeout if timeout is not None else _retry_bound(info)
+        if timeout is not None and below is not None and timeout < below[0] - 1e-9 and info.speaks_http:
+            late.append((node, timeout, below))  # a TCP-only service's timeout: Istio ignores it (MC115)
         waits[node] = (own, None, node, 0) if own is not None else below
     for node, timeout, below in sorted(late, key=lambda item: item[0]):
         info = graph.nodes[node]

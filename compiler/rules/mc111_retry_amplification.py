@@ -45,10 +45,12 @@ SHOWN_HOPS = 6
 
 def _factor(info: ServiceInfo) -> int:
     """1 + the largest `attempts` among the service's rules: the most tries a call to it may make."""
-    traffic = info.traffic
-    attempts = [traffic.retries.attempts if traffic.retries else 0]
-    attempts += [r.retries.attempts for r in traffic.routes if r.retries is not None]
-    return 1 + max(attempts)
+    retries = info.traffic_value("retries")  # two fields of every service: no merged model
+    most = retries.attempts if retries else 0
+    for route in info.traffic_value("routes"):
+        if route.retries is not None and route.retries.attempts > most:
+            most = route.retries.attempts
+    return 1 + most
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,13 @@ to an object of that kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from meshc.spec.models import Egress
 from meshc.spec.source import PathItem
 
+from ..index import ServiceInfo
 from ..lower import names
 from ..lower.egress import host_policy, http_route_policy, is_http, mesh_leg_namespaces, numbered
 from ..lower.egress import placements as egress_placements
@@ -75,6 +76,13 @@ def _source(ctx: RuleContext, token: Token) -> Source:
 
 def planned(ctx: RuleContext) -> Iterator[Planned]:
     """The objects whose names depend on user-chosen names, as `meshc.compiler.lower` names them."""
+    yield from _namespace_wide(ctx)
+    for info in ctx.index.services.values():  # spec order, without the duplicates (MC102)
+        yield from _service_objects(info, own=True, deployments=True)
+    yield from _gateway_and_egress_objects(ctx)
+
+
+def _namespace_wide(ctx: RuleContext) -> Iterator[Planned]:
     index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
     if any(scope.east_west for scope in index.scopes):
         cp = spec.control_plane.namespace
@@ -95,28 +103,48 @@ def planned(ctx: RuleContext) -> Iterator[Planned]:
             yield ("PeerAuthentication", ns, names.NAMESPACE_POLICY, Source(mtls, None))
         if spec.telemetry is not None and not spec.mesh_wide:
             yield ("Telemetry", ns, names.NAMESPACE_POLICY, Source(f"the telemetry of {what}", None))
-    for info in index.services.values():  # spec order, without the duplicates (MC102)
-        svc, ns, name = info.model, info.namespace, info.model.name
-        token = (_SERVICE, info.index)  # its Source is written only for a collision (`_source`)
+
+
+def _service_objects(info: ServiceInfo, *, own: bool, deployments: bool) -> Iterator[Planned]:
+    """A service's objects: those named after the service itself (token `(_SERVICE, i)`) with
+    `own`, its JWT policy, its Deployments with `deployments`."""
+    svc, ns, name = info.model, info.namespace, info.model.name
+    token = (_SERVICE, info.index)  # its Source is written only for a collision (`_source`)
+    security = svc.security
+    jwt = security.jwt if security is not None else None
+    if own:
         yield ("Service", ns, name, token)
         yield ("DestinationRule", ns, name, token)
         yield ("VirtualService", ns, name, token)
         yield ("Sidecar", ns, name, token)
         yield ("AuthorizationPolicy", ns, name, token)
-        security = svc.security
-        jwt = security.jwt if security is not None else None
         if jwt is not None:
             yield ("RequestAuthentication", ns, name, token)
-            if info.http_ports and (jwt.required or jwt.require_claims):
-                # lower.security.service_jwt
-                yield ("AuthorizationPolicy", ns, names.service_require_jwt(name), (_JWT, info.index))
-        if security is not None and (security.mtls is not None or security.port_mtls):
-            yield ("PeerAuthentication", ns, name, token)
-        if svc.telemetry is not None:
-            yield ("Telemetry", ns, name, token)
+    policy = _jwt_policy(info) if jwt is not None else None
+    if policy is not None:
+        yield policy
+    if own and security is not None and (security.mtls is not None or security.port_mtls):
+        yield ("PeerAuthentication", ns, name, token)
+    if own and svc.telemetry is not None:
+        yield ("Telemetry", ns, name, token)
+    if deployments:
         for j, version in enumerate(svc.versions):
             if version.image:
                 yield ("Deployment", ns, names.deployment(name, version.name), (_VERSION, info.index, j))
+
+
+def _jwt_policy(info: ServiceInfo) -> Planned | None:
+    """The service's own JWT policy (lower.security.service_jwt), if it gets one."""
+    security = info.model.security
+    jwt = security.jwt if security is not None else None
+    if jwt is not None and info.speaks_http and (jwt.required or jwt.require_claims):
+        name = names.service_require_jwt(info.model.name)
+        return ("AuthorizationPolicy", info.namespace, name, (_JWT, info.index))
+    return None
+
+
+def _gateway_and_egress_objects(ctx: RuleContext) -> Iterator[Planned]:
+    index, spec, mesh = ctx.index, ctx.mesh.spec, ctx.index.name
     owned = set(index.app_namespaces)
     pods_allowed: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
     for _, gw in sorted(index.gateways.values(), key=lambda found: found[1].name):
@@ -207,8 +235,51 @@ def _egress_policies(
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    """The collisions of `planned(ctx)`, in its order, with the objects that are planned once only
+    (of ~7 a service, most) left out of the stream: such an object neither collides nor decides
+    which of two is "earlier", so leaving it out changes nothing (tests/test_rule_fast_paths.py).
+
+    - The objects a service names after itself are unique among the services' (services are unique
+      by namespace and name): they can only collide with an object of another source whose
+      namespace and name are the service's (`taken`).
+    - Deployments are the only objects of their kind a service plans: when their names are
+      distinct, none collides.
+    """
+    head = list(_namespace_wide(ctx))
+    tail = list(_gateway_and_egress_objects(ctx))
+    services = ctx.index.services.values()
+    taken = {(ns, name) for _, ns, name, _ in head}
+    taken.update((ns, name) for _, ns, name, _ in tail)
+    jwt: dict[int, Planned] = {}
+    for info in services:
+        policy = _jwt_policy(info) if info.model.security is not None else None
+        if policy is not None:  # the only object a service names other than after itself
+            jwt[info.index] = policy
+            taken.add((policy[1], policy[2]))
+    deployments = [
+        ("Deployment", info.namespace, names.deployment(info.model.name, version.name))
+        for info in services
+        for version in info.model.versions
+        if version.image
+    ]
+    deployments_collide = len(set(deployments)) != len(deployments) or any(
+        kind == "Deployment" for kind, _, _, _ in (*head, *tail)
+    )
+
+    def stream() -> Iterator[Planned]:
+        yield from head
+        for info in services:
+            own = (info.namespace, info.model.name) in taken
+            if own or deployments_collide or info.index in jwt:
+                yield from _service_objects(info, own=own, deployments=deployments_collide)
+        yield from tail
+
+    yield from _collisions(ctx, stream())
+
+
+def _collisions(ctx: RuleContext, objects: Iterable[Planned]) -> Iterator[Finding]:
     first: dict[tuple[str, str, str], Token] = {}
-    for kind, namespace, name, token in planned(ctx):
+    for kind, namespace, name, token in objects:
         found = first.setdefault((kind, namespace, name), token)
         if found is token or found == token:
             continue

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..lower import names
-from ..workloads import evictable
+from ..workloads import DEFAULT_MAX_UNAVAILABLE, evictable
 from .base import Finding, RuleContext
 from .walk import Path, once_per_place
 
@@ -31,11 +31,18 @@ NAME = "budget-blocks-drain"
 SEVERITY = "error"
 SCOPE = "mesh"
 
+_OWN_BUDGET_EVICTS = isinstance(DEFAULT_MAX_UNAVAILABLE, int) and DEFAULT_MAX_UNAVAILABLE > 0
+"""meshc's own budget (`maxUnavailable: 1`, for a service without any `workload` setting) allows an
+eviction at every replica count: such services need no plan here."""
+
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
-    for info in ctx.index.services.values():
-        plan = ctx.index.workload(info)
+    index = ctx.index
+    for info in index.with_pod_settings if _OWN_BUDGET_EVICTS else index.services.values():
+        if _OWN_BUDGET_EVICTS and index.has_bare_workload(info):
+            continue
+        plan = index.workload(info)
         for version in info.versions:
             budget = plan.budget_for(version) if version.image else None
             if budget is None:

@@ -30,10 +30,11 @@ SCOPE = "mesh"
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
-    for info in ctx.index.services.values():
-        if not ctx.index.owns_workload(info):
+    index = ctx.index
+    for info in index.with_pod_settings:  # the others have meshc's own plan: no autoscaler
+        if index.has_bare_workload(info) or not index.owns_workload(info):
             continue
-        scaling = ctx.index.workload(info).autoscaling
+        scaling = index.workload(info).autoscaling
         if scaling is None or scaling.min_replicas <= scaling.max_replicas:
             continue
         found.append(

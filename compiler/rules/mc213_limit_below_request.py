@@ -32,25 +32,33 @@ SCOPE = "mesh"
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     found: list[tuple[Path, str, str, str]] = []
-    for info in ctx.index.services.values():
-        if not ctx.index.owns_workload(info):
+    index = ctx.index
+    defaults_proxy = ctx.mesh.spec.defaults.proxy
+    for info in index.with_pod_settings:  # the others: see below
+        bare = index.has_bare_workload(info)
+        if bare and info.model.proxy is None and defaults_proxy is None:
+            continue  # meshc's own resources, and no proxy resources: nothing to compare (see below)
+        if not index.owns_workload(info):
             continue
-        res = ctx.index.workload(info).resources
-        for what, request, limit, key, field in (
-            ("CPU", res.cpu, res.cpu_limit, "cpuLimit", "cpu_limit"),
-            ("memory", res.memory, res.memory_limit, "memoryLimit", "memory_limit"),
-        ):
-            if limit is not None and amount(limit) < amount(request):
-                found.append(
-                    (
-                        res.origins[field],
-                        info.name,
-                        f"service '{info.key}' has a {what} limit of {limit} below its request of "
-                        f"{request}: the API server rejects the Deployment",
-                        f"raise `{key}` to at least {request} (for this service alone: in its own "
-                        "`workload.resources`), or lower the request",
+        # meshc's own resources (a service without any `workload` setting) set no CPU limit and the
+        # memory limit at the request: nothing to compare, and no plan to resolve
+        if not bare:
+            res = index.workload(info).resources
+            for what, request, limit, key, field in (
+                ("CPU", res.cpu, res.cpu_limit, "cpuLimit", "cpu_limit"),
+                ("memory", res.memory, res.memory_limit, "memoryLimit", "memory_limit"),
+            ):
+                if limit is not None and amount(limit) < amount(request):
+                    found.append(
+                        (
+                            res.origins[field],
+                            info.name,
+                            f"service '{info.key}' has a {what} limit of {limit} below its request of "
+                            f"{request}: the API server rejects the Deployment",
+                            f"raise `{key}` to at least {request} (for this service alone: in its own "
+                            "`workload.resources`), or lower the request",
+                        )
                     )
-                )
         proxy = info.proxy
         if proxy is None:
             continue

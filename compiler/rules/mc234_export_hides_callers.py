@@ -33,7 +33,7 @@ SCOPE = "mesh"
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.index.services.values():
-        wanted = info.traffic.export_to
+        wanted = info.traffic_value("export_to")  # one field of every service: no merged model
         if wanted is None or wanted == "callers":
             continue
         own = info.model.traffic is not None and info.model.traffic.export_to is not None

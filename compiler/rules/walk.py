@@ -43,10 +43,14 @@ def _by_namespace(index: MeshIndex) -> _ByNamespace:
         indexed: dict[str, list[ServiceInfo]] = {}
         for info in index.services.values():
             indexed.setdefault(info.namespace, []).append(info)
-        entries: dict[str, list[int]] = {}
         spec = index.mesh.spec
-        for i, svc in enumerate(spec.services):
-            entries.setdefault(svc.namespace or spec.defaults.namespace, []).append(i)
+        entries: dict[str, list[int]]
+        if len(index.services) == len(spec.services):  # no duplicates: entry i is indexed service i
+            entries = {ns: [info.index for info in infos] for ns, infos in indexed.items()}
+        else:
+            entries = {}
+            for i, svc in enumerate(spec.services):
+                entries.setdefault(svc.namespace or spec.defaults.namespace, []).append(i)
         found = _BY_NAMESPACE[index] = _ByNamespace(indexed, entries)
     return found
 
@@ -151,6 +155,8 @@ class CallGraph:
     """Positions of each node's callees: known services, deduplicated, in spec order."""
     http: list[list[bool]]
     """Per callee: whether some call to it speaks HTTP (only then do its timeouts and retries apply)."""
+    order: list[int]
+    """The nodes in DFS post-order (`postorder`)."""
 
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
@@ -165,45 +171,57 @@ class CallGraph:
     def _build(cls, index: MeshIndex) -> CallGraph:
         nodes = list(index.services.values())
         position = {info.key: i for i, info in enumerate(nodes)}
+        speaks_http = [info.speaks_http for info in nodes]
+        resolve = index.resolve
         callees: list[list[int]] = []
         http: list[list[bool]] = []
         for info in nodes:
             edges: dict[int, bool] = {}
             for call in info.model.calls:
-                callee = index.resolve(call.service)
-                i = position[callee.key] if callee is not None else None
-                if i is not None:
-                    edges[i] = edges.get(i, False) or call_is_http(nodes[i], call)
+                callee = resolve(call.service)
+                if callee is None:
+                    continue
+                i = position[callee.key]
+                if not edges.get(i, False):  # `edges[i] or call_is_http(...)`, its fast case inline
+                    edges[i] = (
+                        speaks_http[i]
+                        if call.protocol is None and not call.ports
+                        else call_is_http(nodes[i], call)
+                    )
             callees.append(list(edges))
             http.append(list(edges.values()))
-        return cls(nodes, callees, http)
+        return cls(nodes, callees, http, _postorder(callees))
 
     def postorder(self) -> list[int]:
-        """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit).
+        """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit);
+        worked out once, with the graph (MC110 and MC111 both walk it).
 
         When a node comes up, each of its callees either came earlier or is one of its DFS
         ancestors (a back-edge of a cycle). A dynamic programme that walks this list and treats a
         callee without a value yet as "unknown" is therefore linear and terminates on cycles.
         """
-        callees = self.callees
-        order: list[int] = []
-        visited = [False] * len(self.nodes)
-        for root in range(len(self.nodes)):
-            if visited[root]:
-                continue
-            visited[root] = True
-            stack = [(root, iter(callees[root]))]
-            while stack:
-                node, children = stack[-1]
-                for child in children:
-                    if not visited[child]:
-                        visited[child] = True
-                        stack.append((child, iter(callees[child])))
-                        break
-                else:
-                    stack.pop()
-                    order.append(node)
-        return order
+        return self.order
+
+
+def _postorder(callees: list[list[int]]) -> list[int]:
+    order: list[int] = []
+    visited = [False] * len(callees)
+    for root in range(len(callees)):
+        if visited[root]:
+            continue
+        visited[root] = True
+        stack = [(root, iter(callees[root]))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if not visited[child]:
+                    visited[child] = True
+                    stack.append((child, iter(callees[child])))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
 
 
 def normal_host(host: str) -> str:
@@ -271,6 +289,8 @@ def call_is_http(callee: ServiceInfo, call: Call) -> bool:
     """Whether a call may speak HTTP: its protocol, else any HTTP port among those it may use."""
     if call.protocol is not None:
         return call.protocol in HTTP_PROTOCOLS
+    if not call.ports:
+        return callee.speaks_http  # any port: no need to resolve them
     return any(p.protocol in HTTP_PROTOCOLS for p in callee.ports if not call.ports or p.number in call.ports)
 
 
