@@ -227,3 +227,46 @@ def test_ten_thousand_services_all_rules_fast() -> None:
     # Linear rules take well under a second each here; a quadratic one would take minutes.
     slow = {code: round(t, 2) for code, t in timings.items() if t > 5.0}
     assert not slow, f"rules too slow on {n} services (CPU seconds): {slow}"
+
+
+def test_an_export_to_in_the_defaults_is_reported_once_for_every_service_it_hides(tmp_path: Path) -> None:
+    """MC234 at `spec.defaults.traffic.exportTo` is one mistake: one error there, naming how many
+    services it hides from their callers, not one error per service on that one line; a service's
+    own `exportTo` still gets its own error."""
+    services = [
+        {"name": f"api-{i}", "namespace": "web", "ports": [{"port": 8080, "protocol": "http"}]}
+        for i in range(30)
+    ]
+    services.append(
+        {
+            "name": "admin",
+            "namespace": "ops",
+            "ports": [{"port": 8080, "protocol": "http"}],
+            "calls": [{"service": f"web/api-{i}"} for i in range(30)],
+        }
+    )
+    services[0]["traffic"] = {"exportTo": ["."]}  # its own setting: its own error
+    spec = {
+        "apiVersion": "meshc.dev/v1alpha1",
+        "kind": "Mesh",
+        "metadata": {"name": "shop"},
+        "spec": {"defaults": {"traffic": {"exportTo": ["."]}}, "services": services},
+    }
+    path = tmp_path / "mesh.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    parsed = parse(path)
+    found = [
+        d
+        for d in run_rules(RuleContext(parsed.mesh, parsed.index), parsed.loaded.source)
+        if d.code == "MC234"
+    ]
+    at_defaults = [d for d in found if "from spec.defaults.traffic" in d.message]
+    assert len(at_defaults) == 1, _show(found)
+    assert "(the same for 28 more: 'api-10', 'api-11'," in at_defaults[0].message
+    assert (
+        at_defaults[0].line == parsed.loaded.source.position(("spec", "defaults", "traffic", "exportTo"))[1]
+    )
+    own = [d for d in found if d not in at_defaults]
+    assert [d.message.split(":")[0] for d in own] == [
+        "`exportTo` of service 'api-0' leaves out namespace 'ops' of its caller 'admin'"
+    ]

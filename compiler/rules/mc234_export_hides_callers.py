@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .base import Finding, RuleContext
+from .walk import Path, once_per_place
 
 CODE = "MC234"
 NAME = "export-hides-callers"
@@ -32,6 +33,19 @@ SCOPE = "mesh"
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    # A problem of `spec.defaults.traffic.exportTo` is reported once, at that setting, for every
+    # service it affects (a 10,000-service mesh would otherwise get thousands of errors on one line).
+    inherited: list[tuple[Path, str, str, str]] = []
+    for path, service, message, hint, own in _problems(ctx):
+        if own:
+            yield Finding(path, message, hint)
+        else:
+            inherited.append((path, service, message, hint))
+    yield from once_per_place(inherited)
+
+
+def _problems(ctx: RuleContext) -> Iterator[tuple[Path, str, str, str, bool]]:
+    """(where, the service, message, hint, whether the service writes its own `exportTo`)."""
     for info in ctx.index.services.values():
         wanted = info.traffic_value("export_to")  # one field of every service: no merged model
         if wanted is None or wanted == "callers":
@@ -41,7 +55,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         where = f"`exportTo` of service '{info.key}'" + ("" if own else " (from spec.defaults.traffic)")
         if "*" in wanted:
             if len(set(wanted)) > 1:
-                yield Finding(path, f"{where} lists `*` with other namespaces", "keep `*` alone")
+                yield path, info.key, f"{where} lists `*` with other namespaces", "keep `*` alone", own
             continue
         seen = {info.namespace if ns == "." else ns for ns in wanted}
         needed: dict[str, str] = {}
@@ -51,9 +65,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             needed.setdefault(gateway.workload.namespace, f"the pods of gateway '{gateway.name}'")
         for ns, who in sorted(needed.items()):
             if ns not in seen:
-                yield Finding(
-                    path,
+                message = (
                     f"{where} leaves out namespace '{ns}' of {who}: proxies there do not see the "
-                    "service's routing",
-                    f"add `{ns}`, or write `exportTo: callers`",
+                    "service's routing"
                 )
+                yield path, info.key, message, f"add `{ns}`, or write `exportTo: callers`", own
