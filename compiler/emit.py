@@ -462,9 +462,9 @@ def _address_and_scan(
 
 
 def _addresses(items: list[Manifest]) -> list[str | None]:
-    from .buildcache import address  # here: only a recompile with the build cache needs it
+    from .buildcache import addresses_of  # here: only a recompile with the build cache needs it
 
-    return [address(m.body) for m in items]
+    return addresses_of(items)
 
 
 def _write_part(
@@ -667,15 +667,13 @@ def _write_files(
         return []
 
     def write_share_cached(share: Sequence[Manifest], offset: int) -> list[str | FileRecord]:
-        from .buildcache import address  # here: only a compile with the build cache needs it
+        from .buildcache import addresses_of  # here: only a compile with the build cache needs it
 
         assert cache is not None
         spans = cache.spans
         known_addresses = addresses
         share_addresses = (
-            [address(m.body) for m in share]
-            if known_addresses is None
-            else known_addresses[offset : offset + len(share)]
+            addresses_of(share) if known_addresses is None else known_addresses[offset : offset + len(share)]
         )
         if check is not None:
             problems = check(

@@ -559,3 +559,43 @@ def test_a_small_change_writes_only_its_texts_and_a_big_one_compacts(tmp_path):
     (last,) = cache.glob("*.texts")
     assert last not in files
     assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+
+
+# --- what a recompile makes of the pack's rows ----------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Namespace", "Deployment", "Sidecar"]),
+            st.none() | st.text(max_size=5),
+            st.text(max_size=5),
+            st.none() | st.text(max_size=3),
+            st.none() | st.text(max_size=8),
+            st.text("0123456789abcdef", min_size=32, max_size=32),
+        ),
+        max_size=5,
+    )
+)
+def test_reused_manifests_are_the_manifests_the_dataclass_makes(rows: list[tuple[Any, ...]]) -> None:
+    """`reused_manifests` sets the slots directly (faster than the frozen dataclass's `__init__`):
+    every field set, the body a `ReusedBody` with the row's address, frozen as any Manifest."""
+    import dataclasses
+
+    from meshc.compiler.manifest import Manifest
+
+    made = buildcache.reused_manifests(rows)
+    expected = [
+        Manifest(kind, namespace, name, buildcache.ReusedBody(a), cluster, owner)
+        for kind, namespace, name, cluster, owner, a in rows
+    ]
+    assert made == expected
+    for m, e in zip(made, expected, strict=True):
+        assert type(m) is Manifest and type(m.body) is buildcache.ReusedBody
+        assert m.body.address == e.body.address and m.body == {}
+        assert [getattr(m, f.name) for f in dataclasses.fields(m)] == [
+            getattr(e, f.name) for f in dataclasses.fields(e)
+        ]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            m.kind = "Service"  # type: ignore[misc]
+    assert buildcache.addresses_of(made) == [row[-1] for row in rows]
