@@ -263,6 +263,8 @@ class BuildCache:
     manifests: Sequence[Manifest] = ()
     """This compile's objects, aligned with `addresses` (`keep_units`)."""
     kept_services: dict[str, str] = field(default_factory=dict)
+    reused_units: frozenset[str] = frozenset()
+    """The units this compile took from the pack unchanged (`keep_units`)."""
     early_scan: EarlyScan | None = None
     """The listing of the previous tree's folders, started while this compile parses the spec
     (`parallel.scanning_early`); the write to that tree takes it under its lock."""
@@ -293,13 +295,20 @@ class BuildCache:
         return found
 
     def keep_units(
-        self, keys: dict[str, str], manifests: Sequence[Manifest], services: dict[str, str]
+        self,
+        keys: dict[str, str],
+        manifests: Sequence[Manifest],
+        services: dict[str, str],
+        reused: frozenset[str] = frozenset(),
     ) -> None:
         """Keep this compile's units with `keys` (volatile ones left out) and the hashes of its
-        `services` for the next compile; saved with the texts once every object is addressed."""
+        `services` for the next compile; saved with the texts once every object is addressed.
+        `reused`: the units whose objects in `manifests` are those `reusable` made of the pack's
+        rows, in their order: their rows are saved as they were loaded."""
         self.unit_keys = keys
         self.manifests = manifests
         self.kept_services = services
+        self.reused_units = reused
 
     def keep_findings(self, rows: dict[str, list[Any]]) -> None:
         """This compile's local rule findings per unit, saved with the units they belong to."""
@@ -318,15 +327,20 @@ class BuildCache:
                 "services": [[], []],
                 "findings": {},
             }
+        # A reused unit's rows are the pack's: its objects were made of them (`reusable`), in
+        # their order, each address its row's, under the same key (tests/test_incremental.py
+        # holds them equal to the rows built anew); only the other units' objects make rows.
+        reused = {u: self.units[u][1] for u in self.reused_units if u in keys and u in self.units}
         rows: dict[str, list[tuple[Any, ...]]] = {}
         broken = set()
         for m, a in zip(self.manifests, addresses, strict=True):
             unit = m.namespace or m.name
-            if unit not in keys:
+            if unit not in keys or unit in reused:
                 continue
             if a is None:
                 broken.add(unit)
             rows.setdefault(unit, []).append((m.kind, m.namespace, m.name, m.cluster, m.owner, a))
+        rows.update(reused)
         names = sorted(u for u in rows if u not in broken)
         flat = [row for u in names for row in rows[u]]
         columns = [list(c) for c in zip(*flat, strict=True)] if flat else [[] for _ in UNIT_COLUMNS]

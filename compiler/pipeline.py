@@ -295,7 +295,11 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
     manifests = _in_canonical_order(fresh, kept, index)
     volatile = volatile_units(fresh, index)
-    cache.keep_units({u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services)
+    # A unit is saved as reused only if every object of it was (none lowered anew lands there).
+    reused = frozenset(kept) - set(map(unit_of, fresh))
+    cache.keep_units(
+        {u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services, reused
+    )
     if not kept:
         return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
     edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
