@@ -386,9 +386,8 @@ def verify_behaviour(lowered: Lowered) -> None:
 
     index = lowered.parsed.index
     if lowered.fresh is not None:  # the objects lowered anew, and the probes within them
-        from .units import unit_of
-
-        fresh = [m for m in lowered.manifests if unit_of(m) in lowered.fresh]
+        units = lowered.fresh
+        fresh = [m for m in lowered.manifests if (m.namespace or m.name) in units]  # `units.unit_of`
         if not run_verifier(index, fresh, focus=(lowered.probed, lowered.fresh)).bugs:
             return
         # A probe may still have reached an object this compile reused (a route that sends on

@@ -368,6 +368,17 @@ def damage_span(p: Path) -> None:
     _rewrite_index(p, lambda index: index["texts"]["ends"].__setitem__(0, 10**12))
 
 
+def damage_segment_number(p: Path) -> None:
+    """A well-formed pack whose index puts a text in a texts file it does not list."""
+    _rewrite_index(
+        p, lambda index: index["texts"]["segment"].__setitem__(-1, len(index["segments"]["names"]))
+    )
+
+
+def damage_segment_negative(p: Path) -> None:
+    _rewrite_index(p, lambda index: index["texts"]["segment"].__setitem__(0, -1))
+
+
 def damage_finding_row(p: Path) -> None:
     """A well-formed pack whose kept rule findings are not rows of the expected shape."""
     _rewrite_index(p, lambda index: index["units"]["findings"].__setitem__("ns-000", [["MC109", 1]]))
@@ -384,6 +395,8 @@ def damage_finding_row(p: Path) -> None:
         (damage_texts_symlink, "cannot read it"),
         (damage_span, "malformed content"),
         (damage_finding_row, "malformed content"),
+        (damage_segment_number, "malformed content"),
+        (damage_segment_negative, "malformed content"),
         (damage_header, "not a meshc build cache"),
         (damage_version, "written in another format"),
         (damage_fingerprint, "written by another meshc"),
