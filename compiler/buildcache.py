@@ -684,7 +684,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and all(type(c) is list and len(c) == len(addresses) for c in (segment, starts, ends))
         and all(set(map(type, c)) <= {int} for c in (segment, starts, ends))
         and (not segment or (min(segment) >= 0 and max(segment) < len(names)))
-        and all(map(operator.le, [0] * len(starts), starts))
+        and min(starts, default=0) >= 0
         and all(map(operator.le, starts, ends))
         and all(map(operator.le, ends, map(sizes.__getitem__, segment)))
         and (target is None or type(target) is str)

@@ -18,6 +18,7 @@ finished (see `parallel`); on a spec the rules reject its result is never used.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -141,7 +142,7 @@ class Compilation:
         return self.verified.lowered.manifests
 
     def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(m.kind for m in self.manifests).items()))
+        return dict(sorted(Counter(map(operator.attrgetter("kind"), self.manifests)).items()))
 
 
 # --- the entry points and their steps ---------------------------------------------------------------

@@ -368,6 +368,11 @@ def damage_span(p: Path) -> None:
     _rewrite_index(p, lambda index: index["texts"]["ends"].__setitem__(0, 10**12))
 
 
+def damage_span_negative(p: Path) -> None:
+    """A well-formed pack whose index puts a text before the start of its texts file."""
+    _rewrite_index(p, lambda index: index["texts"]["starts"].__setitem__(-1, -5))
+
+
 def damage_segment_number(p: Path) -> None:
     """A well-formed pack whose index puts a text in a texts file it does not list."""
     _rewrite_index(
@@ -396,6 +401,7 @@ def damage_finding_row(p: Path) -> None:
         (damage_span, "malformed content"),
         (damage_finding_row, "malformed content"),
         (damage_segment_number, "malformed content"),
+        (damage_span_negative, "malformed content"),
         (damage_segment_negative, "malformed content"),
         (damage_header, "not a meshc build cache"),
         (damage_version, "written in another format"),
