@@ -369,7 +369,10 @@ class BuildCache:
         """The manifests whose body the cache does not know passed the self-check."""
         if len(manifests) != len(self.addresses):
             raise ValueError("unchecked: the manifests are not the ones `prepare` addressed")
-        known = map(self.spans.__contains__, self.addresses)  # None is never in spans
+        spans = self.spans
+        if None in spans:  # never from a pack (its addresses are strings); a body without one is unknown
+            spans = {a: n for a, n in spans.items() if a is not None}
+        known = map(spans.__contains__, self.addresses)
         return list(itertools.compress(manifests, map(operator.not_, known)))
 
     def record_tree(
@@ -681,6 +684,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and set(map(type, sizes)) <= {int}
         and set(map(type, crcs)) <= {int}
         and type(addresses) is list
+        and set(map(type, addresses)) <= {str}
         and all(type(c) is list and len(c) == len(addresses) for c in (segment, starts, ends))
         and all(set(map(type, c)) <= {int} for c in (segment, starts, ends))
         and (not segment or (min(segment) >= 0 and max(segment) < len(names)))

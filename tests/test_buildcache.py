@@ -373,6 +373,11 @@ def damage_span_negative(p: Path) -> None:
     _rewrite_index(p, lambda index: index["texts"]["starts"].__setitem__(-1, -5))
 
 
+def damage_null_address(p: Path) -> None:
+    """A well-formed pack with a text whose address is null (no body has one: never trusted)."""
+    _rewrite_index(p, lambda index: index["texts"]["addresses"].__setitem__(0, None))
+
+
 def damage_segment_number(p: Path) -> None:
     """A well-formed pack whose index puts a text in a texts file it does not list."""
     _rewrite_index(
@@ -402,6 +407,7 @@ def damage_finding_row(p: Path) -> None:
         (damage_finding_row, "malformed content"),
         (damage_segment_number, "malformed content"),
         (damage_span_negative, "malformed content"),
+        (damage_null_address, "malformed content"),
         (damage_segment_negative, "malformed content"),
         (damage_header, "not a meshc build cache"),
         (damage_version, "written in another format"),
@@ -618,3 +624,19 @@ def test_reused_manifests_are_the_manifests_the_dataclass_makes(rows: list[tuple
         with pytest.raises(dataclasses.FrozenInstanceError):
             m.kind = "Service"  # type: ignore[misc]
     assert buildcache.addresses_of(made) == [row[-1] for row in rows]
+
+
+def test_a_body_without_an_address_is_always_self_checked() -> None:
+    """`unchecked` leaves out only bodies whose address the cache knows: a body without one (not
+    plain JSON) is checked, even beside a cache whose spans (set by hand) hold None."""
+    from meshc.compiler.manifest import Manifest
+
+    cache = buildcache.BuildCache(None)
+    manifests = [
+        Manifest("Service", "ns", "a", {"apiVersion": "v1", "when": {1, 2}}),
+        Manifest("Service", "ns", "b", {"apiVersion": "v1"}),
+    ]
+    cache.prepare(manifests)
+    assert cache.addresses[0] is None and cache.addresses[1] is not None
+    cache.spans = {None: 0, cache.addresses[1]: 1}
+    assert cache.unchecked(manifests) == [manifests[0]]
