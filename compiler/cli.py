@@ -408,7 +408,6 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
         _emit_diagnostics(
             c.diagnostics, "json", sys.stdout, {"written": len(c.manifests), "resources": counts}
         )
-    _leave_for_the_end(c, cache)
     return EXIT_OK
 
 
@@ -531,16 +530,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
-_LEFT_FOR_THE_END: list[object] | None = None
-"""Under `entry`: what a compile built (the result, the build cache), kept for the process's end
-instead of being freed object by object when the command returns (see `entry`)."""
-
-
-def _leave_for_the_end(*objects: object) -> None:
-    if _LEFT_FOR_THE_END is not None:
-        _LEFT_FOR_THE_END.extend(objects)
-
-
 def entry() -> int:
     """The `meshc` command (and `python -m meshc`): `main`, then the process ends.
 
@@ -549,35 +538,11 @@ def entry() -> int:
     still alive, the compiled mesh included: 0.37 s at the end of a 10,000-service compile, for no
     garbage. A command is one batch that ends; reference counting still frees what it drops.
     Everything alive is also frozen out of the collections the interpreter makes as it exits.
-    Not in `main` itself, which tests and other programs call many times in one process.
-
-    For the same reason the process then ends at once (`_end`): a compile leaves what it built
-    alive (`_leave_for_the_end`), and nothing frees its millions of objects one by one (0.09 s of
-    CPU after a one-service recompile at 10,000 services, more in the interpreter's own exit)."""
-    global _LEFT_FOR_THE_END
+    Not in `main` itself, which tests and other programs call many times in one process."""
     gc.disable()
-    _LEFT_FOR_THE_END = []
     code = main()
     gc.freeze()
-    _end(code)
     return code
-
-
-def _end(code: int) -> None:
-    """End the process with `code` once stdout and stderr are flushed, skipping the interpreter's
-    exit, which would only free memory: unless something is to run at exit (an `atexit` handler, a
-    thread) or a flush fails (then the interpreter's exit reports it, as it always did)."""
-    import atexit
-    import threading
-
-    if atexit._ncallbacks() or threading.active_count() != 1:
-        return
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return
-    os._exit(code)
 
 
 if __name__ == "__main__":
