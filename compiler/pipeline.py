@@ -18,6 +18,7 @@ finished (see `parallel`); on a spec the rules reject its result is never used.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -141,7 +142,7 @@ class Compilation:
         return self.verified.lowered.manifests
 
     def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(m.kind for m in self.manifests).items()))
+        return dict(sorted(Counter(map(operator.attrgetter("kind"), self.manifests)).items()))
 
 
 # --- the entry points and their steps ---------------------------------------------------------------
@@ -295,7 +296,11 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
     manifests = _in_canonical_order(fresh, kept, index)
     volatile = volatile_units(fresh, index)
-    cache.keep_units({u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services)
+    # A unit is saved as reused only if every object of it was (none lowered anew lands there).
+    reused = frozenset(kept) - set(map(unit_of, fresh))
+    cache.keep_units(
+        {u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services, reused
+    )
     if not kept:
         return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
     edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
@@ -382,9 +387,8 @@ def verify_behaviour(lowered: Lowered) -> None:
 
     index = lowered.parsed.index
     if lowered.fresh is not None:  # the objects lowered anew, and the probes within them
-        from .units import unit_of
-
-        fresh = [m for m in lowered.manifests if unit_of(m) in lowered.fresh]
+        units = lowered.fresh
+        fresh = [m for m in lowered.manifests if (m.namespace or m.name) in units]  # `units.unit_of`
         if not run_verifier(index, fresh, focus=(lowered.probed, lowered.fresh)).bugs:
             return
         # A probe may still have reached an object this compile reused (a route that sends on

@@ -368,6 +368,27 @@ def damage_span(p: Path) -> None:
     _rewrite_index(p, lambda index: index["texts"]["ends"].__setitem__(0, 10**12))
 
 
+def damage_span_negative(p: Path) -> None:
+    """A well-formed pack whose index puts a text before the start of its texts file."""
+    _rewrite_index(p, lambda index: index["texts"]["starts"].__setitem__(-1, -5))
+
+
+def damage_null_address(p: Path) -> None:
+    """A well-formed pack with a text whose address is null (no body has one: never trusted)."""
+    _rewrite_index(p, lambda index: index["texts"]["addresses"].__setitem__(0, None))
+
+
+def damage_segment_number(p: Path) -> None:
+    """A well-formed pack whose index puts a text in a texts file it does not list."""
+    _rewrite_index(
+        p, lambda index: index["texts"]["segment"].__setitem__(-1, len(index["segments"]["names"]))
+    )
+
+
+def damage_segment_negative(p: Path) -> None:
+    _rewrite_index(p, lambda index: index["texts"]["segment"].__setitem__(0, -1))
+
+
 def damage_finding_row(p: Path) -> None:
     """A well-formed pack whose kept rule findings are not rows of the expected shape."""
     _rewrite_index(p, lambda index: index["units"]["findings"].__setitem__("ns-000", [["MC109", 1]]))
@@ -384,6 +405,10 @@ def damage_finding_row(p: Path) -> None:
         (damage_texts_symlink, "cannot read it"),
         (damage_span, "malformed content"),
         (damage_finding_row, "malformed content"),
+        (damage_segment_number, "malformed content"),
+        (damage_span_negative, "malformed content"),
+        (damage_null_address, "malformed content"),
+        (damage_segment_negative, "malformed content"),
         (damage_header, "not a meshc build cache"),
         (damage_version, "written in another format"),
         (damage_fingerprint, "written by another meshc"),
@@ -559,3 +584,59 @@ def test_a_small_change_writes_only_its_texts_and_a_big_one_compacts(tmp_path):
     (last,) = cache.glob("*.texts")
     assert last not in files
     assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+
+
+# --- what a recompile makes of the pack's rows ----------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Namespace", "Deployment", "Sidecar"]),
+            st.none() | st.text(max_size=5),
+            st.text(max_size=5),
+            st.none() | st.text(max_size=3),
+            st.none() | st.text(max_size=8),
+            st.text("0123456789abcdef", min_size=32, max_size=32),
+        ),
+        max_size=5,
+    )
+)
+def test_reused_manifests_are_the_manifests_the_dataclass_makes(rows: list[tuple[Any, ...]]) -> None:
+    """`reused_manifests` sets the slots directly (faster than the frozen dataclass's `__init__`):
+    every field set, the body a `ReusedBody` with the row's address, frozen as any Manifest."""
+    import dataclasses
+
+    from meshc.compiler.manifest import Manifest
+
+    made = buildcache.reused_manifests(rows)
+    expected = [
+        Manifest(kind, namespace, name, buildcache.ReusedBody(a), cluster, owner)
+        for kind, namespace, name, cluster, owner, a in rows
+    ]
+    assert made == expected
+    for m, e in zip(made, expected, strict=True):
+        assert type(m) is Manifest and type(m.body) is buildcache.ReusedBody
+        assert m.body.address == e.body.address and m.body == {}
+        assert [getattr(m, f.name) for f in dataclasses.fields(m)] == [
+            getattr(e, f.name) for f in dataclasses.fields(e)
+        ]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            m.kind = "Service"  # type: ignore[misc]
+    assert buildcache.addresses_of(made) == [row[-1] for row in rows]
+
+
+def test_a_body_without_an_address_is_always_self_checked() -> None:
+    """`unchecked` leaves out only bodies whose address the cache knows: a body without one (not
+    plain JSON) is checked, even beside a cache whose spans (set by hand) hold None."""
+    from meshc.compiler.manifest import Manifest
+
+    cache = buildcache.BuildCache(None)
+    manifests = [
+        Manifest("Service", "ns", "a", {"apiVersion": "v1", "when": {1, 2}}),
+        Manifest("Service", "ns", "b", {"apiVersion": "v1"}),
+    ]
+    cache.prepare(manifests)
+    assert cache.addresses[0] is None and cache.addresses[1] is not None
+    cache.spans = {None: 0, cache.addresses[1]: 1}
+    assert cache.unchecked(manifests) == [manifests[0]]

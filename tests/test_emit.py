@@ -211,3 +211,24 @@ def test_the_json_string_encoder_is_json_dumps(value):
     import json
 
     assert emit._json_string(value) == json.dumps(value, ensure_ascii=False)
+
+
+_NAMES = st.text("abcXY-.0", min_size=1, max_size=6)
+
+
+@given(
+    st.lists(
+        st.builds(
+            Manifest,
+            st.sampled_from(["Namespace", "Deployment", "VirtualService", "PodMonitor"]),
+            st.none() | _NAMES,
+            _NAMES,
+            st.just({}),
+            st.none() | st.just("") | _NAMES,
+        ),
+        max_size=8,
+    )
+)
+def test_relative_paths_are_each_manifests_relative_path(manifests: list[Manifest]) -> None:
+    """The inlined paths of a whole tree (`relative_paths`) are `relative_path`'s, cluster or not."""
+    assert emit.relative_paths(manifests) == [emit.relative_path(m) for m in manifests]

@@ -217,6 +217,19 @@ def assert_incremental_equals_full(before: dict[str, Any], after: dict[str, Any]
         return
     incremental = pipeline.lower_incrementally(parsed, cache)
     assert lowered_output(incremental) == lowered_output(pipeline.lower(parsed))
+    assert_reused_rows_are_rebuilt_rows(cache, incremental)
+
+
+def assert_reused_rows_are_rebuilt_rows(cache: BuildCache, lowered: pipeline.Lowered) -> None:
+    """The units section the pack gets keeps the rows of the units this compile reused as they
+    were loaded (`BuildCache._unit_rows`): exactly the rows made anew of their objects."""
+    cache.prepare(lowered.manifests)
+    saved = cache._unit_rows(cache.addresses)
+    reused, cache.reused_units = cache.reused_units, frozenset()
+    try:
+        assert saved == cache._unit_rows(cache.addresses)
+    finally:
+        cache.reused_units = reused
 
 
 @pytest.mark.parametrize("edit", EDITS, ids=lambda e: e.__name__)
