@@ -24,6 +24,7 @@ from .pipeline import Checked, Compilation, Parsed, Steps, Verified
 
 if TYPE_CHECKING:
     from .buildcache import BuildCache
+    from .units import UnitKeys
 
 PARALLEL_SERVICES = 2_000
 """From this many services on, the semantic rules run in a forked child while this process goes on
@@ -143,14 +144,15 @@ def _speculatively(
     """
     if steps.progress is not None:
         steps.progress("check_semantics")
-    # The child works out the units' keys and what the rules must look at again itself: it starts
-    # sooner, and this process needs the keys only for lowering.
-    rules = _Rules(workers.Forked(partial(_rule_findings, parsed, steps.cache)), strict, steps.cache)
+    # The units' keys before the fork (as `Steps.compile` has them before the rules): both
+    # processes need them, the child for the rules' plan and this one for lowering. Worked out
+    # after the fork, each process would work them out and pay copy-on-write faults for them.
+    keys = steps.unit_keys(parsed)
+    rules = _Rules(workers.Forked(partial(_rule_findings, parsed, steps.cache, keys)), strict, steps.cache)
     failure: BaseException | None = None
     later: list[Diagnostic] = []
     verified: Verified | None = None
     try:
-        steps.unit_keys(parsed)
         later = steps.policies(parsed, policies, strict=strict)
         verified = steps.lower_and_verify(parsed, schemas=schemas, behaviour=behaviour)
         if output is not None:
@@ -186,14 +188,11 @@ _RuleOutcome = tuple[list[Diagnostic], "dict[str, list[pipeline.FindingRow]] | N
 """The rules' diagnostics, their local findings for the build cache (with a plan) and their seconds."""
 
 
-def _rule_findings(parsed: Parsed, cache: BuildCache | None) -> _RuleOutcome:
-    """What `check_semantics` finds, the local findings for the build cache (with the `cache`: the
-    rules then look again only at the units whose key changed), and how long it took (run in the
-    child)."""
-    from .units import unit_keys
-
+def _rule_findings(parsed: Parsed, cache: BuildCache | None, keys: UnitKeys | None) -> _RuleOutcome:
+    """What `check_semantics` finds, the local findings for the build cache (with the `cache` and
+    the units' `keys`: the rules then look again only at the units whose key changed), and how long
+    it took (run in the child)."""
     start = time.perf_counter()
-    keys = unit_keys(parsed.loaded.data, parsed.index, parsed.loaded.digests) if cache is not None else None
     if keys is None or cache is None:
         return pipeline.rule_findings(parsed), None, time.perf_counter() - start
     findings, rows = pipeline.rule_results(parsed, pipeline.plan_rules(parsed, keys, cache))

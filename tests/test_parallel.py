@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,38 @@ def test_rules_beside_lowering_give_the_sequential_outcome(
     monkeypatch.setattr(workers, "Forked", counting)
     assert _outcome(path, strict) == sequential
     assert forks, "the rules did not run in a child"
+
+
+def test_the_units_keys_are_worked_out_once_before_the_rules_fork(
+    forking: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both processes of a compile with the build cache need the units' keys (the rules' plan,
+    lowering): worked out once, by this process before it forks, not again by each (which pays
+    copy-on-write faults after the fork). The compile that reuses the cache still writes a full
+    compile's files."""
+    from meshc.compiler import cli, units
+
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    spec = ROOT / "examples" / "bookinfo" / "mesh.yaml"
+    calls = tmp_path / "calls"
+    real = units.unit_keys
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with calls.open("a") as f:  # the child's calls too
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(units, "unit_keys", counted)
+    for _ in range(2):  # the first compile writes the pack, the second reuses it
+        calls.write_text("")
+        assert cli.main(["compile", str(spec), "-o", str(tmp_path / "out")]) == 0
+        assert calls.read_text().split() == [str(os.getpid())]
+    assert cli.main(["compile", "--no-cache", str(spec), "-o", str(tmp_path / "full")]) == 0
+    files = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*"))
+    assert files == sorted(p.relative_to(tmp_path / "full") for p in (tmp_path / "full").rglob("*"))
+    for name in files:
+        if (tmp_path / "out" / name).is_file():
+            assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "full" / name).read_bytes()
 
 
 def test_a_crash_of_lowering_on_a_rejected_spec_is_not_reported(monkeypatch) -> None:
