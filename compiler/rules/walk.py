@@ -155,8 +155,8 @@ class CallGraph:
     """Positions of each node's callees: known services, deduplicated, in spec order."""
     http: list[list[bool]]
     """Per callee: whether some call to it speaks HTTP (only then do its timeouts and retries apply)."""
-    order: list[int]
-    """The nodes in DFS post-order (`postorder`)."""
+    order: tuple[int, ...]
+    """The nodes in DFS post-order (`postorder`; a tuple: the rules share it)."""
 
     @classmethod
     def of(cls, index: MeshIndex) -> CallGraph:
@@ -192,7 +192,7 @@ class CallGraph:
             http.append(list(edges.values()))
         return cls(nodes, callees, http, _postorder(callees))
 
-    def postorder(self) -> list[int]:
+    def postorder(self) -> tuple[int, ...]:
         """Nodes in DFS post-order (iterative: a 10,000-hop chain must not hit the recursion limit);
         worked out once, with the graph (MC110 and MC111 both walk it).
 
@@ -203,7 +203,7 @@ class CallGraph:
         return self.order
 
 
-def _postorder(callees: list[list[int]]) -> list[int]:
+def _postorder(callees: list[list[int]]) -> tuple[int, ...]:
     order: list[int] = []
     visited = [False] * len(callees)
     for root in range(len(callees)):
@@ -221,7 +221,7 @@ def _postorder(callees: list[list[int]]) -> list[int]:
             else:
                 stack.pop()
                 order.append(node)
-    return order
+    return tuple(order)
 
 
 def normal_host(host: str) -> str:
