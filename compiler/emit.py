@@ -512,7 +512,8 @@ def _write_part(
     recorded_addresses = dict(zip(tree, map(_ADDRESS_OF_ENTRY, tree.values()), strict=True))
     changed = list(itertools.compress(paths, map(operator.ne, map(recorded_addresses.get, paths), addresses)))
     if None in addresses:  # no address (not JSON): written anew, whatever the old tree held
-        changed += [p for p, a in zip(paths, addresses, strict=True) if a is None and p not in changed]
+        listed = set(changed)
+        changed += [p for p, a in zip(paths, addresses, strict=True) if a is None and p not in listed]
     if len(tree) + sum(1 for p in changed if p not in tree) > len(paths):  # files that go away
         changed += [p for p in tree if p not in wanted]
     old_folders = recorded.keys() - {""}

@@ -17,16 +17,23 @@ strings = st.one_of(
     st.builds(lambda v: StringMatch(prefix=v), texts),
     st.builds(lambda v: StringMatch(regex=v), texts),
 )
-maps = st.dictionaries(st.sampled_from(["x-a", "x-b"]), strings, max_size=2)
-matches = st.builds(
-    Match,
-    path=st.none() | strings,
-    method=st.none() | strings,
-    headers=maps,
-    query=maps,
-    claims=maps,
-    port=st.none() | st.sampled_from([80, 8080]),
-)
+
+
+def matches_of(values: st.SearchStrategy[StringMatch]) -> st.SearchStrategy[Match]:
+    """Matches whose conditions are drawn from `values`."""
+    maps = st.dictionaries(st.sampled_from(["x-a", "x-b"]), values, max_size=2)
+    return st.builds(
+        Match,
+        path=st.none() | values,
+        method=st.none() | values,
+        headers=maps,
+        query=maps,
+        claims=maps,
+        port=st.none() | st.sampled_from([80, 8080]),
+    )
+
+
+matches = matches_of(strings)
 
 
 @settings(max_examples=400, deadline=None)

@@ -27,7 +27,7 @@ from meshc.compiler.rules.base import Finding
 from meshc.compiler.rules.mc183_gateway_policy_inexpressible import may_be_inexpressible
 from meshc.compiler.rules.walk import CallGraph, focused_entries
 from meshc.spec.models import HTTP_PROTOCOLS, GatewayRoute, Match, Mesh, StringMatch, Traffic
-from tests.test_gateway_policy import matches, strings, texts
+from tests.test_gateway_policy import matches, matches_of, strings, texts
 from tests.test_rule_scopes import _meshes, _traffic, _validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,16 +208,7 @@ def test_workload_rules_take_no_shortcut_that_changes_a_finding(data: dict[str, 
 odd_strings = st.one_of(
     strings, st.builds(lambda v, w: StringMatch(exact=v, regex=w), texts, texts), st.just(StringMatch())
 )
-odd_maps = st.dictionaries(st.sampled_from(["x-a", "x-b"]), odd_strings, max_size=2)
-odd_matches = st.builds(
-    Match,
-    path=st.none() | odd_strings,
-    method=st.none() | odd_strings,
-    headers=odd_maps,
-    query=odd_maps,
-    claims=odd_maps,
-    port=st.none() | st.sampled_from([80, 8080]),
-)
+odd_matches = matches_of(odd_strings)
 
 
 @settings(max_examples=1500, deadline=None)
