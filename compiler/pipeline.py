@@ -18,6 +18,7 @@ finished (see `parallel`); on a spec the rules reject its result is never used.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
 from collections import Counter
@@ -387,8 +388,10 @@ def verify_behaviour(lowered: Lowered) -> None:
 
     index = lowered.parsed.index
     if lowered.fresh is not None:  # the objects lowered anew, and the probes within them
-        units = lowered.fresh
-        fresh = [m for m in lowered.manifests if (m.namespace or m.name) in units]  # `units.unit_of`
+        from .units import unit_of
+
+        manifests = lowered.manifests
+        fresh = list(itertools.compress(manifests, map(lowered.fresh.__contains__, map(unit_of, manifests))))
         if not run_verifier(index, fresh, focus=(lowered.probed, lowered.fresh)).bugs:
             return
         # A probe may still have reached an object this compile reused (a route that sends on
