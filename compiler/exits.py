@@ -14,4 +14,15 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3
 
-__all__ = ["EXIT_BUG", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE"]
+
+class CompilerBug(Exception):
+    """The compiled output failed its self-check: a bug in meshc, never the user's fault (EXIT_BUG).
+    Defined here, beside its exit code, so that the command line catches it without importing the
+    compiler (`meshc.compiler.pipeline` raises it)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+__all__ = ["EXIT_BUG", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "CompilerBug"]

@@ -33,6 +33,7 @@ from meshc.spec.models import Mesh
 from meshc.spec.structure import parse_mesh
 
 from .emit import OutputError, OutputRejected, write_tree
+from .exits import CompilerBug
 from .gcpause import gc_paused
 from .index import MeshIndex
 from .lower import Manifest
@@ -45,14 +46,6 @@ if TYPE_CHECKING:
     from .units import UnitKeys
 
 T = TypeVar("T")
-
-
-class CompilerBug(Exception):
-    """The compiled output failed its self-check: a bug in meshc, never the user's fault."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 # --- results ----------------------------------------------------------------------------------------

@@ -36,12 +36,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .index import MeshIndex
-from .manifest import Manifest
+if TYPE_CHECKING:  # not imported at run time: the read-ahead child hashes services before the models load
+    from .index import MeshIndex
+    from .manifest import Manifest
 
 _JSON_ONLY = (
     orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME

@@ -237,3 +237,47 @@ def test_the_child_hands_back_the_services_digests_the_keys_are_made_of(ahead) -
     # digests that do not match the list (another spec's) are not used
     wrong = loaded.digests[:-1]
     assert units.unit_keys(loaded.data, parsed.index, wrong) == units.unit_keys(plain.data, parsed.index)
+
+
+_PROBE = """
+import json, sys
+from meshc.compiler import cli, readahead
+readahead.AHEAD_BYTES = 1
+seen = []
+real = readahead.start
+def start(spec):
+    seen.append(sorted(m for m in sys.modules if m.startswith(("pydantic", "meshc"))))
+    return real(spec)
+readahead.start = start
+code = cli.main(["compile", sys.argv[1], "-o", sys.argv[2]])
+print(json.dumps({"code": code, "seen": seen}))
+"""
+
+
+@linux
+def test_the_child_is_forked_before_the_compiler_is_imported(tmp_path: Path) -> None:
+    """The read-ahead starts before the command imports the compiler and the models (~0.15 s at
+    start-up), so that the child parses while this process imports and opens the build cache:
+    a one-service recompile at 10,000 services waited ~0.2 s less for the spec's data."""
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(REPO), MESHC_CACHE_DIR=str(tmp_path / "cache"))
+    spec, out = str(REPO / "examples/bookinfo/mesh.yaml"), str(tmp_path / "out")
+    runs = []
+    for _ in range(2):  # the first compile writes the pack; the second reads ahead
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, spec, out], env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [r["code"] for r in runs] == [0, 0]
+    assert runs[0]["seen"] == []  # no pack yet: nothing runs beside a parse, so no read-ahead
+    [modules] = runs[1]["seen"]
+    assert "meshc.spec.loader" in modules  # what the child runs is there
+    imported_too_early = [
+        m
+        for m in modules
+        if m.startswith(("pydantic", "meshc.spec.models", "meshc.compiler.pipeline", "meshc.compiler.emit"))
+    ]
+    assert imported_too_early == []
