@@ -342,6 +342,8 @@ class BuildCache:
                 broken.add(unit)
             rows.setdefault(unit, []).append((m.kind, m.namespace, m.name, m.cluster, m.owner, a))
         rows.update(reused)
+        for unit in keys:  # a unit that holds nothing under its key (a gateway's pods' namespace
+            rows.setdefault(unit, [])  # without policies): reused as nothing, not lowered each time
         names = sorted(u for u in rows if u not in broken)
         flat = [row for u in names for row in rows[u]]
         columns = [list(c) for c in zip(*flat, strict=True)] if flat else [[] for _ in UNIT_COLUMNS]

@@ -19,11 +19,13 @@ A unit's key is a hash of everything its objects are computed from:
   An edge between namespaces is what the objects of one read from the other (an
   AuthorizationPolicy names its callers' identities, a Sidecar its callees' hosts, the probes of
   the verifier run along edges); the adjacent namespaces' services are hashed whole, so what a
-  namespace derives from all of its services (its injection mode, its webhook label) is covered.
+  namespace derives from all of its services (its injection mode, its webhook label) is covered;
+- for a namespace a gateway's objects go to (keyed even without services of its own): the
+  services its routes send to (`gateway_targets`).
 
-A unit is never reused when it holds an object not owned by one of its own services or by the
-namespace itself (a gateway's or an egress entry's objects, dashboards, Prometheus wiring: those
-read from services anywhere): such a unit is **volatile** and always compiled again.
+A unit is never reused when it holds an object not owned by one of its own services, by the
+namespace itself or by a gateway its key covers (an egress entry's objects, dashboards, Prometheus
+wiring: those read from services anywhere): such a unit is **volatile** and always compiled again.
 
 The keys are what makes reuse safe, so they err on the wide side (a comment in a service is
 another key); tests/test_incremental.py checks, over random meshes and random edits, that an
@@ -139,16 +141,38 @@ def unit_keys(
     members: dict[str, list[int]] = {}
     for info in infos:
         members.setdefault(info.namespace, []).append(info.index)
+    routed = gateway_targets(index)
     keys = {}
-    for ns in sorted(adjacent):
+    for ns in sorted(adjacent.keys() | routed.keys()):
         h = hashlib.blake2b(mesh_digest, digest_size=16)
-        near = sorted(adjacent[ns])
+        near = sorted(adjacent.get(ns, ()))
         h.update(f"{ns}\0{','.join(near)}\n".encode())
-        for i in sorted(i for n in (ns, *near) for i in members[n]):
+        for i in sorted(i for n in (ns, *near) for i in members.get(n, ())):
             h.update(digests[i])
+        if ns in routed:
+            h.update(b"routed\0")
+            for i in sorted(routed[ns]):
+                h.update(digests[i])
         keys[ns] = h.hexdigest()
     services = {info.key: digests[info.index].hex() for info in infos}
     return UnitKeys(keys, {ns: frozenset(near) for ns, near in adjacent.items()}, services)
+
+
+def gateway_targets(index: MeshIndex) -> dict[str, set[int]]:
+    """Each namespace a gateway's objects go to (`lower.ingress`: its Gateway and VirtualService in
+    the gateway's namespace, the policies on its pods in its workload's) -> the services its
+    routes send to (their place in the spec). Those objects are a function of the gateways
+    (mesh-wide part of the key) and of what the user wrote for those services (their split,
+    versions, ports, timeouts and routes): the namespace's key covers their digests. In a
+    multi-cluster mesh which gateways a cluster gets depends on placement: none is keyed."""
+    if index.clusters:
+        return {}
+    out: dict[str, set[int]] = {}
+    for _, gateway in index.gateways.values():
+        targets = {info.index for r in gateway.routes if (info := index.resolve(r.to.service)) is not None}
+        for ns in (index.gateway_namespace(gateway), gateway.workload.namespace):
+            out.setdefault(ns, set()).update(targets)
+    return out
 
 
 def volatile_units(manifests: Iterable[Manifest], index: MeshIndex) -> frozenset[str]:
@@ -163,6 +187,9 @@ def volatile_units(manifests: Iterable[Manifest], index: MeshIndex) -> frozenset
                 out.add(unit)
         elif owner.startswith("egress/"):
             if not _egress_copy_of_callers(index, owner[len("egress/") :], unit):
+                out.add(unit)
+        elif owner.startswith("gateway/"):
+            if not _keyed_gateway_object(index, owner[len("gateway/") :], unit):
                 out.add(unit)
         elif not owner.startswith("service/"):
             out.add(unit)
@@ -185,3 +212,13 @@ def _egress_copy_of_callers(index: MeshIndex, name: str, unit: str) -> bool:
     if egress.namespace is not None or (egress.gateway is not None and egress.gateway.namespace == unit):
         return False
     return any(caller.namespace == unit for caller in index.egress_callers(egress))
+
+
+def _keyed_gateway_object(index: MeshIndex, name: str, unit: str) -> bool:
+    """Whether an object of gateway `name` in namespace `unit` is covered by that namespace's key
+    (`gateway_targets`): one of the gateway's namespaces, in a single-cluster mesh."""
+    found = index.gateways.get(name)
+    if found is None or index.clusters:
+        return False
+    gateway = found[1]
+    return unit in (index.gateway_namespace(gateway), gateway.workload.namespace)

@@ -46,11 +46,17 @@ def test_lowering_without_some_namespaces_gives_exactly_the_others(spec: Path) -
 
 
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
-def test_every_namespace_with_services_has_a_key(spec: Path) -> None:
+def test_every_namespace_with_services_or_a_gateway_has_a_key(spec: Path) -> None:
+    """A gateway's namespaces (of its Gateway and VirtualService, of its pods' policies) are keyed
+    too, in a single-cluster mesh (`units.gateway_targets`)."""
     parsed = pipeline.parse(spec)
     keys = unit_keys(parsed.loaded.data, parsed.index)
     assert keys is not None
-    assert set(keys.keys) == {info.namespace for info in parsed.index.services.values()}
+    index = parsed.index
+    gateways = [gw for _, gw in index.gateways.values()] if not index.clusters else []
+    assert set(keys.keys) == {info.namespace for info in index.services.values()} | {
+        ns for gw in gateways for ns in (index.gateway_namespace(gw), gw.workload.namespace)
+    }
 
 
 # --- random edits over meshes spread across namespaces ----------------------------------------------
@@ -319,6 +325,40 @@ def test_a_one_service_edit_reuses_the_namespaces_it_does_not_reach(tmp_path: Pa
     reused = set(keys.keys) - (second.fresh or set())
     assert reused, "nothing was reused"
     assert [(m.ref, m.cluster) for m in second.manifests] == [(m.ref, m.cluster) for m in lower(parsed.index)]
+
+
+def test_a_gateway_namespace_is_lowered_again_only_when_a_route_target_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's objects are a function of the gateways and of the services its routes send
+    to: an edit of another service reuses them without combining a single route; an edit of a
+    target lowers them again (target 2 of issue 17: only what the change reaches)."""
+    from meshc.compiler.lower import ingress
+
+    combined: list[str] = []
+    real = ingress._http_rules
+
+    def spy(index, route):  # type: ignore[no-untyped-def]
+        combined.append(route.to.service)
+        return real(index, route)
+
+    monkeypatch.setattr(ingress, "_http_rules", spy)
+    spec = spread(24, 4)
+    routed = {r["to"]["service"] for r in spec["spec"]["gateways"][0]["routes"]}
+    assert spec["spec"]["gateways"][0]["namespace"] == "ingress" and "svc-00005" in routed
+    cache = BuildCache(None)
+    remember(cache, pipeline.lower_incrementally(pipeline.parse(write(spec, tmp_path / "mesh.yaml")), cache))
+    for i, expect_ingress in ((9, False), (5, True)):  # svc-00009 is not routed, svc-00005 is
+        combined.clear()
+        spec["spec"]["services"][i]["traffic"]["timeout"] = "7s"
+        parsed = pipeline.parse(write(spec, tmp_path / "mesh.yaml"))
+        lowered = pipeline.lower_incrementally(parsed, cache)
+        assert lowered.fresh is not None
+        assert ("ingress" in lowered.fresh) is expect_ingress
+        assert ("ingress" in lowered.changed) is expect_ingress
+        assert bool(combined) is expect_ingress
+        assert lowered_output(lowered) == lowered_output(pipeline.lower(parsed))
+        remember(cache, lowered)
 
 
 def test_the_rules_look_again_only_at_the_namespaces_whose_key_changed(tmp_path: Path) -> None:

@@ -207,23 +207,31 @@ def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[
 def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for gateway in scope.gateways:
         ns = index.gateway_namespace(gateway)
-        spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
-        owner = f"gateway/{gateway.name}"
-        name = names.gateway(index.name, gateway.name)
-        yield manifest(index, NETWORKING, "Gateway", name, ns, spec, owner=owner)
-        routes = [r for r in gateway.routes if index.resolve(r.to.service) is not None]
-        if routes:
-            vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [name]}
-            http = [rule for r in routes if route_is_http(index, r) for rule in _http_rules(index, r)]
-            tcp = [_tcp_route(index, gateway, r) for r in routes if not route_is_http(index, r)]
-            if http:
-                vs["http"] = http
-            if tcp:
-                vs["tcp"] = tcp
-            yield manifest(index, NETWORKING, "VirtualService", name, ns, vs, owner=owner)
-        yield from _jwt(index, gateway)
-        yield from _required_claims(index, gateway)
-        yield from _client_ips(index, gateway)
+        # An incremental compile reusing a gateway's namespace (`units.gateway_targets`) does not
+        # want its objects: the routes are not combined for nothing.
+        if ns not in scope.skip:
+            yield from _gateway_and_routes(index, gateway, ns)
+        if gateway.workload.namespace not in scope.skip:
+            yield from _jwt(index, gateway)
+            yield from _required_claims(index, gateway)
+            yield from _client_ips(index, gateway)
+
+
+def _gateway_and_routes(index: MeshIndex, gateway: Gateway, ns: str) -> Iterator[Manifest]:
+    spec = {"selector": dict(gateway.selector), "servers": [_server(gateway, s) for s in gateway.servers]}
+    owner = f"gateway/{gateway.name}"
+    name = names.gateway(index.name, gateway.name)
+    yield manifest(index, NETWORKING, "Gateway", name, ns, spec, owner=owner)
+    routes = [r for r in gateway.routes if index.resolve(r.to.service) is not None]
+    if routes:
+        vs: dict[str, Any] = {"hosts": gateway_hosts(gateway), "gateways": [name]}
+        http = [rule for r in routes if route_is_http(index, r) for rule in _http_rules(index, r)]
+        tcp = [_tcp_route(index, gateway, r) for r in routes if not route_is_http(index, r)]
+        if http:
+            vs["http"] = http
+        if tcp:
+            vs["tcp"] = tcp
+        yield manifest(index, NETWORKING, "VirtualService", name, ns, vs, owner=owner)
 
 
 def _requires_jwt(gateway: Gateway, route: GatewayRoute) -> bool:
