@@ -550,7 +550,7 @@ def entry() -> int:
     still alive, the compiled mesh included: 0.37 s at the end of a 10,000-service compile, for no
     garbage. A command is one batch that ends; reference counting still frees what it drops.
     A compile or a validation then ends without freeing the compiled mesh at all (`lifetime`,
-    0.4-1.2 s at 10,000 services); any other command's live objects are frozen out of the
+    0.05-0.25 s at 10,000 services); any other command's live objects are frozen out of the
     collections the interpreter makes as it exits. Not in `main` itself, which tests and other
     programs call many times in one process."""
     gc.disable()

@@ -176,8 +176,9 @@ def gateway_targets(index: MeshIndex) -> dict[str, set[int]]:
 
 
 def volatile_units(manifests: Iterable[Manifest], index: MeshIndex) -> frozenset[str]:
-    """Units holding an object that is neither one of its own services' nor of the namespace as
-    a whole (see NAMESPACE_KINDS): they are compiled anew every time."""
+    """Units holding an object that is neither one of its own services', nor of the namespace as
+    a whole (see NAMESPACE_KINDS), nor of a gateway the unit's key covers (`gateway_targets`):
+    they are compiled anew every time."""
     out = set()
     for m in manifests:
         unit = unit_of(m)

@@ -258,7 +258,7 @@ print(json.dumps({"code": code, "seen": seen}))
 def test_the_child_is_forked_before_the_compiler_is_imported(tmp_path: Path) -> None:
     """The read-ahead starts before the command imports the compiler and the models (~0.15 s at
     start-up), so that the child parses while this process imports and opens the build cache:
-    a one-service recompile at 10,000 services waited ~0.2 s less for the spec's data."""
+    a one-service recompile at 10,000 services took ~0.15 s less."""
     import json
     import subprocess
 
