@@ -360,6 +360,10 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     from .emit import OutputError, dump, dump_stream
 
     output = None if args.output == "-" else Path(args.output)
+    if output is None and "stdout" in _closed_at_start:
+        print("meshc: error: stdout is closed: there is nowhere to write the stream", file=sys.stderr)
+        print("  hint: give stdout a file (> out.yaml) or write a directory with -o DIR", file=sys.stderr)
+        return EXIT_USAGE
     start = time.perf_counter()
     cache = _open_cache(args)
     cache_load = time.perf_counter() - start
@@ -542,6 +546,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
+_closed_at_start: frozenset[str] = frozenset()
+"""The standard streams the caller had closed (`meshc ... >&-`), opened on /dev/null by `entry`."""
+
+
+def _open_closed_std_streams() -> frozenset[str]:
+    """Open stdin, stdout or stderr on /dev/null when the caller closed it (`meshc ... >&-`).
+
+    Python leaves `sys.stdout` None then: printing the summary or a diagnostic crashed (exit 3,
+    or a traceback at the end), and the free descriptor could be taken by a file meshc opens and
+    inherited by its tools (CUE, promtool, git) as their output. Returns the names of the
+    streams that were closed."""
+    closed = set()
+    # The files opened here are the process's streams from now on: never closed by meshc.
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        closed.add(name)
+        try:
+            os.fstat(fd)
+        except OSError:  # still free: /dev/null takes its number
+            null = os.open(os.devnull, os.O_RDONLY if mode == "r" else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))  # noqa: SIM115
+        else:  # taken by something else meanwhile: leave it alone
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+    return frozenset(closed)
+
+
 def entry() -> int:
     """The `meshc` command (and `python -m meshc`): `main`, then the process ends.
 
@@ -553,7 +587,9 @@ def entry() -> int:
     0.05-0.25 s at 10,000 services); any other command's live objects are frozen out of the
     collections the interpreter makes as it exits. Not in `main` itself, which tests and other
     programs call many times in one process."""
+    global _closed_at_start
     gc.disable()
+    _closed_at_start = _open_closed_std_streams()
     lifetime.arm()
     code = main()
     gc.freeze()

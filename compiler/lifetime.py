@@ -47,11 +47,13 @@ def end(code: int) -> int:
     if not _kept:
         return code
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except BrokenPipeError:  # the reader left (`meshc compile -o - | head`): as `main` treats it
         pass
     except OSError:
         code = code or EXIT_USAGE  # stdout could not take the whole output: not a success
     with contextlib.suppress(OSError):
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
     os._exit(code)

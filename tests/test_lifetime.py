@@ -126,3 +126,34 @@ def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     err = writer.stderr.read()
     assert writer.wait() == 0
     assert b"Traceback" not in err
+
+
+def _with_closed(fd: int, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`meshc ARGS` with descriptor `fd` closed by the caller (`>&-`); the others captured."""
+    pipes = {0: {"stdin": subprocess.DEVNULL}, 1: {"stderr": subprocess.PIPE}, 2: {"stdout": subprocess.PIPE}}
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "meshc", *args],
+        env=_env(),
+        cwd=cwd,
+        preexec_fn=lambda: os.close(fd),
+        **pipes[fd],
+    )
+
+
+def test_a_closed_stdout_or_stderr_is_not_a_crash(tmp_path: Path) -> None:
+    """`meshc compile -o DIR >&-` wrote its files and said 0 (it used to end in a traceback from
+    the summary's stream); `meshc validate 2>&-` says 0 for a valid spec (it crashed: exit 3)."""
+    out = tmp_path / "out"
+    written = _with_closed(1, "compile", BOOKINFO, "-o", str(out), "--no-cache")
+    assert written.returncode == 0, written.stderr
+    assert b"Traceback" not in written.stderr
+    assert (out / "bookinfo").is_dir()
+    assert _with_closed(2, "validate", BOOKINFO, "--no-cache").returncode == 0
+    assert _with_closed(0, "validate", BOOKINFO, "--no-cache").returncode == 0
+
+
+def test_the_stream_to_a_closed_stdout_is_refused() -> None:
+    """Nowhere to write the stream: exit 2 and a hint, not a silent success."""
+    refused = _with_closed(1, "compile", BOOKINFO, "--no-cache")
+    assert refused.returncode == 2
+    assert b"stdout is closed" in refused.stderr and b"-o DIR" in refused.stderr
