@@ -585,7 +585,8 @@ def entry() -> int:
     garbage. A command is one batch that ends; reference counting still frees what it drops.
     A compile or a validation then ends without freeing the compiled mesh at all (`lifetime`,
     0.05-0.25 s at 10,000 services); any other command's live objects are frozen out of the
-    collections the interpreter makes as it exits. Not in `main` itself, which tests and other
+    collections the interpreter makes as it exits. A standard stream the caller closed is opened
+    on /dev/null first (`_open_closed_std_streams`). Not in `main` itself, which tests and other
     programs call many times in one process."""
     global _closed_at_start
     gc.disable()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from meshc.compiler import cli, lifetime
+from tests.conftest import REPO, meshc
 
-REPO = Path(__file__).resolve().parent.parent
 BOOKINFO = str(REPO / "examples/bookinfo/mesh.yaml")
 
 
@@ -91,26 +91,19 @@ def test_stdout_that_cannot_take_the_output_is_not_a_success(armed: list[int], m
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "meshc", *args], env=_env(), capture_output=True)
+    return {**os.environ, "PYTHONPATH": str(REPO)}  # as `conftest.meshc` runs the CLI
 
 
 def test_the_whole_stream_reaches_a_pipe() -> None:
     """Through a real process and pipe: every byte of the stream arrives, as with `--no-cache`
     compiled in this process."""
-    proc = _run(["compile", BOOKINFO, "--no-cache"])
+    proc = meshc("compile", BOOKINFO, "--no-cache")
     assert proc.returncode == 0, proc.stderr
     from meshc.compiler.emit import dump_stream
     from meshc.compiler.pipeline import compile_mesh
 
-    manifests = compile_mesh(BOOKINFO)
-    assert proc.stdout.decode() == dump_stream(manifests)
-    assert b"meshc: wrote" in proc.stderr
+    assert proc.stdout == dump_stream(compile_mesh(BOOKINFO))
+    assert "meshc: wrote" in proc.stderr
 
 
 def test_a_reader_that_leaves_early_is_not_an_error() -> None:
@@ -128,15 +121,15 @@ def test_a_reader_that_leaves_early_is_not_an_error() -> None:
     assert b"Traceback" not in err
 
 
-def _with_closed(fd: int, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    """`meshc ARGS` with descriptor `fd` closed by the caller (`>&-`); the others captured."""
-    pipes = {0: {"stdin": subprocess.DEVNULL}, 1: {"stderr": subprocess.PIPE}, 2: {"stdout": subprocess.PIPE}}
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "meshc", *args],
+def _with_closed(fd: int, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`meshc ARGS` with descriptor `fd` closed by the caller (the shell's `>&-`); the others
+    captured."""
+    closing = {0: "<&-", 1: ">&-", 2: "2>&-"}[fd]
+    return subprocess.run(
+        ["sh", "-c", f'exec "$0" "$@" {closing}', sys.executable, "-m", "meshc", *args],
         env=_env(),
-        cwd=cwd,
-        preexec_fn=lambda: os.close(fd),
-        **pipes[fd],
+        stdin=subprocess.DEVNULL if fd != 0 else None,
+        capture_output=True,
     )
 
 
