@@ -46,14 +46,13 @@ def end(code: int) -> int:
     first); otherwise return `code`, for the usual exit."""
     if not _kept:
         return code
+    # Both streams exist: `entry` opens a closed one on /dev/null before it arms this.
     try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
+        sys.stdout.flush()
     except BrokenPipeError:  # the reader left (`meshc compile -o - | head`): as `main` treats it
         pass
     except OSError:
         code = code or EXIT_USAGE  # stdout could not take the whole output: not a success
     with contextlib.suppress(OSError):
-        if sys.stderr is not None:
-            sys.stderr.flush()
+        sys.stderr.flush()
     os._exit(code)
