@@ -35,7 +35,7 @@ from meshc.spec.structure import parse_mesh
 from .emit import OutputError, OutputRejected, write_tree
 from .exits import CompilerBug
 from .gcpause import gc_paused
-from .index import MeshIndex
+from .index import MeshIndex, ServiceInfo
 from .lower import Manifest
 from .lower import lower as lower_index
 from .rules import RuleContext, run_rules
@@ -271,8 +271,9 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     """`lower`, reusing from the build `cache` the objects of every unit (namespace) whose key is
     the previous compile's (`meshc.compiler.units`), except around what changed: the units whose
     key changed and those adjacent to them are lowered anew, so that the behaviour verifier has
-    both ends of every edge that touches a change (`verify_behaviour`). The result is the same
-    list of objects as `lower`'s, some of them standing for their cached body."""
+    both ends of every edge that touches a change (`verify_behaviour`), and so are the gateways
+    whose probes need it (`_gateways_probed_anew`). The result is the same list of objects as
+    `lower`'s, some of them standing for their cached body."""
     from .units import unit_keys, unit_of, volatile_units
 
     index = parsed.index
@@ -284,9 +285,15 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
         return lowered
     reusable = cache.reusable(keys.keys)
     changed = keys.keys.keys() - reusable.keys()
+    edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
+    probed = {s.key for s in edited}
+    for info in edited:
+        probed.update(edge.caller.key for edge in info.callers)
+        probed.update(callee.key for callee in index.callees(info))
     near = keys.ring(changed)
     kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
     fresh = lower_index(index, skip=frozenset(kept))
+    fresh += _gateways_probed_anew(index, cache, fresh, kept, probed, edited)
     check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
     manifests = _in_canonical_order(fresh, kept, index)
     volatile = volatile_units(fresh, index)
@@ -297,14 +304,71 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     )
     if not kept:
         return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
-    edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
-    probed = {s.key for s in edited}
-    for info in edited:
-        probed.update(edge.caller.key for edge in info.callers)
-        probed.update(callee.key for callee in index.callees(info))
     return Lowered(
         parsed, manifests, frozenset(map(unit_of, fresh)) | near, frozenset(probed), frozenset(changed)
     )
+
+
+def _gateways_probed_anew(
+    index: MeshIndex,
+    cache: BuildCache,
+    fresh: list[Manifest],
+    kept: dict[str, list[Manifest]],
+    probed: set[str],
+    edited: list[ServiceInfo],
+) -> list[Manifest]:
+    """The objects of the kept gateway namespaces (`units.gateway_targets`) that the behaviour
+    verifier needs, lowered anew (and taken out of `kept`); [] mostly.
+
+    The verifier probes every route to a probed service through the gateway's objects. Where those
+    objects are reused they hold no body to probe, and the verifier leaves those probes out
+    (`verify.check`); that is sound only while nothing a probe reads has changed: the gateway's
+    objects (same key), the target's spec (not edited) and the target's objects, with its
+    namespace's own (compared with the previous compile's by address). A new caller changes the
+    target's policy: then its gateways are lowered again, in a second pass over those
+    namespaces only, and probed with it."""
+    from .buildcache import address
+    from .units import gateway_targets, unit_of
+
+    routed = {ns: targets for ns, targets in gateway_targets(index).items() if ns in kept}
+    if not routed:
+        return []
+    at_stake = {index.services[k].index: index.services[k] for k in probed}
+    reached = {i for targets in routed.values() for i in targets if i in at_stake}
+    if not reached:
+        return []
+    edited_keys = {info.key for info in edited}
+    units = {at_stake[i].namespace for i in reached}
+    now: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {u: {} for u in units}
+    for m in fresh:
+        unit = unit_of(m)
+        if unit in now:
+            now[unit][(m.kind, m.namespace, m.name, m.cluster)] = (m.owner, address(m.body))
+    moved = set()
+    for i in reached:
+        info = at_stake[i]
+        if info.key in edited_keys:
+            moved.add(i)
+            continue
+        if info.namespace in kept:
+            continue  # reused whole: its objects are the previous compile's
+        previous = cache.units.get(info.namespace)
+        owners = (info.owner, None)
+        before = (
+            {(r[0], r[1], r[2], r[3]): (r[4], r[5]) for r in previous[1] if r[4] in owners}
+            if previous is not None
+            else None
+        )
+        after = {k: v for k, v in now[info.namespace].items() if v[0] in owners}
+        if before != after or any(v[1] is None for v in after.values()):
+            moved.add(i)
+    again = frozenset(ns for ns, targets in routed.items() if not moved.isdisjoint(targets))
+    if not again:
+        return []
+    for ns in again:
+        del kept[ns]
+    others = frozenset(kept) | frozenset(map(unit_of, fresh))
+    return [m for m in lower_index(index, skip=others - again) if unit_of(m) in again]
 
 
 def _in_canonical_order(

@@ -113,13 +113,22 @@ def verify(
 
 
 def _within(index: MeshIndex, probe: Probe, focus: frozenset[str]) -> bool:
-    """Whether every service `probe` names (its source and target) lives in a `focus` namespace;
-    gateways, egress hosts and workloads outside the mesh are judged by objects every incremental
-    compile lowers anew (volatile units, see meshc.compiler.units)."""
+    """Whether every service `probe` names (its source and target) lives in a `focus` namespace,
+    and, for a probe through a gateway, the gateway's namespaces too (its Gateway and
+    VirtualService, the policies on its pods: `units.gateway_targets`); an incremental compile
+    reuses them only when nothing such a probe reads has changed (`pipeline.lower_incrementally`).
+    Egress hosts and workloads outside the mesh are judged by objects every incremental compile
+    lowers anew (volatile units, see meshc.compiler.units)."""
     for end in (probe.source, probe.target):
         info = index.services.get(end)
         if info is not None and info.namespace not in focus:
             return False
+        if end.startswith("gateway/"):
+            found = index.gateways.get(end[len("gateway/") :])
+            if found is not None:
+                gateway = found[1]
+                if not {index.gateway_namespace(gateway), gateway.workload.namespace} <= focus:
+                    return False
     expect = probe.expect
     for host in (expect.service, expect.forbidden[0] if expect.forbidden else None):
         namespace = _namespace_of_host(index).get(host) if host is not None else None
