@@ -10,10 +10,11 @@ objects are one folder of `-o DIR` and one contiguous run of the canonical strea
 A unit's key is a hash of everything its objects are computed from:
 
 - the **mesh-wide part**: the whole spec but `spec.services` (defaults, gateways, egress,
-  namespaces, telemetry, clusters, security...), the identities (namespace, name) of every service
-  in spec order (so adding, removing, renaming or reordering a service changes every key: bare
-  references resolve differently), and the services whose `security.allow` admits workloads by
-  namespace or mesh-wide (every Sidecar imports them: `lower.sidecar.egress_hosts`);
+  namespaces, telemetry, clusters, security...), the names several namespaces hold (they decide
+  each service's key, `foo` or `ns/foo`, and which bare references are ambiguous), and the
+  services whose `security.allow` admits workloads by namespace or mesh-wide (every Sidecar imports
+  them: `lower.sidecar.egress_hosts`). In a multi-cluster mesh, the identities (namespace, name) of
+  every service in spec order as well: placement decides what each cluster imports;
 - the services of the namespace itself and of every **adjacent** namespace: one holding a caller
   of a service here, or a service called from here (as the index resolves calls), in spec order.
   An edge between namespaces is what the objects of one read from the other (an
@@ -26,6 +27,16 @@ A unit's key is a hash of everything its objects are computed from:
 A unit is never reused when it holds an object not owned by one of its own services, by the
 namespace itself or by a gateway its key covers (an egress entry's objects, dashboards, Prometheus
 wiring: those read from services anywhere): such a unit is **volatile** and always compiled again.
+
+Who exists is not part of the key, and need not be: adding, removing or renaming a service changes
+no reference that resolves elsewhere. The cache only holds what a compile the rules accepted left,
+and every unresolved or ambiguous reference (a call, a gateway route, an egress caller) is an error
+(MC101, MC240). So a reference that resolves in both specs resolves to the same service, unless
+its bare name moved to another namespace, and then the entry holding it is another (its digest, in
+the key of every namespace that calls it now, is new); a name added is referenced only from entries
+that changed; a name removed, from none. An added or removed service changes its own namespace's
+members and the adjacency of the namespaces it calls or that call it, so their keys change; the
+others keep theirs (their findings are re-rooted at the services' new places in the spec).
 
 The keys are what makes reuse safe, so they err on the wide side (a comment in a service is
 another key); tests/test_incremental.py checks, over random meshes and random edits, that an
@@ -125,8 +136,12 @@ def unit_keys(
     if len(infos) != len(raw):
         return None  # a name repeated in a namespace (MC102): the rules see entries the index dropped
     mesh = hashlib.blake2b(rest, digest_size=16)
-    for info in infos:  # identities, in spec order (duplicates the index dropped are in `digests`)
-        mesh.update(f"{info.index}\0{info.namespace}\0{info.name}\n".encode())
+    if index.clusters:  # placement: who runs where decides what every cluster imports
+        for info in infos:  # identities, in spec order
+            mesh.update(f"{info.index}\0{info.namespace}\0{info.name}\n".encode())
+    else:  # the names several namespaces hold: they decide every service's key (`foo`, `ns/foo`)
+        for name in sorted(index.shared_names):
+            mesh.update(f"shared\0{name}\0{','.join(sorted(index.by_name[name]))}\n".encode())
     for info, _, _ in index.open_to_identities:
         mesh.update(b"open\0" + digests[info.index])
     mesh_digest = mesh.digest()

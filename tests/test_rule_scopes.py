@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -487,3 +487,71 @@ def test_an_edit_along_a_chain_of_calls_changes_no_local_finding_two_hops_away(
     old, new = _validate(case[0]), _validate(case[1])
     assert old is not None and new is not None
     assert_unreached_namespaces_keep_their_findings(old, new, case[2])
+
+
+def _rooted(mesh: Mesh, found: Counter[Finding]) -> Counter[tuple[Any, ...]]:
+    """Findings with their service's place in the spec replaced by its identity: what the build
+    cache keeps (`pipeline.FindingRow`) and puts back at the service's new place."""
+    out: Counter[tuple[Any, ...]] = Counter()
+    for finding, count in found.items():
+        out[(service_owner(mesh, finding.path), finding.path[3:], finding.message, finding.hint)] += count
+    return out
+
+
+def _referenced(data: dict[str, Any], identity: str) -> bool:
+    """Whether anything names the service `identity` (`namespace/name`, or its bare name)."""
+    names = {identity, identity.split("/")[1]}
+    spec = data["spec"]
+    calls = [c["service"] for s in spec["services"] for c in s.get("calls", [])]
+    routes = [r["to"]["service"] for g in spec.get("gateways", []) for r in g["routes"]]
+    callers = [c for e in spec.get("egress", []) for c in e["callers"]]
+    return bool(names & {*calls, *routes, *callers})
+
+
+@st.composite
+def _additions(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A single-cluster mesh and the same mesh with one service added under a name nothing holds
+    yet, or with one service nothing names removed (the first mesh is the one before), and the
+    namespace of that service."""
+    data, identities = draw(_meshes())
+    data["spec"].pop("clusters", None)  # a multi-cluster mesh keys who exists (units.unit_keys)
+    changed = copy.deepcopy(data)
+    services = changed["spec"]["services"]
+    if draw(st.booleans()):
+        namespace = draw(st.sampled_from(NAMESPACES))
+        body: dict[str, Any] = {"name": "newcomer", "namespace": namespace}
+        fields = _fields(identities)
+        for key in draw(st.lists(st.sampled_from(sorted(fields)), max_size=6, unique=True)):
+            body[key] = draw(fields[key])
+        body.setdefault("ports", [{"port": 8080, "protocol": "http"}])
+        services.insert(draw(st.integers(0, len(services))), body)
+        return data, changed, namespace
+    k = draw(st.integers(0, len(services) - 1))
+    identity = f"{services[k]['namespace']}/{services[k]['name']}"
+    namesakes = [s for s in services if s["name"] == services[k]["name"]]
+    if _referenced(data, identity) or len(namesakes) > 1:
+        reject()  # named (the rules reject its removal), or a shared name (every key changes)
+    del services[k]
+    return changed, data, identity.split("/")[0]  # removing it is adding it, the other way round
+
+
+@GENERATED
+@given(case=_additions())
+def test_a_service_added_or_removed_changes_no_local_finding_beyond_its_namespace_and_neighbours(
+    case: tuple[dict[str, Any], dict[str, Any], str],
+) -> None:
+    """Who exists is not a key input (units.unit_keys): a service that nothing names, added or
+    removed, changes the local findings of its namespace and of those adjacent to it only, once
+    each finding is put back at its service's new place."""
+    old, new = _validate(case[0]), _validate(case[1])
+    if old is None or new is None or not old.spec.services:
+        return
+    edited = case[2]
+    before_index, after_index = MeshIndex(old), MeshIndex(new)
+    reached = {edited} | adjacent_namespaces(before_index, edited) | adjacent_namespaces(after_index, edited)
+    for rule in LOCAL:
+        before, after = _local_findings(rule, _context(old)), _local_findings(rule, _context(new))
+        for namespace in sorted(set(_namespaces(old)) - reached):
+            assert _rooted(old, _of_namespace(old, before, namespace)) == _rooted(
+                new, _of_namespace(new, after, namespace)
+            ), f"{rule.code}: namespace {namespace} changed ({edited} gained or lost a service)"
