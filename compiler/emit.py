@@ -21,6 +21,7 @@ import operator
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -417,9 +418,10 @@ def _write_locked(
         if cache is not None:
             # Files at least as new as the marker may yet change within their timestamp tick
             # unseen: the cache's index does not vouch for them (see buildcache).
-            marker_ns = os.stat(staging / MARKER).st_mtime_ns
-            folders = outdir.digests(str(staging), {"", *outdir.folders(paths)})
+            marker = os.stat(staging / MARKER)
+            marker_ns = marker.st_mtime_ns
             records = [r for r in results if not isinstance(r, str)]
+            folders = _staged_digests(str(staging), paths, records, marker)
             cache.record_tree(str(target), marker_ns, paths, records, folders)
         outdir.swap_in(staging, target, background=len(items) >= outdir.BACKGROUND_REMOVAL_FILES)
         return len(items)
@@ -429,6 +431,40 @@ def _write_locked(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _staged_digests(
+    staging: str, paths: Sequence[str], records: Sequence[FileRecord], marker: os.stat_result
+) -> dict[str, str] | None:
+    """The `outdir.digest` of every folder of a staged tree, as `outdir.digests` gives by listing
+    each (0.19 s, one `lstat` per file, at 10,000 services), worked out instead from the status the
+    writers recorded of each file they created or linked (a private staging tree holds nothing
+    else) and from the `marker`'s. Every file was created under one umask or linked only with the
+    permissions that gives (`outdir.created_mode`). The tree itself and one folder are listed to
+    confirm it; on any difference, every folder is listed."""
+    entries: dict[str, list[bytes]] = {"": [], **{f: [] for f in outdir.folders(paths)}}
+    for folder in entries:
+        if folder:
+            parent, _, name = folder.rpartition("/")
+            entries[parent].append(os.fsencode(name) + b"\0d")
+    if len(records) != len(paths):
+        return outdir.digests(staging, entries)
+    mode = stat.S_IFREG | outdir.created_mode(Path(staging))
+    pack = outdir.ENTRY.pack
+    for i, dev, ino, size, mtime_ns, _, _ in records:
+        folder, _, name = paths[i].rpartition("/")
+        entries[folder].append(os.fsencode(name) + b"\0f" + pack(mode, dev, ino, size, mtime_ns))
+    entries[""].append(
+        os.fsencode(MARKER)
+        + b"\0f"
+        + pack(marker.st_mode, marker.st_dev, marker.st_ino, marker.st_size, marker.st_mtime_ns)
+    )
+    found = {folder: outdir.digest(sorted(listed)) for folder, listed in entries.items()}
+    for folder in ("", min(entries.keys() - {""}, default="")):
+        listing = outdir.folder_entries(f"{staging}/{folder}" if folder else staging, outdir.NEVER_RACY)
+        if listing is None or outdir.digest(listing[0]) != found[folder]:
+            return outdir.digests(staging, entries)
+    return found
 
 
 def _timestamp(target: Path) -> int:
