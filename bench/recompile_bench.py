@@ -10,6 +10,7 @@ interleaved:
     stream    meshc compile SPEC -o - --no-cache > /dev/null   (a full compile, the yardstick)
     timeout   one service's route timeout changed               (peer_bench's meshc-one)
     call      one service calls a service in another namespace
+    call-routed   the same from a service no route sends to, to one a gateway routes to
     service   a service added (a copy of one, under a new name, in its namespace)
 
 Before each edit, DIR and the build cache are set to the unedited spec's (a compile that is not
@@ -65,6 +66,27 @@ def edit_call(spec: dict[str, Any]) -> None:
     services[i]["calls"].append({"service": f"{services[j]['namespace']}/{services[j]['name']}"})
 
 
+def routed(spec: dict[str, Any], i: int) -> bool:
+    """Whether a gateway route sends to service i (synthetic.make_gateways)."""
+    name = spec["spec"]["services"][i]["name"]
+    return any(r["to"]["service"] == name for g in spec["spec"]["gateways"] for r in g["routes"])
+
+
+def edit_call_routed(spec: dict[str, Any]) -> None:
+    """A service no route sends to calls one a gateway routes to, in another namespace: the
+    callee's policy changes, so its gateway's probes run again (the gateway's objects are lowered
+    anew for them)."""
+    services = spec["spec"]["services"]
+    n = len(services)
+    i = next(k for k in range(_subject(spec), n, 4) if not routed(spec, k))
+    j = next(
+        k
+        for k in range(i + 1 + 4 * max(1, n // 20), n, 4)
+        if routed(spec, k) and services[k]["namespace"] != services[i]["namespace"]
+    )
+    services[i]["calls"].append({"service": f"{services[j]['namespace']}/{services[j]['name']}"})
+
+
 def edit_service(spec: dict[str, Any]) -> None:
     services = spec["spec"]["services"]
     i = _subject(spec)
@@ -75,7 +97,12 @@ def edit_service(spec: dict[str, Any]) -> None:
     services.insert(i + 1, added)
 
 
-EDITS: dict[str, Edit] = {"timeout": edit_timeout, "call": edit_call, "service": edit_service}
+EDITS: dict[str, Edit] = {
+    "timeout": edit_timeout,
+    "call": edit_call,
+    "call-routed": edit_call_routed,
+    "service": edit_service,
+}
 
 
 def meshc(*args: str) -> list[str]:
@@ -134,7 +161,7 @@ def main() -> None:
             live.write_text(texts["base"])
             wall, cpu, _ = timed(meshc("compile", str(live), "-o", "-", "--no-cache"), cache, True)
             figures.setdefault("stream", []).append((wall, cpu))
-            print(f"  round {round_} {'stream':<8} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
+            print(f"  round {round_} {'stream':<11} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
             for name in chosen:
                 live.write_text(texts["base"])  # DIR and the cache as the unedited spec leaves them
                 timed(meshc("compile", str(live), "-o", str(out)), cache)
@@ -142,13 +169,13 @@ def main() -> None:
                 wall, cpu, err = timed(meshc("compile", str(live), "-o", str(out), "--timings"), cache)
                 figures.setdefault(name, []).append((wall, cpu))
                 breakdown[name] = err
-                print(f"  round {round_} {name:<8} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
+                print(f"  round {round_} {name:<11} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
         shutil.rmtree(out, ignore_errors=True)
         stream = figures["stream"]
         for name, runs in figures.items():
             walls, cpus = [w for w, _ in runs], [c for _, c in runs]
             line = (
-                f"{name:<8} wall min={min(walls):.2f}s median={statistics.median(walls):.2f}s"
+                f"{name:<11} wall min={min(walls):.2f}s median={statistics.median(walls):.2f}s"
                 f"  cpu min={min(cpus):.2f}s median={statistics.median(cpus):.2f}s"
             )
             if name != "stream":

@@ -30,7 +30,11 @@ def test_each_edit_compiles_cleanly(tmp_path: Path, name: str) -> None:
         assert len(after) == len(before) + 1 and not changed
     else:
         assert after.keys() == before.keys() and len(changed) == 1
-    if name == "call":
+    if name.startswith("call"):
         (key,) = changed
         (call,) = [c for c in after[key]["calls"] if c not in before[key]["calls"]]
         assert call["service"].split("/")[0] != key[0]  # into another namespace
+    if name == "call-routed":
+        callee = call["service"].split("/")[1]
+        targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
+        assert callee in targets and key[1] not in targets
