@@ -293,7 +293,10 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     near = keys.ring(changed)
     kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
     fresh = lower_index(index, skip=frozenset(kept))
-    fresh += _gateways_probed_anew(index, cache, fresh, kept, probed, edited)
+    again = _gateways_probed_anew(index, cache, fresh, kept, probed, edited)
+    if again:  # taken out of `kept`: their objects, lowered anew in a second pass over them only
+        others = frozenset(kept) | frozenset(map(unit_of, fresh))
+        fresh += [m for m in lower_index(index, skip=others - again) if unit_of(m) in again]
     check_unique_objects(fresh)  # the kept units' objects were unique when compiled, in their namespace
     manifests = _in_canonical_order(fresh, kept, index)
     volatile = volatile_units(fresh, index)
@@ -305,7 +308,11 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     if not kept:
         return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
     return Lowered(
-        parsed, manifests, frozenset(map(unit_of, fresh)) | near, frozenset(probed), frozenset(changed)
+        parsed,
+        manifests,
+        frozenset(map(unit_of, fresh)) | near | again,
+        frozenset(probed),
+        frozenset(changed),
     )
 
 
@@ -316,9 +323,9 @@ def _gateways_probed_anew(
     kept: dict[str, list[Manifest]],
     probed: set[str],
     edited: list[ServiceInfo],
-) -> list[Manifest]:
-    """The objects of the kept gateway namespaces (`units.gateway_targets`) that the behaviour
-    verifier needs, lowered anew (and taken out of `kept`); [] mostly.
+) -> frozenset[str]:
+    """The kept gateway namespaces (`units.gateway_targets`) whose objects the behaviour verifier
+    needs lowered anew, taken out of `kept`; none mostly.
 
     The verifier probes every route to a probed service through the gateway's objects. Where those
     objects are reused they hold no body to probe, and the verifier leaves those probes out
@@ -332,11 +339,11 @@ def _gateways_probed_anew(
 
     routed = {ns: targets for ns, targets in gateway_targets(index).items() if ns in kept}
     if not routed:
-        return []
+        return frozenset()
     at_stake = {index.services[k].index: index.services[k] for k in probed}
     reached = {i for targets in routed.values() for i in targets if i in at_stake}
     if not reached:
-        return []
+        return frozenset()
     edited_keys = {info.key for info in edited}
     units = {at_stake[i].namespace for i in reached}
     now: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {u: {} for u in units}
@@ -363,12 +370,9 @@ def _gateways_probed_anew(
         if before != after or any(v[1] is None for v in after.values()):
             moved.add(i)
     again = frozenset(ns for ns, targets in routed.items() if not moved.isdisjoint(targets))
-    if not again:
-        return []
     for ns in again:
         del kept[ns]
-    others = frozenset(kept) | frozenset(map(unit_of, fresh))
-    return [m for m in lower_index(index, skip=others - again) if unit_of(m) in again]
+    return again
 
 
 def _in_canonical_order(
