@@ -7,11 +7,13 @@ requests are of other kinds too, and they reach further: a call added from one n
 another changes the objects of two namespaces; a service added changes who exists. Each round runs,
 interleaved:
 
-    stream    meshc compile SPEC -o - --no-cache > /dev/null   (a full compile, the yardstick)
-    timeout   one service's route timeout changed               (peer_bench's meshc-one)
-    call      one service calls a service in another namespace
-    call-routed   the same from a service no route sends to, to one a gateway routes to
-    service   a service added (a copy of one, under a new name, in its namespace)
+    stream               meshc compile SPEC -o - --no-cache > /dev/null (a full compile: the yardstick)
+    timeout              one service's route timeout changed (peer_bench's meshc-one; the service
+                         is a route target itself)
+    timeout-near-routed  the same on a service no route sends to that calls one a route sends to
+    call                 one service calls a service in another namespace
+    call-routed          the same from a service no route sends to, to one a gateway routes to
+    service              a service added (a copy of one, under a new name, in its namespace)
 
 Before each edit, DIR and the build cache are set to the unedited spec's (a compile that is not
 timed), so every edit starts from the same state. Prints wall and CPU seconds (min / median) of
@@ -72,6 +74,19 @@ def routed(spec: dict[str, Any], i: int) -> bool:
     return any(r["to"]["service"] == name for g in spec["spec"]["gateways"] for r in g["routes"])
 
 
+def edit_timeout_near_routed(spec: dict[str, Any]) -> None:
+    """The timeout edit, on a service no route sends to that calls one a gateway routes to: the
+    callee is probed again (a neighbour of the edit), through its gateway."""
+    services = spec["spec"]["services"]
+    names = {s["name"]: k for k, s in enumerate(services)}
+    i = next(
+        k
+        for k in range(_subject(spec), len(services), 4)
+        if not routed(spec, k) and any(routed(spec, names[c["service"]]) for c in services[k]["calls"])
+    )
+    services[i]["traffic"]["routes"][1]["timeout"] = "6s"
+
+
 def edit_call_routed(spec: dict[str, Any]) -> None:
     """A service no route sends to calls one a gateway routes to, in another namespace: the
     callee's policy changes, so its gateway's probes run again (the gateway's objects are lowered
@@ -99,6 +114,7 @@ def edit_service(spec: dict[str, Any]) -> None:
 
 EDITS: dict[str, Edit] = {
     "timeout": edit_timeout,
+    "timeout-near-routed": edit_timeout_near_routed,
     "call": edit_call,
     "call-routed": edit_call_routed,
     "service": edit_service,
@@ -161,7 +177,7 @@ def main() -> None:
             live.write_text(texts["base"])
             wall, cpu, _ = timed(meshc("compile", str(live), "-o", "-", "--no-cache"), cache, True)
             figures.setdefault("stream", []).append((wall, cpu))
-            print(f"  round {round_} {'stream':<11} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
+            print(f"  round {round_} {'stream':<19} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
             for name in chosen:
                 live.write_text(texts["base"])  # DIR and the cache as the unedited spec leaves them
                 timed(meshc("compile", str(live), "-o", str(out)), cache)
@@ -169,13 +185,13 @@ def main() -> None:
                 wall, cpu, err = timed(meshc("compile", str(live), "-o", str(out), "--timings"), cache)
                 figures.setdefault(name, []).append((wall, cpu))
                 breakdown[name] = err
-                print(f"  round {round_} {name:<11} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
+                print(f"  round {round_} {name:<19} wall={wall:6.2f}s cpu={cpu:6.2f}s", flush=True)
         shutil.rmtree(out, ignore_errors=True)
         stream = figures["stream"]
         for name, runs in figures.items():
             walls, cpus = [w for w, _ in runs], [c for _, c in runs]
             line = (
-                f"{name:<11} wall min={min(walls):.2f}s median={statistics.median(walls):.2f}s"
+                f"{name:<19} wall min={min(walls):.2f}s median={statistics.median(walls):.2f}s"
                 f"  cpu min={min(cpus):.2f}s median={statistics.median(cpus):.2f}s"
             )
             if name != "stream":

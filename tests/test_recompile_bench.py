@@ -34,6 +34,10 @@ def test_each_edit_compiles_cleanly(tmp_path: Path, name: str) -> None:
         (key,) = changed
         (call,) = [c for c in after[key]["calls"] if c not in before[key]["calls"]]
         assert call["service"].split("/")[0] != key[0]  # into another namespace
+    if name == "timeout-near-routed":
+        (key,) = changed
+        targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
+        assert key[1] not in targets and targets & {c["service"] for c in after[key]["calls"]}
     if name == "call-routed":
         callee = call["service"].split("/")[1]
         targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
