@@ -285,13 +285,16 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
         return lowered
     reusable = cache.reusable(keys.keys)
     changed = keys.keys.keys() - reusable.keys()
-    edited = [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d]
+    near = keys.ring(changed)
+    kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
+    # What the behaviour verifier probes (nothing kept: it probes everything, as for a full compile)
+    edited = (
+        [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d] if kept else []
+    )
     probed = {s.key for s in edited}
     for info in edited:
         probed.update(edge.caller.key for edge in info.callers)
         probed.update(callee.key for callee in index.callees(info))
-    near = keys.ring(changed)
-    kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
     fresh = lower_index(index, skip=frozenset(kept))
     again = _gateways_probed_anew(index, cache, fresh, kept, probed, edited)
     if again:  # taken out of `kept`: their objects, lowered anew in a second pass over them only
