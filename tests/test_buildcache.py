@@ -188,16 +188,22 @@ def test_cached_and_uncached_compiles_are_byte_identical(tmp_path: Path, series:
             assert tree(live) == tree(fresh)
 
 
-def test_a_one_service_edit_replaces_its_namespace_folder_only(tmp_path, monkeypatch):
-    """The random edits above go down both paths; this one is known to take the one-folder path."""
-    spec = copy.deepcopy(BASE)
-    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
-    assert compile_(path, str(out), cache)[0] == 0
+def exchanged_folders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders `-o DIR` exchanges alone from now on (`outdir.swap_part`), as they are."""
     parts: list[str] = []
     real = outdir.swap_part
     monkeypatch.setattr(
         outdir, "swap_part", lambda s, t, part, **kw: parts.append(part) or real(s, t, part, **kw)
     )
+    return parts
+
+
+def test_a_one_service_edit_replaces_its_namespace_folder_only(tmp_path, monkeypatch):
+    """The random edits above go down both paths; this one is known to take the one-folder path."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    parts = exchanged_folders(monkeypatch)
     for edit, i, n in [(edit_image, 5, 1), (edit_timeout, 9, 3), (edit_image, 5, 2), (edit_timeout, 1, 1)]:
         edit(spec, i, n)
         write(spec, path)
@@ -216,11 +222,7 @@ def test_a_whole_tree_write_records_its_folders_without_listing_them(tmp_path, m
     spec = copy.deepcopy(BASE)
     path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
     assert compile_(path, str(out), cache)[0] == 0
-    parts: list[str] = []
-    real_part = outdir.swap_part
-    monkeypatch.setattr(
-        outdir, "swap_part", lambda s, t, part, **kw: parts.append(part) or real_part(s, t, part, **kw)
-    )
+    parts = exchanged_folders(monkeypatch)
     listed: list[str] = []
     real_digests = outdir.digests
     monkeypatch.setattr(outdir, "digests", lambda t, f: listed.append(t) or real_digests(t, f))
