@@ -26,6 +26,7 @@ def test_each_edit_compiles_cleanly(tmp_path: Path, name: str) -> None:
     before = {(s["namespace"], s["name"]): s for s in BASE["spec"]["services"]}
     after = {(s["namespace"], s["name"]): s for s in spec["spec"]["services"]}
     changed = {k for k in before.keys() & after.keys() if before[k] != after[k]}
+    targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
     if name == "service":
         assert len(after) == len(before) + 1 and not changed
     else:
@@ -36,9 +37,7 @@ def test_each_edit_compiles_cleanly(tmp_path: Path, name: str) -> None:
         assert call["service"].split("/")[0] != key[0]  # into another namespace
     if name == "timeout-near-routed":
         (key,) = changed
-        targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
         assert key[1] not in targets and targets & {c["service"] for c in after[key]["calls"]}
     if name == "call-routed":
         callee = call["service"].split("/")[1]
-        targets = {r["to"]["service"] for g in spec["spec"]["gateways"] for r in g["routes"]}
         assert callee in targets and key[1] not in targets
