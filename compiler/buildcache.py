@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from .outdir import EarlyScan
 from .selfcheck import diskcache
 
-FORMAT = 4
+FORMAT = 5
 MAGIC = b"meshc-build-cache\n"
 CODE = "MC220"
 
@@ -203,6 +203,7 @@ def pack_name(spec: str | Path, overlays: Sequence[Path]) -> str:
 
 
 _ADDRESS_OF_ROW = operator.itemgetter(UNIT_COLUMNS.index("address"))
+_GATEWAY_KINDS = frozenset({"Gateway", "VirtualService"})
 _NONES = itertools.repeat(None)
 
 
@@ -256,6 +257,10 @@ class BuildCache:
     services: dict[str, str] = field(default_factory=dict)
     """Service -> the hash of its part of the spec, as the previous compile saw it (`units`);
     replaced by this compile's (`keep_units`)."""
+    gateways: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Gateway -> (its namespace, the key of its Gateway and VirtualService there) as the previous
+    compile saw it (`units.gateway_keys`), for the gateways of the units it kept."""
+    kept_gateways: dict[str, tuple[str, str]] = field(default_factory=dict)
     findings: dict[str, list[Any]] = field(default_factory=dict)
     """Unit -> the local rules' findings of its services in the previous compile (rows as in
     `pipeline.FindingRow`), for every unit kept."""
@@ -295,18 +300,36 @@ class BuildCache:
             found[unit] = reused_manifests(rows)
         return found
 
+    def reusable_gateway(self, name: str, unit: str, key: str) -> list[Manifest] | None:
+        """The Gateway and VirtualService of gateway `name` in `unit` as the previous compile left
+        them (`Manifest`s with a `ReusedBody`), if their key (`units.gateway_keys`) is `key` and
+        the pack holds their texts; else None."""
+        previous = self.units.get(unit)
+        if previous is None or self.gateways.get(name) != (unit, key):
+            return None
+        owner = f"gateway/{name}"
+        rows = [r for r in previous[1] if r[4] == owner and r[0] in _GATEWAY_KINDS and r[1] == unit]
+        if [r[0] for r in rows].count("Gateway") != 1 or not all(
+            map(self.spans.__contains__, map(_ADDRESS_OF_ROW, rows))
+        ):
+            return None
+        return reused_manifests(rows)
+
     def keep_units(
         self,
         keys: dict[str, str],
         manifests: Sequence[Manifest],
         services: dict[str, str],
         reused: frozenset[str] = frozenset(),
+        gateways: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         """Keep this compile's units with `keys` (volatile ones left out) and the hashes of its
         `services` for the next compile; saved with the texts once every object is addressed.
         `reused`: the units whose objects in `manifests` are those `reusable` made of the pack's
-        rows, in their order: their rows are saved as they were loaded."""
+        rows, in their order: their rows are saved as they were loaded. `gateways`: the keys of
+        the gateways' objects (`units.gateway_keys`), saved for the units saved."""
         self.unit_keys = keys
+        self.kept_gateways = gateways or {}
         self.manifests = manifests
         self.kept_services = services
         self.reused_units = reused
@@ -327,6 +350,7 @@ class BuildCache:
                 "columns": [[] for _ in UNIT_COLUMNS],
                 "services": [[], []],
                 "findings": {},
+                "gateways": [[], [], []],
             }
         # A reused unit's rows are the pack's: its objects were made of them (`reusable`), in
         # their order, each address its row's, under the same key (tests/test_incremental.py
@@ -347,6 +371,8 @@ class BuildCache:
         names = sorted(u for u in rows if u not in broken)
         flat = [row for u in names for row in rows[u]]
         columns = [list(c) for c in zip(*flat, strict=True)] if flat else [[] for _ in UNIT_COLUMNS]
+        saved = set(names)
+        gateways = sorted((g, u, k) for g, (u, k) in self.kept_gateways.items() if u in saved)
         return {
             "names": names,
             "keys": [keys[u] for u in names],
@@ -354,6 +380,7 @@ class BuildCache:
             "columns": columns,
             "services": [list(self.kept_services), list(self.kept_services.values())],
             "findings": {u: self.kept_findings[u] for u in names if u in self.kept_findings},
+            "gateways": [list(c) for c in zip(*gateways, strict=True)] if gateways else [[], [], []],
         }
 
     def prepare(self, manifests: Sequence[Manifest]) -> None:
@@ -439,9 +466,12 @@ class BuildCache:
         self._save(entries, self.tree_target, self.tree_marker_ns, self.tree, units, self.tree_folders)
 
     def _same_units(self, units: dict[str, Any]) -> bool:
-        return dict(zip(units["names"], units["keys"], strict=True)) == {
-            u: key for u, (key, _) in self.units.items()
-        }
+        names, gateway_units, gateway_keys = units["gateways"]
+        return (
+            dict(zip(units["names"], units["keys"], strict=True))
+            == {u: key for u, (key, _) in self.units.items()}
+            and dict(zip(names, zip(gateway_units, gateway_keys, strict=True), strict=True)) == self.gateways
+        )
 
     def save_tree(self) -> None:
         """After `-o DIR` swapped in the tree `record_tree` saw: its texts and its index."""
@@ -595,7 +625,7 @@ def open_cache(spec: str | Path, overlays: Sequence[Path] = (), *, enabled: bool
         cache.segments, cache.segment_names, cache.segment, cache.starts, cache.ends = [], [], [], [], []
         cache.segment_crcs = []
         cache.spans, cache.tree, cache.tree_target, cache.tree_folders = {}, {}, None, {}
-        cache.units, cache.services, cache.findings = {}, {}, {}
+        cache.units, cache.services, cache.findings, cache.gateways = {}, {}, {}, {}
         return _ignored(cache, problem)
     return cache
 
@@ -673,6 +703,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         unit_columns = units["columns"]
         service_keys, service_digests = units["services"]
         findings = units["findings"]
+        gateway_names, gateway_units, gateway_keys = units["gateways"]
     except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
     # Checked at C speed: types as used (an address or path of another type only never matches),
@@ -728,6 +759,9 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         and set(map(type, service_digests)) <= {str}
         and type(findings) is dict
         and all(type(rows) is list and all(_finding_row(r) for r in rows) for rows in findings.values())
+        and type(gateway_names) is list
+        and all(type(c) is list and len(c) == len(gateway_names) for c in (gateway_units, gateway_keys))
+        and all(set(map(type, c)) <= {str} for c in (gateway_names, gateway_units, gateway_keys))
     ):
         return "malformed content"
     loaded = []
@@ -754,6 +788,7 @@ def _load(cache: BuildCache, data: bytes) -> str | None:
         start += count
     cache.services = dict(zip(service_keys, service_digests, strict=True))
     cache.findings = findings
+    cache.gateways = dict(zip(gateway_names, zip(gateway_units, gateway_keys, strict=True), strict=True))
     return None
 
 

@@ -672,3 +672,6 @@ class Scope:
     """Namespaces whose objects are not wanted (an incremental compile reuses them, see
     `meshc.compiler.units`): their services and they themselves are left out of `placed`,
     `visible` and `scope_namespaces`, so lowering does no work for them."""
+    skip_gateways: frozenset[str] = frozenset()
+    """Gateways whose Gateway and VirtualService are not wanted (an incremental compile reuses
+    them, see `units.gateway_keys`); their other objects are."""

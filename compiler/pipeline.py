@@ -92,6 +92,9 @@ class Lowered:
     touched, their callers and their callees (all in units lowered anew)."""
     changed: frozenset[str] = frozenset()
     """For an incremental compile, the units whose key changed."""
+    unseen_gateways: frozenset[str] = frozenset()
+    """For an incremental compile, the gateways whose Gateway and VirtualService were taken from
+    the build cache in a unit lowered anew (`_gateways_reused`): the verifier does not see them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +298,12 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     for info in edited:
         probed.update(edge.caller.key for edge in info.callers)
         probed.update(callee.key for callee in index.callees(info))
-    fresh = lower_index(index, skip=frozenset(kept))
+    # The gateways of a unit lowered anew whose own objects are the previous compile's
+    reused_gateways = _gateways_reused(index, keys, cache, kept, probed) if kept else {}
+    fresh = lower_index(index, skip=frozenset(kept), skip_gateways=frozenset(reused_gateways))
+    if reused_gateways:
+        fresh += [m for objects in reused_gateways.values() for m in objects]
+        fresh.sort(key=operator.attrgetter("sort_key"))
     again = _gateways_probed_anew(index, cache, fresh, kept, probed, edited)
     if again:  # taken out of `kept`: their objects, lowered anew in a second pass over them only
         others = frozenset(kept) | frozenset(map(unit_of, fresh))
@@ -306,7 +314,11 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     # A unit is saved as reused only if every object of it was (none lowered anew lands there).
     reused = frozenset(kept) - set(map(unit_of, fresh))
     cache.keep_units(
-        {u: k for u, k in keys.keys.items() if u not in volatile}, manifests, keys.services, reused
+        {u: k for u, k in keys.keys.items() if u not in volatile},
+        manifests,
+        keys.services,
+        reused,
+        keys.gateways,
     )
     if not kept:
         return Lowered(parsed, manifests)  # nothing reused: verified as a full compile is
@@ -316,7 +328,56 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
         frozenset(map(unit_of, fresh)) | near | again,
         frozenset(probed),
         frozenset(changed),
+        frozenset(reused_gateways),
     )
+
+
+def _gateways_reused(
+    index: MeshIndex, keys: UnitKeys, cache: BuildCache, kept: dict[str, list[Manifest]], probed: set[str]
+) -> dict[str, list[Manifest]]:
+    """The gateways whose Gateway and VirtualService are taken from the build cache although their
+    namespace is lowered anew (a route target of another gateway there changed): each with the
+    key the previous compile saw (`units.gateway_keys`), and its two objects.
+
+    The behaviour verifier does not see those objects (a reused object holds no body). That is
+    sound only while no probe could reach them: none of the gateway's routes sends to a probed
+    service (no probe goes through it), and no host it serves is a wildcard or is served by another
+    gateway or egress gateway (no probe through another gateway could be served by it instead).
+    Otherwise the gateway is lowered anew with its namespace, as before."""
+    from .units import route_targets
+    from .verify.matching import dns_match
+    from .verify.probes import OTHER_HOST
+
+    candidates = []
+    for name, (_, gateway) in index.gateways.items():
+        found = keys.gateways.get(name)
+        # its namespace lowered anew (not kept), under the key the previous compile saw
+        if found is not None and found[0] not in kept and cache.gateways.get(name) == found:
+            candidates.append((name, gateway, *found))
+    if not candidates:
+        return {}
+    at_stake = {index.services[k].index for k in probed}
+    served = {name: _served_hosts(gateway) for name, (_, gateway) in index.gateways.items()}
+    elsewhere = [h for _, egress in index.egress.values() for h in egress.hosts] + [OTHER_HOST]
+    out = {}
+    for name, gateway, unit, key in candidates:
+        hosts = served[name]
+        if not route_targets(index, gateway).isdisjoint(at_stake) or any("*" in h for h in hosts):
+            continue
+        others = [h for other, patterns in served.items() if other != name for h in patterns] + elsewhere
+        if any(dns_match(pattern, h) or dns_match(h, pattern) for h in hosts for pattern in others):
+            continue
+        objects = cache.reusable_gateway(name, unit, key)
+        if objects is not None:
+            out[name] = objects
+    return out
+
+
+def _served_hosts(gateway: Any) -> set[str]:
+    """Every host a gateway's servers serve (its own `hosts` for a server that names none), without
+    a namespace prefix."""
+    hosts = {*gateway.hosts, *(h for server in gateway.servers for h in server.hosts)}
+    return {h.split("/", 1)[-1].lower() for h in hosts}
 
 
 def _gateways_probed_anew(
@@ -456,7 +517,12 @@ def verify_behaviour(lowered: Lowered) -> None:
 
         manifests = lowered.manifests
         fresh = list(itertools.compress(manifests, map(lowered.fresh.__contains__, map(unit_of, manifests))))
-        if not run_verifier(index, fresh, focus=(lowered.probed, lowered.fresh)).bugs:
+        if lowered.unseen_gateways:  # their objects in a unit lowered anew are the previous compile's
+            from .buildcache import ReusedBody
+
+            fresh = [m for m in fresh if type(m.body) is not ReusedBody]
+        focus = (lowered.probed, lowered.fresh)
+        if not run_verifier(index, fresh, focus=focus, unseen_gateways=lowered.unseen_gateways).bugs:
             return
         # A probe may still have reached an object this compile reused (a route that sends on
         # to a service elsewhere): judge the whole output, lowered anew, before calling it a bug.

@@ -24,6 +24,12 @@ A unit's key is a hash of everything its objects are computed from:
 - for a namespace a gateway's objects go to (keyed even without services of its own): the
   services its routes send to (`gateway_targets`).
 
+Within a gateway's namespace, each gateway's Gateway and VirtualService (`lower.ingress`: all of
+its routes combined with their targets' own, the costly part) are a function of the gateway, the
+mesh-wide part and the services its own routes send to; `gateway_keys` hashes those alone. When
+such a namespace is lowered anew because one route target changed, the other gateways' two
+objects are the previous compile's (`pipeline.lower_incrementally` says when that is safe).
+
 A unit is never reused when it holds an object not owned by one of its own services, by the
 namespace itself or by a gateway its key covers (an egress entry's objects, dashboards, Prometheus
 wiring: those read from services anywhere): such a unit is **volatile** and always compiled again.
@@ -48,12 +54,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 if TYPE_CHECKING:  # not imported at run time: the read-ahead child hashes services before the models load
+    from meshc.spec.models import Gateway
+
     from .index import MeshIndex
     from .manifest import Manifest
 
@@ -86,6 +94,9 @@ class UnitKeys:
     services: dict[str, str]
     """Service (its index key) -> a hash of what the user wrote for it: which services an edit
     touched (the behaviour verifier probes them and their edges)."""
+    gateways: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Gateway name -> (the namespace of its Gateway and VirtualService, their key): see
+    `gateway_keys`; none in a multi-cluster mesh."""
 
     def ring(self, units: Iterable[str]) -> frozenset[str]:
         """`units` and every namespace adjacent to one of them."""
@@ -170,7 +181,37 @@ def unit_keys(
                 h.update(digests[i])
         keys[ns] = h.hexdigest()
     services = {info.key: digests[info.index].hex() for info in infos}
-    return UnitKeys(keys, {ns: frozenset(near) for ns, near in adjacent.items()}, services)
+    return UnitKeys(
+        keys,
+        {ns: frozenset(near) for ns, near in adjacent.items()},
+        services,
+        gateway_keys(index, mesh_digest, digests),
+    )
+
+
+def gateway_keys(
+    index: MeshIndex, mesh_digest: bytes, digests: tuple[bytes, ...]
+) -> dict[str, tuple[str, str]]:
+    """Each gateway -> (its namespace, the key of its Gateway and VirtualService there): a hash of
+    the mesh-wide part (which holds every gateway's own spec), its name and namespace and the
+    services its routes send to. None in a multi-cluster mesh (placement decides which gateways a
+    cluster gets)."""
+    if index.clusters:
+        return {}
+    out = {}
+    for name, (_, gateway) in sorted(index.gateways.items()):
+        ns = index.gateway_namespace(gateway)
+        h = hashlib.blake2b(mesh_digest, digest_size=16)
+        h.update(f"gateway\0{name}\0{ns}\n".encode())
+        for i in sorted(route_targets(index, gateway)):
+            h.update(digests[i])
+        out[name] = (ns, h.hexdigest())
+    return out
+
+
+def route_targets(index: MeshIndex, gateway: Gateway) -> set[int]:
+    """The services `gateway`'s routes send to (their place in the spec)."""
+    return {info.index for r in gateway.routes if (info := index.resolve(r.to.service)) is not None}
 
 
 def gateway_targets(index: MeshIndex) -> dict[str, set[int]]:
@@ -184,7 +225,7 @@ def gateway_targets(index: MeshIndex) -> dict[str, set[int]]:
         return {}
     out: dict[str, set[int]] = {}
     for _, gateway in index.gateways.values():
-        targets = {info.index for r in gateway.routes if (info := index.resolve(r.to.service)) is not None}
+        targets = route_targets(index, gateway)
         for ns in (index.gateway_namespace(gateway), gateway.workload.namespace):
             out.setdefault(ns, set()).update(targets)
     return out

@@ -434,9 +434,15 @@ def damage_finding_row(p: Path) -> None:
     _rewrite_index(p, lambda index: index["units"]["findings"].__setitem__("ns-000", [["MC109", 1]]))
 
 
+def damage_gateway_keys(p: Path) -> None:
+    """A well-formed pack whose gateways' keys do not line up with their names."""
+    _rewrite_index(p, lambda index: index["units"].__setitem__("gateways", [["gw"], [], []]))
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
+        (damage_gateway_keys, "malformed content"),
         (damage_truncate, "checksum mismatch"),
         (damage_flip, "checksum mismatch"),
         (damage_forged_text, "checksum mismatch"),

@@ -45,16 +45,20 @@ LOWERINGS: tuple[Callable[[MeshIndex, Scope], Iterable[Manifest]], ...] = (
 )
 
 
-def lower(index: MeshIndex, skip: frozenset[str] = frozenset()) -> list[Manifest]:
+def lower(
+    index: MeshIndex, skip: frozenset[str] = frozenset(), skip_gateways: frozenset[str] = frozenset()
+) -> list[Manifest]:
     """Every cluster's manifests (one unnamed scope for a single-cluster mesh), canonically sorted.
 
     `skip`: namespaces whose objects are not wanted (an incremental compile reuses them, see
     `meshc.compiler.units`): the result is exactly the full result without the objects in them,
-    and the steps do no work for their services (`Scope.skip`)."""
+    and the steps do no work for their services (`Scope.skip`). `skip_gateways`: gateways whose
+    Gateway and VirtualService are not wanted (`Scope.skip_gateways`): the result is without
+    those two objects of each."""
     manifests: list[Manifest] = []
     for scope in index.scopes:
-        if skip:
-            scope = dataclasses.replace(scope, skip=skip)
+        if skip or skip_gateways:
+            scope = dataclasses.replace(scope, skip=skip, skip_gateways=skip_gateways)
         produced = [m for step in LOWERINGS for m in step(index, scope)]
         if skip:  # what steps over gateways, egress or the mesh put into a skipped namespace
             produced = [m for m in produced if (m.namespace or m.name) not in skip]

@@ -207,9 +207,10 @@ def _tcp_route(index: MeshIndex, gateway: Gateway, route: GatewayRoute) -> dict[
 def gateways(index: MeshIndex, scope: Scope) -> Iterator[Manifest]:
     for gateway in scope.gateways:
         ns = index.gateway_namespace(gateway)
-        # An incremental compile reusing a gateway's namespace (`units.gateway_targets`) does not
-        # want its objects: the routes are not combined for nothing.
-        if ns not in scope.skip:
+        # An incremental compile reusing a gateway's namespace (`units.gateway_targets`), or this
+        # gateway's objects in it (`units.gateway_keys`), does not want them: the routes are not
+        # combined for nothing.
+        if ns not in scope.skip and gateway.name not in scope.skip_gateways:
             yield from _gateway_and_routes(index, gateway, ns)
         if gateway.workload.namespace not in scope.skip:
             yield from _jwt(index, gateway)
