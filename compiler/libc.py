@@ -19,10 +19,16 @@ def library() -> ctypes.CDLL | None:
     if not _cache:
         lib: ctypes.CDLL | None = None
         if sys.platform == "linux":
+            # glibc's name first: `find_library` runs `/sbin/ldconfig -p` in a subprocess, which
+            # every forked worker (each arms `kill_me_with_parent`) would pay again.
             try:
-                lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                lib = ctypes.CDLL("libc.so.6", use_errno=True)
             except OSError:
-                lib = None
+                name = ctypes.util.find_library("c")  # another C library (musl)
+                try:
+                    lib = ctypes.CDLL(name, use_errno=True) if name else None
+                except OSError:
+                    lib = None
         _cache.append(lib)
     return _cache[0]
 
