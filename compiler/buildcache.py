@@ -10,7 +10,9 @@ alters a handful of them. This cache keeps, per spec, what the last successful c
 - **units**: per namespace (`meshc.compiler.units`), the key of what its objects were computed
   from and each object's kind, name, cluster, owner and body address. A compile whose unit has
   the same key does not lower it again: its objects stand in the result with a `ReusedBody` (the
-  address, no data), whose text, and the fact that it passed the self-check, the texts hold.
+  address, no data), whose text, and the fact that it passed the self-check, the texts hold. And
+  per gateway, the key of its Gateway and VirtualService (`units.gateway_keys`): reused one by one
+  within a namespace lowered anew.
 - **the output tree** of `-o DIR`: per file, the (device, inode, size, mtime) it had when meshc
   wrote or linked it and the address of its body. A file of the previous tree whose `lstat` still
   shows exactly that is hard-linked into the new tree without reading it (as Git trusts its index):

@@ -358,14 +358,27 @@ def _gateways_reused(
         return {}
     at_stake = {index.services[k].index for k in probed}
     served = {name: _served_hosts(gateway) for name, (_, gateway) in index.gateways.items()}
-    elsewhere = [h for _, egress in index.egress.values() for h in egress.hosts] + [OTHER_HOST]
+    # Who serves each exact host, and every wildcard: one pass, not every pair of gateways.
+    holders: dict[str, set[tuple[str, str]]] = {}
+    wildcards: list[str] = []
+    owners = [
+        *((("gateway", name), hosts) for name, hosts in served.items()),
+        *((("egress", name), {h.lower() for h in eg.hosts}) for name, (_, eg) in index.egress.items()),
+        (("probe", ""), {OTHER_HOST}),
+    ]
+    for owner, hosts in owners:
+        for host in hosts:
+            if "*" in host:
+                wildcards.append(host)
+            else:
+                holders.setdefault(host, set()).add(owner)
     out = {}
     for name, gateway, unit, key in candidates:
         hosts = served[name]
-        if not route_targets(index, gateway).isdisjoint(at_stake) or any("*" in h for h in hosts):
+        if any("*" in h for h in hosts) or not route_targets(index, gateway).isdisjoint(at_stake):
             continue
-        others = [h for other, patterns in served.items() if other != name for h in patterns] + elsewhere
-        if any(dns_match(pattern, h) or dns_match(h, pattern) for h in hosts for pattern in others):
+        alone = {("gateway", name)}
+        if any(holders[h] != alone or any(dns_match(w, h) for w in wildcards) for h in hosts):
             continue
         objects = cache.reusable_gateway(name, unit, key)
         if objects is not None:

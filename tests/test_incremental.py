@@ -586,6 +586,32 @@ def test_the_gateways_whose_targets_did_not_change_are_reused_one_by_one(
         remember(cache, lowered)
 
 
+def _shared_by_a_gateway(spec: dict[str, Any]) -> None:
+    other = copy.deepcopy(spec["spec"]["gateways"][2])  # gw-002's host, on another port (not MC106)
+    other.update(name="gw-005", servers=[{"port": 8080, "protocol": "http"}])
+    spec["spec"]["gateways"].append(other)
+
+
+def _shared_by_an_egress_entry(spec: dict[str, Any]) -> None:
+    spec["spec"]["egress"][0]["hosts"].append("app2.example.com")
+
+
+@pytest.mark.parametrize("share", [_shared_by_a_gateway, _shared_by_an_egress_entry])
+def test_a_gateway_whose_host_is_served_elsewhere_is_lowered_anew(tmp_path: Path, share: Any) -> None:
+    """gw-002 reused and hidden from the verifier, a probe of the other gateway (or egress
+    gateway) serving its host could be judged without it: it is not reused."""
+    spec = gateways(24, 4)
+    share(spec)
+    cache = BuildCache(None)
+    remember(cache, pipeline.lower_incrementally(pipeline.parse(write(spec, tmp_path / "mesh.yaml")), cache))
+    spec["spec"]["services"][16]["traffic"]["timeout"] = "7s"
+    parsed = pipeline.parse(write(spec, tmp_path / "mesh.yaml"))
+    lowered = pipeline.lower_incrementally(parsed, cache)
+    assert lowered.fresh is not None and "ingress" in lowered.fresh
+    assert lowered.unseen_gateways == frozenset()
+    assert lowered_output(lowered) == lowered_output(pipeline.lower(parsed))
+
+
 def test_a_reused_gateway_is_out_of_the_verifiers_sight(tmp_path: Path) -> None:
     """The verifier gets neither the reused gateway's objects (they hold no body) nor a probe
     through it: a probe left in would judge a gateway it cannot see. With a JWT on the shared

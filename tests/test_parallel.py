@@ -259,8 +259,8 @@ def _with_a_broken_resource(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make lowering emit one invalid resource (a name that is not a DNS-1123 subdomain)."""
     real = pipeline.lower_index
 
-    def lower(index, skip=frozenset()):
-        manifests = real(index, skip)
+    def lower(index, skip=frozenset(), skip_gateways=frozenset()):
+        manifests = real(index, skip, skip_gateways)
         last = manifests[-1]
         last.body["metadata"] = {**last.body["metadata"], "name": "Not_A_Name"}
         return manifests
