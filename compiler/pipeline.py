@@ -387,10 +387,11 @@ def _gateways_reused(
 
 
 def _served_hosts(gateway: Any) -> set[str]:
-    """Every host a gateway's servers serve (its own `hosts` for a server that names none), without
-    a namespace prefix."""
-    hosts = {*gateway.hosts, *(h for server in gateway.servers for h in server.hosts)}
-    return {h.split("/", 1)[-1].lower() for h in hosts}
+    """Every host a gateway's servers serve (its own `hosts` for a server that names none, as its
+    Gateway object says: `lower.ingress.gateway_hosts`), without a namespace prefix."""
+    from .lower.ingress import gateway_hosts
+
+    return {h.split("/", 1)[-1].lower() for h in gateway_hosts(gateway)}
 
 
 def _gateways_probed_anew(

@@ -612,6 +612,19 @@ def test_a_gateway_whose_host_is_served_elsewhere_is_lowered_anew(tmp_path: Path
     assert lowered_output(lowered) == lowered_output(pipeline.lower(parsed))
 
 
+def test_the_hosts_a_gateway_serves_are_its_servers_own(tmp_path: Path) -> None:
+    """A gateway's `hosts` (`*` unless given) is only the default of its servers: one whose servers
+    name their hosts is no wildcard, and does not keep every other gateway from being reused."""
+    spec = gateways(24, 4)
+    first = spec["spec"]["gateways"][0]
+    del first["hosts"]
+    first["servers"] = [{"port": 80, "protocol": "http", "hosts": ["App0.example.com"]}]
+    parsed = pipeline.parse(write(spec, tmp_path / "mesh.yaml"))
+    served = {name: pipeline._served_hosts(gw) for name, (_, gw) in parsed.index.gateways.items()}
+    assert served["gw-000"] == {"app0.example.com"}
+    assert served["gw-003"] == {"*.wild.example.com"}
+
+
 def test_a_reused_gateway_is_out_of_the_verifiers_sight(tmp_path: Path) -> None:
     """The verifier gets neither the reused gateway's objects (they hold no body) nor a probe
     through it: a probe left in would judge a gateway it cannot see. With a JWT on the shared
