@@ -594,7 +594,87 @@ done:
     return result;
 }
 
+/* reused_manifests(rows, manifest_type, setters, body_type, set_address) -> list: for each row
+ * (kind, namespace, name, cluster, owner, address), `object.__new__(manifest_type)` with its six
+ * slots set through the member descriptors in `setters` (kind, namespace, name, cluster, owner,
+ * body), the body `dict.__new__(body_type)` with its address set through `set_address`: what
+ * buildcache.reused_manifests does in Python, without the interpreter between the calls. */
+static PyObject *
+emitc_reused_manifests(PyObject *module, PyObject *args)
+{
+    PyObject *rows, *setters, *set_address;
+    PyTypeObject *manifest_type, *body_type;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O:reused_manifests", &PyList_Type, &rows, &PyType_Type,
+                          &manifest_type, &PyTuple_Type, &setters, &PyType_Type, &body_type,
+                          &set_address)) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(setters) != 6 || !PyType_IsSubtype(body_type, &PyDict_Type)) {
+        PyErr_SetString(PyExc_TypeError, "reused_manifests: six slot setters and a dict subclass");
+        return NULL;
+    }
+    PyObject *descr[6];
+    descrsetfunc set[6];
+    for (int k = 0; k < 6; k++) {
+        descr[k] = PyTuple_GET_ITEM(setters, k);
+        set[k] = Py_TYPE(descr[k])->tp_descr_set;
+        if (set[k] == NULL) {
+            PyErr_SetString(PyExc_TypeError, "reused_manifests: a setter is not a data descriptor");
+            return NULL;
+        }
+    }
+    descrsetfunc set_addr = Py_TYPE(set_address)->tp_descr_set;
+    if (set_addr == NULL) {
+        PyErr_SetString(PyExc_TypeError, "reused_manifests: set_address is not a data descriptor");
+        return NULL;
+    }
+    PyObject *empty = PyTuple_New(0);
+    if (empty == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    PyObject *out = PyList_New(n); /* items NULL until set: freed as such on failure */
+    if (out == NULL) {
+        Py_DECREF(empty);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != 6) {
+            PyErr_SetString(PyExc_TypeError, "reused_manifests: a row is not a tuple of six");
+            goto fail;
+        }
+        PyObject *m = PyBaseObject_Type.tp_new(manifest_type, empty, NULL);
+        if (m == NULL) {
+            goto fail;
+        }
+        PyList_SET_ITEM(out, i, m);
+        PyObject *body = PyDict_Type.tp_new(body_type, empty, NULL);
+        if (body == NULL) {
+            goto fail;
+        }
+        int failed = set_addr(set_address, body, PyTuple_GET_ITEM(row, 5)) < 0;
+        for (int k = 0; k < 5 && !failed; k++) {
+            failed = set[k](descr[k], m, PyTuple_GET_ITEM(row, k)) < 0;
+        }
+        failed = failed || set[5](descr[5], m, body) < 0;
+        Py_DECREF(body);
+        if (failed) {
+            goto fail;
+        }
+    }
+    Py_DECREF(empty);
+    return out;
+fail:
+    Py_DECREF(empty);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"reused_manifests", emitc_reused_manifests, METH_VARARGS,
+     "reused_manifests(rows, manifest_type, setters, body_type, set_address) -> list: see "
+     "buildcache.reused_manifests."},
     {"dump", emitc_dump, METH_O, "dump(value: dict) -> str: emit.dump's text, walked natively."},
     {"configure", (PyCFunction)(void (*)(void))emitc_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, scalar_cache, string, scalar, key_orders, key_order, shared): emit.py's rules."},

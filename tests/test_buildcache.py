@@ -649,13 +649,28 @@ def test_a_small_change_writes_only_its_texts_and_a_big_one_compacts(tmp_path):
     )
 )
 def test_reused_manifests_are_the_manifests_the_dataclass_makes(rows: list[tuple[Any, ...]]) -> None:
-    """`reused_manifests` sets the slots directly (faster than the frozen dataclass's `__init__`):
-    every field set, the body a `ReusedBody` with the row's address, frozen as any Manifest."""
+    """`reused_manifests` sets the slots directly (faster than the frozen dataclass's `__init__`),
+    in C where `_emitc` is built and in Python: every field set, the body a `ReusedBody` with the
+    row's address, frozen as any Manifest."""
+    assert buildcache._native_reused_manifests() is not None or os.environ.get("MESHC_PURE_PYTHON")
+    for make in (buildcache.reused_manifests, buildcache._reused_manifests):
+        _assert_made_as_the_dataclass_makes(make(rows), rows)
+
+
+def test_a_malformed_row_is_refused_not_trusted() -> None:
+    native = buildcache._native_reused_manifests()
+    if native is None:
+        pytest.skip("the C extension is not built here")
+    for bad in ([("Namespace",) * 5], [["Namespace", None, "n", None, None, "a" * 32]], [None]):
+        with pytest.raises(TypeError, match="not a tuple of six"):
+            buildcache.reused_manifests(bad)
+
+
+def _assert_made_as_the_dataclass_makes(made: list[Any], rows: list[tuple[Any, ...]]) -> None:
     import dataclasses
 
     from meshc.compiler.manifest import Manifest
 
-    made = buildcache.reused_manifests(rows)
     expected = [
         Manifest(kind, namespace, name, buildcache.ReusedBody(a), cluster, owner)
         for kind, namespace, name, cluster, owner, a in rows
