@@ -155,7 +155,7 @@ def reused_manifests(rows: Sequence[tuple[Any, ...]]) -> list[Manifest]:
     UNIT_COLUMNS), made without the two `__init__`s: each object's slots set through their
     descriptors (a frozen dataclass's `__init__` sets each field through `object.__setattr__`,
     and `ReusedBody`'s calls `dict.__init__`): 0.10 -> 0.05 s for the 80,000 objects a one-service
-    recompile at 10,000 services reuses, and 0.01 s in C (`_emitc.reused_manifests`, the same
+    recompile at 10,000 services reuses, and 0.024 s in C (`_emitc.reused_manifests`, the same
     calls without the interpreter between them, where it is built; a list of tuples only).
     tests/test_buildcache.py holds both equal to the dataclass's own."""
     native = _native_reused_manifests()

@@ -658,6 +658,8 @@ def test_reused_manifests_are_the_manifests_the_dataclass_makes(rows: list[tuple
 
 
 def test_a_malformed_row_is_refused_not_trusted() -> None:
+    """The C version reads each row by position: anything but a tuple of six is a TypeError, never
+    a read past its end (the pack's rows are checked when it is loaded; this is the last guard)."""
     native = buildcache._native_reused_manifests()
     if native is None:
         pytest.skip("the C extension is not built here")

@@ -500,12 +500,8 @@ def test_a_service_added_removed_or_renamed_reuses_the_namespaces_it_does_not_re
     assert pipeline.run(path, cache=cache).diagnostics == pipeline.run(path).diagnostics
 
 
-def test_a_gateway_namespace_is_lowered_again_only_when_a_route_target_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The gateway's objects are a function of the gateways and of the services its routes send
-    to: an edit of another service reuses them without combining a single route; an edit of a
-    target lowers them again (target 2 of issue 17: only what the change reaches)."""
+def combined_routes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The targets of the gateway routes lowering combines from now on (`ingress._http_rules`)."""
     from meshc.compiler.lower import ingress
 
     combined: list[str] = []
@@ -516,6 +512,16 @@ def test_a_gateway_namespace_is_lowered_again_only_when_a_route_target_changes(
         return real(index, route)
 
     monkeypatch.setattr(ingress, "_http_rules", spy)
+    return combined
+
+
+def test_a_gateway_namespace_is_lowered_again_only_when_a_route_target_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's objects are a function of the gateways and of the services its routes send
+    to: an edit of another service reuses them without combining a single route; an edit of a
+    target lowers them again (target 2 of issue 17: only what the change reaches)."""
+    combined = combined_routes(monkeypatch)
     spec = spread(24, 4)
     routed = {r["to"]["service"] for r in spec["spec"]["gateways"][0]["routes"]}
     assert spec["spec"]["gateways"][0]["namespace"] == "ingress" and "svc-00005" in routed
@@ -552,16 +558,7 @@ def test_the_gateways_whose_targets_did_not_change_are_reused_one_by_one(
     recompile. Not reused: a gateway with a route to a probed service (the edited one, its callers
     and callees: the verifier probes through it), one with a wildcard host and one whose host
     another gateway's covers (a probe through one could be served by the other)."""
-    from meshc.compiler.lower import ingress
-
-    combined: list[str] = []
-    real = ingress._http_rules
-
-    def spy(index, route):  # type: ignore[no-untyped-def]
-        combined.append(route.to.service)
-        return real(index, route)
-
-    monkeypatch.setattr(ingress, "_http_rules", spy)
+    combined = combined_routes(monkeypatch)
     spec = gateways(24, 4)
     cache = BuildCache(None)
     remember(cache, pipeline.lower_incrementally(pipeline.parse(write(spec, tmp_path / "mesh.yaml")), cache))
