@@ -344,19 +344,19 @@ def _gateways_reused(
     service (no probe goes through it), and no host it serves is a wildcard or is served by another
     gateway or egress gateway (no probe through another gateway could be served by it instead).
     Otherwise the gateway is lowered anew with its namespace, as before."""
-    from .units import route_targets
     from .verify.matching import dns_match
     from .verify.probes import OTHER_HOST
 
     candidates = []
-    for name, (_, gateway) in index.gateways.items():
+    for name in index.gateways:
         found = keys.gateways.get(name)
         # its namespace lowered anew (not kept), under the key the previous compile saw
         if found is not None and found[0] not in kept and cache.gateways.get(name) == found:
-            candidates.append((name, gateway, *found))
+            candidates.append((name, *found))
     if not candidates:
         return {}
-    at_stake = {index.services[k].index for k in probed}
+    # the gateways with a route to a probed service (the index keeps each service's routes)
+    probed_through = {gw.name for k in probed for gw, _, _ in index.services[k].gateway_routes}
     served = {name: _served_hosts(gateway) for name, (_, gateway) in index.gateways.items()}
     # Who serves each exact host, and every wildcard: one pass, not every pair of gateways.
     holders: dict[str, set[tuple[str, str]]] = {}
@@ -373,9 +373,9 @@ def _gateways_reused(
             else:
                 holders.setdefault(host, set()).add(owner)
     out = {}
-    for name, gateway, unit, key in candidates:
+    for name, unit, key in candidates:
         hosts = served[name]
-        if any("*" in h for h in hosts) or not route_targets(index, gateway).isdisjoint(at_stake):
+        if name in probed_through or any("*" in h for h in hosts):
             continue
         alone = {("gateway", name)}
         if any(holders[h] != alone or any(dns_match(w, h) for w in wildcards) for h in hosts):
