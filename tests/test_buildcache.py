@@ -485,6 +485,26 @@ def test_a_damaged_or_foreign_cache_is_ignored_with_mc220(tmp_path, damage, reas
     assert ("MC220" in stderr) == (damage is damage_directory)
 
 
+def test_texts_replaced_after_the_pack_was_opened_keep_the_checked_bytes(tmp_path, monkeypatch):
+    """The texts files are mapped, not read (`buildcache._read`): a compile that replaces or evicts
+    one meanwhile (a new file renamed over it, an unlink) leaves this compile the bytes it checked."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    pack = buildcache.open_cache(path)
+    assert not pack.warnings and pack.spans
+    before = {a: pack.text(a) for a in pack.spans}
+    texts = _texts_file(_pack(cache))
+    replacement = texts.with_name(texts.name + ".new")
+    replacement.write_bytes(b"x" * texts.stat().st_size)
+    os.replace(replacement, texts)
+    assert {a: pack.text(a) for a in pack.spans} == before
+    texts.unlink()
+    assert {a: pack.text(a) for a in pack.spans} == before
+    assert all(type(t) is bytes and t for t in before.values())
+
+
 def test_unreadable_cache_is_ignored_even_for_root(tmp_path, monkeypatch):
     spec = copy.deepcopy(BASE)
     path, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "cache"
