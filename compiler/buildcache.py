@@ -545,13 +545,11 @@ class BuildCache:
         holds = list(map(operator.is_not, numbers, _NONES))
         found_addresses = list(itertools.compress(entries, holds))
         at = cast("list[int]", list(itertools.compress(numbers, holds)))
+        numbered = list(map(segment.__getitem__, at))
+        sizes_at = list(map(operator.sub, map(ends.__getitem__, at), map(starts.__getitem__, at)))
         live = [0] * len(self.segments)
-        for k, size in zip(
-            map(segment.__getitem__, at),
-            map(operator.sub, map(ends.__getitem__, at), map(starts.__getitem__, at)),
-            strict=True,
-        ):
-            live[k] += size
+        for k in set(numbered):  # a few files: the bytes each still holds, summed at C speed
+            live[k] = sum(itertools.compress(sizes_at, map(k.__eq__, numbered)))
         kept = [k for k, n in enumerate(live) if n]
         old_bytes = sum(len(self.segments[k]) for k in kept)
         compact = sum(live) * 2 < old_bytes or len(kept) + bool(fresh) > MAX_SEGMENTS
@@ -567,17 +565,20 @@ class BuildCache:
             # Every file kept, numbered as before (the common case): the spans as they were.
             parts = [
                 found_addresses,
-                list(map(segment.__getitem__, at)),
+                numbered,
                 list(map(starts.__getitem__, at)),
                 list(map(ends.__getitem__, at)),
             ]
         else:
-            for a, n in zip(found_addresses, at, strict=True):
-                if segment[n] in number:
-                    parts[0].append(a)
-                    parts[1].append(number[segment[n]])
-                    parts[2].append(starts[n])
-                    parts[3].append(ends[n])
+            # Some files dropped or renumbered (every recompile after one that replaced a text the
+            # previous one wrote): the spans in the kept files, renumbered, at C speed as well.
+            inside = list(map(number.__contains__, numbered))
+            parts = [
+                list(itertools.compress(found_addresses, inside)),
+                list(map(number.__getitem__, itertools.compress(numbered, inside))),
+                list(itertools.compress(map(starts.__getitem__, at), inside)),
+                list(itertools.compress(map(ends.__getitem__, at), inside)),
+            ]
         sizes = [len(self.segments[k]) for k in kept]
         crcs = [self.segment_crcs[k] for k in kept]  # checked when read
         if fresh:

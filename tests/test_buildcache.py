@@ -485,6 +485,32 @@ def test_a_damaged_or_foreign_cache_is_ignored_with_mc220(tmp_path, damage, reas
     assert ("MC220" in stderr) == (damage is damage_directory)
 
 
+def test_a_texts_file_dropped_from_the_middle_renumbers_the_others(tmp_path, monkeypatch):
+    """Three edits, each writing a texts file; the third takes the first back, so that no text uses
+    that edit's file any more: the pack keeps the first compile's and the second edit's files, the
+    latter renumbered (`_save`'s slower path), and every file of DIR is still the text the pack
+    holds for it."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    assert compile_(path, str(out), cache)[0] == 0
+    names = []
+    for i, n in ((0, 3), (8, 6), (0, 4)):  # 5s -> 4s on one service, 5s -> 7s on another, 4s -> 5s
+        edit_timeout(spec, i, n)
+        assert compile_(write(spec, path), str(out), cache)[0] == 0
+        names.append(buildcache.open_cache(path).segment_names)
+    first, second, third = names
+    assert len(first) == 2 and second[:2] == first and len(second) == 3
+    assert third[:2] == [first[0], second[2]] and len(third) == 3
+    pack = buildcache.open_cache(path)
+    assert not pack.warnings and sorted(set(pack.segment)) == [0, 1, 2]
+    files = tree(out)
+    assert files.keys() - {".meshc-output"} == pack.tree.keys()
+    for name, entry in pack.tree.items():
+        assert pack.text(entry[4]) == files[name], name
+    assert compile_(path, "-", cache)[:2] == compile_(path, "-", None)[:2]
+
+
 def test_texts_replaced_after_the_pack_was_opened_keep_the_checked_bytes(tmp_path, monkeypatch):
     """The texts files are mapped, not read (`buildcache._read`): a compile that replaces or evicts
     one meanwhile (a new file renamed over it, an unlink) leaves this compile the bytes it checked."""
