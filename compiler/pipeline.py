@@ -277,11 +277,11 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     both ends of every edge that touches a change (`verify_behaviour`), and so are the gateways
     whose probes need it (`_gateways_probed_anew`). The result is the same list of objects as
     `lower`'s, some of them standing for their cached body."""
-    from .units import unit_keys, unit_of, volatile_units
+    from .units import loaded_unit_keys, unit_of, volatile_units
 
     index = parsed.index
     if keys is None:
-        keys = unit_keys(parsed.loaded.data, index, parsed.loaded.digests)
+        keys = loaded_unit_keys(parsed.loaded, index)
     if keys is None:
         lowered = lower(parsed)
         cache.keep_units({}, lowered.manifests, {})
@@ -613,9 +613,9 @@ class Steps:
         """With the build cache: the units' keys (None without it, or for a spec without keys)."""
         if self.cache is None:
             return None
-        from .units import unit_keys
+        from .units import loaded_unit_keys
 
-        self.keys = self.step("unit_keys", unit_keys, parsed.loaded.data, parsed.index, parsed.loaded.digests)
+        self.keys = self.step("unit_keys", loaded_unit_keys, parsed.loaded, parsed.index)
         return self.keys
 
     def rule_plan(self, parsed: Parsed) -> RulePlan | None:

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:  # not imported at run time: the read-ahead child hashes services before the models load
+    from meshc.spec.loaded import LoadedSpec
     from meshc.spec.models import Gateway
 
     from .index import MeshIndex
@@ -121,17 +122,23 @@ def service_digests(data: Mapping[str, Any]) -> tuple[bytes, ...] | None:
         return None
 
 
-def unit_keys(
-    data: Mapping[str, Any], index: MeshIndex, digests: tuple[bytes, ...] | None = None
-) -> UnitKeys | None:
-    """The key of every namespace holding a service; None when the spec cannot be keyed (data that
-    is not plain JSON, a service list the index does not mirror): then nothing is reused.
-    `digests`: `service_digests(data)` if worked out already (`LoadedSpec.digests`)."""
+def plain_json(data: Mapping[str, Any]) -> bytes | None:
+    """The data as JSON, as the keys see it (None: not plain JSON as it is, say a key that is a
+    number or an integer beyond 64 bits)."""
+    try:
+        return orjson.dumps(data, option=_JSON_ONLY)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def outside_services(data: Mapping[str, Any]) -> tuple[bytes, int] | None:
+    """The data but its `spec.services` as JSON, and the number of services (None when there is no
+    such list, or the rest is not plain JSON): with the services' digests, what keys are made of."""
     spec = data.get("spec")
     if not isinstance(spec, dict):
         return None
     raw = spec.get("services")
-    if not isinstance(raw, list) or len(raw) != len(index.mesh.spec.services):
+    if not isinstance(raw, list):
         return None
     try:
         rest = orjson.dumps(
@@ -139,12 +146,42 @@ def unit_keys(
         )
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if digests is None or len(digests) != len(raw):
+    return rest, len(raw)
+
+
+def loaded_unit_keys(loaded: LoadedSpec, index: MeshIndex) -> UnitKeys | None:
+    """`unit_keys` of a loaded spec, from what its loader worked out already when it did (the
+    read-ahead: `LoadedSpec.outside_services` and `digests`, without making the data)."""
+    if loaded.outside_services is not None and loaded.digests is not None:
+        rest, count = loaded.outside_services
+        if len(loaded.digests) == count:
+            return _keys(rest, count, index, loaded.digests)
+    return unit_keys(loaded.data, index, loaded.digests)
+
+
+def unit_keys(
+    data: Mapping[str, Any], index: MeshIndex, digests: tuple[bytes, ...] | None = None
+) -> UnitKeys | None:
+    """The key of every namespace holding a service; None when the spec cannot be keyed (data that
+    is not plain JSON, a service list the index does not mirror): then nothing is reused.
+    `digests`: `service_digests(data)` if worked out already (`LoadedSpec.digests`)."""
+    outside = outside_services(data)
+    if outside is None:
+        return None
+    rest, count = outside
+    if digests is None or len(digests) != count:
         digests = service_digests(data)
         if digests is None:
             return None
+    return _keys(rest, count, index, digests)
+
+
+def _keys(rest: bytes, count: int, index: MeshIndex, digests: tuple[bytes, ...]) -> UnitKeys | None:
+    """`unit_keys` of the JSON of the data but its services (`rest`), their number and digests."""
+    if count != len(index.mesh.spec.services):
+        return None
     infos = list(index.services.values())
-    if len(infos) != len(raw):
+    if len(infos) != count:
         return None  # a name repeated in a namespace (MC102): the rules see entries the index dropped
     mesh = hashlib.blake2b(rest, digest_size=16)
     if index.clusters:  # placement: who runs where decides what every cluster imports

@@ -14,12 +14,31 @@ from .source import SourceMap
 
 @dataclass(frozen=True, slots=True)
 class LoadedSpec:
-    data: dict[str, Any]
+    _data: dict[str, Any] | None
+    """The data (`data`); None when only its `json` was handed over."""
     source: SourceMap
     digests: tuple[bytes, ...] | None = None
     """A content digest of each entry of `spec.services`, when whoever parsed the data worked them
     out there (meshc's read-ahead, beside its parse: `meshc.compiler.units.service_digests`);
     None otherwise."""
+    json: bytes | None = None
+    """The data as JSON, when whoever parsed it handed it over so (meshc's read-ahead): validated
+    from these bytes (`meshc.spec.structure.parse_mesh`), the data itself is made only if something
+    asks for it (a 10,000-service spec's ~100 MB of dicts and lists, ~0.1 s)."""
+    outside_services: tuple[bytes, int] | None = None
+    """With `json`: the data but `spec.services` as JSON (`meshc.compiler.units.outside_services`)
+    and the number of services, which the build cache's keys are made of."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The spec's plain data (made from `json` the first time, when it was handed over so)."""
+        if self._data is None:
+            import orjson
+
+            assert self.json is not None
+            object.__setattr__(self, "_data", orjson.loads(self.json))
+            assert self._data is not None
+        return self._data
 
 
 __all__ = ["LoadedSpec"]
