@@ -298,7 +298,12 @@ def _validate(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     cache = _open_cache(args)
     active = cache if cache.path is not None else None
     try:
-        loaded = ahead.load() if ahead is not None else None
+        loaded = None
+        if ahead is not None:
+            from .pipeline import warm_up
+
+            warm_up(ahead.ready)  # while the child still parses
+            loaded = ahead.load()
         c = _run(args.spec, args.strict, args.policy, overlays=args.overlay, cache=active, loaded=loaded)
     except SpecError as exc:
         _emit_diagnostics(
@@ -370,11 +375,16 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
     active = cache if cache.path is not None else None  # off: no keys to compute, nothing to save
     # The previous tree listed from now on, before the spec's data fills the heap (a fork is
     # cheaper then): see parallel.scanning_early.
-    load = 0.0
+    load = warmed = 0.0
     with parallel.scanning_early(active, output):
         try:
             loaded = None
             if ahead is not None:
+                from .pipeline import warm_up
+
+                start = time.perf_counter()
+                warm_up(ahead.ready)  # while the child still parses
+                warmed = time.perf_counter() - start
                 start = time.perf_counter()
                 loaded = ahead.load()
                 load = time.perf_counter() - start
@@ -402,7 +412,8 @@ def _compile_with(args: argparse.Namespace, ahead: ReadAhead | None) -> int:
             )
             return EXIT_USAGE if exc.usage else EXIT_INVALID
     _emit_diagnostics(c.diagnostics, "text", sys.stderr)
-    timings = {"cache_load": cache_load, **({"load": load} if ahead is not None else {}), **c.timings}
+    ahead_timings = {"warm_up": warmed, "load": load} if ahead is not None else {}
+    timings = {"cache_load": cache_load, **ahead_timings, **c.timings}
     if output is None:
         start = time.perf_counter()
         texts = [cache.known(i) or dump(m.body) for i, m in enumerate(c.manifests)]

@@ -58,6 +58,10 @@ class ReadAhead:
         loaded = merge_documents([(source, data)])
         return dataclasses.replace(loaded, digests=digests)
 
+    def ready(self) -> bool:
+        """Whether `load` would not wait for the child."""
+        return self.work.ready()
+
     def close(self) -> None:
         self.work.close()
 

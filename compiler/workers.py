@@ -121,6 +121,12 @@ class Forked(Generic[T]):
         self._pid = pid
         self._read_end = read_end
 
+    def ready(self) -> bool:
+        """Whether `join` would not wait: the child's report (or the end of its pipe) is there."""
+        import select
+
+        return bool(select.select([self._read_end], [], [], 0)[0])
+
     def join(self) -> T:
         try:
             with os.fdopen(self._read_end, "rb") as pipe:
@@ -164,6 +170,10 @@ class BestEffort(Generic[T]):
     @property
     def joined(self) -> bool:
         return self._child is None
+
+    def ready(self) -> bool:
+        """Whether `result` would not wait (the child has reported, or has been joined)."""
+        return self._child is None or self._child.ready()
 
     def result(self) -> T | None:
         child, self._child = self._child, None

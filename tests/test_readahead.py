@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +389,124 @@ def test_a_compile_from_the_json_never_makes_the_data(ahead, tmp_path: Path, mon
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == {
         p.name: p.read_bytes() for p in expected.rglob("*") if p.is_file()
     }
+
+
+# --- the wait for the child, used ----------------------------------------------------------------------
+
+
+def test_warm_up_stops_as_soon_as_the_child_is_ready(monkeypatch) -> None:
+    """`pipeline.warm_up` does the start-up work a compile would do later (the models' validator,
+    the verifier's and self-check's modules) one step at a time, only while `done()` is false: a
+    child that is ready is never kept waiting for more than the step under way."""
+    from meshc.compiler import pipeline
+
+    ran: list[str] = []
+    steps = tuple(partial(ran.append, name) for name in ("models", "verifier", "self-check"))
+    monkeypatch.setattr(pipeline, "WARM_UPS", steps)
+    pipeline.warm_up(lambda: True)
+    assert ran == []
+    answers = iter([False, True])
+    pipeline.warm_up(lambda: next(answers))
+    assert ran == ["models"]
+    ran.clear()
+    pipeline.warm_up(lambda: False)
+    assert ran == ["models", "verifier", "self-check"]
+
+
+def test_the_warm_ups_are_what_a_compile_does_anyway() -> None:
+    """Each warm-up leaves what the compile would otherwise make on its first validation,
+    verification and self-check (in a fresh process: this one has them all already)."""
+    import subprocess
+
+    probe = (
+        "import sys\n"
+        "from meshc.compiler import pipeline\n"
+        "from meshc.spec.models import Mesh\n"
+        "later = ('meshc.compiler.verify', 'meshc.compiler.selfcheck')\n"
+        "assert not any(m in sys.modules for m in later)\n"
+        "pipeline.warm_up(lambda: False)\n"
+        "assert all(m in sys.modules for m in later)\n"
+        "assert Mesh.__pydantic_complete__\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+@linux
+def test_ready_says_whether_load_would_wait(ahead, tmp_path: Path) -> None:
+    import time
+
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
+    early = readahead.start(str(spec))
+    assert early is not None
+    deadline = time.monotonic() + 30
+    while not early.ready():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert early.ready()  # and it stays so
+    assert early.load().data == load_spec(str(spec)).data
+    assert early.ready()  # joined: nothing left to wait for
+
+
+JSON_LIKE_PYTHON = frozenset(
+    {
+        "model",
+        "model-fields",
+        "model-field",
+        "definitions",
+        "definition-ref",
+        "default",
+        "nullable",
+        "union",
+        "tagged-union",
+        "literal",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "none",
+        "any",
+        "list",
+        "dict",
+        "function-after",
+        "function-wrap",
+        "no-info",
+        "with-info",
+    }
+)
+"""The core schema types pydantic validates from JSON exactly as from the plain data YAML gives, in
+strict mode (the models' `strict=True`)."""
+
+
+def test_the_models_hold_only_types_validated_from_json_as_from_data() -> None:
+    """pydantic's JSON mode is laxer than its strict Python mode for some types: a JSON string
+    passes for an enum, a date, a UUID, bytes or a decimal, an array for a tuple or a set, a
+    string key for an integer key. A field of such a type would let a spec pass from the
+    read-ahead's JSON that fails from its data. The models hold none; this fails when one is
+    added (then validate the read-ahead's spec from the data, `LoadedSpec.data`)."""
+    from meshc.spec.models import Mesh
+
+    Mesh.model_rebuild()
+    found: set[str] = set()
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), str):
+                found.add(node["type"])
+                if node["type"] == "dict":
+                    keys.add(node["keys_schema"]["type"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(Mesh.__pydantic_core_schema__)
+    assert found - JSON_LIKE_PYTHON == set()
+    assert keys == {"str"}
+    assert {"model", "str", "int", "list", "dict"} <= found  # the walk saw the schema
