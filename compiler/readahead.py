@@ -26,7 +26,7 @@ from meshc.spec.loader import is_cue_spec, load_sources, merge_documents, parse_
 from meshc.spec.source import SourceFile, SourceMap
 
 from . import workers
-from .units import outside_services, plain_json, service_digests
+from .units import handover, service_digests
 
 AHEAD_BYTES = 1 << 20
 """Specs from this size on are parsed ahead (a 10,000-service spec is ~8 MB; below ~1 MB the parse
@@ -73,11 +73,10 @@ def _parsed(text: str) -> bytes | None:
     data = parse_fast(text)
     if data is None:
         return None
-    digests, outside = service_digests(data), outside_services(data)
-    json = plain_json(data) if digests is not None and outside is not None else None
-    if json is not None:
-        return marshal.dumps(("json", json, digests, outside))
-    return marshal.dumps(("data", data, digests))  # not plain JSON as it is: the data itself
+    found = handover(data)
+    if found is not None:
+        return marshal.dumps(("json", *found))
+    return marshal.dumps(("data", data, service_digests(data)))  # not plain JSON as it is
 
 
 def start(spec: str) -> ReadAhead | None:

