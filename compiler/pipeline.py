@@ -160,7 +160,7 @@ def _import_verifier() -> None:
 
 
 def _import_self_check() -> None:
-    from . import selfcheck  # noqa: F401
+    from .selfcheck import check_resources  # noqa: F401  (its checkers, jsonschema_rs)
 
 
 WARM_UPS: tuple[Callable[[], None], ...] = (_build_models, _import_verifier, _import_self_check)

@@ -423,7 +423,7 @@ def test_the_warm_ups_are_what_a_compile_does_anyway() -> None:
         "import sys\n"
         "from meshc.compiler import pipeline\n"
         "from meshc.spec.models import Mesh\n"
-        "later = ('meshc.compiler.verify', 'meshc.compiler.selfcheck')\n"
+        "later = ('meshc.compiler.verify.check', 'meshc.compiler.selfcheck.check')\n"
         "assert not any(m in sys.modules for m in later)\n"
         "pipeline.warm_up(lambda: False)\n"
         "assert all(m in sys.modules for m in later)\n"
