@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -131,17 +134,23 @@ plain_values = st.recursive(
 )
 
 
+@contextmanager
+def _spec_read_ahead(text: str) -> Iterator[Path]:
+    """A spec file holding `text` in a temporary folder, read ahead whatever its size (for the
+    tests under `given`, which cannot take the `ahead` fixture)."""
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as m:
+        m.setattr(readahead, "AHEAD_BYTES", 1)
+        m.setattr(workers, "can_fork", lambda: True)
+        path = Path(folder) / "mesh.yaml"
+        path.write_text(text)
+        yield path
+
+
 @linux
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=6), plain_values, min_size=1, max_size=5))
 def test_generated_documents_load_alike(data: dict[str, Any]) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as m:
-        m.setattr(readahead, "AHEAD_BYTES", 1)
-        m.setattr(workers, "can_fork", lambda: True)
-        spec = Path(folder) / "mesh.yaml"
-        spec.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with _spec_read_ahead(yaml.safe_dump(data, allow_unicode=True)) as spec:
         plain, early = loaded_both_ways(spec)
         assert early == plain
         if plain[0] == "ok":
@@ -345,13 +354,7 @@ def test_models_validated_from_the_json_handed_back_are_the_datas(ahead, path: P
 @settings(max_examples=40, deadline=None)
 @given(valid_specs())
 def test_generated_specs_validate_alike_from_the_json(spec: dict[str, Any]) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as m:
-        m.setattr(readahead, "AHEAD_BYTES", 1)
-        m.setattr(workers, "can_fork", lambda: True)
-        path = Path(folder) / "mesh.yaml"
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with _spec_read_ahead(yaml.safe_dump(spec, sort_keys=False)) as path:
         plain, early, loaded = _validated_both_ways(path)
         assert loaded.json is not None and loaded._data is None
         assert early == plain
