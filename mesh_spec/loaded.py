@@ -24,7 +24,7 @@ class LoadedSpec:
     json: bytes | None = None
     """The data as JSON, when whoever parsed it handed it over so (meshc's read-ahead): validated
     from these bytes (`meshc.spec.structure.parse_mesh`), the data itself is made only if something
-    asks for it (a 10,000-service spec's ~100 MB of dicts and lists, ~0.1 s)."""
+    asks for it (a 10,000-service spec's ~55 MB of dicts and lists, ~0.1 s)."""
     outside_services: tuple[bytes, int] | None = None
     """With `json`: the data but `spec.services` as JSON (`meshc.compiler.units.outside_services`)
     and the number of services, which the build cache's keys are made of."""

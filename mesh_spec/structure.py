@@ -29,7 +29,7 @@ _TYPE_WORDS = {
 
 
 def parse_mesh(loaded: LoadedSpec) -> Mesh:
-    if loaded.json is not None and loaded._data is None:
+    if loaded.json is not None:
         # Validated straight from the JSON the read-ahead handed over (tests/test_readahead.py
         # holds the models equal to those of the data); a spec it rejects is validated again from
         # the data, for the diagnostics exactly as they are without it.
