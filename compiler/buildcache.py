@@ -245,7 +245,7 @@ class BuildCache:
     path: Path | None
     """The pack file (None: caching is off; the object then only carries this compile's results)."""
     segments: list[bytes | mmap.mmap] = field(default_factory=list)
-    """The texts' files (see `open_cache`), read and checked; text i is
+    """The texts' files (see `open_cache`), mapped and checked; text i is
     `segments[segment[i]][starts[i]:ends[i]]`, UTF-8."""
     segment_names: list[str] = field(default_factory=list)
     segment_crcs: list[int] = field(default_factory=list)
@@ -690,7 +690,7 @@ def _load(cache: BuildCache, data: bytes | mmap.mmap) -> str | None:
     A pack: MAGIC, a header line (JSON: format, fingerprint), a checksum line (CRC-32 of the rest,
     hex), a line with the length of the index, the index (JSON: the texts files with their sizes
     and CRC-32s, each text's address, file and span, the output tree, the units). The texts files
-    (`<pack>.<random>.texts`, beside the pack) are read and checked here too: a missing, changed
+    (`<pack>.<random>.texts`, beside the pack) are mapped and checked here too: a missing, changed
     or damaged one makes the whole pack untrusted."""
     if data[: len(MAGIC)] != MAGIC:
         return "not a meshc build cache"

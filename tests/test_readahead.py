@@ -361,11 +361,17 @@ def test_generated_specs_validate_alike_from_the_json(spec: dict[str, Any]) -> N
 
 
 @linux
-def test_data_that_is_not_plain_json_is_handed_back_as_data(ahead, tmp_path: Path) -> None:
-    """A key that is a number has no JSON of its own (JSON would make it a string): the child
-    hands back the data itself, as `load_spec` loads it."""
+@pytest.mark.parametrize(
+    "where",
+    ["spec:\n  1: one\n", "spec:\n  services:\n  - name: a\n    labels: {1: one}\n"],
+    ids=["in-spec", "in-a-service"],
+)
+def test_data_that_is_not_plain_json_is_handed_back_as_data(ahead, tmp_path: Path, where: str) -> None:
+    """A key that is a number has no JSON of its own (JSON would make it a string), whether the
+    spec's own or one deep in a service: the child hands back the data itself, as `load_spec`
+    loads it."""
     spec = tmp_path / "mesh.yaml"
-    spec.write_text("apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\nspec:\n  1: one\n")
+    spec.write_text("apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {name: m}\n" + where)
     plain, early, loaded = _validated_both_ways(spec)
     assert loaded.json is None and loaded.data == load_spec(str(spec)).data
     assert early == plain
@@ -427,7 +433,7 @@ def test_the_warm_ups_are_what_a_compile_does_anyway() -> None:
         "from meshc.compiler import pipeline\n"
         "from meshc.spec.models import Mesh\n"
         "later = ('meshc.compiler.verify.check', 'meshc.compiler.selfcheck.check')\n"
-        "assert not any(m in sys.modules for m in later)\n"
+        "assert not any(m in sys.modules for m in later) and not Mesh.__pydantic_complete__\n"
         "pipeline.warm_up(lambda: False)\n"
         "assert all(m in sys.modules for m in later)\n"
         "assert Mesh.__pydantic_complete__\n"
