@@ -123,9 +123,7 @@ class Forked(Generic[T]):
 
     def ready(self) -> bool:
         """Whether `join` would not wait: the child's report (or the end of its pipe) is there."""
-        import select
-
-        return bool(select.select([self._read_end], [], [], 0)[0])
+        return _readable(self._read_end)
 
     def join(self) -> T:
         try:
@@ -186,6 +184,17 @@ class BestEffort(Generic[T]):
 
     def close(self) -> None:
         self.result()
+
+
+def _readable(fd: int) -> bool:
+    """Whether reading `fd` would not wait (data, or the writer gone). `poll`, not `select`: a
+    process started with 1,024 descriptors open (a parent that leaks them, a high `ulimit -n`)
+    gets pipes numbered beyond what `select` takes."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 _parent: int | None = None

@@ -462,6 +462,39 @@ def test_ready_says_whether_load_would_wait(ahead, tmp_path: Path) -> None:
     assert early.ready()  # joined: nothing left to wait for
 
 
+@linux
+def test_a_compile_started_with_descriptors_beyond_select_s_reach(tmp_path: Path) -> None:
+    """A parent that leaks descriptors (or a high `ulimit -n`) starts meshc with 3..1100 open: the
+    read-ahead's pipe is numbered beyond what `select` takes, and asking whether the child is
+    ready must not fail (it did: an internal error, exit 3)."""
+    import resource
+    import subprocess
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("the hard limit on descriptors is below 1,200")
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text((REPO / "examples" / "bookinfo" / "mesh.yaml").read_text())
+    probe = (
+        "import os, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (1200, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "null = os.open(os.devnull, os.O_RDONLY)\n"
+        "for fd in range(3, 1101):\n"
+        "    if fd != null:\n"
+        "        os.dup2(null, fd)\n"
+        "from meshc.compiler import cli, readahead\n"
+        "readahead.AHEAD_BYTES = 1\n"
+        f"sys.exit(cli.main(['compile', {str(spec)!r}, '-o', {str(tmp_path / 'out')!r}]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(REPO), MESHC_CACHE_DIR=str(tmp_path / "cache"))
+    for _ in range(2):  # the second compile reads the pack while the child parses: `ready` asked
+        run = [sys.executable, "-c", probe]
+        done = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out").is_dir()
+
+
 JSON_LIKE_PYTHON = frozenset(
     {
         "model",
