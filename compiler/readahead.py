@@ -1,24 +1,33 @@
 """A big spec parsed by a forked child while this process opens the build cache.
 
-A recompile at 10,000 services spends ~0.26 s reading the build cache's index and ~0.3 s parsing
+A recompile at 10,000 services spends ~0.2 s reading the build cache's index and ~0.35 s parsing
 the spec's YAML, one after the other, on one CPU of two. `start` reads the spec file and forks a
-child that parses it (the loader's fast path, `meshc.spec.loader.parse_fast`); the child hands the
-data back as JSON, with a digest of each service (`units.service_digests`) and the JSON of the rest
-(`units.outside_services`), which the build cache's keys are made of. The models are validated
-straight from that JSON (`LoadedSpec.json`, `meshc.spec.structure.parse_mesh`): the data itself is
-never made in this process unless something asks for it (0.1 s and ~55 MB at 10,000 services,
-when it was handed back marshalled). Data that is not plain JSON as it is (a key that is a number,
-an integer beyond 64 bits) is handed back marshalled, as it was. Anything unusual (a directory,
-CUE, a file the fast path refuses, a failed child) goes the usual way, `load_sources`, with the
-bytes read here: the result is always what `load_spec` gives for the same bytes.
+child that parses it (the loader's fast path, `meshc.spec.loader.parse_fast`) and hands the data
+back as JSON (`workers.Streamed`): first what is around the services (`units.handover_head`, with
+the JSON of the data but its services, which the build cache's keys are made of), then the
+services in batches with a digest of each (`units.handover_batches`), then an end mark. This
+process validates each batch as it comes (`meshc.spec.structure.validate_services`) while the
+child dumps the next: at 10,000 services the models are ready ~0.1 s sooner than when the JSON
+came whole. `LoadedSpec.services` holds them, `parse_mesh` validates the rest around them; a batch
+it rejects leaves the whole to be validated as usual, for the usual diagnostics. The data itself is
+never made in this process unless something asks for it (`LoadedSpec.data`, from the JSON: ~55 MB
+of dicts and lists at 10,000 services). Data that is not plain JSON as it is (a key that is a
+number, an integer beyond 64 bits) is handed back marshalled, as it was. Anything unusual (a
+directory, CUE, a file the fast path refuses, a failed or killed child) goes the usual way,
+`load_sources`, with the bytes read here: the result is always what `load_spec` gives for the
+same bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import marshal
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from meshc.spec.diagnostics import SpecError
 from meshc.spec.loaded import LoadedSpec
@@ -26,7 +35,7 @@ from meshc.spec.loader import is_cue_spec, load_sources, merge_documents, parse_
 from meshc.spec.source import SourceFile, SourceMap
 
 from . import workers
-from .units import handover, service_digests
+from .units import HandoverHead, handover_batches, handover_head, service_digests
 
 AHEAD_BYTES = 1 << 20
 """Specs from this size on are parsed ahead (a 10,000-service spec is ~8 MB; below ~1 MB the parse
@@ -40,23 +49,27 @@ class ReadAhead:
     def __init__(self, name: str, raw: bytes, text: str) -> None:
         self.name, self.raw = name, raw
         self._text = text
-        self.work = workers.BestEffort(partial(_parsed, text))
+        self.work = workers.Streamed(partial(_parsed, text))
 
     def load(self) -> LoadedSpec:
         """The spec as `load_spec` loads it (SpecError as it raises), with the `digests` of its
         services when the child worked them out and, when it handed the data back as JSON, that
-        `json` (the data is then made only if something asks for it: `LoadedSpec.data`)."""
-        payload = self.work.result()
-        found = marshal.loads(payload) if payload is not None else None
-        if found is None:
-            return load_sources([(self.name, self.raw)])
-        source = SourceFile(self.name, text=self._text)
-        if found[0] == "json":
-            _, json, digests, outside = found
-            return LoadedSpec(None, SourceMap([source]), digests, json, outside)
-        _, data, digests = found
-        loaded = merge_documents([(source, data)])
-        return dataclasses.replace(loaded, digests=digests)
+        `json` (the data is then made only if something asks for it: `LoadedSpec.data`) and the
+        models of its services (`LoadedSpec.services`), validated batch by batch as they came."""
+        try:
+            frames = self.work.frames()
+            first = next(frames, None)
+            found = marshal.loads(first) if first is not None else None
+            loaded = None
+            if found is not None:
+                source = SourceFile(self.name, text=self._text)
+                if found[0] == "json":
+                    loaded = _from_json(source, found[1:], frames)
+                else:
+                    loaded = _from_data(source, found[1:])
+        finally:
+            self.work.close()
+        return loaded if loaded is not None else load_sources([(self.name, self.raw)])
 
     def ready(self) -> bool:
         """Whether `load` would not wait for the child."""
@@ -66,17 +79,67 @@ class ReadAhead:
         self.work.close()
 
 
-def _parsed(text: str) -> bytes | None:
-    """In the child: the fast path's plain data as JSON, its services' digests and the JSON of the
-    rest (`units.service_digests`, `units.outside_services`: worked out here, they spare both
-    processes of a compile a pass over the data), marshalled; None: the careful path decides."""
+def _from_data(source: SourceFile, found: tuple[Any, ...]) -> LoadedSpec:
+    data, digests = found
+    loaded = merge_documents([(source, data)])
+    return dataclasses.replace(loaded, digests=digests)
+
+
+def _from_json(source: SourceFile, head: HandoverHead, frames: Iterator[bytes]) -> LoadedSpec | None:
+    """The spec from the child's JSON: its services validated batch by batch as they come (the
+    child dumps the next batches meanwhile), until one is rejected (then `parse_mesh` validates the
+    whole as usual, for the usual diagnostics); None if the child stopped before its last frame."""
+    from meshc.spec.structure import validate_services
+
+    before, after, rest, count = head
+    chunks: list[bytes] = []
+    digests: list[bytes] = []
+    services: list[Any] | None = []
+    for frame in frames:
+        found = marshal.loads(frame)
+        if found[0] == "batch":
+            chunks.append(found[1])
+            digests += found[2]
+            if services is not None:
+                batch = validate_services(found[1])
+                services = None if batch is None else services + batch
+        elif found[0] == "data":  # a service that is not plain JSON as it is
+            return _from_data(source, found[1:])
+        else:  # "end"
+            if len(digests) != count:
+                return None
+            return LoadedSpec(
+                None,
+                SourceMap([source]),
+                tuple(digests),
+                before + b",".join(chunks) + after,
+                (rest, count),
+                None if services is None else tuple(services),
+            )
+    return None
+
+
+def _parsed(text: str, send: Callable[[bytes], None]) -> None:
+    """In the child: the fast path's plain data handed over as JSON (`units.handover_head`, then
+    the services in batches with their digests, `units.handover_batches`: worked out here, they
+    spare both processes of a compile a pass over the data), each frame marshalled; None: the
+    careful path decides; data that is not plain JSON as it is: the data itself."""
     data = parse_fast(text)
     if data is None:
-        return None
-    found = handover(data)
-    if found is not None:
-        return marshal.dumps(("json", *found))
-    return marshal.dumps(("data", data, service_digests(data)))  # not plain JSON as it is
+        send(marshal.dumps(None))
+        return
+    head = handover_head(data)
+    if head is None:
+        send(marshal.dumps(("data", data, service_digests(data))))
+        return
+    send(marshal.dumps(("json", *head)))
+    try:
+        for chunk, digests in handover_batches(data["spec"]["services"]):
+            send(marshal.dumps(("batch", chunk, digests)))
+    except (TypeError, orjson.JSONEncodeError):
+        send(marshal.dumps(("data", data, service_digests(data))))
+        return
+    send(marshal.dumps(("end",)))
 
 
 def start(spec: str) -> ReadAhead | None:

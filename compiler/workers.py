@@ -19,13 +19,14 @@ result.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Generic, TypeVar
 
@@ -186,6 +187,75 @@ class BestEffort(Generic[T]):
         self.result()
 
 
+class Streamed:
+    """`fn(send)` in a forked child that reports as it goes: each `send(payload)` is a frame that
+    `frames()` yields in this process as soon as it is sent (a big result handed over in parts,
+    the first worked on here while the child makes the next). Best effort, like `BestEffort`: a
+    child that fails or dies ends the frames early (whoever reads them then does the work itself,
+    telling a whole report by its own last frame). Call `close()` on every path: it ends the
+    child if it is still working (its work is no longer wanted) and reaps it."""
+
+    def __init__(self, fn: Callable[[Callable[[bytes], None]], None]) -> None:
+        read_end, write_end = os.pipe()
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except BaseException:  # no fork now (process or memory limits): the caller falls back
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        if pid == 0:  # the child: never returns, never runs the parent's cleanup or atexit handlers
+            os.close(read_end)
+            try:
+                _become_child(parent)
+                fn(partial(_send_frame, write_end))
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        self.pid = pid
+        self._read_end = read_end
+        self._pipe: io.BufferedReader | None = None
+        self._closed = False
+
+    @property
+    def joined(self) -> bool:
+        """Whether the child has been reaped (`close`)."""
+        return self._closed
+
+    def ready(self) -> bool:
+        """Whether the first frame (or the end of the frames) is there: reading it would not wait.
+        Asked before the first frame is read."""
+        return self._closed or _readable(self._read_end)
+
+    def frames(self) -> Iterator[bytes]:
+        """The frames the child sends, in order, until it ends (call it once)."""
+        if self._closed:
+            return
+        pipe = self._pipe = os.fdopen(self._read_end, "rb")
+        while True:
+            head = pipe.read(8)
+            if len(head) < 8:
+                return
+            size = int.from_bytes(head, "little")
+            payload = pipe.read(size)
+            if len(payload) < size:  # killed halfway through a frame: that frame is no frame
+                return
+            yield payload
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        if self._pipe is not None:
+            self._pipe.close()
+        else:
+            os.close(self._read_end)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
 def _readable(fd: int) -> bool:
     """Whether reading `fd` would not wait (data, or the writer gone). `poll`, not `select`: a
     process started with 1,024 descriptors open (a parent that leaks them, a high `ulimit -n`)
@@ -195,6 +265,14 @@ def _readable(fd: int) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def _send_frame(fd: int, payload: bytes) -> None:
+    """In a `Streamed` child: one frame, its length (8 bytes, little-endian) then its bytes."""
+    for part in (len(payload).to_bytes(8, "little"), payload):
+        view = memoryview(part)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 _parent: int | None = None

@@ -28,6 +28,10 @@ class LoadedSpec:
     outside_services: tuple[bytes, int] | None = None
     """With `json`: the data but `spec.services` as JSON (`meshc.compiler.units.outside_services`)
     and the number of services, which the build cache's keys are made of."""
+    services: tuple[Any, ...] | None = None
+    """With `json`: the models of `spec.services` (`meshc.spec.models.Service`), when whoever handed
+    the JSON over validated them already (meshc's read-ahead, batch by batch as the child sent
+    them: `meshc.spec.structure.validate_services`); None otherwise, or when one was rejected."""
 
     @property
     def data(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the same positions, the same diagnostics), and the child is always reaped."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -21,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_properties import valid_specs
 
-from meshc.compiler import cli, readahead, workers
+from meshc.compiler import cli, readahead, units, workers
 from meshc.spec.diagnostics import SpecError
 from meshc.spec.loader import load_spec
 
@@ -31,9 +32,11 @@ linux = pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork")
 
 @pytest.fixture
 def ahead(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every spec file is big enough, and forking is allowed (the test runner has threads)."""
+    """Every spec file is big enough, and forking is allowed (the test runner has threads); the
+    services are handed over two by two, so that every spec with three or more comes in batches."""
     monkeypatch.setattr(readahead, "AHEAD_BYTES", 1)
     monkeypatch.setattr(workers, "can_fork", lambda: True)
+    monkeypatch.setattr(units, "HANDOVER_BATCH", 2)
 
 
 def loaded_both_ways(path: Path) -> tuple[Any, Any]:
@@ -94,7 +97,7 @@ def test_a_failed_child_leaves_the_parse_to_this_process(ahead, tmp_path: Path, 
     spec = tmp_path / "mesh.yaml"
     spec.write_text("apiVersion: x\nspec: {services: []}\n")
 
-    def broken(text: str) -> bytes:
+    def broken(text: str, send: Any) -> None:
         raise MemoryError
 
     monkeypatch.setattr(readahead, "_parsed", broken)
@@ -141,6 +144,7 @@ def _spec_read_ahead(text: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as m:
         m.setattr(readahead, "AHEAD_BYTES", 1)
         m.setattr(workers, "can_fork", lambda: True)
+        m.setattr(units, "HANDOVER_BATCH", 2)
         path = Path(folder) / "mesh.yaml"
         path.write_text(text)
         yield path
@@ -354,10 +358,40 @@ def test_models_validated_from_the_json_handed_back_are_the_datas(ahead, path: P
 @settings(max_examples=40, deadline=None)
 @given(valid_specs())
 def test_generated_specs_validate_alike_from_the_json(spec: dict[str, Any]) -> None:
+    """Both ways the read-ahead's models are made: the services validated batch by batch as they
+    came and the rest around them, or (a batch rejected) the whole from the JSON."""
+    from meshc.spec.structure import parse_mesh
+
     with _spec_read_ahead(yaml.safe_dump(spec, sort_keys=False)) as path:
         plain, early, loaded = _validated_both_ways(path)
         assert loaded.json is not None and loaded._data is None
+        assert loaded.services is not None
         assert early == plain
+        assert _deep(parse_mesh(dataclasses.replace(loaded, services=None))) == plain
+
+
+@linux
+@pytest.mark.parametrize("bad", [0, 2, 4])
+def test_a_service_rejected_in_any_batch_gets_the_usual_diagnostics(ahead, tmp_path: Path, bad: int) -> None:
+    """A service that its batch's validation rejects (in the first batch or a later one) leaves
+    the spec to be validated whole: the diagnostics are those `load_spec`'s data gets."""
+    services = [{"name": f"s{i}", "ports": [{"port": 80}]} for i in range(5)]
+    services[bad]["ports"] = [{"port": "eighty"}]
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "meshc.dev/v1alpha1",
+                "kind": "Mesh",
+                "metadata": {"name": "m"},
+                "spec": {"services": services},
+            },
+            sort_keys=False,
+        )
+    )
+    plain, early, loaded = _validated_both_ways(spec)
+    assert loaded.json is not None and loaded.services is None
+    assert isinstance(plain, list) and plain and early == plain
 
 
 @linux
@@ -482,8 +516,9 @@ def test_a_compile_started_with_descriptors_beyond_select_s_reach(tmp_path: Path
         "for fd in range(3, 1101):\n"
         "    if fd != null:\n"
         "        os.dup2(null, fd)\n"
-        "from meshc.compiler import cli, readahead\n"
+        "from meshc.compiler import cli, readahead, units\n"
         "readahead.AHEAD_BYTES = 1\n"
+        "units.HANDOVER_BATCH = 2\n"
         f"sys.exit(cli.main(['compile', {str(spec)!r}, '-o', {str(tmp_path / 'out')!r}]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
