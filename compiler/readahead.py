@@ -102,7 +102,10 @@ def _from_json(source: SourceFile, head: HandoverHead, frames: Iterator[bytes]) 
             digests += found[2]
             if services is not None:
                 batch = validate_services(found[1])
-                services = None if batch is None else services + batch
+                if batch is None:
+                    services = None
+                else:
+                    services.extend(batch)
         elif found[0] == "data":  # a service that is not plain JSON as it is
             return _from_data(source, found[1:])
         else:  # "end"
@@ -120,10 +123,11 @@ def _from_json(source: SourceFile, head: HandoverHead, frames: Iterator[bytes]) 
 
 
 def _parsed(text: str, send: Callable[[bytes], None]) -> None:
-    """In the child: the fast path's plain data handed over as JSON (`units.handover_head`, then
-    the services in batches with their digests, `units.handover_batches`: worked out here, they
-    spare both processes of a compile a pass over the data), each frame marshalled; None: the
-    careful path decides; data that is not plain JSON as it is: the data itself."""
+    """In the child: the fast path's plain data handed over as JSON, each frame marshalled: what
+    is around the services (`units.handover_head`), the services in batches with their digests
+    (`units.handover_batches`: worked out here, they spare both processes of a compile a pass over
+    the data), an end mark. A first frame of None: the careful path decides; data that is not
+    plain JSON as it is (found at any frame): the data itself, with the digests if it has them."""
     data = parse_fast(text)
     if data is None:
         send(marshal.dumps(None))
