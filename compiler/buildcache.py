@@ -676,7 +676,7 @@ def _read(path: Path) -> bytes | mmap.mmap | None:
     else while a compile runs: bytes overwritten in place would be read as they are, and a file
     truncated in place ends the compile with SIGBUS at the next read of a lost page (nothing is
     left half-written: a stream is written once every text is in hand, a directory is staged and
-    swapped whole)."""
+    swapped whole). A filesystem that cannot map files (some FUSE mounts) gets them read."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
@@ -684,7 +684,16 @@ def _read(path: Path) -> bytes | mmap.mmap | None:
             return None
         if info.st_size == 0:
             return b""
-        return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        try:
+            return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        except (OSError, ValueError):  # no mapping there (ENODEV): the cache still helps, read
+            pass
+        # One read of the whole file (no copy to join chunks); the loop only runs for a file that
+        # grew meanwhile (then the checksum decides).
+        chunks = [os.read(fd, info.st_size + 1)]
+        while chunks[-1] and (chunk := os.read(fd, 1 << 24)):
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 
