@@ -232,12 +232,6 @@ _GATEWAY_KINDS = frozenset({"Gateway", "VirtualService"})
 _NONES = itertools.repeat(None)
 
 
-def pack_exists(spec: str | Path, overlays: Sequence[Path] = ()) -> bool:
-    """Whether the cache directory holds a pack for `spec` (trusted or not: `open_cache` decides)."""
-    directory = diskcache.cache_dir()
-    return directory is not None and os.path.lexists(directory / pack_name(spec, overlays))
-
-
 @dataclass
 class BuildCache:
     """The cache of one spec: what the last compile left (texts, `tree`) and what this one adds."""

@@ -342,17 +342,15 @@ def _compile(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _reading_ahead(args: argparse.Namespace) -> Iterator[ReadAhead | None]:
-    """A big spec file parsed by a forked child while the build cache is opened (`readahead`),
-    reaped on the way out: only when there is a pack to open (else nothing would run beside the
-    parse)."""
+    """A big spec file parsed by a forked child while this process imports the compiler and opens
+    the build cache (`readahead`), reaped on the way out. With the cache on only: the child also
+    works out what the cache's keys are made of, and `--no-cache` is the compile without any of
+    that machinery."""
     ahead = None
     if not args.overlay and not args.no_cache:
-        from .buildcache import pack_exists
+        from . import readahead
 
-        if pack_exists(args.spec):
-            from . import readahead
-
-            ahead = readahead.start(args.spec)
+        ahead = readahead.start(args.spec)
     try:
         yield ahead
     finally:
