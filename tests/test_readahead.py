@@ -634,7 +634,9 @@ def test_generated_handovers_are_the_parts_worked_out_apart(top, inner, services
     fields = list(spec.items())
     fields.insert(min(at, len(fields)), ("services", services))  # anywhere among the spec's keys
     data = {**{k: v for k, v in top.items() if k != "spec"}, "spec": dict(fields)}
-    found = units.handover(data)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(units, "HANDOVER_BATCH", 1 + at % 2)  # one service a batch, or two
+        found = units.handover(data)
     try:
         apart = _handed_over_apart(data)
     except orjson.JSONEncodeError:
