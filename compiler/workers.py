@@ -100,27 +100,7 @@ class Forked(Generic[T]):
     """
 
     def __init__(self, fn: Callable[[], T]) -> None:
-        read_end, write_end = os.pipe()
-        parent = os.getpid()
-        try:
-            pid = os.fork()
-        except BaseException:  # no fork now (process or memory limits): the caller falls back
-            os.close(read_end)
-            os.close(write_end)
-            raise
-        if pid == 0:  # the child: never returns, never runs the parent's cleanup or atexit handlers
-            os.close(read_end)
-            try:
-                _become_child(parent)
-                payload = _outcome(fn)
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(write_end, view) :]
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        self._pid = pid
-        self._read_end = read_end
+        self._pid, self._read_end = _fork_piped(lambda write_end: _write_all(write_end, _outcome(fn)))
 
     def ready(self) -> bool:
         """Whether `join` would not wait: the child's report (or the end of its pipe) is there."""
@@ -196,24 +176,7 @@ class Streamed:
     child if it is still working (its work is no longer wanted) and reaps it."""
 
     def __init__(self, fn: Callable[[Callable[[bytes], None]], None]) -> None:
-        read_end, write_end = os.pipe()
-        parent = os.getpid()
-        try:
-            pid = os.fork()
-        except BaseException:  # no fork now (process or memory limits): the caller falls back
-            os.close(read_end)
-            os.close(write_end)
-            raise
-        if pid == 0:  # the child: never returns, never runs the parent's cleanup or atexit handlers
-            os.close(read_end)
-            try:
-                _become_child(parent)
-                fn(partial(_send_frame, write_end))
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        self.pid = pid
-        self._read_end = read_end
+        self.pid, self._read_end = _fork_piped(lambda write_end: fn(partial(_send_frame, write_end)))
         self._pipe: io.BufferedReader | None = None
         self._closed = False
 
@@ -269,10 +232,37 @@ def _readable(fd: int) -> bool:
 
 def _send_frame(fd: int, payload: bytes) -> None:
     """In a `Streamed` child: one frame, its length (8 bytes, little-endian) then its bytes."""
-    for part in (len(payload).to_bytes(8, "little"), payload):
-        view = memoryview(part)
-        while view:
-            view = view[os.write(fd, view) :]
+    _write_all(fd, len(payload).to_bytes(8, "little"))
+    _write_all(fd, payload)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fork_piped(in_child: Callable[[int], object]) -> tuple[int, int]:
+    """Fork a child that runs `in_child(write_end)` and exits (never returning, never running the
+    parent's cleanup or atexit handlers); here: (its pid, the read end of its pipe). Raises when
+    there is no fork now (process or memory limits): the caller falls back."""
+    read_end, write_end = os.pipe()
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    if pid == 0:  # the child
+        os.close(read_end)
+        try:
+            _become_child(parent)
+            in_child(write_end)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    return pid, read_end
 
 
 _parent: int | None = None
