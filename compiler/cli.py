@@ -343,9 +343,9 @@ def _compile(args: argparse.Namespace) -> int:
 @contextmanager
 def _reading_ahead(args: argparse.Namespace) -> Iterator[ReadAhead | None]:
     """A big spec file parsed by a forked child while this process imports the compiler and opens
-    the build cache (`readahead`), reaped on the way out. With the cache on only: the child also
-    works out what the cache's keys are made of, and `--no-cache` is the compile without any of
-    that machinery."""
+    the build cache (`readahead`), reaped on the way out. Not with overlays, nor with `--no-cache`:
+    the child also works out what the cache's keys are made of, and `--no-cache` is the compile
+    without any of the cache's machinery (the yardstick of docs/performance.md's ratios)."""
     ahead = None
     if not args.overlay and not args.no_cache:
         from . import readahead
