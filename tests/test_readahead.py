@@ -124,6 +124,36 @@ def test_a_child_killed_while_handing_back_leaves_the_parse_to_this_process(ahea
     assert early.work.joined
 
 
+@linux
+def test_an_interruption_while_the_batches_come_ends_and_reaps_the_child(
+    ahead, tmp_path: Path, monkeypatch
+) -> None:
+    """Ctrl-C while this process validates the batches the child still sends: the interruption
+    goes on (the command ends), and the child, blocked on its full pipe, is ended and reaped,
+    not left behind."""
+    from meshc.spec import structure
+
+    spec = tmp_path / "mesh.yaml"
+    services = "".join(f"    - name: s{i}\n      namespace: n{i % 10}\n" for i in range(3000))
+    spec.write_text(
+        f"apiVersion: meshc.dev/v1alpha1\nkind: Mesh\nmetadata: {{name: m}}\nspec:\n  services:\n{services}"
+    )
+    seen = []
+
+    def interrupted(json: bytes) -> None:
+        seen.append(json)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(structure, "validate_services", interrupted)
+    early = readahead.start(str(spec))
+    assert early is not None
+    with pytest.raises(KeyboardInterrupt):
+        early.load()
+    assert len(seen) == 1 and early.work.joined
+    with pytest.raises(ChildProcessError):
+        os.waitpid(early.work.pid, os.WNOHANG)  # reaped already
+
+
 plain_values = st.recursive(
     st.none()
     | st.booleans()
