@@ -72,7 +72,8 @@ class ReadAhead:
         return loaded if loaded is not None else load_sources([(self.name, self.raw)])
 
     def ready(self) -> bool:
-        """Whether `load` would not wait for the child."""
+        """Whether the child has begun to hand the spec over (or has ended): `load` would not wait
+        for its parse. The batches after the first may still be on their way."""
         return self.work.ready()
 
     def close(self) -> None:
