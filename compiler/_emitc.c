@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -671,6 +672,84 @@ fail:
     return NULL;
 }
 
+/* The build cache's files are mapped (buildcache._read). meshc never changes them in place, but
+ * someone else may (a copy or restore over the cache directory while a compile runs): a read of a
+ * page a truncation took away raises SIGBUS, which would end the process with no word. The ranges
+ * of the mappings are noted here, and a SIGBUS inside one writes meshc's diagnostic and exits with
+ * its code (async-signal-safe: write and _exit only); any other SIGBUS gets the handler that was
+ * there before (restored, the fault happens again on return). A range stays noted after its
+ * mapping is closed: only a file mapping raises SIGBUS, and meshc maps no file but the cache's. */
+#define GUARDED_MAX 64
+static struct {
+    uintptr_t start, end;
+} guarded[GUARDED_MAX];
+static volatile sig_atomic_t guarded_count;
+static char guard_message[1024];
+static size_t guard_message_len;
+static int guard_exit_code = 2;
+static struct sigaction guard_previous;
+static int guard_installed;
+
+static void
+guard_on_bus(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    (void)context;
+    uintptr_t at = (uintptr_t)info->si_addr;
+    for (int i = 0; i < guarded_count; i++) {
+        if (at >= guarded[i].start && at < guarded[i].end) {
+            ssize_t ignored = write(2, guard_message, guard_message_len);
+            (void)ignored;
+            _exit(guard_exit_code);
+        }
+    }
+    sigaction(SIGBUS, &guard_previous, NULL);
+}
+
+static PyObject *
+emitc_guard_mapping(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *mapping;
+    const char *message;
+    Py_ssize_t message_len;
+    int code;
+    if (!PyArg_ParseTuple(args, "Oy#i", &mapping, &message, &message_len, &code)) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(mapping, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uintptr_t start = (uintptr_t)view.buf;
+    uintptr_t end = start + (uintptr_t)view.len;
+    PyBuffer_Release(&view);
+    if (guarded_count >= GUARDED_MAX) {
+        Py_RETURN_FALSE;
+    }
+    if ((size_t)message_len >= sizeof(guard_message)) {
+        message_len = (Py_ssize_t)sizeof(guard_message) - 1;
+    }
+    if (!guard_installed) {
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_sigaction = guard_on_bus;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(SIGBUS, &action, &guard_previous) != 0) {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        guard_installed = 1;
+    }
+    memcpy(guard_message, message, (size_t)message_len);
+    guard_message_len = (size_t)message_len;
+    guard_exit_code = code;
+    guarded[guarded_count].start = start;
+    guarded[guarded_count].end = end;
+    guarded_count = guarded_count + 1;
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"reused_manifests", emitc_reused_manifests, METH_VARARGS,
      "reused_manifests(rows, manifest_type, setters, body_type, set_address) -> list: see "
@@ -680,6 +759,9 @@ static PyMethodDef methods[] = {
      "configure(*, scalar_cache, string, scalar, key_orders, key_order, shared): emit.py's rules."},
     {"folder_entries", emitc_folder_entries, METH_VARARGS,
      "folder_entries(path, racy_ns) -> (entries, racy names) | None: see outdir.folder_entries."},
+    {"guard_mapping", emitc_guard_mapping, METH_VARARGS,
+     "guard_mapping(mapping, message, code) -> bool: a SIGBUS inside the mapping writes message "
+     "to stderr and exits with code (False: too many mappings noted, this one is not)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from .exits import EXIT_USAGE
 from .manifest import Manifest
 
 if TYPE_CHECKING:
@@ -668,9 +669,10 @@ def _read(path: Path) -> bytes | mmap.mmap | None:
     into place), so the mapping keeps the bytes that were checked when another compile replaces or
     evicts a file meanwhile. Like git's packfiles, they must not be changed in place by anyone
     else while a compile runs: bytes overwritten in place would be read as they are, and a file
-    truncated in place ends the compile with SIGBUS at the next read of a lost page (nothing is
+    truncated in place ends the compile at the next read of a lost page (SIGBUS; nothing is
     left half-written: a stream is written once every text is in hand, a directory is staged and
-    swapped whole). A filesystem that cannot map files (some FUSE mounts) gets them read."""
+    swapped whole): `_guard` makes that a diagnostic and EXIT_USAGE. A filesystem that cannot map
+    files (some FUSE mounts) gets them read."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
@@ -679,9 +681,12 @@ def _read(path: Path) -> bytes | mmap.mmap | None:
         if info.st_size == 0:
             return b""
         try:
-            return mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
         except (OSError, ValueError):  # no mapping there (ENODEV): the cache still helps, read
             pass
+        else:
+            _guard(mapped, path)
+            return mapped
         # One read of the whole file (no copy to join chunks); the loop only runs for a file that
         # grew meanwhile (then the checksum decides).
         chunks = [os.read(fd, info.st_size + 1)]
@@ -690,6 +695,28 @@ def _read(path: Path) -> bytes | mmap.mmap | None:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _guard(mapped: mmap.mmap, path: Path) -> None:
+    """A read of a page of `mapped` that someone took away by truncating its file in place ends
+    the compile with a diagnostic and EXIT_USAGE, not with a bare SIGBUS (the native
+    `guard_mapping`; without the extension, the signal ends it as it would)."""
+    guard = _native_guard()
+    if guard is not None:
+        message = (
+            f"meshc: error: a build cache file in {path.parent} changed while this compile read it"
+            " (truncated in place); the compile stopped\n  hint: run it again; meshc replaces its"
+            " cache files whole, never copy or restore over them while meshc runs\n"
+        )
+        guard(mapped, message.encode(errors="replace"), EXIT_USAGE)
+
+
+@cache
+def _native_guard() -> Any:
+    from meshc.spec.native import extension
+
+    emitc = extension("meshc.compiler._emitc")
+    return None if emitc is None else emitc.guard_mapping
 
 
 def _load(cache: BuildCache, data: bytes | mmap.mmap) -> str | None:

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from bench.synthetic import make_spec
 from meshc.compiler import buildcache, cli, emit, outdir
+from meshc.compiler.exits import EXIT_USAGE
 
 TIMING = re.compile(r"^  \w[\w+]* +[0-9.]+s$")
 
@@ -553,6 +554,39 @@ def test_a_filesystem_that_cannot_map_files_gets_them_read(tmp_path, monkeypatch
     assert {a: read.text(a) for a in read.spans} == {a: mapped.text(a) for a in mapped.spans}
     code, _, stderr = compile_(path, str(out), cache)
     assert code == 0 and "MC220" not in stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux: fork")
+@pytest.mark.skipif(
+    buildcache._native_guard() is None, reason="the guard is the native extension's (not built here)"
+)
+def test_a_texts_file_truncated_in_place_during_a_compile_ends_it_with_a_diagnostic(tmp_path, monkeypatch):
+    """The texts files are mapped: someone who truncates one in place while a compile runs (a copy
+    or restore over the cache directory) takes pages away under it. The next read of one ends the
+    compile with meshc's diagnostic and EXIT_USAGE, not a bare SIGBUS (in a forked child here, its
+    stderr in a file)."""
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    pack = buildcache.open_cache(path)
+    assert not pack.warnings and pack.spans
+    texts, stderr = _texts_file(_pack(cache)), tmp_path / "stderr"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        try:
+            fd = os.open(stderr, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(fd, 2)
+            os.truncate(texts, 0)
+            for a in pack.spans:
+                pack.text(a)
+        finally:
+            os._exit(0)  # reached only if no read faulted: the test fails on the code
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == EXIT_USAGE
+    said = stderr.read_text()
+    assert said.startswith(f"meshc: error: a build cache file in {cache} changed while this compile")
+    assert "hint: run it again" in said
 
 
 def test_unreadable_cache_is_ignored_even_for_root(tmp_path, monkeypatch):
