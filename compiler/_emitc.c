@@ -678,15 +678,19 @@ fail:
  * of the mappings are noted here, and a SIGBUS inside one writes meshc's diagnostic and exits with
  * its code (async-signal-safe: write and _exit only); any other SIGBUS gets the handler that was
  * there before (restored, the fault happens again on return). A range stays noted after its
- * mapping is closed: only a file mapping raises SIGBUS, and meshc maps no file but the cache's. */
+ * mapping is closed, until a cache file mapped later overlaps it: only a file mapping raises
+ * SIGBUS, meshc maps no file but the cache's, and another mapping in that range (a shared library
+ * loaded there, truncated under the process) would only get the cache's words on an end it meets
+ * anyway. */
 #define GUARDED_MAX 64
-static struct {
+typedef struct {
     uintptr_t start, end;
-} guarded[GUARDED_MAX];
+    char *message; /* what to write on a SIGBUS in the range (malloc'd), and the exit code */
+    size_t message_len;
+    int code;
+} Guarded;
+static Guarded guarded[GUARDED_MAX];
 static volatile sig_atomic_t guarded_count;
-static char guard_message[1024];
-static size_t guard_message_len;
-static int guard_exit_code = 2;
 static struct sigaction guard_previous;
 static int guard_installed;
 
@@ -698,12 +702,23 @@ guard_on_bus(int sig, siginfo_t *info, void *context)
     uintptr_t at = (uintptr_t)info->si_addr;
     for (int i = 0; i < guarded_count; i++) {
         if (at >= guarded[i].start && at < guarded[i].end) {
-            ssize_t ignored = write(2, guard_message, guard_message_len);
+            ssize_t ignored = write(2, guarded[i].message, guarded[i].message_len);
             (void)ignored;
-            _exit(guard_exit_code);
+            _exit(guarded[i].code);
         }
     }
     sigaction(SIGBUS, &guard_previous, NULL);
+}
+
+/* Drop entry i (its range is no longer a mapping of the cache). */
+static void
+guard_drop(int i)
+{
+    free(guarded[i].message);
+    for (int j = i + 1; j < guarded_count; j++) {
+        guarded[j - 1] = guarded[j];
+    }
+    guarded_count = guarded_count - 1;
 }
 
 static PyObject *
@@ -724,12 +739,11 @@ emitc_guard_mapping(PyObject *module, PyObject *args)
     uintptr_t start = (uintptr_t)view.buf;
     uintptr_t end = start + (uintptr_t)view.len;
     PyBuffer_Release(&view);
-    if (guarded_count >= GUARDED_MAX) {
-        Py_RETURN_FALSE;
+    char *copy = malloc((size_t)message_len);
+    if (copy == NULL) {
+        return PyErr_NoMemory();
     }
-    if ((size_t)message_len >= sizeof(guard_message)) {
-        message_len = (Py_ssize_t)sizeof(guard_message) - 1;
-    }
+    memcpy(copy, message, (size_t)message_len);
     if (!guard_installed) {
         struct sigaction action;
         memset(&action, 0, sizeof(action));
@@ -737,17 +751,26 @@ emitc_guard_mapping(PyObject *module, PyObject *args)
         action.sa_flags = SA_SIGINFO;
         sigemptyset(&action.sa_mask);
         if (sigaction(SIGBUS, &action, &guard_previous) != 0) {
+            free(copy);
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         guard_installed = 1;
     }
-    memcpy(guard_message, message, (size_t)message_len);
-    guard_message_len = (size_t)message_len;
-    guard_exit_code = code;
-    guarded[guarded_count].start = start;
-    guarded[guarded_count].end = end;
+    /* A range noted before that overlaps this one was a mapping closed since (two live mappings
+     * never overlap); when the table is full, the oldest entry goes (a long-lived process, such
+     * as a test run, maps caches one after another). */
+    for (int i = guarded_count - 1; i >= 0; i--) {
+        if (guarded[i].start < end && start < guarded[i].end) {
+            guard_drop(i);
+        }
+    }
+    if (guarded_count >= GUARDED_MAX) {
+        guard_drop(0);
+    }
+    Guarded entry = {start, end, copy, (size_t)message_len, code};
+    guarded[guarded_count] = entry;
     guarded_count = guarded_count + 1;
-    Py_RETURN_TRUE;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
@@ -760,8 +783,8 @@ static PyMethodDef methods[] = {
     {"folder_entries", emitc_folder_entries, METH_VARARGS,
      "folder_entries(path, racy_ns) -> (entries, racy names) | None: see outdir.folder_entries."},
     {"guard_mapping", emitc_guard_mapping, METH_VARARGS,
-     "guard_mapping(mapping, message, code) -> bool: a SIGBUS inside the mapping writes message "
-     "to stderr and exits with code (False: too many mappings noted, this one is not)."},
+     "guard_mapping(mapping, message, code): a SIGBUS inside the mapping writes message to stderr "
+     "and exits with code."},
     {NULL, NULL, 0, NULL},
 };
 
