@@ -512,15 +512,22 @@ def test_a_texts_file_dropped_from_the_middle_renumbers_the_others(tmp_path, mon
     assert compile_(path, "-", cache)[:2] == compile_(path, "-", None)[:2]
 
 
-def test_texts_replaced_after_the_pack_was_opened_keep_the_checked_bytes(tmp_path, monkeypatch):
-    """The texts files are mapped, not read (`buildcache._read`): a compile that replaces or evicts
-    one meanwhile (a new file renamed over it, an unlink) leaves this compile the bytes it checked."""
+def _compiled_and_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path, Any]:
+    """BASE compiled into `out` with its cache in `cache`, and that cache opened: (spec, out,
+    cache, the opened cache)."""
     spec = copy.deepcopy(BASE)
     path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
     assert compile_(path, str(out), cache)[0] == 0
     monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
     pack = buildcache.open_cache(path)
     assert not pack.warnings and pack.spans
+    return path, out, cache, pack
+
+
+def test_texts_replaced_after_the_pack_was_opened_keep_the_checked_bytes(tmp_path, monkeypatch):
+    """The texts files are mapped, not read (`buildcache._read`): a compile that replaces or evicts
+    one meanwhile (a new file renamed over it, an unlink) leaves this compile the bytes it checked."""
+    _, _, cache, pack = _compiled_and_opened(tmp_path, monkeypatch)
     before = {a: pack.text(a) for a in pack.spans}
     texts = _texts_file(_pack(cache))
     replacement = texts.with_name(texts.name + ".new")
@@ -539,11 +546,7 @@ def test_a_filesystem_that_cannot_map_files_gets_them_read(tmp_path, monkeypatch
     import errno
     import mmap
 
-    spec = copy.deepcopy(BASE)
-    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
-    assert compile_(path, str(out), cache)[0] == 0
-    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
-    mapped = buildcache.open_cache(path)
+    path, out, cache, mapped = _compiled_and_opened(tmp_path, monkeypatch)
 
     def unmappable(*_: object, **__: object) -> None:
         raise OSError(errno.ENODEV, "No such device")
@@ -565,12 +568,7 @@ def test_a_texts_file_truncated_in_place_during_a_compile_ends_it_with_a_diagnos
     or restore over the cache directory) takes pages away under it. The next read of one ends the
     compile with meshc's diagnostic and EXIT_USAGE, not a bare SIGBUS (in a forked child here, its
     stderr in a file)."""
-    spec = copy.deepcopy(BASE)
-    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
-    assert compile_(path, str(out), cache)[0] == 0
-    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
-    pack = buildcache.open_cache(path)
-    assert not pack.warnings and pack.spans
+    _, _, cache, pack = _compiled_and_opened(tmp_path, monkeypatch)
     texts, stderr = _texts_file(_pack(cache)), tmp_path / "stderr"
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child)
