@@ -35,7 +35,7 @@ from meshc.spec.loader import is_cue_spec, load_sources, merge_documents, parse_
 from meshc.spec.source import SourceFile, SourceMap
 
 from . import workers
-from .units import HandoverHead, handover_batches, handover_head, service_digests
+from .units import HandoverHead, handover_batches, handover_head, handover_json, service_digests
 
 AHEAD_BYTES = 1 << 20
 """Specs from this size on are parsed ahead (a 10,000-service spec is ~8 MB; below ~1 MB the parse
@@ -92,7 +92,7 @@ def _from_json(source: SourceFile, head: HandoverHead, frames: Iterator[bytes]) 
     whole as usual, for the usual diagnostics); None if the child stopped before its last frame."""
     from meshc.spec.structure import validate_services
 
-    before, after, rest, count = head
+    _, _, rest, count = head
     chunks: list[bytes] = []
     digests: list[bytes] = []
     services: list[Any] | None = []
@@ -116,7 +116,7 @@ def _from_json(source: SourceFile, head: HandoverHead, frames: Iterator[bytes]) 
                 None,
                 SourceMap([source]),
                 tuple(digests),
-                before + b",".join(chunks) + after,
+                handover_json(head, chunks),
                 (rest, count),
                 None if services is None else tuple(services),
             )

@@ -175,6 +175,11 @@ def handover_batches(services: Sequence[Any]) -> Iterator[tuple[bytes, tuple[byt
         yield b",".join(parts), digests
 
 
+def handover_json(head: HandoverHead, chunks: Sequence[bytes]) -> bytes:
+    """The JSON of the data from its `handover_head` and the services' JSON of its batches."""
+    return head[0] + b",".join(chunks) + head[1]
+
+
 def handover(data: Mapping[str, Any]) -> Handover | None:
     """The whole hand-over at once (`handover_head` and `handover_batches` put together, as the
     read-ahead's parent puts them together): the JSON of the data (byte for byte
@@ -183,7 +188,6 @@ def handover(data: Mapping[str, Any]) -> Handover | None:
     head = handover_head(data)
     if head is None:
         return None
-    before, after, rest, count = head
     chunks: list[bytes] = []
     digests: list[bytes] = []
     try:
@@ -192,7 +196,7 @@ def handover(data: Mapping[str, Any]) -> Handover | None:
             digests += found
     except (TypeError, orjson.JSONEncodeError):
         return None
-    return before + b",".join(chunks) + after, tuple(digests), (rest, count)
+    return handover_json(head, chunks), tuple(digests), (head[2], head[3])
 
 
 def outside_services(data: Mapping[str, Any]) -> tuple[bytes, int] | None:
