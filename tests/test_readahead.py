@@ -433,6 +433,29 @@ def test_a_service_rejected_in_any_batch_gets_the_usual_diagnostics(ahead, tmp_p
 
 
 @linux
+def test_services_accepted_around_a_rejected_rest_get_the_usual_diagnostics(ahead, tmp_path: Path) -> None:
+    """Every batch of services validates, but the spec around them does not (a gateway with an
+    unknown field): the whole is validated as usual, and the diagnostics are `load_spec`'s."""
+    services = [{"name": f"s{i}", "ports": [{"port": 80}]} for i in range(5)]
+    spec = tmp_path / "mesh.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "meshc.dev/v1alpha1",
+                "kind": "Mesh",
+                "metadata": {"name": "m"},
+                "spec": {"gateways": [{"name": "edge", "hostz": ["a.example.com"]}], "services": services},
+            },
+            sort_keys=False,
+        )
+    )
+    plain, early, loaded = _validated_both_ways(spec)
+    assert loaded.services is not None and len(loaded.services) == 5  # the batches all passed
+    assert isinstance(plain, list) and plain and early == plain
+    assert any(d.code == "MC010" or "hostz" in d.message for d in plain)
+
+
+@linux
 @pytest.mark.parametrize(
     "where",
     ["spec:\n  1: one\n", "spec:\n  services:\n  - name: a\n    labels: {1: one}\n"],
