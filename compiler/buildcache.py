@@ -41,7 +41,6 @@ import dataclasses
 import hashlib
 import importlib.util
 import itertools
-import marshal
 import mmap
 import operator
 import os
@@ -66,16 +65,8 @@ if TYPE_CHECKING:
     from .outdir import EarlyScan
 from .selfcheck import diskcache
 
-FORMAT = 6
+FORMAT = 5
 MAGIC = b"meshc-build-cache\n"
-MARSHAL_VERSION = 4
-"""The pack's index is marshalled (format 6; JSON before). At 10,000 services it is read back in
-0.05 s where orjson took 0.13 s, since an object saved once under several names (a kind, a
-namespace, an address in three columns) is read back as one object, not one per name: 14 MB
-instead of 22 MB, ~16,000 fewer pages of objects built. Writing it costs 0.025 s more (0.037 s).
-The trust is Python's own for its bytecode caches: the fingerprint covers the Python version
-(marshal's format is its), the checksum covers the bytes, and anything read back is type-checked
-before use (see `_load`); a damaged or foreign pack is ignored."""
 CODE = "MC220"
 
 _JSON_ONLY = (
@@ -408,8 +399,7 @@ class BuildCache:
             "counts": [len(rows[u]) for u in names],
             "columns": columns,
             "services": [list(self.kept_services), list(self.kept_services.values())],
-            # Lists, as `_finding_row` reads them back (the rules hand over tuples).
-            "findings": {u: list(map(list, self.kept_findings[u])) for u in names if u in self.kept_findings},
+            "findings": {u: self.kept_findings[u] for u in names if u in self.kept_findings},
             "gateways": [list(c) for c in zip(*gateways, strict=True)] if gateways else [[], [], []],
         }
 
@@ -605,7 +595,7 @@ class BuildCache:
             crcs.append(zlib.crc32(blob))
         paths = sorted(tree)
         columns = [list(c) for c in zip(*map(tree.__getitem__, paths), strict=True)] if paths else [[]] * 5
-        index = marshal.dumps(
+        index = orjson.dumps(
             {
                 "segments": {"names": names, "sizes": sizes, "crcs": crcs},
                 "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
@@ -618,8 +608,7 @@ class BuildCache:
                     "digests": [folders[f] for f in sorted(folders)],
                 },
                 "units": units,
-            },
-            MARSHAL_VERSION,
+            }
         )
         payload = [b"%d\n" % len(index), index]
         checksum = 0
@@ -734,9 +723,8 @@ def _load(cache: BuildCache, data: bytes | mmap.mmap) -> str | None:
     """Fill `cache` from a pack's bytes; the reason it cannot be trusted, or None.
 
     A pack: MAGIC, a header line (JSON: format, fingerprint), a checksum line (CRC-32 of the rest,
-    hex), a line with the length of the index, the index (marshalled, `MARSHAL_VERSION`: the texts
-    files with their sizes and CRC-32s, each text's address, file and span, the output tree, the
-    units). The texts files
+    hex), a line with the length of the index, the index (JSON: the texts files with their sizes
+    and CRC-32s, each text's address, file and span, the output tree, the units). The texts files
     (`<pack>.<random>.texts`, beside the pack) are mapped and checked here too: a missing, changed
     or damaged one makes the whole pack untrusted."""
     if data[: len(MAGIC)] != MAGIC:
@@ -762,7 +750,7 @@ def _load(cache: BuildCache, data: bytes | mmap.mmap) -> str | None:
         return "checksum mismatch (damaged or truncated)"
     try:
         size = int(length)
-        content = marshal.loads(rest[:size])
+        content = orjson.loads(rest[:size])
         texts = content["texts"]
         addresses, segment, starts, ends = (
             texts["addresses"],
@@ -781,7 +769,7 @@ def _load(cache: BuildCache, data: bytes | mmap.mmap) -> str | None:
         service_keys, service_digests = units["services"]
         findings = units["findings"]
         gateway_names, gateway_units, gateway_keys = units["gateways"]
-    except (ValueError, EOFError, KeyError, TypeError):
+    except (ValueError, orjson.JSONDecodeError, KeyError, TypeError):
         return "malformed content"
     # Checked at C speed: types as used (an address or path of another type only never matches),
     # each text's span within its file, the tree's columns aligned.

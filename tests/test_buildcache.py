@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import marshal
 import os
 import re
 import signal
@@ -19,6 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from conftest import REPO
@@ -397,9 +397,9 @@ def damage_texts_symlink(p: Path) -> None:
 def _rewrite_index(p: Path, change: Any) -> None:
     """Apply `change` to the pack's index and write it back well-formed (checksum and all)."""
     magic, header, _, length, rest = p.read_bytes().split(b"\n", 4)
-    index = marshal.loads(rest[: int(length)])
+    index = orjson.loads(rest[: int(length)])
     change(index)
-    body = marshal.dumps(index, buildcache.MARSHAL_VERSION)
+    body = orjson.dumps(index)
     payload = b"%d\n" % len(body) + body + rest[int(length) :]
     p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
 
