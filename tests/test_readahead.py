@@ -408,6 +408,14 @@ def test_generated_specs_validate_alike_from_the_json(spec: dict[str, Any]) -> N
         assert _deep(parse_mesh(dataclasses.replace(loaded, services=None))) == plain
 
 
+def _mesh_file(folder: Path, spec: dict[str, Any]) -> Path:
+    """`folder`/mesh.yaml: a mesh named m whose `spec` is `spec`."""
+    path = folder / "mesh.yaml"
+    document = {"apiVersion": "meshc.dev/v1alpha1", "kind": "Mesh", "metadata": {"name": "m"}, "spec": spec}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 @linux
 @pytest.mark.parametrize("bad", [0, 2, 4])
 def test_a_service_rejected_in_any_batch_gets_the_usual_diagnostics(ahead, tmp_path: Path, bad: int) -> None:
@@ -415,19 +423,7 @@ def test_a_service_rejected_in_any_batch_gets_the_usual_diagnostics(ahead, tmp_p
     the spec to be validated whole: the diagnostics are those `load_spec`'s data gets."""
     services = [{"name": f"s{i}", "ports": [{"port": 80}]} for i in range(5)]
     services[bad]["ports"] = [{"port": "eighty"}]
-    spec = tmp_path / "mesh.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "meshc.dev/v1alpha1",
-                "kind": "Mesh",
-                "metadata": {"name": "m"},
-                "spec": {"services": services},
-            },
-            sort_keys=False,
-        )
-    )
-    plain, early, loaded = _validated_both_ways(spec)
+    plain, early, loaded = _validated_both_ways(_mesh_file(tmp_path, {"services": services}))
     assert loaded.json is not None and loaded.services is None
     assert isinstance(plain, list) and plain and early == plain
 
@@ -437,18 +433,8 @@ def test_services_accepted_around_a_rejected_rest_get_the_usual_diagnostics(ahea
     """Every batch of services validates, but the spec around them does not (a gateway with an
     unknown field): the whole is validated as usual, and the diagnostics are `load_spec`'s."""
     services = [{"name": f"s{i}", "ports": [{"port": 80}]} for i in range(5)]
-    spec = tmp_path / "mesh.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "meshc.dev/v1alpha1",
-                "kind": "Mesh",
-                "metadata": {"name": "m"},
-                "spec": {"gateways": [{"name": "edge", "hostz": ["a.example.com"]}], "services": services},
-            },
-            sort_keys=False,
-        )
-    )
+    gateways = [{"name": "edge", "hostz": ["a.example.com"]}]  # an unknown field
+    spec = _mesh_file(tmp_path, {"gateways": gateways, "services": services})
     plain, early, loaded = _validated_both_ways(spec)
     assert loaded.services is not None and len(loaded.services) == 5  # the batches all passed
     assert isinstance(plain, list) and plain and early == plain
