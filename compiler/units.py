@@ -188,6 +188,7 @@ def handover(data: Mapping[str, Any]) -> Handover | None:
     head = handover_head(data)
     if head is None:
         return None
+    _, _, rest, count = head
     chunks: list[bytes] = []
     digests: list[bytes] = []
     try:
@@ -196,7 +197,7 @@ def handover(data: Mapping[str, Any]) -> Handover | None:
             digests += found
     except (TypeError, orjson.JSONEncodeError):
         return None
-    return handover_json(head, chunks), tuple(digests), (head[2], head[3])
+    return handover_json(head, chunks), tuple(digests), (rest, count)
 
 
 def outside_services(data: Mapping[str, Any]) -> tuple[bytes, int] | None:
