@@ -406,7 +406,8 @@ lowering, when both CPUs are busy."""
 
 class EarlyScan:
     """The `scan` of the previous tree at `target`, made by a forked child while this process reads
-    and parses the spec (one CPU is idle then), and brought up to date under the write lock.
+    the spec (the CLI starts it once its read-ahead child has parsed the spec, while this process
+    validates it: one CPU is idle then), and brought up to date under the write lock.
 
     The child first takes the filesystem's clock (`timestamp`, in a staging directory beside the
     tree), then notes each folder's `FolderId` before listing it. A folder whose mtime and ctime

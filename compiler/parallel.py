@@ -49,8 +49,9 @@ def run(
 @contextmanager
 def scanning_early(cache: BuildCache | None, output: Path | None) -> Iterator[None]:
     """`scan_early` for the block, unless the cache has an early scan already (`run` inside the
-    CLI's block: the CLI starts it before the spec's data fills the heap, a fork is cheaper then).
-    Whoever starts it closes it (the child is reaped on every path)."""
+    CLI's block: the CLI starts it before the spec's models fill the heap, once a read-ahead child
+    has parsed the spec; see `cli._compile_with`). Whoever starts it closes it (the child is reaped
+    on every path)."""
     early = scan_early(cache, output) if cache is None or cache.early_scan is None else None
     try:
         yield
@@ -63,7 +64,7 @@ def scanning_early(cache: BuildCache | None, output: Path | None) -> Iterator[No
 
 def scan_early(cache: BuildCache | None, output: Path | None) -> outdir.EarlyScan | None:
     """For a compile into the big tree the cache's index describes: its folders listed from now
-    on, in a forked child, while this process parses the spec (`outdir.EarlyScan`, which the write
+    on, in a forked child, while this process reads the spec (`outdir.EarlyScan`, which the write
     takes from `cache.early_scan`)."""
     if cache is None or output is None or len(cache.tree) < outdir.EARLY_SCAN_FILES:
         return None

@@ -76,6 +76,10 @@ class ReadAhead:
         for its parse. The batches after the first may still be on their way."""
         return self.work.ready()
 
+    def wait(self) -> None:
+        """Wait until `ready`: the child has parsed the spec (or has ended)."""
+        self.work.wait()
+
     def close(self) -> None:
         self.work.close()
 

@@ -190,6 +190,11 @@ class Streamed:
         Asked before the first frame is read."""
         return self._closed or _readable(self._read_end)
 
+    def wait(self) -> None:
+        """Wait until `ready`. Asked before the first frame is read."""
+        if not self._closed:
+            _readable(self._read_end, None)
+
     def frames(self) -> Iterator[bytes]:
         """The frames the child sends, in order, until it ends (call it once)."""
         if self._closed:
@@ -219,15 +224,16 @@ class Streamed:
             os.waitpid(self.pid, 0)
 
 
-def _readable(fd: int) -> bool:
-    """Whether reading `fd` would not wait (data, or the writer gone). `poll`, not `select`: a
-    process started with 1,024 descriptors open (a parent that leaks them, a high `ulimit -n`)
-    gets pipes numbered beyond what `select` takes."""
+def _readable(fd: int, timeout_ms: int | None = 0) -> bool:
+    """Whether reading `fd` would not wait (data, or the writer gone), once `timeout_ms` have
+    passed at most (None: waiting until it is so). `poll`, not `select`: a process started with
+    1,024 descriptors open (a parent that leaks them, a high `ulimit -n`) gets pipes numbered beyond
+    what `select` takes."""
     import select
 
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+    return bool(poller.poll(timeout_ms))
 
 
 def _send_frame(fd: int, payload: bytes) -> None:

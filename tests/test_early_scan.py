@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,50 @@ def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
     assert len(compiling) == 2 and compiling[1].work.joined  # a rejected spec: reaped too
     expected = tmp_path / "expected"
     spec.write_text(SPEC.format(timeout="6s"))
+    assert cli.main(["compile", str(spec), "-o", str(expected), "--no-cache"]) == 0
+    assert snapshot(out) == snapshot(expected)
+
+
+@linux
+def test_the_cli_lists_the_tree_once_the_read_ahead_child_has_parsed_the_spec(
+    tmp_path, compiling, monkeypatch
+) -> None:
+    """Started beside the parse, the listing slowed it (two CPUs, three processes); it starts
+    once the parse is done, while this process validates the services."""
+    from meshc.compiler import cli, readahead
+
+    monkeypatch.setattr(readahead, "AHEAD_BYTES", 1)
+    real_parsed, real_start, real_scan_early = readahead._parsed, readahead.start, parallel.scan_early
+
+    def slow_parse(text: str, send: Callable[[bytes], None]) -> None:  # in the child
+        time.sleep(0.5)
+        real_parsed(text, send)
+
+    aheads: list[readahead.ReadAhead | None] = []
+    parsed_at_scan: list[bool] = []
+
+    def start(spec: str) -> readahead.ReadAhead | None:
+        aheads.append(real_start(spec))
+        return aheads[-1]
+
+    def scan_early(cache: object, output: object) -> object:
+        ahead = aheads[-1]
+        parsed_at_scan.append(ahead is not None and ahead.ready())
+        return real_scan_early(cache, output)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(readahead, "_parsed", slow_parse)
+    monkeypatch.setattr(readahead, "start", start)
+    monkeypatch.setattr(parallel, "scan_early", scan_early)
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(SPEC.format(timeout="5s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    time.sleep(0.05)
+    spec.write_text(SPEC.format(timeout="6s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    # each compile's CLI asked for the listing (the first one's `parallel.run` too: no tree yet)
+    assert len(aheads) == 2 and None not in aheads and parsed_at_scan == [True, True, True]
+    assert len(compiling) == 1 and compiling[0].work.joined  # the second compile listed the tree
+    expected = tmp_path / "expected"
     assert cli.main(["compile", str(spec), "-o", str(expected), "--no-cache"]) == 0
     assert snapshot(out) == snapshot(expected)
 

@@ -212,6 +212,36 @@ def test_a_child_killed_halfway_through_its_report_is_a_failed_worker() -> None:
         child.join()
 
 
+def test_a_streamed_childs_wait_ends_at_its_first_frame_or_its_end() -> None:
+    """`Streamed.wait` (the CLI waits for the read-ahead's parse before it lists the tree): it
+    returns once the first frame is there, not before, and when the child ends with no frame."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork() here")
+    import time
+
+    def later(send: Any) -> None:
+        time.sleep(0.3)
+        send(b"first")
+        time.sleep(30)  # the rest never comes: `close` ends it
+
+    child = workers.Streamed(later)
+    try:
+        assert not child.ready()
+        start = time.monotonic()
+        child.wait()
+        assert child.ready() and time.monotonic() - start >= 0.2
+        assert next(child.frames()) == b"first"
+    finally:
+        child.close()
+    silent = workers.Streamed(lambda send: os._exit(0))
+    try:
+        silent.wait()
+        assert silent.ready() and list(silent.frames()) == []
+    finally:
+        silent.close()
+    silent.wait()  # closed: returns at once
+
+
 def test_a_join_interrupted_by_ctrl_c_kills_and_reaps_the_child() -> None:
     """Ctrl-C (or any exception) while waiting for a child: the child is ended and reaped then,
     not left a zombie (or still working) in a program that goes on, such as one calling
