@@ -238,6 +238,20 @@ def test_a_rejected_spec_reaps_the_early_listing(tmp_path, compiling) -> None:
     assert emit.MARKER in os.listdir(out)
 
 
+def _compile_then_recompile(tmp_path: Path) -> tuple[Path, Path]:
+    """`meshc compile SPEC -o OUT` twice, the second time after a one-line change to SPEC (a
+    recompile into the tree the first wrote); (SPEC, OUT)."""
+    from meshc.compiler import cli
+
+    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
+    spec.write_text(SPEC.format(timeout="5s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    time.sleep(0.05)
+    spec.write_text(SPEC.format(timeout="6s"))
+    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    return spec, out
+
+
 @linux
 def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
     tmp_path, compiling, monkeypatch
@@ -253,12 +267,7 @@ def test_the_cli_starts_one_early_scan_before_the_spec_is_loaded_and_reaps_it(
         return real_load(self)
 
     monkeypatch.setattr(readahead.ReadAhead, "load", load)
-    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
-    spec.write_text(SPEC.format(timeout="5s"))
-    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
-    time.sleep(0.05)
-    spec.write_text(SPEC.format(timeout="6s"))
-    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    spec, out = _compile_then_recompile(tmp_path)
     # the first compile read ahead too, with no tree to list yet; the second listed it first
     assert order == ["load after 0 early scan(s)", "load after 1 early scan(s)"]
     assert len(compiling) == 1 and compiling[0].work.joined
@@ -301,12 +310,7 @@ def test_the_cli_lists_the_tree_once_the_read_ahead_child_has_parsed_the_spec(
     monkeypatch.setattr(readahead, "_parsed", slow_parse)
     monkeypatch.setattr(readahead, "start", start)
     monkeypatch.setattr(parallel, "scan_early", scan_early)
-    spec, out = tmp_path / "mesh.yaml", tmp_path / "out"
-    spec.write_text(SPEC.format(timeout="5s"))
-    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
-    time.sleep(0.05)
-    spec.write_text(SPEC.format(timeout="6s"))
-    assert cli.main(["compile", str(spec), "-o", str(out)]) == 0
+    spec, out = _compile_then_recompile(tmp_path)
     # each compile's CLI asked for the listing (the first one's `parallel.run` too: no tree yet)
     assert len(aheads) == 2 and None not in aheads and parsed_at_scan == [True, True, True]
     assert len(compiling) == 1 and compiling[0].work.joined  # the second compile listed the tree
