@@ -168,9 +168,15 @@ def outcome(code: int, out: str, err: str, where: Path | None = None) -> tuple[i
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(series=st.lists(edits, min_size=1, max_size=3))
-def test_cached_and_uncached_compiles_are_byte_identical(tmp_path: Path, series: list[Any]) -> None:
+@pytest.mark.parametrize("delta_share", [buildcache.DELTA_SHARE, 0, 10**9], ids=["as-is", "deltas", "whole"])
+def test_cached_and_uncached_compiles_are_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta_share: int, series: list[Any]
+) -> None:
     """Each edit of a series is compiled with the cache the earlier ones left (to a stream and into
-    one DIR) and without any cache; files, stdout and diagnostics agree."""
+    one DIR) and without any cache; files, stdout and diagnostics agree. With the pack's index
+    saved as it is saved, as a delta on every save but the first (`deltas`: one delta on top of
+    another, each cumulative) and whole on every save (`whole`)."""
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", delta_share)
     work = Path(os.path.realpath(tmp_path)) / f"w{len(list(tmp_path.iterdir()))}"
     work.mkdir()
     cache, spec, live = work / "cache", copy.deepcopy(BASE), work / "out"
@@ -486,11 +492,192 @@ def test_a_damaged_or_foreign_cache_is_ignored_with_mc220(tmp_path, damage, reas
     assert ("MC220" in stderr) == (damage is damage_directory)
 
 
+# --- the index saved as a delta -------------------------------------------------------------------
+
+
+def _parts(pack: Path) -> tuple[bytes, bytes | None]:
+    """(the index with its length line, the delta with its length line or None) of a pack."""
+    _, _, _, length, rest = pack.read_bytes().split(b"\n", 4)
+    base, tail = length + b"\n" + rest[: int(length)], rest[int(length) :]
+    return base, tail or None
+
+
+def _assert_the_pack_describes(pack: Any, out: Path) -> None:
+    """The opened pack's tree is DIR's files, each with the text the pack holds for it."""
+    assert not pack.warnings and pack.tree_texts_kept
+    files = tree(out)
+    assert files.keys() - {".meshc-output"} == pack.tree.keys()
+    for name, entry in pack.tree.items():
+        assert pack.text(entry[4]) == files[name], name
+        info = (out / name).lstat()
+        assert entry[:4] == (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns), name
+
+
+def test_a_small_change_saves_a_delta_after_the_index_as_it_was(tmp_path, monkeypatch):
+    """A one-service edit of a mesh of 30 namespaces changes a small share of the index: the pack
+    keeps the last whole index's bytes as they were and adds what differs (`_save_delta`); the next
+    edit's delta holds the first edit's changes too; an edit of every object writes it whole
+    again. Each time the opened pack describes DIR exactly, and a compile with it gives the output
+    of one without."""
+    spec = _spread(make_spec(120))
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    assert compile_(path, str(out), cache)[0] == 0
+    base, delta = _parts(_pack(cache))
+    assert delta is None
+    services = []
+    for i in (5, 6):  # two services
+        edit_timeout(spec, i, 3)
+        services.append(_services(spec)[i]["name"])
+        assert compile_(write(spec, path), str(out), cache)[0] == 0
+        now, delta = _parts(_pack(cache))
+        assert now == base and delta is not None
+        content = orjson.loads(delta.split(b"\n", 1)[1])
+        assert all(any(s.endswith(name) for s in content["units"]["services"][0]) for name in services)
+        assert (
+            0
+            < len(content["tree"]["paths"])
+            < len(orjson.loads(base.split(b"\n", 1)[1])["tree"]["paths"]) // 8
+        )
+        _assert_the_pack_describes(buildcache.open_cache(path), out)
+        assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+    spec["metadata"]["name"] = "renamed"  # every object's labels
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    now, delta = _parts(_pack(cache))
+    assert now != base and delta is None
+    _assert_the_pack_describes(buildcache.open_cache(path), out)
+
+
+def _with_a_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
+    """BASE compiled into DIR, a service edited and compiled again, its index saved as a delta:
+    (spec, DIR, cache)."""
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", 0)
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    edit_timeout(spec, 1, 5)
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    assert _parts(_pack(cache))[1] is not None
+    return path, out, cache
+
+
+def _rewrite_delta(p: Path, change: Any) -> None:
+    """Apply `change` to the pack's delta and write it back well-formed (checksum and all)."""
+    magic, header, _ = p.read_bytes().split(b"\n", 3)[:3]
+    base, delta = _parts(p)
+    assert delta is not None
+    content = orjson.loads(delta.split(b"\n", 1)[1])
+    change(content)
+    body = orjson.dumps(content)
+    payload = base + b"%d\n" % len(body) + body
+    p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
+
+
+def damage_delta_flip(p: Path) -> None:
+    data = bytearray(p.read_bytes())
+    data[-30] ^= 0x01
+    p.write_bytes(bytes(data))
+
+
+def damage_delta_length(p: Path) -> None:
+    """The delta's length line and its bytes disagree (checksum rewritten to match)."""
+    magic, header, _ = p.read_bytes().split(b"\n", 3)[:3]
+    base, delta = _parts(p)
+    assert delta is not None
+    length, body = delta.split(b"\n", 1)
+    payload = base + b"%d\n" % (int(length) + 1) + body
+    p.write_bytes(b"\n".join([magic, header, b"%08x" % zlib.crc32(payload)]) + b"\n" + payload)
+
+
+def damage_delta_segments(p: Path) -> None:
+    """A delta whose texts files are not the index's and more (a delta only adds one)."""
+    _rewrite_delta(
+        p, lambda delta: delta["segments"]["crcs"].__setitem__(0, delta["segments"]["crcs"][0] ^ 1)
+    )
+
+
+def damage_delta_removed(p: Path) -> None:
+    """A delta that removes a file of the tree by a name that is not a string."""
+    _rewrite_delta(p, lambda delta: delta["tree"].__setitem__("removed", [7]))
+
+
+def damage_delta_missing(p: Path) -> None:
+    _rewrite_delta(p, lambda delta: delta["units"].pop("services_removed"))
+
+
+def damage_delta_span(p: Path) -> None:
+    _rewrite_delta(p, lambda delta: delta["texts"]["ends"].__setitem__(0, 10**12))
+
+
+def damage_delta_columns(p: Path) -> None:
+    """A delta whose tree's columns do not line up with its paths."""
+    _rewrite_delta(p, lambda delta: delta["tree"]["columns"][4].append("0" * 32))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (damage_delta_flip, "checksum mismatch"),
+        (damage_delta_length, "malformed content"),
+        (damage_delta_segments, "malformed content"),
+        (damage_delta_removed, "malformed content"),
+        (damage_delta_missing, "malformed content"),
+        (damage_delta_span, "malformed content"),
+        (damage_delta_columns, "malformed content"),
+    ],
+)
+def test_a_damaged_delta_is_ignored_with_mc220(tmp_path, monkeypatch, damage, reason):
+    """A pack whose delta is damaged, or well-formed JSON that is not a delta of its index, is
+    ignored whole (its index too), and replaced."""
+    path, out, cache = _with_a_delta(tmp_path, monkeypatch)
+    expected = compile_(path, "-", None)
+    damage(_pack(cache))
+    code, stdout, stderr = compile_(path, "-", cache)
+    assert (code, stdout) == expected[:2]
+    assert f"warning MC220: cache ignored: {_pack(cache)}: {reason}" in stderr, stderr
+    code, _, stderr = compile_(path, str(out), cache)
+    assert code == 0 and "MC220" not in stderr
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    _assert_the_pack_describes(buildcache.open_cache(path), out)
+
+
+def test_a_delta_on_a_delta_removes_what_went_away(tmp_path, monkeypatch):
+    """Deltas are cumulative and remove what the index holds and the output no longer does: a
+    namespace compiled into the whole index, a delta for another edit, then that namespace's one
+    service removed: the next delta removes its unit and its files (and keeps the first edit), and
+    the opened pack describes DIR exactly."""
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", 0)
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    spec = copy.deepcopy(BASE)
+    extra = copy.deepcopy(_services(spec)[0])
+    extra["name"], extra["namespace"], extra["calls"] = "added", "ns-new", []
+    _services(spec).append(extra)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    assert _parts(_pack(cache))[1] is None
+    assert "ns-new" in buildcache.open_cache(path).units
+    edit_timeout(spec, 1, 5)
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    _services(spec).pop()
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    _, delta = _parts(_pack(cache))
+    assert delta is not None
+    content = orjson.loads(delta.split(b"\n", 1)[1])
+    assert content["units"]["removed"] == ["ns-new"]
+    assert any(p.startswith("ns-new/") for p in content["tree"]["removed"])
+    assert any(p.startswith(f"{_services(spec)[1]['namespace']}/") for p in content["tree"]["paths"])
+    pack = buildcache.open_cache(path)
+    _assert_the_pack_describes(pack, out)
+    assert "ns-new" not in pack.units and not any(p.startswith("ns-new/") for p in pack.tree)
+    assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+
+
 def test_a_texts_file_dropped_from_the_middle_renumbers_the_others(tmp_path, monkeypatch):
     """Three edits, each writing a texts file; the third takes the first back, so that no text uses
     that edit's file any more: the pack keeps the first compile's and the second edit's files, the
-    latter renumbered (`_save`'s slower path), and every file of DIR is still the text the pack
-    holds for it."""
+    latter renumbered (`_save_whole`'s slower path), and every file of DIR is still the text the
+    pack holds for it. (Each index saved whole: a delta never drops a texts file.)"""
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", 10**9)
     spec = copy.deepcopy(BASE)
     path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
     monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))

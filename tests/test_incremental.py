@@ -706,7 +706,7 @@ def remember(cache: BuildCache, lowered: pipeline.Lowered) -> None:
     from meshc.compiler.buildcache import address
 
     cache.prepare(lowered.manifests)
-    rows = cache._unit_rows(cache.addresses)
+    rows = cache._unit_rows(cache.addresses).whole()
     cache.spans = {a: i for i, a in enumerate(a for a in cache.addresses if a is not None)}
     cache.services = dict(cache.kept_services)
     cache.findings = {unit: [list(row) for row in rows] for unit, rows in cache.kept_findings.items()}
