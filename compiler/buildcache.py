@@ -345,6 +345,7 @@ class BuildCache:
     delta_units: set[str] = field(default_factory=set)
     delta_services: set[str] = field(default_factory=set)
     delta_findings: set[str] = field(default_factory=set)
+    _edited: tuple[dict[str, str], list[str]] | None = None
     early_scan: EarlyScan | None = None
     """The listing of the previous tree's folders, started while this compile parses the spec
     (`parallel.scanning_early`); the write to that tree takes it under its lock."""
@@ -407,6 +408,17 @@ class BuildCache:
         self.manifests = manifests
         self.kept_services = services
         self.reused_units = reused
+
+    def edited_services(self, services: dict[str, str]) -> list[str]:
+        """The services of `services` (service -> the hash of its part of the spec) whose hash is
+        not the previous compile's, new ones included; worked out once per dict, for lowering
+        (what the behaviour verifier probes) and for the save (`_save_delta`). The first call comes
+        before the rules fork (`pipeline.Steps.unit_keys`), while the pages of the hashes are still
+        this process's alone."""
+        if self._edited is None or self._edited[0] is not services:
+            old = self.services
+            self._edited = (services, [k for k, d in services.items() if old.get(k) != d])
+        return self._edited[1]
 
     def keep_findings(self, rows: dict[str, list[Any]]) -> None:
         """This compile's local rule findings per unit, saved with the units they belong to."""
@@ -721,10 +733,10 @@ class BuildCache:
             old_units.keys() - units.rows.keys(),
         )
         old_services = self.services
-        service_names = self.delta_services.union(
-            [s for s, d in units.services.items() if old_services.get(s) != d],
-            old_services.keys() - units.services.keys(),
-        )
+        edited = self.edited_services(units.services)
+        service_names = self.delta_services.union(edited)
+        if len(old_services) != len(units.services) - sum(s not in old_services for s in edited):
+            service_names.update(old_services.keys() - units.services.keys())  # services that went away
         old_findings = self.findings
         finding_units = self.delta_findings.union(
             [u for u, f in units.findings.items() if old_findings.get(u) != f],

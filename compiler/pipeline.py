@@ -319,9 +319,7 @@ def lower_incrementally(parsed: Parsed, cache: BuildCache, keys: UnitKeys | None
     near = keys.ring(changed)
     kept = {unit: objects for unit, objects in reusable.items() if unit not in near}
     # What the behaviour verifier probes (nothing kept: it probes everything, as for a full compile)
-    edited = (
-        [index.services[k] for k, d in keys.services.items() if cache.services.get(k) != d] if kept else []
-    )
+    edited = [index.services[k] for k in cache.edited_services(keys.services)] if kept else []
     probed = {s.key for s in edited}
     for info in edited:
         probed.update(edge.caller.key for edge in info.callers)
@@ -644,6 +642,8 @@ class Steps:
         from .units import loaded_unit_keys
 
         self.keys = self.step("unit_keys", loaded_unit_keys, parsed.loaded, parsed.index)
+        if self.keys is not None:  # before the rules fork (see BuildCache.edited_services)
+            self.cache.edited_services(self.keys.services)
         return self.keys
 
     def rule_plan(self, parsed: Parsed) -> RulePlan | None:
