@@ -520,6 +520,8 @@ def test_a_small_change_saves_a_delta_after_the_index_as_it_was(tmp_path, monkey
     again. Each time the opened pack describes DIR exactly, and a compile with it gives the output
     of one without."""
     spec = _spread(make_spec(120))
+    for svc in _services(spec)[2::4]:  # a warning in every namespace (MC109, a local rule)
+        svc["traffic"]["retries"] = {"attempts": 3, "perTryTimeout": "10s"}
     path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
     monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
     assert compile_(path, str(out), cache)[0] == 0
@@ -534,6 +536,8 @@ def test_a_small_change_saves_a_delta_after_the_index_as_it_was(tmp_path, monkey
         assert now == base and delta is not None
         content = orjson.loads(delta.split(b"\n", 1)[1])
         assert all(any(s.endswith(name) for s in content["units"]["services"][0]) for name in services)
+        # The warnings of the other namespaces are as the whole index holds them.
+        assert set(content["units"]["findings"]) <= {_services(spec)[i]["namespace"] for i in (5, 6)}
         assert (
             0
             < len(content["tree"]["paths"])
