@@ -575,8 +575,9 @@ class BuildCache:
         Only the new texts are written, into a new texts file, and the files the previous pack used
         are kept as long as most of their bytes are still wanted: a one-service change writes a
         few kilobytes of texts, not the mesh's 55 MB. When less than half of the kept files'
-        bytes are still wanted, or there would be more than MAX_SEGMENTS, every wanted text is
-        written into one new file instead (compaction).
+        bytes are still wanted, every wanted text is written into one new file instead
+        (compaction); when there would be more than MAX_SEGMENTS files, the wanted texts of the
+        small ones (less than 1/(2 * MAX_SEGMENTS) of the bytes each) go into the new one.
 
         The index is written whole (`_save_whole`), or, when this compile changed little of what
         the last whole one wrote, as that index's bytes unchanged followed by what differs from it
@@ -618,12 +619,23 @@ class BuildCache:
             live[k] = sum(itertools.compress(sizes_at, map(k.__eq__, numbered)))
         kept = [k for k, n in enumerate(live) if n]
         old_bytes = sum(len(self.segments[k]) for k in kept)
-        compact = sum(live) * 2 < old_bytes or len(kept) + bool(fresh) > MAX_SEGMENTS
+        # Too many files, mostly still wanted (a series of small edits, each adding one): the
+        # wanted texts of the small ones join the new ones in one new file, and the big ones (the
+        # first compile's, 66 MB at 10,000 services) stay as they are; if most files are big,
+        # every text is written into one (compaction).
+        big = [k for k in kept if len(self.segments[k]) * 2 * MAX_SEGMENTS >= old_bytes]
+        crowded = len(kept) + bool(fresh) > MAX_SEGMENTS
+        compact = sum(live) * 2 < old_bytes or (crowded and len(big) >= MAX_SEGMENTS - 1)
         names: list[str] = []
         parts: list[list[Any]] = [[], [], [], []]  # address, segment, start, end
         if compact:
             texts = {**{a: self.text(a) for a in entries if a in spans}, **fresh}
             kept, fresh = [], texts
+        elif crowded:
+            small = set(kept) - set(big)
+            moved = itertools.compress(found_addresses, map(small.__contains__, numbered))
+            fresh = {**{a: self.text(a) for a in moved}, **fresh}
+            kept = big
         number = {k: n for n, k in enumerate(kept)}
         for k in kept:
             names.append(self.segment_names[k])

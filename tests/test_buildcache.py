@@ -925,6 +925,36 @@ def test_a_small_change_writes_only_its_texts_and_a_big_one_compacts(tmp_path):
     assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
 
 
+@pytest.mark.parametrize("delta_share", [buildcache.DELTA_SHARE, 10**9], ids=["as-is", "whole"])
+def test_a_series_of_small_edits_never_rewrites_the_first_texts_file(tmp_path, monkeypatch, delta_share):
+    """Each small edit adds a texts file; when there would be too many (MAX_SEGMENTS, 3 here), the
+    wanted texts of the smaller files move into the new one and the biggest stays as it is: a
+    series of pull requests at 10,000 services never rewrites the first compile's 66 MB (it did
+    every eighth edit). Each time the output is the output without the cache."""
+    monkeypatch.setattr(buildcache, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", delta_share)
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(tmp_path / "cache"))
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    assert compile_(path, str(out), cache)[0] == 0
+    (first,) = cache.glob("*.texts")
+    seen = set()
+    for i in range(6):
+        edit_timeout(spec, i * 2, 3 + i)
+        assert compile_(write(spec, path), str(out), cache)[0] == 0
+        files = set(cache.glob("*.texts"))
+        assert first in files and len(files) <= 3, files
+        seen |= files
+        pack = buildcache.open_cache(path)
+        _assert_the_pack_describes(pack, out)
+        assert pack.segment_names[0] == first.name
+    assert len(seen) > 3  # the smaller files were replaced by merged ones
+    assert outcome(*compile_(path, "-", cache)) == outcome(*compile_(path, "-", None))
+    fresh = tmp_path / "fresh"
+    compile_(path, str(fresh), None)
+    assert tree(out) == tree(fresh)
+
+
 # --- what a recompile makes of the pack's rows ----------------------------------------------------
 
 
