@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import orjson
 
@@ -271,6 +271,17 @@ class _Units:
     def whole(self) -> dict[str, Any]:
         """The pack's units section holding every unit kept."""
         return self.section(list(self.rows), list(self.services), list(self.findings))
+
+
+class _Saving(NamedTuple):
+    """What `BuildCache._save` writes (see there)."""
+
+    entries: dict[str, bytes | None]
+    target: str | None
+    marker_ns: int
+    tree: dict[str, IndexEntry]
+    units: _Units
+    folders: dict[str, str]
 
 
 @dataclass
@@ -585,22 +596,16 @@ class BuildCache:
         if self.path is None:
             return
         start = time.perf_counter()
+        saving = _Saving(entries, target, marker_ns, tree, units, folders)
         try:
-            if not self._save_delta(entries, target, marker_ns, tree, units, folders):
-                self._save_whole(entries, target, marker_ns, tree, units, folders)
+            if not self._save_delta(saving):
+                self._save_whole(saving)
         finally:
             self.save_seconds = time.perf_counter() - start
 
-    def _save_whole(
-        self,
-        entries: dict[str, bytes | None],
-        target: str | None,
-        marker_ns: int,
-        tree: dict[str, IndexEntry],
-        units: _Units,
-        folders: dict[str, str],
-    ) -> None:
+    def _save_whole(self, saving: _Saving) -> None:
         assert self.path is not None
+        entries, target, marker_ns, tree, units, folders = saving
         spans, segment, starts, ends = self.spans, self.segment, self.starts, self.ends
         # Per entry at C speed (map, compress): a recompile's 80,000 entries are mostly known.
         fresh = {
@@ -666,23 +671,8 @@ class BuildCache:
             names.append(written[0])
             sizes.append(written[1])
             crcs.append(written[2])
-        paths = sorted(tree)
-        columns = [list(c) for c in zip(*map(tree.__getitem__, paths), strict=True)] if paths else [[]] * 5
-        index = orjson.dumps(
-            {
-                "segments": {"names": names, "sizes": sizes, "crcs": crcs},
-                "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
-                "tree": {
-                    "target": target,
-                    "marker_ns": marker_ns,
-                    "paths": paths,
-                    "columns": columns,
-                    "folders": sorted(folders),
-                    "digests": [folders[f] for f in sorted(folders)],
-                },
-                "units": units.whole(),
-            }
-        )
+        content = _index_json(names, sizes, crcs, parts, target, marker_ns, tree, sorted(tree), folders)
+        index = orjson.dumps({**content, "units": units.whole()})
         payload = [b"%d\n" % len(index), index]
         checksum = 0
         for part in payload:
@@ -694,15 +684,7 @@ class BuildCache:
         _remove_stale_temporaries(self.path, names)
         _evict(self.path.parent)
 
-    def _save_delta(
-        self,
-        entries: dict[str, bytes | None],
-        target: str | None,
-        marker_ns: int,
-        tree: dict[str, IndexEntry],
-        units: _Units,
-        folders: dict[str, str],
-    ) -> bool:
+    def _save_delta(self, saving: _Saving) -> bool:
         """Save the pack as the index of the last whole save (`base`, its bytes as they are) and
         what differs from it now (`delta`); False, with nothing written, when there is no such
         index or what differs is more than 1/DELTA_SHARE of it (then `_save_whole` writes it whole,
@@ -719,6 +701,7 @@ class BuildCache:
         if self.base is None:
             return False
         assert self.path is not None
+        entries, target, marker_ns, tree, units, folders = saving
         spans = self.spans
         fresh = {
             a: data
@@ -789,24 +772,9 @@ class BuildCache:
         section["removed"] = sorted(unit_names - units.rows.keys())
         section["services_removed"] = sorted(service_names - units.services.keys())
         section["findings_removed"] = sorted(finding_units - units.findings.keys())
-        delta = orjson.dumps(
-            {
-                "segments": {"names": names, "sizes": sizes, "crcs": crcs},
-                "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
-                "tree": {
-                    "target": target,
-                    "marker_ns": marker_ns,
-                    "paths": kept_paths,
-                    "columns": [list(c) for c in zip(*map(tree.__getitem__, kept_paths), strict=True)]
-                    if kept_paths
-                    else [[] for _ in range(5)],
-                    "removed": sorted(p for p in paths if p not in tree),
-                    "folders": sorted(folders),
-                    "digests": [folders[f] for f in sorted(folders)],
-                },
-                "units": section,
-            }
-        )
+        content = _index_json(names, sizes, crcs, parts, target, marker_ns, tree, kept_paths, folders)
+        content["tree"]["removed"] = sorted(p for p in paths if p not in tree)
+        delta = orjson.dumps({**content, "units": section})
         payload = [b"%d\n" % len(delta), delta]
         checksum = self.base_crc
         for part in payload:
@@ -822,6 +790,35 @@ def _same_rows(loaded: list[Any] | None, rows: list[Any]) -> bool:
     return (
         loaded is not None and len(loaded) == len(rows) and list(map(tuple, loaded)) == list(map(tuple, rows))
     )
+
+
+def _index_json(
+    names: list[str],
+    sizes: list[int],
+    crcs: list[int],
+    parts: list[list[Any]],
+    target: str | None,
+    marker_ns: int,
+    tree: dict[str, IndexEntry],
+    paths: list[str],
+    folders: dict[str, str],
+) -> dict[str, Any]:
+    """An index (or a delta) as the pack holds it, but its units: the texts files, the texts'
+    spans (`parts`: addresses, files, starts, ends), and the tree's `paths` with their entries."""
+    return {
+        "segments": {"names": names, "sizes": sizes, "crcs": crcs},
+        "texts": {"addresses": parts[0], "segment": parts[1], "starts": parts[2], "ends": parts[3]},
+        "tree": {
+            "target": target,
+            "marker_ns": marker_ns,
+            "paths": paths,
+            "columns": [list(c) for c in zip(*map(tree.__getitem__, paths), strict=True)]
+            if paths
+            else [[] for _ in range(5)],
+            "folders": sorted(folders),
+            "digests": [folders[f] for f in sorted(folders)],
+        },
+    }
 
 
 def _header() -> bytes:
