@@ -703,6 +703,43 @@ def test_a_texts_file_dropped_from_the_middle_renumbers_the_others(tmp_path, mon
     assert compile_(path, "-", cache)[:2] == compile_(path, "-", None)[:2]
 
 
+@pytest.mark.parametrize("delta_share", [0, 10**9], ids=["delta", "whole"])
+def test_texts_that_cannot_be_written_save_nothing(tmp_path, monkeypatch, delta_share):
+    """A save whose new texts file cannot be written (a full disk) writes nothing: the pack and its
+    texts files stay byte for byte as the last compile left them, the compile itself succeeds, and
+    the next compile, with that pack describing the tree before the edit, still gives the output
+    of a compile without the cache, in DIR as on a stream."""
+    monkeypatch.setattr(buildcache, "DELTA_SHARE", delta_share)
+    spec = copy.deepcopy(BASE)
+    path, out, cache = write(spec, tmp_path / "mesh.yaml"), tmp_path / "out", tmp_path / "cache"
+    monkeypatch.setenv("MESHC_CACHE_DIR", str(cache))
+    assert compile_(path, str(out), cache)[0] == 0
+    edit_timeout(spec, 1, 5)
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    assert (_parts(_pack(cache))[1] is None) == (delta_share > 1)  # the save path under test
+    before = {p.name: p.read_bytes() for p in cache.iterdir() if p.name.startswith("build-")}
+    real = buildcache._write_segment
+    tried: list[int] = []
+    monkeypatch.setattr(buildcache, "_write_segment", lambda pack, blob: tried.append(len(blob)))
+    edit_timeout(spec, 2, 7)  # new texts to write
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    assert tried, "the save never tried to write the new texts"
+    assert {p.name: p.read_bytes() for p in cache.iterdir() if p.name.startswith("build-")} == before
+    assert tree(out) == tree(_fresh_output(tmp_path / "a", path))
+    monkeypatch.setattr(buildcache, "_write_segment", real)
+    edit_timeout(spec, 3, 4)
+    assert compile_(write(spec, path), str(out), cache)[0] == 0
+    assert tree(out) == tree(_fresh_output(tmp_path / "b", path))
+    assert compile_(path, "-", cache)[:2] == compile_(path, "-", None)[:2]
+    _assert_the_pack_describes(buildcache.open_cache(path), out)
+
+
+def _fresh_output(where: Path, spec: Path) -> Path:
+    """SPEC compiled into a new directory without the build cache."""
+    assert compile_(spec, str(where), None)[0] == 0
+    return where
+
+
 def _compiled_and_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path, Any]:
     """BASE compiled into `out` with its cache in `cache`, and that cache opened: (spec, out,
     cache, the opened cache)."""
