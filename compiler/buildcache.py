@@ -88,6 +88,9 @@ UNIT_COLUMNS = ("kind", "namespace", "name", "cluster", "owner", "address")
 IndexEntry = tuple[int, int, int, int, str]
 """(st_dev, st_ino, st_size, st_mtime_ns, body address) of one file of an output tree."""
 
+ADDRESS_OF_ENTRY = operator.itemgetter(4)
+"""The body address of an `IndexEntry`."""
+
 
 @cache
 def fingerprint() -> str:
@@ -1165,7 +1168,7 @@ def _apply(cache: BuildCache, delta: dict[str, Any]) -> None:
     cache.delta_paths = {*paths, *removed}
     cache.tree_target, cache.tree_marker_ns = delta["target"], delta["marker_ns"]
     cache.tree_folders = dict(zip(delta["folders"], delta["digests"], strict=True))
-    cache.tree_texts_kept = all(map(cache.spans.__contains__, map(_ADDRESS_OF_ENTRY, tree.values())))
+    cache.tree_texts_kept = all(map(cache.spans.__contains__, map(ADDRESS_OF_ENTRY, tree.values())))
     names = []
     for unit, key, rows in _rows(delta):
         cache.units[unit] = (key, rows)
@@ -1184,9 +1187,6 @@ def _apply(cache: BuildCache, delta: dict[str, Any]) -> None:
     cache.findings.update(findings)
     cache.delta_findings = {*findings, *delta["units_findings_removed"]}
     cache.gateways = _gateways(delta)
-
-
-_ADDRESS_OF_ENTRY = operator.itemgetter(4)
 
 
 def _gateways(index: dict[str, Any]) -> dict[str, tuple[str, str]]:
