@@ -717,14 +717,14 @@ def test_texts_that_cannot_be_written_save_nothing(tmp_path, monkeypatch, delta_
     edit_timeout(spec, 1, 5)
     assert compile_(write(spec, path), str(out), cache)[0] == 0
     assert (_parts(_pack(cache))[1] is None) == (delta_share > 1)  # the save path under test
-    before = {p.name: p.read_bytes() for p in cache.iterdir() if p.name.startswith("build-")}
+    before = _pack_files(cache)
     real = buildcache._write_segment
     tried: list[int] = []
     monkeypatch.setattr(buildcache, "_write_segment", lambda pack, blob: tried.append(len(blob)))
     edit_timeout(spec, 2, 7)  # new texts to write
     assert compile_(write(spec, path), str(out), cache)[0] == 0
     assert tried, "the save never tried to write the new texts"
-    assert {p.name: p.read_bytes() for p in cache.iterdir() if p.name.startswith("build-")} == before
+    assert _pack_files(cache) == before
     assert tree(out) == tree(_fresh_output(tmp_path / "a", path))
     monkeypatch.setattr(buildcache, "_write_segment", real)
     edit_timeout(spec, 3, 4)
@@ -732,6 +732,11 @@ def test_texts_that_cannot_be_written_save_nothing(tmp_path, monkeypatch, delta_
     assert tree(out) == tree(_fresh_output(tmp_path / "b", path))
     assert compile_(path, "-", cache)[:2] == compile_(path, "-", None)[:2]
     _assert_the_pack_describes(buildcache.open_cache(path), out)
+
+
+def _pack_files(cache: Path) -> dict[str, bytes]:
+    """The bytes of each file of the packs in `cache` (packs and texts files), by name."""
+    return {p.name: p.read_bytes() for p in cache.glob("build-*")}
 
 
 def _fresh_output(where: Path, spec: Path) -> Path:
